@@ -1,0 +1,26 @@
+"""causal_grad: exact gradients, mutual-information theory and fast training for
+
+    Nichani, Damian, Lee. "How Transformers Learn Causal Structure with Gradient Descent". ICML 2024.
+
+The package reads like the theory: graphs → task → exact laws → information → gradients → models → training →
+verification. Notation follows THEORY.md (shipped as docs/theory.md).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+# --- foundation: graphs, priors, the task, baselines
+from .graphs import Graph, chain, icl_pairs, random_tree, random_forest, two_parent, from_parents, named_graph
+from .priors import Dirichlet, Floored, Sticky, PermutationLike, Prior
+from .stationary import stationary
+from .task import InContextTask, MultiParentTask, make_task
+from ._x64 import x64
+
+# --- theory engine (exact laws, information, the MI approximation, DPI)
+
+# --- models and exact gradients
+
+# --- training
+
+# --- comparison and verification

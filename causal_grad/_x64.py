@@ -1,0 +1,16 @@
+"""Scoped float64: exact computations run inside ``with x64():`` (THEORY: exact paths in float64)."""
+
+from __future__ import annotations
+
+import jax
+
+__all__ = ["x64"]
+
+
+def x64():
+    """A context manager that enables 64-bit JAX types inside its block only."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # older JAX
+
+    return enable_x64()

@@ -1,0 +1,56 @@
+"""Benchmarks behind ``make bench`` / ``causal-grad bench``.
+
+Each module ``causal_grad.benchmarks.<topic>`` defines ``run(quick: bool) -> list[dict]``; every dict is one
+printed row with keys ``name``, ``value``, ``unit`` and optionally ``target`` (a human-readable goal),
+``ok`` (bool: whether the measured value meets it) and ``note``. Timings use :func:`timeit` (best of
+repeats, after a warm-up call that includes compilation).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from typing import Callable
+
+__all__ = ["timeit", "discover", "run_all", "format_rows"]
+
+
+def timeit(fn: Callable[[], object], *, repeat: int = 5, warmup: int = 1) -> float:
+    """Best wall time (s) of ``fn()`` over ``repeat`` calls; ``fn`` must block until its result is ready."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def discover() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
+    rows: list[dict] = []
+    for topic in topics or discover():
+        mod = importlib.import_module(f"{__name__}.{topic}")
+        echo(f"== {topic}")
+        for row in mod.run(quick):
+            row = {"topic": topic, **row}
+            rows.append(row)
+            echo(format_rows([row]))
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    out = []
+    for r in rows:
+        val = r["value"]
+        val = f"{val:,.4g}" if isinstance(val, float) else f"{val:,}" if isinstance(val, int) else str(val)
+        status = "" if "ok" not in r else ("  [meets target]" if r["ok"] else "  [MISSES target]")
+        tgt = f"  (target {r['target']})" if r.get("target") else ""
+        note = f"  -- {r['note']}" if r.get("note") else ""
+        out.append(f"  {r['name']:<58} {val:>14} {r.get('unit', '')}{tgt}{status}{note}")
+    return "\n".join(out)

@@ -1,0 +1,52 @@
+"""The ``causal-grad`` command line.
+
+Each subcommand lives in ``causal_grad.commands.<name>`` and provides ``add_parser(subparsers)`` (which
+registers its arguments and sets ``func``). Bad input prints one line ``causal-grad: error: …`` and exits with
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+
+# In the order they appear in --help.
+SUBCOMMANDS = ("sample", "mi", "gradient", "train", "compare", "verify", "figures", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="causal-grad",
+        description="Exact gradients, mutual-information theory and fast training for 'How Transformers Learn "
+                    "Causal Structure with Gradient Descent' (Nichani, Damian, Lee, ICML 2024).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        modname = f"causal_grad.commands.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except (ValueError, TypeError) as exc:
+        print(f"causal-grad: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("causal-grad: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``causal-grad`` subcommand; see :mod:`causal_grad.cli`."""

@@ -1,0 +1,31 @@
+"""Arguments shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..graphs import GRAPH_FAMILIES, Graph, named_graph
+
+
+def add_graph_args(p: argparse.ArgumentParser, *, n: int = 12, vocab: int = 3, alpha: float = 0.1,
+                   graph: str = "random-tree") -> None:
+    g = p.add_argument_group("task")
+    g.add_argument("--graph", default=graph,
+                   help=f"graph family ({', '.join(GRAPH_FAMILIES)}) or an explicit parent list such as "
+                        f"--graph=-1,0,1,0 (default: {graph})")
+    g.add_argument("--n", type=int, default=n, help=f"number of graph positions, T-1 (default: {n})")
+    g.add_argument("--vocab", type=int, default=vocab, help=f"vocabulary size S (default: {vocab})")
+    g.add_argument("--alpha", type=float, default=alpha, help=f"Dirichlet concentration (default: {alpha})")
+    g.add_argument("--seed", type=int, default=0, help="random seed for graphs and sampling (default: 0)")
+    g.add_argument("--p-root", type=float, default=0.5, help="root probability for random-forest (default: 0.5)")
+
+
+def graph_from_args(args) -> Graph:
+    spec = args.graph
+    if "," in spec or spec.lstrip("-").isdigit():
+        try:
+            parents = [int(x) for x in spec.split(",")]
+        except ValueError:
+            raise ValueError(f"graph: could not read {spec!r} as a comma-separated parent list") from None
+        return Graph(parents)
+    return named_graph(spec, args.n, seed=args.seed, p_root=args.p_root)

@@ -1,0 +1,52 @@
+"""``causal-grad sample``: print or save sequences with their graph."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ._common import add_graph_args, graph_from_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sample", help="sample sequences from the in-context task and print or save them",
+                       description="Sample sequences (fresh transition matrix per sequence) and print them with "
+                                   "their graph, or save tokens, targets and matrices to an .npz file.")
+    add_graph_args(p, n=12, vocab=3, alpha=0.1)
+    p.add_argument("--batch", type=int, default=8, help="number of sequences (default: 8)")
+    p.add_argument("--out", default=None, help="save to this .npz file instead of printing")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import jax
+
+    from ..task import make_task
+
+    graph = graph_from_args(args)
+    task = make_task(graph, args.vocab, args.alpha)
+    key = jax.random.key(args.seed)
+    if graph.is_forest:
+        tokens, y, pis = task.sample_with_pi(key, args.batch)
+        pis = np.asarray(pis)
+    else:
+        tokens, y = task.sample(key, args.batch)
+        pis = None
+    tokens, y = np.asarray(tokens), np.asarray(y)
+    if args.out:
+        np.savez(args.out, tokens=tokens, targets=y, graph=json.dumps(graph.to_json()),
+                 **({"pis": pis} if pis is not None else {}))
+        print(f"wrote {args.batch} sequences to {args.out}")
+        return 0
+    if args.json:
+        print(json.dumps({"graph": graph.to_json(), "vocab_size": task.vocab_size, "alpha": task.alpha,
+                          "tokens": tokens.tolist(), "targets": np.round(y, 6).tolist()}))
+        return 0
+    print(graph)
+    print(f"\nS={task.vocab_size}, alpha={task.alpha}, T={task.seq_len} (last position is the "
+          f"{'query' if graph.is_forest else 'last context token; target parents ' + str(task.target_parents)})")
+    for b in range(tokens.shape[0]):
+        print(" ".join(map(str, tokens[b])), " -> target", np.array2string(y[b], precision=3, suppress_small=True))
+    return 0

@@ -1,0 +1,77 @@
+import jax
+import numpy as np
+import pytest
+
+from causal_grad import Graph, chain, icl_pairs, random_forest, random_tree, two_parent, named_graph
+
+
+def test_named_constructors():
+    assert chain(4).parents == (-1, 0, 1, 2)
+    assert icl_pairs(5).parents == (-1, 0, -1, 2, -1)
+    g = two_parent(6)
+    assert g.parent_sets == ((), (), (0, 1), (1, 2), (1, 3), (2, 4))
+    assert not g.is_forest and g.max_arity == 2
+
+
+def test_random_tree_and_forest_are_valid_and_reproducible():
+    for s in range(20):
+        g = random_tree(jax.random.key(s), 15)
+        assert g.parents[0] == -1
+        assert all(-1 <= p < i for i, p in enumerate(g.parents))
+        assert g == random_tree(jax.random.key(s), 15)
+    f0 = random_forest(jax.random.key(3), 30, 0.0)
+    assert f0.roots == (0,)
+    f1 = random_forest(jax.random.key(3), 30, 1.0)
+    assert f1.roots == tuple(range(30))
+
+
+def test_random_tree_parent_is_uniform():
+    # p(4) uniform on {-1, 0, 1, 2, 3}: 5 cells, chi-squared with 4 dof at a fixed seed
+    counts = np.zeros(5)
+    for s in range(500):
+        counts[random_tree(jax.random.key(s), 5).parents[4] + 1] += 1
+    chi2 = ((counts - 100) ** 2 / 100).sum()
+    assert chi2 < 18.47  # 0.999 quantile of chi2(4)
+
+
+def test_helpers():
+    g = Graph((-1, 0, 0, 1, -1, 4))
+    assert g.depth == (0, 1, 1, 2, 0, 1)
+    assert g.ancestors(3) == (1, 0)
+    assert g.lca(3, 2) == 0 and g.lca(3, 1) == 1 and g.lca(3, 5) == -1 and g.lca(2, 2) == 2
+    assert g.path_length(3, 2) == 3
+    assert g.lca_matrix[3, 2] == 0 and g.lca_matrix[5, 3] == -1
+    A = g.adjacency()
+    assert A[3, 1] == 1 and A.sum() == 4
+    assert g.children(0) == (1, 2)
+    assert "└─" in str(g) and repr(g) == "Graph((-1, 0, 0, 1, -1, 4))"
+    assert Graph(g.parents) == g and hash(Graph(g.parents)) == hash(g)
+
+
+@pytest.mark.parametrize("parents, exc, words", [
+    ([], ValueError, "empty"),
+    ([0], ValueError, "parents[0]"),
+    ([-1, 1], ValueError, "parents[1]"),
+    ([-1, -2], ValueError, "-1 (root)"),
+    ([-1, 0.5], TypeError, "integer"),
+    ([-1, True], TypeError, "integer"),
+    ([(), (0, 0)], ValueError, "twice"),
+    ([(), (1,)], ValueError, "forward"),
+    ([-1, (0,)], TypeError, "mix"),
+    ("abc", TypeError, "sequence"),
+])
+def test_bad_graphs(parents, exc, words):
+    with pytest.raises(exc, match=None) as info:
+        Graph(parents)
+    assert words in str(info.value)
+
+
+def test_bad_constructor_args():
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        chain(0)
+    with pytest.raises(TypeError, match="key"):
+        random_tree(3, 5)
+    with pytest.raises(ValueError, match="p_root"):
+        random_forest(jax.random.key(0), 5, 1.5)
+    with pytest.raises(ValueError, match="graph must be one of"):
+        named_graph("star", 5)

@@ -1,0 +1,121 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from causal_grad import InContextTask, MultiParentTask, chain, icl_pairs, random_tree, two_parent
+from causal_grad.baselines import cross_entropy
+
+
+def test_shapes_and_dtypes():
+    task = InContextTask(chain(7), 5, 0.1)
+    assert task.seq_len == 8
+    tokens, y = task.sample(jax.random.key(0), 64)
+    assert tokens.shape == (64, 8) and tokens.dtype == jnp.int32
+    assert y.shape == (64, 5) and y.dtype == jnp.float32
+    assert int(tokens.min()) >= 0 and int(tokens.max()) < 5
+    np.testing.assert_allclose(np.asarray(y.sum(1)), 1.0, atol=1e-5)
+    assert task.sample_pi(jax.random.key(1), 3).shape == (3, 5, 5)
+
+
+def test_same_key_same_batch_bit_identical():
+    task = InContextTask(random_tree(jax.random.key(2), 9), 4, 0.3)
+    a = task.sample(jax.random.key(7), 32)
+    b = task.sample(jax.random.key(7), 32)
+    assert all(np.array_equal(np.asarray(x), np.asarray(z)) for x, z in zip(a, b))
+    c = task.sample(jax.random.key(8), 32)
+    assert not np.array_equal(np.asarray(a[0]), np.asarray(c[0]))
+
+
+def test_target_is_row_of_pi_at_query():
+    task = InContextTask(chain(5), 3, 1.0)
+    tokens, y, pis = task.sample_with_pi(jax.random.key(0), 16)
+    q = np.asarray(tokens[:, -1])
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(pis)[np.arange(16), q])
+
+
+def test_query_is_uniform_and_roots_follow_mu():
+    S, B = 4, 40000
+    pi = np.array([[0.7, 0.1, 0.1, 0.1], [0.05, 0.05, 0.8, 0.1], [0.2, 0.2, 0.2, 0.4], [0.6, 0.3, 0.05, 0.05]])
+    task = InContextTask(icl_pairs(4), S, 1.0)
+    tokens = np.asarray(task.sample_given_pi(jax.random.key(0), np.broadcast_to(pi, (B, S, S)).astype(np.float32)))
+    mu = np.asarray(task.stationary(jnp.asarray(pi)), dtype=np.float64)
+    mu /= mu.sum()
+    for pos in (0, 2):  # roots
+        obs = np.bincount(tokens[:, pos], minlength=S)
+        assert stats.chisquare(obs, mu * B).pvalue > 1e-3
+    obs = np.bincount(tokens[:, -1], minlength=S)
+    assert stats.chisquare(obs, np.full(S, B / S)).pvalue > 1e-3
+    # a child: conditional law is the parent's row of pi
+    for a in range(S):
+        sel = tokens[:, 0] == a
+        obs = np.bincount(tokens[sel, 1], minlength=S)
+        assert stats.chisquare(obs + 0.0, pi[a] * sel.sum()).pvalue > 1e-3
+
+
+def test_in_context_estimator_counts_children_of_query():
+    task = InContextTask((-1, 0, 1, 0), 3, 0.5)
+    # context 2,1,2,0 ; query 2 : children of positions holding 2 with a parent -> position 1 (parent 0 = 2) gives 1,
+    # position 3 (parent 0 = 2) gives 0; position 2 (parent 1 = 1) does not count
+    tokens = jnp.array([[2, 1, 2, 0, 2]])
+    pred = np.asarray(task.bayes(tokens))[0]
+    np.testing.assert_allclose(pred, np.array([1.5, 1.5, 0.5]) / 3.5, rtol=1e-6)
+
+
+def test_baseline_losses_order():
+    task = InContextTask(chain(19), 5, 0.1)
+    res = task.baseline_losses(jax.random.key(0), num=4096, batch=2048)
+    assert res["entropy_floor"]["mean"] < res["bayes"]["mean"] < res["unigram"]["mean"]
+    assert all(v["se"] > 0 for v in res.values())
+
+
+def test_cross_entropy_zero_targets_finite():
+    y = jnp.array([[1.0, 0.0]])
+    assert float(cross_entropy(y, jnp.array([[1.0, 0.0]]))[0]) == 0.0
+
+
+def test_multi_parent_task():
+    task = MultiParentTask(two_parent(9), 3, 0.2)
+    assert task.seq_len == 8 and task.target_parents == (3, 7)
+    tokens, y = task.sample(jax.random.key(0), 4000)
+    assert tokens.shape == (4000, 8)
+    np.testing.assert_allclose(np.asarray(y.sum(1)), 1.0, atol=1e-5)
+    # roots uniform
+    assert stats.chisquare(np.bincount(np.asarray(tokens[:, 0]), minlength=3)).pvalue > 1e-3
+    # the full-tuple estimator beats the one-parent estimator on held-out loss
+    res = task.baseline_losses(jax.random.key(1), num=4000, batch=4000)
+    assert res["bayes"]["mean"] < res["one_parent_0"]["mean"]
+    assert res["bayes"]["mean"] < res["one_parent_1"]["mean"]
+
+
+@pytest.mark.parametrize("kwargs, exc, words", [
+    (dict(vocab_size=1), ValueError, "vocab_size must be >= 2"),
+    (dict(vocab_size=2.0), TypeError, "vocab_size must be an integer"),
+    (dict(vocab_size=2 ** 31), ValueError, "int32"),
+    (dict(alpha=0.0), ValueError, "alpha must be > 0"),
+    (dict(alpha=-1.0), ValueError, "alpha must be > 0"),
+    (dict(alpha=float("nan")), ValueError, "alpha must be finite"),
+    (dict(alpha=float("inf")), ValueError, "alpha must be finite"),
+    (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
+])
+def test_bad_task_args(kwargs, exc, words):
+    args = dict(graph=chain(4), vocab_size=3, alpha=0.1)
+    args.update(kwargs)
+    with pytest.raises(exc) as info:
+        InContextTask(**args)
+    assert words in str(info.value)
+
+
+def test_bad_sample_args():
+    task = InContextTask(chain(4), 3, 0.1)
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        task.sample(jax.random.key(0), 0)
+    with pytest.raises(TypeError, match="batch must be an integer"):
+        task.sample(jax.random.key(0), 2.5)
+    with pytest.raises(TypeError, match="key"):
+        task.sample(0, 4)
+    with pytest.raises(ValueError, match="forest"):
+        InContextTask(two_parent(5), 3, 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        task.bayes(jnp.zeros((2, 3), jnp.int32))
