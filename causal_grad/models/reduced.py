@@ -1,0 +1,62 @@
+"""The reduced two-layer model (THEORY §3).
+
+Parameters ``A1 ∈ R^{T×T}`` (positions to positions) and ``A2 ∈ R^{S×S}`` (tokens to tokens). With one-hot
+tokens ``x(s)``:
+
+* layer 1: ``α_i = softmax_{j≤i}(A1[i, j])``, ``v_i = Σ_{j≤i} α_{ij} x(s_j)``;
+* layer 2, read at the query ``q = s_{T-1}``: ``score_i = x(q)ᵀ A2 v_i`` for ``i ≤ T-1``,
+  ``a = softmax(score)``, ``out = Σ_i a_i x(s_i) ∈ Δ_S``;
+* readout ``ŷ = (1-ε)·out + ε/S``; loss ``−Σ_b y_b log ŷ_b``.
+
+With ``softmax(A1[i]) = e_{p(i)}`` and ``A2 = β·I``, ``β → ∞``, the prediction is the empirical law of the
+children of earlier occurrences of the query token: the in-context estimator (for a chain, an induction head).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS"]
+
+#: Default readout smoothing ε: keeps the log-loss finite when the target token never occurs in the context.
+DEFAULT_EPS = 1e-3
+
+
+def causal_softmax(scores: jax.Array) -> jax.Array:
+    """Softmax of ``scores[..., i, j]`` over ``j ≤ i`` (entries above the diagonal get weight exactly 0).
+
+    Every row has at least its diagonal entry, so no row is empty and no NaN can arise.
+    """
+    T = scores.shape[-1]
+    mask = jnp.tril(jnp.ones((scores.shape[-2], T), dtype=bool))
+    neg = jnp.finfo(scores.dtype).min
+    return jax.nn.softmax(jnp.where(mask, scores, neg), axis=-1) * mask
+
+
+def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
+    """The initialisation of THEORY §4: ``A1 = 0``, ``A2 = β0·I``."""
+    return jnp.zeros((T, T), dtype), beta0 * jnp.eye(S, dtype=dtype)
+
+
+def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = DEFAULT_EPS) -> jax.Array:
+    """The prediction ``ŷ`` ``(B, S)`` of the reduced model for ``tokens`` ``(B, T)`` (query last)."""
+    S = A2.shape[-1]
+    X = jax.nn.one_hot(tokens, S, dtype=A1.dtype)  # (B, T, S)
+    alpha = causal_softmax(A1)  # (T, T)
+    V = jnp.einsum("ij,bjs->bis", alpha, X)  # v_i
+    aq = A2[tokens[:, -1]]  # (B, S): row q of A2, so score_i = A2[q] · v_i
+    score = jnp.einsum("bis,bs->bi", V, aq)
+    a = jax.nn.softmax(score, axis=-1)
+    out = jnp.einsum("bi,bis->bs", a, X)
+    return (1.0 - eps) * out + eps / S
+
+
+def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.Array,
+                 eps: float = DEFAULT_EPS, weights: jax.Array | None = None) -> jax.Array:
+    """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch."""
+    yhat = reduced_apply(A1, A2, tokens, eps)
+    ce = -jnp.sum(targets * jnp.log(yhat), axis=-1)
+    if weights is None:
+        return jnp.mean(ce)
+    return jnp.sum(weights * ce)
