@@ -18,6 +18,10 @@ from .task import InContextTask, MultiParentTask, make_task
 from ._x64 import x64
 
 # --- theory engine (exact laws, information, the MI approximation, DPI)
+from .laws import pairwise_joint, parent_child_joint, pair_geometry, matrix_powers, time_reversal
+from .information import (mutual_information, chi2_mutual_information, weighted_inner, entropy,
+                          conditional_entropy)
+from .mi import MIApproximation, mi_matrix, mi_approximation
 
 # --- models and exact gradients
 
