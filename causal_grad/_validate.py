@@ -17,6 +17,7 @@ __all__ = [
     "check_key",
     "check_transition_matrices",
     "check_probability",
+    "check_real_array",
 ]
 
 
@@ -107,4 +108,22 @@ def check_transition_matrices(name: str, pis, vocab_size: int | None = None, *, 
     err = np.abs(arr.sum(-1) - 1).max()
     if err > atol:
         raise ValueError(f"{name}: every row must sum to 1 (worst row is off by {err:.3g})")
+    return arr
+
+
+def check_real_array(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a float64 NumPy array; it must be real (not complex, bool or object), finite, and of
+    exactly ``shape`` when given."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} must be a real array: {exc}") from None
+    if arr.dtype == object or arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
+                                                         or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
     return arr

@@ -1,0 +1,117 @@
+"""Exact enumeration of the in-context task's population (THEORY §1), shared by the exact gradients.
+
+The population of :func:`causal_grad.gradients.exact_population_gradient` is uniform over a finite list of
+transition matrices ``π_1 … π_k``; given ``π`` the graph positions follow the forest (roots ``~ μ_π``, computed
+by GTH) and the query ``q = s_{T-1}`` is uniform on ``[S]``; the target is the soft label ``π[q]``. With
+``n = T-1`` graph positions there are ``S^n`` contexts ``(s_0, …, s_{n-1})``, each with weight
+
+    W_π(s) = Π_{i<n} ( μ_π(s_i) if p(i) = -1 else π[s_{p(i)}, s_i] ).
+
+Because the model's prediction depends on the tokens only, the expectation over ``π`` folds into an
+**effective target** per (context, query):
+
+    Y(s, q, b) = (1/(k·S)) · Σ_π W_π(s) · π[q, b],      E[f(tokens) · y_b] = Σ_{s, q} Y(s, q, b) · f(s, q).
+
+Contexts are enumerated inside jit-compiled chunks: a chunk is an index range ``start … start+B-1`` whose
+base-``S`` digits (position 0 most significant) are the tokens, so no token table is ever stored and no Python
+loop runs per context. Indices past ``S^n`` (padding of the last chunk) get weight 0.
+
+**Cost and the size limit.** :func:`enumeration_cost` counts ``S^n · (k + S)``: for each of the ``S^n`` contexts,
+``k`` weight products ``W_π(s)`` (one per (context, π) pair) plus ``S`` model evaluations (one per (context,
+query) pair, forward and backward). Above :data:`MAX_ENUMERATION_COST` (2·10^7) the exact functions refuse
+and point to :func:`causal_grad.gradients.monte_carlo_gradient`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import check_probability, check_real_array, check_transition_matrices
+
+__all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "check_enumerable", "check_params", "context_tokens",
+           "effective_targets", "weight_table", "chunking"]
+
+#: Largest :func:`enumeration_cost` the exact functions accept (about a minute of CPU on 2 cores at most).
+MAX_ENUMERATION_COST = 20_000_000
+
+
+def enumeration_cost(seq_len: int, vocab_size: int, num_pis: int) -> int:
+    """``S^(T-1) · (k + S)``: (context, π) weight evaluations plus (context, query) model evaluations."""
+    return int(vocab_size) ** (int(seq_len) - 1) * (int(num_pis) + int(vocab_size))
+
+
+def _check_task(task):
+    from ..task import InContextTask
+
+    if not isinstance(task, InContextTask):
+        raise TypeError(f"task must be a causal_grad.InContextTask (single-parent forest), got {type(task).__name__}")
+    return task
+
+
+def check_enumerable(task, pis, eps, *, what: str) -> tuple[np.ndarray, float]:
+    """Validate ``task``, ``pis`` (``(k, S, S)`` or ``(S, S)``, row-stochastic) and ``eps`` ∈ [0, 1), and refuse
+    sizes beyond :data:`MAX_ENUMERATION_COST` (before any compute). Returns ``(pis as float64 (k,S,S), eps)``."""
+    _check_task(task)
+    pis = check_transition_matrices("pis", pis, task.vocab_size)
+    eps = check_probability("eps", eps, open_high=True)
+    T, S, k = task.seq_len, task.vocab_size, pis.shape[0]
+    cost = enumeration_cost(T, S, k)
+    if cost > MAX_ENUMERATION_COST:
+        raise ValueError(
+            f"{what}: exact enumeration needs S^(T-1)·(k+S) = {S}^{T - 1}·({k}+{S}) = {cost:.3g} evaluations, above "
+            f"the limit {MAX_ENUMERATION_COST:.0e}; use causal_grad.monte_carlo_gradient (or "
+            f"causal_grad.monte_carlo_linearized_at_init) for this size")
+    return pis, eps
+
+
+def check_params(task, A1, A2) -> tuple[np.ndarray, np.ndarray]:
+    """``A1`` must be real finite ``(T, T)``, ``A2`` real finite ``(S, S)``; returned as float64."""
+    T, S = task.seq_len, task.vocab_size
+    return check_real_array("A1", A1, (T, T)), check_real_array("A2", A2, (S, S))
+
+
+def chunking(num_contexts: int, num_pis: int, n: int, S: int) -> tuple[int, int]:
+    """``(B, nchunks)``: contexts per chunk (a power of two, so that the per-chunk arrays stay near 2^21
+    numbers whatever ``k`` and ``T``) and the number of chunks."""
+    per_context = num_pis + n * S + 4 * S * (n + 1) + 2 * S * S
+    B = 1 << max(6, min(14, int(np.log2(max(1, (1 << 21) // per_context)))))
+    B = min(B, 1 << int(np.ceil(np.log2(max(num_contexts, 1)))))
+    return B, -(-num_contexts // B)
+
+
+def context_tokens(start, B: int, n: int, S: int):
+    """Tokens ``(B, n)`` int32 of contexts ``start … start+B-1`` (base-``S`` digits, position 0 most
+    significant) and a validity mask ``(B,)`` (False past ``S^n``)."""
+    idx = start + jnp.arange(B, dtype=jnp.int32)
+    powers = jnp.asarray([S ** (n - 1 - i) for i in range(n)], dtype=jnp.int32)
+    tokens = (idx[:, None] // powers[None, :]) % S
+    return tokens, idx < S ** n
+
+
+def effective_targets(tokens, valid, parents, table, pis_flat):
+    """``Y`` ``(B, S, S)``: ``Y[c, q, b] = (1/(k S)) Σ_π W_π(c) π[q, b]`` for the contexts ``tokens`` ``(B, n)``.
+
+    ``table`` is ``(S·S + S, k)``: rows ``a·S + b`` hold ``π[a, b]``, rows ``S·S + a`` hold ``μ_π(a)``, one column
+    per ``π``; ``pis_flat`` is ``(k, S·S)``; ``parents`` int32 ``(n,)`` (traced, so one compilation serves every
+    forest with the same ``n``).
+    """
+    B, n = tokens.shape
+    k = table.shape[1]
+    S = int(round(np.sqrt(pis_flat.shape[1])))
+    W = jnp.where(valid[:, None], 1.0, 0.0).astype(table.dtype) * jnp.ones((1, k), table.dtype)
+    for i in range(n):  # trace-time loop over positions (n small): (B, k) products, no per-context loop
+        p = parents[i]
+        par_tok = tokens[:, jnp.maximum(p, 0)]
+        row = jnp.where(p < 0, S * S + tokens[:, i], par_tok * S + tokens[:, i])
+        W = W * table[row]
+    Y = (W @ pis_flat) / (k * S)
+    return Y.reshape(B, S, S)
+
+
+def weight_table(pis: jax.Array, mus: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The ``(S·S + S, k)`` table of :func:`effective_targets` and ``pis`` flattened to ``(k, S·S)``."""
+    k, S, _ = pis.shape
+    flat = pis.reshape(k, S * S)
+    return jnp.concatenate([flat, mus], axis=1).T, flat
