@@ -21,7 +21,8 @@ from ._x64 import x64
 from .laws import pairwise_joint, parent_child_joint, pair_geometry, matrix_powers, time_reversal
 from .information import (mutual_information, chi2_mutual_information, weighted_inner, entropy,
                           conditional_entropy)
-from .mi import MIApproximation, mi_matrix, mi_approximation
+from .mi import (MIApproximation, mi_matrix, mi_approximation, DPIReport, dpi_report, SelfEntryReport,
+                 self_entry_report, self_entry_over_prior)
 
 # --- models and exact gradients
 

@@ -29,13 +29,18 @@ import numpy as np
 from ._validate import check_positive_float, check_transition_matrices
 from ._x64 import x64
 from .graphs import Graph
-from .laws import _padded_geometry, matrix_powers, pair_geometry, time_reversal
+from .laws import _bucket, _padded_geometry, matrix_powers, pair_geometry, time_reversal
 from .stationary import stationary
 
 __all__ = [
     "MIApproximation",
     "mi_matrix",
     "mi_approximation",
+    "DPIReport",
+    "dpi_report",
+    "SelfEntryReport",
+    "self_entry_report",
+    "self_entry_over_prior",
 ]
 
 _PI_BATCH = 16  # matrices processed together (bounds memory at n = 255, S = 32 to a few tens of MB)
@@ -158,3 +163,313 @@ def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
     if k > 1:
         se = np.tril(se)
     return MIApproximation(M=M, per_pi=per, se=se, eps=eps, graph=graph)
+
+
+# ====================================================================== data processing (C3) and the diagonal (C4)
+TOL = 1e-12  # slacks within this are equalities (float64 round-off of O(S) quantities is ~1e-15)
+
+
+def _sigma1(pis: np.ndarray, mus: np.ndarray) -> np.ndarray:
+    """Largest singular value of ``B = D^{1/2} π D^{-1/2} − √μ √μᵀ`` per matrix (states with ``μ = 0`` dropped)."""
+    Q = mus[:, :, None] * pis
+    r = np.sqrt(mus)
+    inv = np.where(mus > 0, 1.0 / np.where(mus > 0, r, 1.0), 0.0)
+    B = Q * inv[:, :, None] * inv[:, None, :] - r[:, :, None] * r[:, None, :]
+    return np.linalg.svd(B, compute_uv=False)[:, 0]
+
+
+@partial(jax.jit, static_argnums=(3, 4))
+def _pair_info_many(pis, u_di, u_dj, n_pow, batch):
+    from .information import chi2_mutual_information, mutual_information
+    from .laws import pair_joint_from_depths
+
+    def one(pi):
+        mu = stationary(pi)
+        P = pair_joint_from_depths(matrix_powers(pi, n_pow), mu, u_di, u_dj)
+        Q = mu[:, None] * pi
+        return (mutual_information(P), chi2_mutual_information(P), mutual_information(Q),
+                chi2_mutual_information(Q), mu)
+
+    return jax.lax.map(one, pis, batch_size=batch)
+
+
+@dataclass(frozen=True)
+class SelfEntryReport:
+    """The diagonal entry ``⟨P_{ii}, Q⟩_μ = tr π`` against the parent entry ``⟨Q, Q⟩_μ = 1 + I_χ²(Q)`` (C4).
+
+    Per matrix: ``trace``, ``parent_entry`` (``1 + I_χ²(Q)``), ``margin = trace − parent_entry`` and ``wins``
+    (``margin > TOL``; ``ties``: ``|margin| ≤ TOL``). Prior averages with standard errors across the matrices:
+    ``win_prob`` ± ``win_prob_se`` (binomial), ``mean_trace`` ± ``mean_trace_se``, ``mean_parent_entry`` ±
+    ``mean_parent_entry_se``, ``mean_margin`` ± ``mean_margin_se``.
+    """
+
+    trace: np.ndarray
+    parent_entry: np.ndarray
+    margin: np.ndarray
+    wins: np.ndarray
+    ties: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.trace.shape[0])
+
+    def _se(self, x):
+        return float(x.std(ddof=1) / math.sqrt(self.k)) if self.k > 1 else float("nan")
+
+    @property
+    def win_prob(self) -> float:
+        return float(self.wins.mean())
+
+    @property
+    def win_prob_se(self) -> float:
+        p = self.win_prob
+        return math.sqrt(p * (1 - p) / self.k)
+
+    @property
+    def mean_trace(self) -> float:
+        return float(self.trace.mean())
+
+    @property
+    def mean_trace_se(self) -> float:
+        return self._se(self.trace)
+
+    @property
+    def mean_parent_entry(self) -> float:
+        return float(self.parent_entry.mean())
+
+    @property
+    def mean_parent_entry_se(self) -> float:
+        return self._se(self.parent_entry)
+
+    @property
+    def mean_margin(self) -> float:
+        return float(self.margin.mean())
+
+    @property
+    def mean_margin_se(self) -> float:
+        return self._se(self.margin)
+
+    @property
+    def winners(self) -> np.ndarray:
+        """Indices of the matrices where the self entry beats the parent entry."""
+        return np.flatnonzero(self.wins)
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "win_prob": self.win_prob, "win_prob_se": self.win_prob_se,
+                "mean_trace": self.mean_trace, "mean_trace_se": self.mean_trace_se,
+                "mean_parent_entry": self.mean_parent_entry, "mean_parent_entry_se": self.mean_parent_entry_se,
+                "mean_margin": self.mean_margin, "mean_margin_se": self.mean_margin_se,
+                "winners": self.winners.tolist(), "ties": np.flatnonzero(self.ties).tolist(),
+                "trace": self.trace.tolist(), "parent_entry": self.parent_entry.tolist()}
+
+    def __str__(self) -> str:
+        k = self.k
+        w = self.winners
+        shown = ", ".join(f"#{x}" for x in w[:12]) + (" …" if len(w) > 12 else "")
+        lines = [f"self entry tr π vs parent entry 1 + I_χ²(Q) over {k} matrices: the self entry wins on "
+                 f"{len(w)}/{k}" + (f" ({shown})" if len(w) else "")
+                 + (f", ties on {int(self.ties.sum())}" if self.ties.any() else "")]
+        if k > 1:
+            lines.append(f"  win probability {self.win_prob:.4f} ± {self.win_prob_se:.4f}; mean tr π "
+                         f"{self.mean_trace:.4f} ± {self.mean_trace_se:.4f}; mean 1 + I_χ²(Q) "
+                         f"{self.mean_parent_entry:.4f} ± {self.mean_parent_entry_se:.4f}")
+        else:
+            lines.append(f"  tr π = {self.trace[0]:.6g}, 1 + I_χ²(Q) = {self.parent_entry[0]:.6g}")
+        return "\n".join(lines)
+
+
+@partial(jax.jit, static_argnums=(1,))
+def _self_entry_arrays(pis, batch):
+    from .information import chi2_mutual_information
+
+    def one(pi):
+        mu = stationary(pi)
+        tr = jnp.sum(jnp.where(mu > 0, jnp.diagonal(pi), 0.0))
+        return tr, 1.0 + chi2_mutual_information(mu[:, None] * pi)
+
+    return jax.lax.map(one, pis, batch_size=batch)
+
+
+def self_entry_report(pis) -> SelfEntryReport:
+    """C4 per matrix: ``tr π = ⟨P_{ii}, Q⟩_μ`` against ``1 + I_χ²(Q) = ⟨Q, Q⟩_μ``, with averages and standard
+    errors across ``pis`` ``(k, S, S)`` (e.g. draws from a prior: see :func:`self_entry_over_prior`)."""
+    pis = check_transition_matrices("pis", pis)
+    with x64():
+        tr, pe = _self_entry_arrays(jnp.asarray(pis, jnp.float64), min(pis.shape[0], 4096))
+        tr, pe = np.asarray(tr), np.asarray(pe)
+    margin = tr - pe
+    return SelfEntryReport(trace=tr, parent_entry=pe, margin=margin, wins=margin > TOL,
+                           ties=np.abs(margin) <= TOL)
+
+
+def self_entry_over_prior(prior, vocab_size: int, key, num: int = 100_000) -> SelfEntryReport:
+    """Monte Carlo of C4 over a prior: ``num`` float64 draws of ``π`` from ``prior`` (a
+    :class:`~causal_grad.priors.Prior`), then :func:`self_entry_report` (win probability and prior averages
+    with standard errors)."""
+    from ._validate import check_int, check_key
+    from .priors import Prior
+
+    if not isinstance(prior, Prior):
+        raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
+    S = check_int("vocab_size", vocab_size, minimum=2)
+    key = check_key("key", key)
+    num = check_int("num", num, minimum=2)
+    with x64():
+        pis = np.asarray(prior.sample(key, (num,), S, jnp.float64))
+    return self_entry_report(pis)
+
+
+@dataclass(frozen=True)
+class DPIReport:
+    """Data-processing checks of THEORY §4 (claim C3) for every position ``i`` with a parent, every ``j < i``,
+    ``j ≠ p(i)``, and every matrix. Arrays ``(k, n, n)`` hold NaN where a pair is not checked:
+
+    * ``slack_kl = I(s_{p(i)}; s_i) − I(s_j; s_i)`` (KL, nats), ``slack_chi2`` (χ² information),
+      ``slack_inner = ⟨Q, Q⟩_μ − ⟨P_{ji}, Q⟩_μ`` (the parent's margin in ``M_π``);
+    * ``predicted_margin = (1 − σ1^{L-1}) · I_χ²(Q)`` (``L`` = tree path length; across trees ``I_χ²(Q)``)
+      and ``bound_slack = σ1^{L-1} I_χ²(Q) − (⟨P_{ji}, Q⟩_μ − 1)`` = ``slack_inner − predicted_margin``;
+    * ``cs_slack = √(I_χ²(s_j;s_i) I_χ²(Q)) − (⟨P_{ji}, Q⟩_μ − 1)`` (the Cauchy–Schwarz step).
+
+    Per matrix: ``sigma1``, ``kl_q = I(Q)``, ``chi2_q = I_χ²(Q)``. ``minima``: for each measure the smallest slack
+    and where (``i``, ``j``, matrix index). ``equalities``: checked ``(π index, i, j)`` whose KL or χ² slack is
+    within ``tol``, or whose ``M_π`` entry ties the parent's. ``self_entry``: the diagonal against the parent entry (C4), a :class:`SelfEntryReport`.
+    """
+
+    graph: Graph
+    slack_kl: np.ndarray
+    slack_chi2: np.ndarray
+    slack_inner: np.ndarray
+    predicted_margin: np.ndarray
+    bound_slack: np.ndarray
+    cs_slack: np.ndarray
+    sigma1: np.ndarray
+    kl_q: np.ndarray
+    chi2_q: np.ndarray
+    self_entry: SelfEntryReport
+    vocab_size: int
+    tol: float = TOL
+
+    MEASURES = ("slack_kl", "slack_chi2", "slack_inner", "bound_slack", "cs_slack")
+
+    @property
+    def checked(self) -> np.ndarray:
+        """Boolean ``(k, n, n)``: which ``(π, i, j)`` entries are checks."""
+        return ~np.isnan(self.slack_kl)
+
+    @property
+    def num_checks(self) -> int:
+        return int(self.checked.sum())
+
+    @property
+    def minima(self) -> dict:
+        out = {}
+        for m in self.MEASURES:
+            a = getattr(self, m)
+            if not np.any(~np.isnan(a)):
+                out[m] = None
+                continue
+            idx = np.unravel_index(np.nanargmin(a), a.shape)
+            out[m] = {"value": float(a[idx]), "pi": int(idx[0]), "i": int(idx[1]), "j": int(idx[2])}
+        return out
+
+    @property
+    def equalities(self) -> list[tuple[int, int, int]]:
+        eq = self.checked & ((np.abs(self.slack_kl) <= self.tol) | (np.abs(self.slack_chi2) <= self.tol)
+                             | (np.abs(self.slack_inner) <= self.tol))
+        return [tuple(int(x) for x in t) for t in np.argwhere(eq)]
+
+    @property
+    def ok(self) -> bool:
+        """Every slack (KL, χ², inner product, σ1 bound, Cauchy–Schwarz) is ``≥ −tol``."""
+        return all(m is None or m["value"] >= -self.tol for m in self.minima.values())
+
+    def violations(self, measure: str = "slack_kl") -> list[tuple[int, int, int]]:
+        a = getattr(self, measure)
+        return [tuple(int(x) for x in t) for t in np.argwhere(a < -self.tol)]
+
+    def to_dict(self) -> dict:
+        return {"graph": self.graph.to_json(), "vocab_size": self.vocab_size, "num_matrices": int(self.sigma1.shape[0]),
+                "num_checks": self.num_checks, "tol": self.tol, "ok": self.ok, "minima": self.minima,
+                "equalities": self.equalities[:100], "num_equalities": len(self.equalities),
+                "sigma1": self.sigma1.tolist(), "kl_q": self.kl_q.tolist(), "chi2_q": self.chi2_q.tolist(),
+                "min_predicted_margin": (float(np.nanmin(self.predicted_margin)) if self.num_checks else None),
+                "self_entry": self.self_entry.to_dict()}
+
+    def __str__(self) -> str:
+        k = self.sigma1.shape[0]
+        names = {"slack_kl": "I(p(i);i) − I(j;i)   [KL]", "slack_chi2": "I(p(i);i) − I(j;i)   [χ²]",
+                 "slack_inner": "⟨Q,Q⟩ − ⟨P_ji,Q⟩", "bound_slack": "σ1^{L-1}·I_χ²(Q) − (⟨P_ji,Q⟩ − 1)",
+                 "cs_slack": "√(I_χ²(j;i)·I_χ²(Q)) − (⟨P_ji,Q⟩ − 1)"}
+        lines = [f"data processing (C3): {self.graph.n} positions, S = {self.vocab_size}, {k} transition matrices, "
+                 f"{self.num_checks} checks (i, j < i, j ≠ p(i), π)"]
+        mins = self.minima
+        for m in self.MEASURES:
+            v = mins[m]
+            if v is None:
+                lines.append(f"  {names[m]:<40} no pairs to check")
+            else:
+                flag = "ok" if v["value"] >= -self.tol else "VIOLATED"
+                lines.append(f"  min {names[m]:<40} {v['value']: .3e} at i={v['i']}, j={v['j']}, π#{v['pi']}  {flag}")
+        if self.num_checks:
+            lines.append(f"  σ1 per π: {np.array2string(self.sigma1, precision=4, max_line_width=100)}")
+            lines.append(f"  smallest predicted parent margin (1 − σ1^(L-1))·I_χ²(Q): {np.nanmin(self.predicted_margin):.3e}")
+        eq = self.equalities
+        if eq:
+            shown = ", ".join(f"(π#{p}, i={i}, j={j})" for p, i, j in eq[:8]) + (" …" if len(eq) > 8 else "")
+            lines.append(f"  equality cases (|slack| ≤ {self.tol:g}): {len(eq)}: {shown}")
+        else:
+            lines.append(f"  equality cases (|slack| ≤ {self.tol:g}): none")
+        lines.append(f"  all inequalities hold: {'yes' if self.ok else 'NO'}")
+        lines.append(str(self.self_entry))
+        return "\n".join(lines)
+
+
+def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
+    """Check the data-processing inequality and the ``σ1^{L-1}`` bound (THEORY §4, C3) and report the self
+    entry (C4), for a forest ``graph`` and transition matrices ``pis`` ``(k, S, S)``, in float64."""
+    geo = pair_geometry(graph)
+    pis = check_transition_matrices("pis", pis)
+    tol = check_positive_float("tol", tol)
+    k, S = pis.shape[0], pis.shape[1]
+    n, n_pad = graph.n, geo.n_pad
+    par = np.asarray(graph.parents)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    rel = (par[:, None] >= 0) & (jj < ii) & (jj != par[:, None])
+    in_tree = rel & geo.same_tree
+    keys = geo.d_i * n_pad + geo.d_j
+    uniq, inv = np.unique(keys[in_tree], return_inverse=True)
+    U = len(uniq)
+    U_pad = _bucket(U)
+    u_di = np.zeros(U_pad, np.int64)
+    u_dj = np.zeros(U_pad, np.int64)
+    u_di[:U], u_dj[:U] = uniq // n_pad, uniq % n_pad
+    di, dj, same = _padded_geometry(geo)
+    batch = min(k, _PI_BATCH)
+    with x64():
+        pj = jnp.asarray(pis, jnp.float64)
+        kl_u, chi_u, kl_q, chi_q, mus = (np.asarray(a) for a in _pair_info_many(pj, u_di, u_dj, n_pad, batch))
+        Mpi = np.asarray(_mi_padded_many(pj, di, dj, same, n_pad, None, batch))[:, :n, :n]
+    kl = np.full((k, n, n), np.nan)
+    chi = np.full((k, n, n), np.nan)
+    cross = rel & ~geo.same_tree
+    kl[:, cross] = 0.0
+    chi[:, cross] = 0.0
+    kl[:, in_tree] = kl_u[:, :U][:, inv]
+    chi[:, in_tree] = chi_u[:, :U][:, inv]
+    sig = _sigma1(pis, mus)
+    L = np.maximum(geo.path_length - 1, 0).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        # σ1^{L-1} on checked pairs of one tree; 0 across trees (there ⟨P_ji, Q⟩_μ = 1 exactly)
+        power = np.where(geo.same_tree[None], sig[:, None, None] ** L[None], 0.0)
+        power = np.where(rel[None], power, np.nan)
+        inner_minus_1 = np.where(rel[None], Mpi - 1.0, np.nan)
+        slack_kl = kl_q[:, None, None] - kl
+        slack_chi2 = chi_q[:, None, None] - chi
+        slack_inner = chi_q[:, None, None] - inner_minus_1  # ⟨Q,Q⟩ = 1 + I_χ²(Q)
+        predicted = (1.0 - power) * chi_q[:, None, None]
+        bound_slack = power * chi_q[:, None, None] - inner_minus_1
+        cs_slack = np.sqrt(np.maximum(chi, 0.0) * chi_q[:, None, None]) - inner_minus_1
+    return DPIReport(graph=graph, slack_kl=slack_kl, slack_chi2=slack_chi2, slack_inner=slack_inner,
+                     predicted_margin=predicted, bound_slack=bound_slack, cs_slack=cs_slack, sigma1=sig,
+                     kl_q=kl_q, chi2_q=chi_q, self_entry=self_entry_report(pis), vocab_size=S, tol=tol)
+
