@@ -12,6 +12,9 @@
 from .enumerate import MAX_ENUMERATION_COST, enumeration_cost
 from .exact import ExactGradient, exact_population_gradient
 from .linearized import linearized_gradient_at_init
+from .monte_carlo import (LinearizedEstimate, MonteCarloGradient, monte_carlo_gradient,
+                          monte_carlo_linearized_at_init)
 
 __all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "ExactGradient", "exact_population_gradient",
-           "linearized_gradient_at_init"]
+           "linearized_gradient_at_init", "MonteCarloGradient", "LinearizedEstimate", "monte_carlo_gradient",
+           "monte_carlo_linearized_at_init"]
