@@ -1,0 +1,31 @@
+"""``causal-grad verify``: check each claim C1–C9 and write results/verify.md (``make verify``)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="check every claim of the paper and write results/verify.md",
+                       description="Run the check of each claim (C1-C9) at quick scale, print one row per claim "
+                                   "(id, status, numbers, the function that checked it) and write verify.md with "
+                                   "figures. Exits with status 1 if a claim that should hold fails.")
+    p.add_argument("--claims", default=None, help="comma-separated claim ids to run (default: all)")
+    p.add_argument("--quick", action="store_true", default=True,
+                   help="quick scale (the default; minutes on a 2-core CPU)")
+    p.add_argument("--full", dest="quick", action="store_false", help="larger sizes (much slower)")
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..verify import run_verify
+
+    claims = [c.strip().upper() for c in args.claims.split(",")] if args.claims else None
+    results = run_verify(claims, quick=args.quick, out=args.out, seed=args.seed)
+    print()
+    print(f"{'claim':6s} {'status':8s} summary")
+    for r in results:
+        print(f"{r.id:6s} {r.status:8s} {r.summary}")
+        print(f"{'':15s} checked by {', '.join(r.checked_by)}")
+    print(f"\nreport: {args.out}/verify.md")
+    return 1 if any(r.status == "fail" for r in results) else 0
