@@ -139,17 +139,33 @@ def monte_carlo_gradient(task, key, A1, A2, *, eps: float, num: int, batch: int 
 
 @partial(jax.jit, static_argnames=("task", "batch", "nb"))
 def _mc_lin(task, key, pis, eps, *, batch, nb):
+    """Sums of the per-sequence estimator ``G_b[i,j] = c_i (K_b[i,j] − r_b[i])`` and of its squares, without
+    forming ``(batch, T, T)`` tensors: ``K_b[i,j] = Σ_q g[b,q,i] E[b,q,j]`` reduces to ``g[b, s_j, i]`` at graph
+    positions ``j`` (one query matches ``s_j``) and to ``Σ_q g[b,q,i]`` at ``j = T-1``; ``r_b[i] = Σ_q g[b,q,i]
+    v[b,q,i]``. So ``Σ_b K``, ``Σ_b K²`` and ``Σ_b K r`` are three ``(T, B·S) @ (B·S, T)`` products."""
     T, S = task.seq_len, task.vocab_size
+    cnt = jnp.arange(1, T + 1, dtype=jnp.float64)
+    c = (1.0 - eps) / (cnt * T)
+    mask = jnp.tril(jnp.ones((T, T), dtype=bool))
 
     def body(b, acc):
         tokens, pi = _draw(task, jax.random.fold_in(key, b), batch, pis)
         q = jnp.broadcast_to(jnp.arange(S, dtype=tokens.dtype)[None, :, None], (batch, S, 1))
         seq = jnp.concatenate([jnp.broadcast_to(tokens[:, None, :-1], (batch, S, T - 1)), q], -1)
         Y = pi / S  # Y[b, q] = π_b[q] / S: every query, weight 1/S
-        g, E = linearized_terms(seq.reshape(batch * S, T), Y.reshape(batch * S, S), eps)
-        K = jnp.einsum("bqi,bqj->bij", g.reshape(batch, S, T), E.reshape(batch, S, T))
-        Gs = jax.vmap(row_centre_lower, in_axes=(0, None))(K, eps)
-        return acc[0] + jnp.sum(Gs, 0), acc[1] + jnp.sum(Gs * Gs, 0)
+        g, E = linearized_terms(seq.reshape(batch * S, T), Y.reshape(batch * S, S), eps)  # (B·S, T)
+        v = jnp.cumsum(E, axis=1) / cnt  # v[b,q,i] = (1/(i+1)) Σ_{j≤i} 1[s_j = q]
+        r = jnp.sum((g * v).reshape(batch, S, T), axis=1)  # r_b[i]
+        gsum = jnp.sum(g.reshape(batch, S, T), axis=1)  # K_b[i, T-1]
+        gr = (g.reshape(batch, S, T) * r[:, None, :]).reshape(batch * S, T)
+        sK = g.T @ E
+        sK2 = (g * g).T @ E
+        sK2 = sK2.at[:, T - 1].set(jnp.sum(gsum * gsum, axis=0))
+        sKr = gr.T @ E
+        sr, sr2 = jnp.sum(r, axis=0), jnp.sum(r * r, axis=0)
+        G1 = c[:, None] * (sK - sr[:, None])
+        G2 = (c * c)[:, None] * (sK2 - 2.0 * sKr + sr2[:, None])
+        return acc[0] + jnp.where(mask, G1, 0.0), acc[1] + jnp.where(mask, G2, 0.0)
 
     zero = (jnp.zeros((T, T), jnp.float64), jnp.zeros((T, T), jnp.float64))
     return lax.fori_loop(0, nb, body, zero)
@@ -164,7 +180,7 @@ def monte_carlo_linearized_at_init(task, key, *, eps: float, num: int, batch: in
     """
     key, eps, num, batch, pis = _check_mc(task, key, eps, num, batch, pis)
     T = task.seq_len
-    batch, nb = _batches(num, batch, max(16, (1 << 21) // (T * T)))
+    batch, nb = _batches(num, batch, max(64, (1 << 18) // (T * task.vocab_size)))
     N = batch * nb
     with x64():
         pis_j = None if pis is None else jnp.asarray(pis, jnp.float64)
