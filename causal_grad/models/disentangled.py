@@ -1,0 +1,341 @@
+"""The disentangled transformer ("CatFormer" in the paper's code; THEORY §3).
+
+Embedding ``h_i = [x(s_i); e_i] ∈ R^{d_0}``, ``d_0 = S + T`` (one-hot token first, then one-hot position). Layer
+``ℓ`` has ``H_ℓ`` heads; head ``h`` has one matrix ``A ∈ R^{d_ℓ×d_ℓ}`` and computes, at position ``i``,
+
+    α_{ij} = softmax_{j≤i}(h_iᵀ A h_j),     out_i = Σ_{j≤i} α_{ij} h_j,
+
+and the heads' outputs are **concatenated** to the residual stream: ``h ← [h; out_1; …; out_H]``, so
+``d_{ℓ+1} = d_ℓ·(1 + H_ℓ)``. The prediction is ``softmax(Wᵀ h_{T-1})`` with ``W ∈ R^{d_L×S}`` and the loss the
+cross-entropy against the soft target ``y``: ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``.
+
+Parameters are a plain pytree ``{"A": [A_1, …, A_L], "W": W}`` with ``A_ℓ`` of shape ``(H_ℓ, d_ℓ, d_ℓ)``.
+
+Speed (PERFORMANCE.md). Only ``h_{T-1}`` of the last layer is read out, so the last layer is evaluated at the
+query position only. The first layer's input is one-hot, so ``h_iᵀA`` is a row lookup ``A[s_i] + A[S+i]`` and
+the position half of every score and value is an index, not a product:
+
+    score_{ij} = (A[s_i] + A[S+i])[:S] · x(s_j) + (A[s_i] + A[S+i])[S+j],    out_i = [α_i X; α_i].
+
+For two layers the second layer never materialises ``h_1`` either: with ``u = h_{1,T-1}ᵀ A_2`` split into the
+blocks of ``h_1 = [X, E, (P_h X, P_h)_h]``,
+``score_j = x(s_j)·u_X + u_E[j] + Σ_h P_h[j,:]·(X u_{X,h} + u_{P,h})``. :func:`disentangled_reference_logits` is the
+literal dense definition (every position, every product), kept for tests and for counting FLOPs.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import check_int, check_key, check_positive_float
+
+__all__ = [
+    "disentangled_dims",
+    "disentangled_init",
+    "disentangled_logits",
+    "disentangled_apply",
+    "disentangled_loss",
+    "disentangled_reference_logits",
+    "disentangled_heads",
+    "disentangled_shape",
+    "position_attention",
+    "first_layer_attention",
+    "induction_block",
+    "readout_block",
+    "induction_init",
+]
+
+
+# ---------------------------------------------------------------------- softmax with a lean backward pass
+@jax.custom_vjp
+def _causal_softmax(s):
+    T = s.shape[-1]
+    mask = jnp.tril(jnp.ones((s.shape[-2], T), dtype=bool), k=T - s.shape[-2])
+    return jax.nn.softmax(jnp.where(mask, s, -jnp.inf), axis=-1)
+
+
+def _softmax_fwd(s):
+    p = _causal_softmax(s)
+    return p, p
+
+
+def _softmax_bwd(p, g):
+    # d softmax: P ⊙ (g − Σ_j P g); masked entries have P = 0 and get no gradient.
+    return (p * (g - jnp.sum(p * g, axis=-1, keepdims=True)),)
+
+
+_causal_softmax.defvjp(_softmax_fwd, _softmax_bwd)
+
+
+@jax.custom_vjp
+def _softmax(s):
+    return jax.nn.softmax(s, axis=-1)
+
+
+_softmax.defvjp(lambda s: (_softmax(s),) * 2, _softmax_bwd)
+
+
+# ---------------------------------------------------------------------- shapes and checks
+def disentangled_dims(S: int, T: int, heads: Sequence[int]) -> list[int]:
+    """Residual widths ``[d_0, …, d_L]``: ``d_0 = S + T``, ``d_{ℓ+1} = d_ℓ (1 + H_ℓ)``."""
+    S = check_int("S", S, minimum=2)
+    T = check_int("T", T, minimum=1)
+    heads = _check_heads(heads)
+    dims = [S + T]
+    for H in heads:
+        dims.append(dims[-1] * (1 + H))
+    return dims
+
+
+def _check_heads(heads) -> tuple[int, ...]:
+    if isinstance(heads, (str, bytes)) or not hasattr(heads, "__len__"):
+        raise TypeError(f"heads must be a sequence of head counts per layer, got {type(heads).__name__}")
+    if len(heads) == 0:
+        raise ValueError("heads must list at least one layer")
+    return tuple(check_int(f"heads[{k}]", h, minimum=1) for k, h in enumerate(heads))
+
+
+def disentangled_heads(params) -> tuple[int, ...]:
+    """Heads per layer of ``params``."""
+    return tuple(int(A.shape[0]) for A in params["A"])
+
+
+def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
+    """``(S, T, heads)`` of ``params``, after checking that the shapes fit together (raises ``ValueError``)."""
+    if not isinstance(params, dict) or set(params) != {"A", "W"}:
+        raise TypeError("params must be a dict {'A': [per-layer arrays], 'W': array} (disentangled transformer)")
+    As, W = params["A"], params["W"]
+    if not isinstance(As, (list, tuple)) or len(As) == 0:
+        raise TypeError("params['A'] must be a non-empty list of (heads, d, d) arrays, one per layer")
+    if getattr(W, "ndim", None) != 2:
+        raise ValueError(f"params['W'] must be a (d_L, S) matrix, got shape {getattr(W, 'shape', None)}")
+    S = int(W.shape[1])
+    d = int(As[0].shape[-1]) if getattr(As[0], "ndim", 0) == 3 else -1
+    T = d - S
+    if T < 1:
+        raise ValueError(f"params['A'][0] must be (heads, S+T, S+T) with S = W.shape[1] = {S}; got "
+                         f"{getattr(As[0], 'shape', None)}")
+    heads = []
+    for k, A in enumerate(As):
+        if getattr(A, "ndim", None) != 3 or A.shape[1:] != (d, d):
+            raise ValueError(f"params['A'][{k}] must have shape (heads, {d}, {d}), got {getattr(A, 'shape', None)}")
+        heads.append(int(A.shape[0]))
+        d *= 1 + int(A.shape[0])
+    if W.shape[0] != d:
+        raise ValueError(f"params['W'] must have shape ({d}, {S}) for heads {heads}, got {W.shape}")
+    return S, T, tuple(heads)
+
+
+def _check_tokens(tokens, T: int, S: int | None = None):
+    if not isinstance(tokens, (jax.Array, np.ndarray)):
+        tokens = np.asarray(tokens)
+    if not jnp.issubdtype(tokens.dtype, jnp.integer):
+        raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
+    if tokens.ndim != 2 or tokens.shape[1] != T:
+        raise ValueError(f"tokens must have shape (B, {T}) for these parameters, got {tokens.shape}")
+    if isinstance(tokens, np.ndarray) and S is not None and tokens.size and (tokens.min() < 0 or tokens.max() >= S):
+        raise ValueError(f"tokens must lie in 0..{S - 1}, got range [{tokens.min()}, {tokens.max()}]")
+    return tokens
+
+
+# ---------------------------------------------------------------------- initialisation
+def disentangled_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, key=None, scale: float = 0.0,
+                      dtype=jnp.float32) -> dict:
+    """Zero parameters (THEORY §3), or i.i.d. ``N(0, scale²)`` entries when ``key`` is given.
+
+    The paper starts every matrix at zero for one head per layer and uses ``1e-4``-scale noise for several
+    heads (identical zero heads receive identical gradients and never separate).
+    """
+    dims = disentangled_dims(S, T, heads)
+    heads = _check_heads(heads)
+    scale = check_positive_float("scale", scale, allow_zero=True)
+    shapes = [(H, d, d) for H, d in zip(heads, dims[:-1])] + [(dims[-1], S)]
+    if key is None:
+        if scale:
+            raise ValueError("scale > 0 needs a key")
+        arrs = [jnp.zeros(s, dtype) for s in shapes]
+    else:
+        key = check_key("key", key)
+        keys = jax.random.split(key, len(shapes))
+        arrs = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
+    return {"A": arrs[:-1], "W": arrs[-1]}
+
+
+def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: float = 1.0, gamma: float = 1.0,
+                   dtype=jnp.float32) -> dict:
+    """The layer-wise starting point: ``A_1 = 0``; every layer-2 head matches the query's token against the
+    token its first-layer head ``h = 0`` gathered (block ``A_2[:S, d_0:d_0+S] = β0·I``); ``W`` reads the token
+    that layer-2 head 0 copies (block ``W[d_1 + :S] = γ·I``), so ``logits = γ·out`` with ``out`` the reduced
+    model's layer-2 output. Two layers only. This is the disentangled analogue of ``A2 = β0·I`` (THEORY §5).
+    """
+    heads = _check_heads(heads)
+    if len(heads) != 2:
+        raise ValueError(f"induction_init needs exactly two layers, got heads {heads}")
+    beta0 = check_positive_float("beta0", beta0, allow_zero=True)
+    gamma = check_positive_float("gamma", gamma, allow_zero=True)
+    p = disentangled_init(S, T, heads, dtype=dtype)
+    d0, d1, _ = disentangled_dims(S, T, heads)
+    eye = jnp.eye(S, dtype=dtype)
+    p["A"][1] = p["A"][1].at[:, :S, d0:d0 + S].set(beta0 * eye)
+    p["W"] = p["W"].at[d1:d1 + S, :].set(gamma * eye)
+    return p
+
+
+# ---------------------------------------------------------------------- the fast forward pass
+def _layer1_full(A, X, S):
+    """First layer at every position from one-hot input: attention ``P`` ``(B, H, T, T)``."""
+    U = jnp.einsum("bis,hsd->bhid", X, A[:, :S]) + A[None, :, S:, :]  # h_iᵀA = A[s_i] + A[S+i]
+    scores = jnp.einsum("bhis,bjs->bhij", U[..., :S], X) + U[..., S:]
+    return _causal_softmax(scores)
+
+
+def _dense_layer(A, h, query_only: bool, mask_causal: bool = True):
+    """A dense layer on ``h`` ``(B, T, d)``: all positions → ``(B, T, d(1+H))``; query only → ``(B, d(1+H))``."""
+    B, T, d = h.shape
+    hq = h[:, -1:, :] if query_only else h
+    U = jnp.einsum("bid,hde->bhie", hq, A)
+    scores = jnp.einsum("bhie,bje->bhij", U, h)
+    P = _softmax(scores) if query_only else _causal_softmax(scores)
+    out = jnp.einsum("bhij,bjd->bihd", P, h)
+    out = out.reshape(B, hq.shape[1], -1)
+    hn = jnp.concatenate([hq, out], axis=-1)
+    return hn[:, 0] if query_only else hn
+
+
+def _h1_from_layer1(X, P, T):
+    """Materialise ``h_1 = [X, E, (P_h X, P_h)_h]`` ``(B, T, d_1)``."""
+    B = X.shape[0]
+    E = jnp.broadcast_to(jnp.eye(T, dtype=X.dtype), (B, T, T))
+    PX = jnp.einsum("bhij,bjs->bhis", P, X)
+    parts = [X, E]
+    for h in range(P.shape[1]):
+        parts += [PX[:, h], P[:, h]]
+    return jnp.concatenate(parts, axis=-1)
+
+
+def disentangled_logits(params, tokens) -> jax.Array:
+    """Logits ``Wᵀ h_{T-1}`` ``(B, S)`` (fast path: last layer at the query only, one-hot first layer)."""
+    S, T, heads = disentangled_shape(params)
+    tokens = _check_tokens(tokens, T, S)
+    As, W = params["A"], params["W"]
+    dtype = W.dtype
+    X = jax.nn.one_hot(tokens, S, dtype=dtype)  # (B, T, S)
+    B = X.shape[0]
+    d0 = S + T
+    eq = jnp.broadcast_to(jnp.zeros((T,), dtype).at[T - 1].set(1), (B, T))
+    if len(As) == 1:
+        A = As[0]
+        Uq = A[:, :S][:, tokens[:, -1]].transpose(1, 0, 2) + A[None, :, S + T - 1]  # (B, H, d0)
+        s = jnp.einsum("bhs,bjs->bhj", Uq[..., :S], X) + Uq[..., S:]
+        a = _softmax(s)
+        aX = jnp.einsum("bhj,bjs->bhs", a, X)
+        hq = jnp.concatenate([X[:, -1], eq, jnp.concatenate([aX, a], -1).reshape(B, -1)], axis=-1)
+        return hq @ W
+    P = _layer1_full(As[0], X, S)  # (B, H1, T, T)
+    H1 = P.shape[1]
+    if len(As) == 2:
+        A2 = As[1]
+        K = A2.shape[0]
+        Pq = P[:, :, -1]  # (B, H1, T)
+        PXq = jnp.einsum("bht,bts->bhs", Pq, X)
+        hq = jnp.concatenate([X[:, -1], eq, jnp.concatenate([PXq, Pq], -1).reshape(B, -1)], axis=-1)
+        u = jnp.einsum("bd,kde->bke", hq, A2).reshape(B, K, 1 + H1, d0)
+        w = jnp.einsum("bts,bkhs->bkht", X, u[:, :, 1:, :S]) + u[:, :, 1:, S:]  # X u_{X,h} + u_{P,h}
+        s = (jnp.einsum("bjs,bks->bkj", X, u[:, :, 0, :S]) + u[:, :, 0, S:]
+             + jnp.einsum("bhjt,bkht->bkj", P, w))
+        a = _softmax(s)  # (B, K, T)
+        aP = jnp.einsum("bkj,bhjt->bkht", a, P)
+        aPX = jnp.einsum("bkht,bts->bkhs", aP, X)
+        aX = jnp.einsum("bkj,bjs->bks", a, X)
+        o = jnp.concatenate([aX, a, jnp.concatenate([aPX, aP], -1).reshape(B, K, -1)], axis=-1)
+        h2 = jnp.concatenate([hq, o.reshape(B, -1)], axis=-1)
+        return h2 @ W
+    h = _h1_from_layer1(X, P, T)
+    for A in As[1:-1]:
+        h = _dense_layer(A, h, query_only=False)
+    return _dense_layer(As[-1], h, query_only=True) @ W
+
+
+def disentangled_apply(params, tokens) -> jax.Array:
+    """The prediction ``softmax(Wᵀ h_{T-1})`` ``(B, S)``."""
+    return jax.nn.softmax(disentangled_logits(params, tokens), axis=-1)
+
+
+def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
+    """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``."""
+    logits = disentangled_logits(params, tokens)
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets must have shape {logits.shape}, got {targets.shape}")
+    ce = -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+    return jnp.mean(ce) if weights is None else jnp.sum(weights * ce)
+
+
+# ---------------------------------------------------------------------- the literal definition
+def disentangled_reference_logits(params, tokens, *, query_only_last: bool = False) -> jax.Array:
+    """The definition, computed densely: embed ``h_i = [x(s_i); e_i]``, every layer at every position (or the
+    last layer at the query only), plain products and softmaxes. Slow; for tests and FLOP counts."""
+    S, T, _ = disentangled_shape(params)
+    tokens = _check_tokens(tokens, T, S)
+    dtype = params["W"].dtype
+    B = tokens.shape[0]
+    X = jax.nn.one_hot(tokens, S, dtype=dtype)
+    h = jnp.concatenate([X, jnp.broadcast_to(jnp.eye(T, dtype=dtype), (B, T, T))], axis=-1)
+    mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+    As = params["A"]
+    for k, A in enumerate(As):
+        if query_only_last and k == len(As) - 1:
+            scores = jnp.einsum("bd,hde,bje->bhj", h[:, -1], A, h)
+            a = jax.nn.softmax(scores, axis=-1)
+            out = jnp.einsum("bhj,bjd->bhd", a, h).reshape(B, -1)
+            return jnp.concatenate([h[:, -1], out], axis=-1) @ params["W"]
+        scores = jnp.einsum("bid,hde,bje->bhij", h, A, h)
+        P = jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1)
+        out = jnp.einsum("bhij,bjd->bihd", P, h).reshape(B, T, -1)
+        h = jnp.concatenate([h, out], axis=-1)
+    return h[:, -1] @ params["W"]
+
+
+# ---------------------------------------------------------------------- read-outs for the metrics
+def position_attention(params, layer: int = 0) -> jax.Array:
+    """The position–position block of layer ``layer``'s matrices, softmaxed causally: ``(H, T, T)`` with
+    ``α[h, i, j] = softmax_{j≤i}(A[h][S+i, S+j])`` (the paper's figure-9 read-out of the learned graph; for
+    ``layer = 0`` the position block of the one-hot embedding)."""
+    S, T, heads = disentangled_shape(params)
+    layer = check_int("layer", layer, minimum=0, maximum=len(heads) - 1)
+    A = params["A"][layer]
+    block = A[:, S:S + T, S:S + T]
+    mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+    return jax.nn.softmax(jnp.where(mask, block, -jnp.inf), axis=-1)
+
+
+def first_layer_attention(params, tokens) -> jax.Array:
+    """The first layer's actual attention on ``tokens``: ``(B, H_1, T, T)`` (token and position parts)."""
+    S, T, _ = disentangled_shape(params)
+    tokens = _check_tokens(tokens, T, S)
+    X = jax.nn.one_hot(tokens, S, dtype=params["W"].dtype)
+    return _layer1_full(params["A"][0], X, S)
+
+
+def induction_block(params, head: int = 0, source_head: int = 0) -> jax.Array:
+    """The block of layer-2 head ``head`` that scores the query's token against the token gathered by
+    first-layer head ``source_head``: ``A_2[head][:S, d_0(1+source_head) : d_0(1+source_head)+S]`` ``(S, S)``.
+    Diagonal-dominant for an induction head (C6)."""
+    S, T, heads = disentangled_shape(params)
+    if len(heads) < 2:
+        raise ValueError("induction_block needs at least two layers")
+    head = check_int("head", head, minimum=0, maximum=heads[1] - 1)
+    source_head = check_int("source_head", source_head, minimum=0, maximum=heads[0] - 1)
+    off = (S + T) * (1 + source_head)
+    return params["A"][1][head, :S, off:off + S]
+
+
+def readout_block(params, head: int = 0) -> jax.Array:
+    """The block of ``W`` reading the token copied by the last layer's head ``head``: ``(S, S)``."""
+    S, T, heads = disentangled_shape(params)
+    head = check_int("head", head, minimum=0, maximum=heads[-1] - 1)
+    d = int(params["A"][-1].shape[-1])
+    return params["W"][d * (1 + head):d * (1 + head) + S]

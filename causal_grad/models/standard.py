@@ -1,0 +1,121 @@
+"""A standard transformer (THEORY §3, the paper's figure 8), as a flax linen module.
+
+Learned token and position embeddings are added: ``h_i = E_tok[s_i] + E_pos[i] ∈ R^d``. Each of ``L`` layers is
+
+    h ← h + W_O · concat_h( softmax_{j≤i}((W_Q^h h_i)·(W_K^h h_j)/√d_h) · W_V^h h_j ),
+    h ← h + W_2 · ReLU(W_1 h + b_1) + b_2,
+
+(residual sums, no normalisation, as in the paper's description), and the readout is linear at the query,
+``logits = W_out h_{T-1} + b_out``. Trained with AdamW (THEORY §5).
+
+The parameters are flax's variable dict ``{"params": …}``; the architecture lives in the
+:class:`StandardTransformer` module (a frozen dataclass), so ``module.apply(params, tokens)`` is a pure function.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import check_int, check_key
+
+__all__ = ["StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
+           "standard_attention"]
+
+
+class _Attention(nn.Module):
+    d_model: int
+    heads: int
+
+    @nn.compact
+    def __call__(self, h):
+        B, T, d = h.shape
+        dh = self.d_model // self.heads
+        qkv = nn.DenseGeneral((3, self.heads, dh), use_bias=False, name="qkv")(h)  # (B, T, 3, H, dh)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        scores = jnp.einsum("bihd,bjhd->bhij", q, k) / np.sqrt(dh)
+        mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+        P = jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1)
+        out = jnp.einsum("bhij,bjhd->bihd", P, v)
+        out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=False, name="out")(out)
+        return out, P
+
+
+class StandardTransformer(nn.Module):
+    """``vocab_size`` ``S``, ``seq_len`` ``T``; ``d_model``, ``layers``, ``heads`` per layer, MLP width
+    ``mlp_ratio·d_model``. ``__call__(tokens)`` returns the logits at the query ``(B, S)``;
+    ``__call__(tokens, return_attention=True)`` also returns each layer's attention ``(B, H, T, T)``."""
+
+    vocab_size: int
+    seq_len: int
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 1
+    mlp_ratio: int = 4
+
+    @nn.compact
+    def __call__(self, tokens, return_attention: bool = False):
+        tok = nn.Embed(self.vocab_size, self.d_model, name="tok_embed")(tokens)
+        pos = self.param("pos_embed", nn.initializers.normal(0.02), (self.seq_len, self.d_model))
+        h = tok + pos[None]
+        atts = []
+        for layer in range(self.layers):
+            out, P = _Attention(self.d_model, self.heads, name=f"attn_{layer}")(h)
+            atts.append(P)
+            h = h + out
+            m = nn.Dense(self.mlp_ratio * self.d_model, name=f"mlp_in_{layer}")(h)
+            h = h + nn.Dense(self.d_model, name=f"mlp_out_{layer}")(nn.relu(m))
+        logits = nn.Dense(self.vocab_size, name="readout")(h[:, -1])
+        return (logits, atts) if return_attention else logits
+
+
+def standard_model(vocab_size: int, seq_len: int, d_model: int = 64, layers: int = 2, heads: int = 1,
+                   mlp_ratio: int = 4) -> StandardTransformer:
+    """A checked :class:`StandardTransformer` (``d_model`` divisible by ``heads``)."""
+    S = check_int("vocab_size", vocab_size, minimum=2)
+    T = check_int("seq_len", seq_len, minimum=1)
+    d = check_int("d_model", d_model, minimum=1)
+    L = check_int("layers", layers, minimum=1)
+    H = check_int("heads", heads, minimum=1)
+    r = check_int("mlp_ratio", mlp_ratio, minimum=1)
+    if d % H:
+        raise ValueError(f"d_model must be divisible by heads, got d_model={d}, heads={H}")
+    return StandardTransformer(S, T, d, L, H, r)
+
+
+def standard_init(module: StandardTransformer, key) -> dict:
+    """Flax's default initialisation (LeCun-normal dense layers, N(0, 1) token embedding, N(0, 0.02²)
+    positions)."""
+    key = check_key("key", key)
+    return module.init(key, jnp.zeros((1, module.seq_len), jnp.int32))
+
+
+def _check_tokens(module, tokens):
+    tokens = tokens if isinstance(tokens, (jax.Array, np.ndarray)) else np.asarray(tokens)
+    if not jnp.issubdtype(tokens.dtype, jnp.integer):
+        raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
+    if tokens.ndim != 2 or tokens.shape[1] != module.seq_len:
+        raise ValueError(f"tokens must have shape (B, {module.seq_len}), got {tokens.shape}")
+    return tokens
+
+
+def standard_logits(module: StandardTransformer, params, tokens) -> jax.Array:
+    """Logits at the query ``(B, S)``."""
+    return module.apply(params, _check_tokens(module, tokens))
+
+
+def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.Array:
+    """Mean cross-entropy ``−Σ_b y_b log softmax(logits)_b`` against the soft targets."""
+    logits = standard_logits(module, params, tokens)
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets must have shape {logits.shape}, got {targets.shape}")
+    return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1))
+
+
+def standard_attention(module: StandardTransformer, params, tokens, layer: int = 0) -> jax.Array:
+    """Attention of layer ``layer`` on ``tokens``: ``(B, H, T, T)``."""
+    layer = check_int("layer", layer, minimum=0, maximum=module.layers - 1)
+    _, atts = module.apply(params, _check_tokens(module, tokens), return_attention=True)
+    return atts[layer]
