@@ -439,7 +439,7 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     keys = geo.d_i * n_pad + geo.d_j
     uniq, inv = np.unique(keys[in_tree], return_inverse=True)
     U = len(uniq)
-    U_pad = _bucket(U)
+    U_pad = _bucket(U, 16)
     u_di = np.zeros(U_pad, np.int64)
     u_dj = np.zeros(U_pad, np.int64)
     u_di[:U], u_dj[:U] = uniq // n_pad, uniq % n_pad
