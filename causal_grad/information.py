@@ -12,6 +12,7 @@ exact zeros give exact results and never NaN (also in gradients: the unused bran
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 __all__ = [
@@ -28,18 +29,21 @@ def _safe_log(x):
     return jnp.log(jnp.where(x > 0, x, 1.0))
 
 
+@jax.jit
 def entropy(p) -> jnp.ndarray:
     """Shannon entropy ``H(p) = −Σ p log p`` (nats) over the last axis."""
     p = jnp.asarray(p)
     return -jnp.sum(jnp.where(p > 0, p * _safe_log(p), 0.0), axis=-1)
 
 
+@jax.jit
 def joint_entropy(P) -> jnp.ndarray:
     """``H(X, Y)`` of joint laws ``P[..., a, b]`` (nats)."""
     P = jnp.asarray(P)
     return entropy(P.reshape(P.shape[:-2] + (-1,)))
 
 
+@jax.jit
 def conditional_entropy(P) -> jnp.ndarray:
     """``H(Y | X) = H(X, Y) − H(X)`` for ``P[..., a, b] = Pr(X = a, Y = b)`` (nats), computed term by term as
     ``−Σ P(a,b) log(P(a,b) / P_X(a))`` (no cancellation)."""
@@ -49,6 +53,7 @@ def conditional_entropy(P) -> jnp.ndarray:
     return -jnp.sum(jnp.where(P > 0, P * _safe_log(ratio), 0.0), axis=(-2, -1))
 
 
+@jax.jit
 def mutual_information(P) -> jnp.ndarray:
     """KL mutual information ``I(X; Y) = Σ P log(P / (P_X P_Y))`` in nats (``0 log 0 = 0``)."""
     P = jnp.asarray(P)
@@ -59,6 +64,7 @@ def mutual_information(P) -> jnp.ndarray:
     return jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1))
 
 
+@jax.jit
 def chi2_mutual_information(P) -> jnp.ndarray:
     """χ² mutual information ``Σ P² / (P_X P_Y) − 1`` (zero marginals dropped), evaluated in the centred form
 
@@ -78,6 +84,7 @@ def chi2_mutual_information(P) -> jnp.ndarray:
     return jnp.sum(jnp.where(mask, terms, 0.0), axis=(-2, -1))
 
 
+@jax.jit
 def weighted_inner(P, R, mu) -> jnp.ndarray:
     """``⟨P, R⟩_μ = Σ_{a,b} P(a,b) R(a,b) / (μ(a) μ(b))``; pairs with ``μ(a) μ(b) = 0`` are dropped (for laws
     with marginals ``μ`` both ``P`` and ``R`` vanish there). ``mu`` broadcasts against ``P[..., :, 0]``."""
