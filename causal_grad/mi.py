@@ -56,12 +56,11 @@ def _check_eps(eps):
 
 
 def _weights(mu, eps):
-    """``c(b) = (1-ε) μ(b) / ŷ∞(b)``, or ``1[μ(b) > 0]`` when ``eps`` is None."""
-    if eps is None:
-        return (mu > 0).astype(mu.dtype)
+    """``c(b) = (1-ε) μ(b) / ŷ∞(b)`` (``eps`` may be traced); ``eps = 0`` gives exactly ``1[μ(b) > 0]``."""
     S = mu.shape[-1]
+    pos = mu > 0
     yhat = (1.0 - eps) * mu + eps / S
-    return (1.0 - eps) * mu / yhat
+    return jnp.where(pos, (1.0 - eps) * mu / jnp.where(pos, yhat, 1.0), 0.0)
 
 
 def _depth_table(pi, n_pad, eps):
@@ -84,8 +83,8 @@ def _mi_padded_single(pi, d_i, d_j, same, n_pad, eps):
     return jnp.tril(M)
 
 
-@partial(jax.jit, static_argnums=(4, 5, 6))
-def _mi_padded_many(pis, d_i, d_j, same, n_pad, eps, batch):
+@partial(jax.jit, static_argnums=(5, 6))
+def _mi_padded_many(pis, d_i, d_j, same, eps, n_pad, batch):
     return jax.lax.map(lambda p: _mi_padded_single(p, d_i, d_j, same, n_pad, eps), pis, batch_size=batch)
 
 
@@ -100,7 +99,7 @@ def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {pi.shape}")
     di, dj, same = _padded_geometry(geo)
     n = graph.n
-    return _mi_padded_single(pi, di, dj, same, geo.n_pad, eps)[:n, :n]
+    return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,8 @@ def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
     di, dj, same = _padded_geometry(geo)
     n, k = graph.n, pis.shape[0]
     with x64():
-        per = _mi_padded_many(jnp.asarray(pis, jnp.float64), di, dj, same, geo.n_pad, eps, min(k, _PI_BATCH))
+        per = _mi_padded_many(jnp.asarray(pis, jnp.float64), di, dj, same, jnp.float64(0.0 if eps is None else eps),
+                              geo.n_pad, min(k, _PI_BATCH))
         per = np.asarray(per)[:, :n, :n]
     M = per.mean(axis=0)
     se = per.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.full((n, n), np.nan)
@@ -448,7 +448,7 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     with x64():
         pj = jnp.asarray(pis, jnp.float64)
         kl_u, chi_u, kl_q, chi_q, mus = (np.asarray(a) for a in _pair_info_many(pj, u_di, u_dj, n_pad, batch))
-        Mpi = np.asarray(_mi_padded_many(pj, di, dj, same, n_pad, None, batch))[:, :n, :n]
+        Mpi = np.asarray(_mi_padded_many(pj, di, dj, same, jnp.float64(0.0), n_pad, batch))[:, :n, :n]
     kl = np.full((k, n, n), np.nan)
     chi = np.full((k, n, n), np.nan)
     cross = rel & ~geo.same_tree
