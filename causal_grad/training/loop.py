@@ -1,0 +1,156 @@
+"""The compiled training loop: sampling on device inside the step, many steps per compiled call.
+
+One call of a :class:`ChunkRunner` runs ``n`` steps (``n`` is a run-time argument, so one compilation serves
+every chunk length up to ``max_chunk``) of: draw a fresh batch from the task with the key
+``fold_in(fold_in(key(seed), 0), step)``, compute the loss and its gradient with respect to the trainable
+parameter groups only (frozen groups get no backward pass), apply the optax update. The per-step key is a
+function of ``(seed, step)`` alone, so a run resumed from a checkpoint at step ``k`` continues with exactly
+the batches of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from .sharding import check_batch_divisible, data_mesh, replicated, shard_batch
+
+__all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
+           "FAST_CPU_OPTIONS"]
+
+#: XLA CPU option that keeps YNNPACK fusions to matrix products (elementwise and reduce fusions go to XLA's own
+#: emitters): about 20% faster for the disentangled step on a 2-core CPU. Ignored if this XLA rejects it.
+FAST_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+
+
+class TrainState(NamedTuple):
+    """Parameters, the optimiser state of the current stage (over the trainable leaves), the step count."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+
+
+def step_key(seed_key, step):
+    """The key of training step ``step``: a function of the seed and the step only."""
+    return jax.random.fold_in(jax.random.fold_in(seed_key, 0), step)
+
+
+def task_sampler(task, dtype=jnp.float32) -> Callable:
+    """``sample(key, batch) -> (tokens, targets)`` for an in-context or multi-parent task (jit-friendly)."""
+    s = task._sampler
+    dt = jnp.dtype(dtype)
+
+    def sample(key, batch):
+        out = s(key, batch, dt)
+        return out[0], out[1]
+
+    return sample
+
+
+def partition(params, labels, trainable) -> tuple[list, list[bool], Any]:
+    """Flatten ``params``; ``mask[k]`` says whether leaf ``k``'s group label is in ``trainable``."""
+    leaves, treedef = jax.tree.flatten(params)
+    labs = jax.tree.leaves(labels)
+    if len(labs) != len(leaves):
+        raise ValueError("labels must have one group name per parameter leaf")
+    unknown = set(trainable) - set(labs)
+    if unknown:
+        raise ValueError(f"trainable names groups the model does not have: {sorted(unknown)} (has {sorted(set(labs))})")
+    return leaves, [lab in trainable for lab in labs], treedef
+
+
+def _merge(leaves, mask, train):
+    it = iter(train)
+    return [next(it) if m else leaf for leaf, m in zip(leaves, mask)]
+
+
+def make_train_step(loss_fn, optimizer, mask, treedef):
+    """``step(leaves, opt_state, tokens, targets) -> (leaves, opt_state, loss)``: one optax update of the
+    trainable leaves."""
+
+    def step(leaves, opt_state, tokens, targets):
+        train = [leaf for leaf, m in zip(leaves, mask) if m]
+
+        def f(tr):
+            return loss_fn(jax.tree.unflatten(treedef, _merge(leaves, mask, tr)), tokens, targets)
+
+        loss, grads = jax.value_and_grad(f)(train)
+        updates, opt_state = optimizer.update(grads, opt_state, train)
+        train = optax.apply_updates(train, updates)
+        return _merge(leaves, mask, train), opt_state, loss
+
+    return step
+
+
+class ChunkRunner:
+    """Runs up to ``max_chunk`` training steps per compiled call.
+
+    Args:
+        loss_fn: ``loss(params, tokens, targets)``.
+        sample: ``sample(key, batch) -> (tokens, targets)`` (traced inside the step).
+        optimizer: the stage's optax transformation.
+        params_example: parameters with the right structure (for the partition).
+        labels: group name of every leaf; ``trainable``: the groups this stage trains.
+        batch: sequences per step; ``mesh``: data-parallel mesh (default: every device).
+    """
+
+    def __init__(self, loss_fn, sample, optimizer, params_example, labels, trainable, batch: int, *,
+                 mesh=None, max_chunk: int = 100, compiler_options: dict | None = None):
+        self.mesh = mesh if mesh is not None else data_mesh()
+        check_batch_divisible(batch, self.mesh)
+        _, self.mask, self.treedef = partition(params_example, labels, trainable)
+        self.optimizer = optimizer
+        self.batch = batch
+        self.max_chunk = int(max_chunk)
+        self.compiler_options = FAST_CPU_OPTIONS if compiler_options is None else compiler_options
+        step = make_train_step(loss_fn, optimizer, self.mask, self.treedef)
+        mesh, treedef, mask = self.mesh, self.treedef, self.mask
+
+        def chunk(state: TrainState, seed_key, n):
+            leaves = jax.tree.leaves(state.params)
+
+            def body(i, carry):
+                leaves, opt_state, t, losses = carry
+                tokens, targets = sample(step_key(seed_key, t), batch)
+                tokens, targets = shard_batch(tokens, mesh), shard_batch(targets, mesh)
+                leaves, opt_state, loss = step(leaves, opt_state, tokens, targets)
+                return leaves, opt_state, t + 1, losses.at[i].set(loss)
+
+            losses = jnp.full((self.max_chunk,), jnp.nan, jnp.float32)
+            leaves, opt_state, t, losses = lax.fori_loop(0, n, body, (leaves, state.opt_state, state.step, losses))
+            return TrainState(jax.tree.unflatten(treedef, leaves), opt_state, t), losses
+
+        rep = replicated(self.mesh)
+        self._jit = jax.jit(chunk, out_shardings=(rep, rep), donate_argnums=(0,))
+        self._compiled = None
+        del mask
+
+    def init_state(self, params, step: int = 0) -> TrainState:
+        train = [leaf for leaf, m in zip(jax.tree.leaves(params), self.mask) if m]
+        state = TrainState(params, self.optimizer.init(train), jnp.asarray(step, jnp.int32))
+        return self.place(state)
+
+    def place(self, state: TrainState) -> TrainState:
+        """Put ``state`` on the mesh, replicated (copies, so the caller's arrays survive donation)."""
+        return jax.device_put(jax.tree.map(jnp.array, state), replicated(self.mesh))
+
+    def compile(self, state: TrainState, seed_key):
+        if self._compiled is None:
+            lowered = self._jit.lower(state, seed_key, jnp.int32(1))
+            try:
+                self._compiled = lowered.compile(compiler_options=self.compiler_options or None)
+            except Exception:  # an XLA without this option: fall back to the defaults
+                self._compiled = lowered.compile()
+        return self._compiled
+
+    def __call__(self, state: TrainState, seed_key, n: int):
+        """Run ``n ≤ max_chunk`` steps; returns the new state and the ``n`` per-step training losses."""
+        if not 1 <= n <= self.max_chunk:
+            raise ValueError(f"n must lie in 1..{self.max_chunk}, got {n}")
+        new, losses = self.compile(state, seed_key)(state, seed_key, jnp.int32(n))
+        return new, losses[:n]
