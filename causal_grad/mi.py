@@ -178,17 +178,19 @@ def _sigma1(pis: np.ndarray, mus: np.ndarray) -> np.ndarray:
     return np.linalg.svd(B, compute_uv=False)[:, 0]
 
 
-@partial(jax.jit, static_argnums=(3, 4))
-def _pair_info_many(pis, u_di, u_dj, n_pow, batch):
+@partial(jax.jit, static_argnums=(7, 8))
+def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
+    """Per matrix, in one compiled pass: KL and χ² information of ``P`` for the depth pairs ``(u_di, u_dj)``,
+    ``I(Q)``, ``I_χ²(Q)``, ``μ`` and ``M_π`` (padded)."""
     from .information import chi2_mutual_information, mutual_information
     from .laws import pair_joint_from_depths
 
     def one(pi):
         mu = stationary(pi)
-        P = pair_joint_from_depths(matrix_powers(pi, n_pow), mu, u_di, u_dj)
+        P = pair_joint_from_depths(matrix_powers(pi, n_pad), mu, u_di, u_dj)
         Q = mu[:, None] * pi
         return (mutual_information(P), chi2_mutual_information(P), mutual_information(Q),
-                chi2_mutual_information(Q), mu)
+                chi2_mutual_information(Q), mu, _mi_padded_single(pi, d_i, d_j, same, n_pad, zero))
 
     return jax.lax.map(one, pis, batch_size=batch)
 
@@ -297,6 +299,10 @@ def self_entry_report(pis) -> SelfEntryReport:
     with x64():
         tr, pe = _self_entry_arrays(jnp.asarray(pis, jnp.float64), min(pis.shape[0], 4096))
         tr, pe = np.asarray(tr), np.asarray(pe)
+    return _self_entry_from(tr, pe)
+
+
+def _self_entry_from(tr: np.ndarray, pe: np.ndarray) -> SelfEntryReport:
     margin = tr - pe
     return SelfEntryReport(trace=tr, parent_entry=pe, margin=margin, wins=margin > TOL,
                            ties=np.abs(margin) <= TOL)
@@ -315,8 +321,13 @@ def self_entry_over_prior(prior, vocab_size: int, key, num: int = 100_000) -> Se
     key = check_key("key", key)
     num = check_int("num", num, minimum=2)
     with x64():
-        pis = np.asarray(prior.sample(key, (num,), S, jnp.float64))
+        pis = np.asarray(_sample_prior(prior, key, num, S))
     return self_entry_report(pis)
+
+
+@partial(jax.jit, static_argnums=(0, 2, 3))
+def _sample_prior(prior, key, num, S):
+    return prior.sample(key, (num,), S, jnp.float64)
 
 
 @dataclass(frozen=True)
@@ -332,7 +343,8 @@ class DPIReport:
 
     Per matrix: ``sigma1``, ``kl_q = I(Q)``, ``chi2_q = I_χ²(Q)``. ``minima``: for each measure the smallest slack
     and where (``i``, ``j``, matrix index). ``equalities``: checked ``(π index, i, j)`` whose KL or χ² slack is
-    within ``tol``, or whose ``M_π`` entry ties the parent's. ``self_entry``: the diagonal against the parent entry (C4), a :class:`SelfEntryReport`.
+    within ``tol``, or whose ``M_π`` entry ties the parent's. ``pairs`` ``(n, n)``: the checked ``(i, j)``.
+    ``self_entry``: the diagonal against the parent entry (C4), a :class:`SelfEntryReport`.
     """
 
     graph: Graph
@@ -347,14 +359,15 @@ class DPIReport:
     chi2_q: np.ndarray
     self_entry: SelfEntryReport
     vocab_size: int
+    pairs: np.ndarray
     tol: float = TOL
 
     MEASURES = ("slack_kl", "slack_chi2", "slack_inner", "bound_slack", "cs_slack")
 
     @property
     def checked(self) -> np.ndarray:
-        """Boolean ``(k, n, n)``: which ``(π, i, j)`` entries are checks."""
-        return ~np.isnan(self.slack_kl)
+        """Boolean ``(k, n, n)``: which ``(π, i, j)`` entries are checks (``pairs`` broadcast over the matrices)."""
+        return np.broadcast_to(self.pairs, self.slack_kl.shape)
 
     @property
     def num_checks(self) -> int:
@@ -380,7 +393,10 @@ class DPIReport:
 
     @property
     def ok(self) -> bool:
-        """Every slack (KL, χ², inner product, σ1 bound, Cauchy–Schwarz) is ``≥ −tol``."""
+        """Every slack (KL, χ², inner product, σ1 bound, Cauchy–Schwarz) is finite and ``≥ −tol``."""
+        c = self.checked
+        if any(np.isnan(getattr(self, m)[c]).any() for m in self.MEASURES):
+            return False
         return all(m is None or m["value"] >= -self.tol for m in self.minima.values())
 
     def violations(self, measure: str = "slack_kl") -> list[tuple[int, int, int]]:
@@ -439,7 +455,7 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     keys = geo.d_i * n_pad + geo.d_j
     uniq, inv = np.unique(keys[in_tree], return_inverse=True)
     U = len(uniq)
-    U_pad = _bucket(U, 16)
+    U_pad = _bucket(U, min(n_pad * n_pad // 2, 128))  # small graphs: one shape per n_pad (fewer compiles)
     u_di = np.zeros(U_pad, np.int64)
     u_dj = np.zeros(U_pad, np.int64)
     u_di[:U], u_dj[:U] = uniq // n_pad, uniq % n_pad
@@ -447,8 +463,9 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     batch = min(k, _PI_BATCH)
     with x64():
         pj = jnp.asarray(pis, jnp.float64)
-        kl_u, chi_u, kl_q, chi_q, mus = (np.asarray(a) for a in _pair_info_many(pj, u_di, u_dj, n_pad, batch))
-        Mpi = np.asarray(_mi_padded_many(pj, di, dj, same, jnp.float64(0.0), n_pad, batch))[:, :n, :n]
+        out = _dpi_arrays(pj, u_di, u_dj, di, dj, same, jnp.float64(0.0), n_pad, batch)
+        kl_u, chi_u, kl_q, chi_q, mus, Mpi = (np.asarray(a) for a in out)
+        Mpi = Mpi[:, :n, :n]
     kl = np.full((k, n, n), np.nan)
     chi = np.full((k, n, n), np.nan)
     cross = rel & ~geo.same_tree
@@ -457,6 +474,7 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     kl[:, in_tree] = kl_u[:, :U][:, inv]
     chi[:, in_tree] = chi_u[:, :U][:, inv]
     sig = _sigma1(pis, mus)
+    tr = np.where(mus > 0, np.diagonal(pis, axis1=1, axis2=2), 0.0).sum(-1)  # ⟨P_ii, Q⟩_μ = tr π
     L = np.maximum(geo.path_length - 1, 0).astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         # σ1^{L-1} on checked pairs of one tree; 0 across trees (there ⟨P_ji, Q⟩_μ = 1 exactly)
@@ -468,8 +486,8 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
         slack_inner = chi_q[:, None, None] - inner_minus_1  # ⟨Q,Q⟩ = 1 + I_χ²(Q)
         predicted = (1.0 - power) * chi_q[:, None, None]
         bound_slack = power * chi_q[:, None, None] - inner_minus_1
-        cs_slack = np.sqrt(np.maximum(chi, 0.0) * chi_q[:, None, None]) - inner_minus_1
+        cs_slack = np.sqrt(np.maximum(chi, 0.0) * np.maximum(chi_q, 0.0)[:, None, None]) - inner_minus_1
     return DPIReport(graph=graph, slack_kl=slack_kl, slack_chi2=slack_chi2, slack_inner=slack_inner,
                      predicted_margin=predicted, bound_slack=bound_slack, cs_slack=cs_slack, sigma1=sig,
-                     kl_q=kl_q, chi2_q=chi_q, self_entry=self_entry_report(pis), vocab_size=S, tol=tol)
+                     kl_q=kl_q, chi2_q=chi_q, self_entry=_self_entry_from(tr, 1.0 + chi_q), vocab_size=S, pairs=rel, tol=tol)
 
