@@ -427,7 +427,11 @@ class DPIReport:
                 flag = "ok" if v["value"] >= -self.tol else "VIOLATED"
                 lines.append(f"  min {names[m]:<40} {v['value']: .3e} at i={v['i']}, j={v['j']}, π#{v['pi']}  {flag}")
         if self.num_checks:
-            lines.append(f"  σ1 per π: {np.array2string(self.sigma1, precision=4, max_line_width=100)}")
+            if k <= 8:
+                lines.append(f"  σ1 per π: {np.array2string(self.sigma1, precision=4, max_line_width=100)}")
+            else:
+                q = np.quantile(self.sigma1, [0, 0.5, 1])
+                lines.append(f"  σ1 over the π: min {q[0]:.4f}, median {q[1]:.4f}, max {q[2]:.4f}")
             lines.append(f"  smallest predicted parent margin (1 − σ1^(L-1))·I_χ²(Q): {np.nanmin(self.predicted_margin):.3e}")
         eq = self.equalities
         if eq:

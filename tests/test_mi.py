@@ -173,3 +173,17 @@ def test_large_instance_is_finite_and_bounded():
     pis = np.random.default_rng(2).dirichlet(np.full(32, 0.1), size=(2, 32))
     per = mi_approximation(task, pis).per_pi
     assert np.isfinite(per).all() and per.min() >= -1e-12 and per.max() <= 32
+
+
+def test_cli_mi(capsys):
+    import json
+
+    from causal_grad.cli import main
+
+    assert main(["mi", "--graph", "random-tree", "--n", "8", "--vocab", "3", "--alpha", "1", "--draws", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "[" in out and "data processing (C3)" in out and "all inequalities hold: yes" in out
+    assert main(["mi", "--graph=-1,0,1", "--vocab", "2", "--draws", "3", "--eps", "0.01", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["M"]) == 3 and d["dpi"]["ok"] and d["eps"] == 0.01
+    assert main(["mi", "--draws", "0"]) == 2
