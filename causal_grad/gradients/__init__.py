@@ -15,9 +15,10 @@ from .linearized import linearized_gradient_at_init
 from .monte_carlo import (LinearizedEstimate, MonteCarloGradient, monte_carlo_gradient,
                           monte_carlo_linearized_at_init)
 from .compare import (GradientVsMI, compare_gradient_to_mi, finite_T_sweep, gradient_mi_agreement,
-                      query_row_limit, rescale_gradient, row_centre)
+                      parent_argmax_study, query_row_limit, rescale_gradient, row_centre)
 
 __all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "ExactGradient", "exact_population_gradient",
            "linearized_gradient_at_init", "MonteCarloGradient", "LinearizedEstimate", "monte_carlo_gradient",
            "monte_carlo_linearized_at_init", "GradientVsMI", "compare_gradient_to_mi", "finite_T_sweep",
-           "gradient_mi_agreement", "query_row_limit", "rescale_gradient", "row_centre"]
+           "gradient_mi_agreement", "query_row_limit", "rescale_gradient", "row_centre",
+           "parent_argmax_study"]

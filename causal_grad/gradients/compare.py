@@ -34,7 +34,7 @@ from ..graphs import Graph, named_graph
 from .enumerate import MAX_ENUMERATION_COST, _check_task, enumeration_cost
 
 __all__ = ["GradientVsMI", "rescale_gradient", "row_centre", "gradient_mi_agreement", "compare_gradient_to_mi",
-           "query_row_limit", "finite_T_sweep"]
+           "query_row_limit", "finite_T_sweep", "parent_argmax_study"]
 
 
 def rescale_gradient(G, vocab_size: int) -> np.ndarray:
@@ -158,7 +158,8 @@ def gradient_mi_agreement(G, M, parents, vocab_size: int, *, se=None, query_limi
     d = (Rc - Mc)[mask]
     rms = float(np.sqrt(np.mean(d ** 2))) if d.size else float("nan")
     scale = float(np.sqrt(np.mean(Mc[mask] ** 2))) if d.size else float("nan")
-    rho = float(stats.spearmanr(Rc[mask], Mc[mask]).statistic) if d.size > 2 else float("nan")
+    varied = d.size > 2 and np.ptp(Rc[mask]) > 0 and np.ptp(Mc[mask]) > 0  # else the rank correlation is undefined
+    rho = float(stats.spearmanr(Rc[mask], Mc[mask]).statistic) if varied else float("nan")
     noise = 0.0 if Rse is None else float(np.sqrt(np.mean(Rse[:n, :n][mask] ** 2)))
     rows = np.asarray([i for i, p in enumerate(parents) if p >= 0 and i >= 2], dtype=np.int64)
     argmax = np.asarray([int(np.argmax(R[i, :i])) for i in rows], dtype=np.int64)
@@ -239,3 +240,72 @@ def finite_T_sweep(family: str, ns, pis, *, eps: float, seeds=(0,), mi_eps="same
                                        batch=batch)
             rows.append({"family": family, "n": n, "seed": s, **r.to_dict()})
     return rows
+
+
+def parent_argmax_study(ns, vocab_size: int, prior, *, num: int, key, eps: float = 1e-3, kappa: float = 0.5,
+                        max_counterexamples: int = 5) -> list[dict]:
+    """How often the exact gradient at init fails C2 at finite ``T`` (the row argmax over ``j < i`` is not
+    ``p(i)``), and whether the margin condition ``T · margin(M_ε) ≥ kappa`` rules the failures out.
+
+    For each ``n`` in ``ns``: ``num`` examples, each a random forest (``random_tree``: ``p(i)`` uniform on
+    ``{-1, …, i-1}``) and one ``π`` from ``prior`` (a :class:`causal_grad.priors.Prior`), the population uniform
+    over that one ``π``; the gradient is :func:`causal_grad.linearized_gradient_at_init` (the ``β0 → 0``
+    limit, exact) and ``M_ε`` comes from :func:`causal_grad.mi.mi_approximation`. Margins are in rescaled units
+    (``R = (i+1)·T·S·G``, the units of ``M_ε``). Returns one dict per ``n``: ``row_fail`` (fraction of rows with
+    a parent and a competitor that fail), ``example_fail`` (fraction of examples with a failing row),
+    ``cond_rows`` (fraction of rows meeting the condition), ``cond_fail`` (failures among them; the condition's
+    claim is 0), ``max_T_margin_failing`` (largest ``T·margin(M_ε)`` among failing rows: the empirical
+    threshold) and up to ``max_counterexamples`` counterexamples ``(parents, π, i, argmax, gradient margin,
+    M_ε margin)``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from .._validate import check_key
+    from .._x64 import x64
+    from ..graphs import random_tree
+    from ..mi import mi_approximation
+    from ..priors import Prior
+    from ..task import InContextTask
+    from .linearized import linearized_gradient_at_init
+
+    S = check_int("vocab_size", vocab_size, minimum=2)
+    num = check_int("num", num, minimum=1)
+    key = check_key("key", key)
+    eps = check_probability("eps", eps, open_low=True, open_high=True)
+    if not isinstance(prior, Prior):
+        raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
+    out = []
+    for n in ns:
+        n = check_int("n", n, minimum=3)
+        kn, kp = jax.random.split(jax.random.fold_in(key, n))
+        with x64():
+            pis = np.asarray(prior.sample(kp, (num,), S, jnp.float64), np.float64)
+        pis = pis / pis.sum(-1, keepdims=True)
+        rows = fails = ex_fail = cond = cond_fail = 0
+        worst = -np.inf
+        examples = []
+        for e in range(num):
+            graph = random_tree(jax.random.fold_in(kn, e), n)
+            task = InContextTask(graph, S, 1.0)
+            G = np.asarray(linearized_gradient_at_init(task, pis[e], eps=eps))
+            r = gradient_mi_agreement(G, mi_approximation(task, pis[e], eps=eps), graph, S)
+            T = n + 1
+            ok_cond = T * r.M_margin >= kappa
+            rows += r.rows.size
+            fails += int((~r.agree).sum())
+            ex_fail += int(not r.agree.all())
+            cond += int(ok_cond.sum())
+            cond_fail += int((ok_cond & ~r.agree).sum())
+            for k in np.flatnonzero(~r.agree):
+                worst = max(worst, T * r.M_margin[k])
+                if len(examples) < max_counterexamples:
+                    examples.append({"parents": graph.parents, "pi": pis[e].tolist(), "i": int(r.rows[k]),
+                                     "argmax": int(r.argmax[k]), "gradient_margin": float(r.gradient_margin[k]),
+                                     "M_margin": float(r.M_margin[k])})
+        out.append({"n": n, "T": n + 1, "S": S, "prior": repr(prior), "examples": num, "rows": rows,
+                    "row_fail": fails / max(rows, 1), "example_fail": ex_fail / num,
+                    "cond_rows": cond / max(rows, 1), "cond_fail": cond_fail, "kappa": kappa,
+                    "max_T_margin_failing": float(worst) if fails else float("nan"),
+                    "counterexamples": examples})
+    return out
