@@ -25,6 +25,7 @@ from .mi import (MIApproximation, mi_matrix, mi_approximation, DPIReport, dpi_re
                  self_entry_report, self_entry_over_prior)
 
 # --- models and exact gradients
+from .gradients.dp import exact_gradient_at_init_dp
 
 # --- training
 

@@ -178,3 +178,39 @@ def test_graph_input_takes_vocab_from_pis():
     a = exact_gradient_at_init_dp(causal_grad.from_parents(parents), pis, eps=0.0)
     b = exact_gradient_at_init_dp(causal_grad.InContextTask(parents, 2, 1.0), pis, eps=0.0)
     np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------- against the project's enumeration
+@pytest.mark.parametrize("eps", [0.0, 0.05])
+def test_dp_matches_linearized_enumeration(eps):
+    """The gradient engineer's enumeration (causal_grad.linearized_gradient_at_init) computes the same sum."""
+    from causal_grad.gradients import linearized_gradient_at_init
+
+    parents, pis = _random_case(21, 3, 5, alpha=0.5)
+    task = causal_grad.InContextTask(parents, 3, 0.5)
+    ref = np.asarray(linearized_gradient_at_init(task, pis, eps=eps))
+    got = exact_gradient_at_init_dp(task, pis, eps=eps)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
+# ---------------------------------------------------------------------- departure from M (C1)
+def test_departure_from_mi_definitions():
+    from causal_grad.gradients.dp import departure_from_mi
+
+    task = causal_grad.InContextTask(causal_grad.chain(7), 3, 1.0)
+    with causal_grad.x64():
+        pis = task.sample_pi(jax.random.key(0), 4, dtype=jax.numpy.float64)
+    d = departure_from_mi(task, pis)
+    M_ref = causal_grad.mi_approximation(task, pis, eps=None).M
+    np.testing.assert_allclose(d["M"], M_ref, rtol=1e-12)
+    # R is the rescaled exact gradient on graph rows
+    G = exact_gradient_at_init_dp(task, pis, eps=0.0)
+    T = 8
+    np.testing.assert_allclose(d["R"], G[:7, :7] * np.arange(1, 8)[:, None] * T * 3, rtol=1e-12)
+    # against itself (M = R shifted by row constants) the departure vanishes
+    shifted = d["R"] + np.tril(np.arange(7.0)[:, None] * np.ones((7, 7)))
+    d0 = departure_from_mi(task, pis, M=np.tril(shifted))
+    assert d0["rms"] < 1e-12 and d0["argmax_agree"] == 1.0
+    assert 0 < d["rms"] and 0 <= d["argmax_agree"] <= 1 and 0 <= d["parent_argmax"] <= 1
+    with pytest.raises(ValueError, match="M"):
+        departure_from_mi(task, pis, M=np.zeros((3, 3)))

@@ -83,12 +83,13 @@ import numpy as np
 from jax import lax
 from scipy.special import roots_jacobi
 
-from .._validate import check_int, check_probability, check_transition_matrices
+from .._validate import check_int, check_probability, check_real_array, check_transition_matrices
 from .._x64 import x64
 from ..graphs import Graph
+from ..mi import mi_approximation
 from ..stationary import stationary
 
-__all__ = ["exact_gradient_at_init_dp", "quadrature", "departure_from_mi", "rescaled_graph_rows"]
+__all__ = ["exact_gradient_at_init_dp", "quadrature", "departure_from_mi"]
 
 #: elements of one message array per chunk of quadrature nodes (bounds memory at about 4 such arrays × 8 bytes)
 _CHUNK_BUDGET = 4_000_000
@@ -287,29 +288,12 @@ def exact_gradient_at_init_dp(task, pi_or_pis, *, eps: float = 0.0) -> np.ndarra
 
 
 # ---------------------------------------------------------------------- departure from the MI approximation
-def rescaled_graph_rows(G: np.ndarray, S: int) -> np.ndarray:
-    """The C1 rescaling ``(i+1)·T·S·G[i, j]`` of a ``(T, T)`` gradient, on graph rows ``i < T-1`` only (the query
-    row is not covered by ``M``). Shape ``(T-1, T-1)``, zero above the diagonal."""
-    G = np.asarray(G, dtype=np.float64)
-    T = G.shape[0]
-    rows = np.arange(1, T, dtype=np.float64)[:, None]
-    return G[: T - 1, : T - 1] * rows * T * S
-
-
-def _row_centre(X: np.ndarray) -> np.ndarray:
-    n = X.shape[0]
-    low = np.tril(np.ones((n, n), dtype=bool))
-    cnt = np.arange(1, n + 1, dtype=np.float64)[:, None]
-    Xl = np.where(low, X, 0.0)
-    return np.where(low, Xl - Xl.sum(1, keepdims=True) / cnt, 0.0)
-
-
 def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
     """How far the exact finite-``T`` gradient is from the mutual-information approximation (THEORY §4, C1).
 
     ``R[i,j] = (i+1)·T·S·G[i,j]`` on graph rows (``G`` from :func:`exact_gradient_at_init_dp` at ``eps``, averaged
-    over ``pis``) and ``M`` (default: ``causal_grad.mi.mi_approximation(task, pis, eps=None).M``, the ``ε → 0``
-    limit, so use ``eps = 0``), both row-centred over ``j ≤ i``. Rows ``i ≥ 1`` enter (row 0 has one entry).
+    over ``pis``) and ``M`` (default: :func:`causal_grad.mi.mi_approximation` ``(task, pis, eps=None).M``, the
+    ``ε → 0`` limit, so use ``eps = 0``; any other ``(n, n)`` matrix may be passed), both row-centred over ``j ≤ i``. Rows ``i ≥ 1`` enter (row 0 has one entry).
 
     Returns a dict with ``rms`` (root-mean-square of ``R_c − M_c`` over entries ``1 ≤ i``, ``j ≤ i``),
     ``rel_rms`` (``rms`` over the root-mean-square of ``M_c``), ``argmax_agree`` (fraction of non-root rows
@@ -319,18 +303,16 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
     once the free row constant is removed), ``parent_margin_ratio`` (median over non-root rows of the gradient's
     parent margin over the best other ``j < i`` divided by ``M``'s) and the arrays ``R``, ``M``.
     """
-    parents, S = _check_task(task, None)
-    G = exact_gradient_at_init_dp(task, pis, eps=eps)
-    R = rescaled_graph_rows(G, S)
-    if M is None:
-        from ..mi import mi_approximation  # noqa: PLC0415 (optional dependency on the theory engine)
+    from .compare import rescale_gradient, row_centre  # noqa: PLC0415 (compare may grow a dp method)
 
-        M = np.asarray(mi_approximation(task, pis, eps=None).M, dtype=np.float64)
-    M = np.asarray(M, dtype=np.float64)
+    parents, S = _check_task(task, None)
     n = len(parents)
-    if M.shape != (n, n):
-        raise ValueError(f"M must have shape ({n}, {n}), got {M.shape}")
-    Rc, Mc = _row_centre(R), _row_centre(M)
+    if M is None:
+        M = mi_approximation(task, pis, eps=None).M
+    M = check_real_array("M", M, (n, n))
+    G = exact_gradient_at_init_dp(task, pis, eps=eps)
+    R = rescale_gradient(G, S)[:n, :n]  # graph rows: the query row is not covered by M
+    Rc, Mc = row_centre(R), row_centre(M)
     low1 = np.tril(np.ones((n, n), dtype=bool))
     low1[0] = False
     diff = (Rc - Mc)[low1]
