@@ -109,7 +109,7 @@ class GradientVsMI:
         return math.sqrt(max(self.rms_error ** 2 - self.noise_rms ** 2, 0.0)) / scale
 
     def to_dict(self) -> dict:
-        return {"T": self.T, "rel_error": self.rel_error, "rel_error_debiased": self.rel_error_debiased,
+        return {"T": self.T, "rms_error": self.rms_error, "rel_error": self.rel_error, "rel_error_debiased": self.rel_error_debiased,
                 "spearman": self.spearman, "agreement": self.agreement, "rows": int(self.rows.size),
                 "min_gradient_margin": float(np.min(self.gradient_margin)) if self.rows.size else float("nan"),
                 "query_diag_excess": self.query_diag_excess, "query_limit": self.query_limit,
