@@ -104,3 +104,16 @@ def test_bad_inputs(kwargs, exc, words):
         compare_gradient_to_mi(task, PIS, **args)
     with pytest.raises(ValueError, match="G must have shape"):
         gradient_mi_agreement(np.zeros((3, 3)), np.zeros((3, 3)), (-1, 0, 1), 3)
+
+
+def test_cli_gradient_json(capsys):
+    import json
+
+    from causal_grad.cli import main
+
+    assert main(["gradient", "--graph=-1,0,1,0", "--vocab", "2", "--num-pi", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "exact" and len(out["rescaled_gradient"]) == 5 and len(out["M"]) == 4
+    assert set(out["argmax"]) == {"2", "3"} and 0 <= out["agreement"] <= 1
+    assert main(["gradient", "--vocab", "2", "--n", "4", "--beta0", "-1"]) == 2  # bad input: one line, status 2
+    assert capsys.readouterr().err.strip() == "causal-grad: error: beta0 must be >= 0, got -1.0"
