@@ -25,6 +25,10 @@ from .mi import (MIApproximation, mi_matrix, mi_approximation, DPIReport, dpi_re
                  self_entry_report, self_entry_over_prior)
 
 # --- models and exact gradients
+from .gradients import (exact_population_gradient, linearized_gradient_at_init, monte_carlo_gradient,
+                        monte_carlo_linearized_at_init, compare_gradient_to_mi, gradient_mi_agreement,
+                        finite_T_sweep, parent_argmax_study, ExactGradient, MonteCarloGradient,
+                        LinearizedEstimate, GradientVsMI)
 from .gradients.dp import exact_gradient_at_init_dp
 
 # --- training
