@@ -89,7 +89,7 @@ from ..graphs import Graph
 from ..mi import mi_approximation
 from ..stationary import stationary
 
-__all__ = ["exact_gradient_at_init_dp", "quadrature", "departure_from_mi"]
+__all__ = ["exact_gradient_at_init_dp", "quadrature", "departure_from_mi", "departure_sweep", "fit_power_law"]
 
 #: elements of one message array per chunk of quadrature nodes (bounds memory at about 4 such arrays × 8 bytes)
 _CHUNK_BUDGET = 4_000_000
@@ -342,3 +342,55 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
         "parent_margin_ratio": float(np.nanmedian(margins)) if margins else float("nan"),
         "R": R, "M": M,
     }
+
+
+def fit_power_law(Ts, errors) -> dict:
+    """Least-squares line through ``(log T, log error)``: ``error ≈ C · T^slope``; returns ``slope``, ``C``."""
+    Ts = np.asarray(Ts, dtype=np.float64)
+    errors = np.asarray(errors, dtype=np.float64)
+    if Ts.shape != errors.shape or Ts.size < 2:
+        raise ValueError("Ts and errors must be equal-length sequences of at least 2 points")
+    if np.any(Ts <= 0) or np.any(errors <= 0):
+        raise ValueError("Ts and errors must be positive for a log-log fit")
+    slope, icpt = np.polyfit(np.log(Ts), np.log(errors), 1)
+    return {"slope": float(slope), "C": float(np.exp(icpt))}
+
+
+def departure_sweep(family: str, vocab_size: int, alpha: float, Ts, *, num_pis: int = 8, key=None,
+                    seeds=(0,)) -> dict:
+    """:func:`departure_from_mi` (at ``ε = 0`` against ``M``) as ``T`` grows, for one graph family and one
+    ``Dirichlet(α)`` prior: the same ``num_pis`` matrices (drawn once with ``key``) for every ``T``; random families
+    use ``named_graph(family, T-1, seed=s)`` for each seed in ``seeds`` and the metrics are averaged over seeds.
+
+    Returns ``{"rows": [...one dict per T: T, rms, rel_rms, argmax_agree, parent_argmax, rel_entry_median,
+    rel_entry_max, parent_margin_ratio, seconds...], "fit": fit_power_law(T, rms)}``.
+    """
+    import time
+
+    from ..graphs import GRAPH_FAMILIES, named_graph
+    from ..task import InContextTask
+    from .._validate import check_key, check_positive_float
+
+    if family.replace("_", "-") not in GRAPH_FAMILIES or family.replace("_", "-") == "two-parent":
+        raise ValueError(f"family must be a forest family (chain, icl-pairs, random-tree, random-forest), "
+                         f"got {family!r}")
+    S = check_int("vocab_size", vocab_size, minimum=2)
+    alpha = check_positive_float("alpha", alpha)
+    Ts = [check_int("Ts[]", t, minimum=3) for t in Ts]
+    num_pis = check_int("num_pis", num_pis, minimum=1)
+    key = jax.random.key(0) if key is None else check_key("key", key)
+    seeds = [check_int("seeds[]", s, minimum=0) for s in seeds]
+    with x64():
+        pis = np.asarray(InContextTask([-1], S, alpha).sample_pi(key, num_pis, dtype=jnp.float64))
+    keys = ("rms", "rel_rms", "argmax_agree", "parent_argmax", "rel_entry_median", "rel_entry_max",
+            "parent_margin_ratio")
+    rows = []
+    for T in Ts:
+        t0 = time.perf_counter()
+        per_seed = [departure_from_mi(InContextTask(named_graph(family, T - 1, seed=s), S, alpha), pis)
+                    for s in seeds]
+        row = {"T": T, **{k: float(np.nanmean([d[k] for d in per_seed])) for k in keys}}
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    fit = fit_power_law([r["T"] for r in rows], [r["rms"] for r in rows]) if len(rows) >= 2 else None
+    return {"family": family, "S": S, "alpha": alpha, "num_pis": num_pis, "seeds": seeds, "rows": rows, "fit": fit}
