@@ -3,6 +3,7 @@
 Every function takes joint laws ``P[..., a, b]`` (non-negative, summing to 1 over the last two axes) and
 broadcasts over leading axes. Conventions: ``0 · log 0 = 0``, and states with a zero marginal are dropped, so
 exact zeros give exact results and never NaN (also in gradients: the unused branches see safe values).
+Subnormal masses (below 2.2e-308) are flushed to zero by XLA on CPU and so count as zeros.
 
 * KL mutual information (nats): ``I(X; Y) = Σ P(a,b) log( P(a,b) / (P_X(a) P_Y(b)) )``.
 * χ² mutual information: ``I_χ²(X; Y) = Σ P(a,b)² / (P_X(a) P_Y(b)) − 1``, evaluated in a centred form of
