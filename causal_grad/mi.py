@@ -102,7 +102,7 @@ def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
     return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MIApproximation:
     """The mutual-information approximation over a set of transition matrices.
 
@@ -195,7 +195,7 @@ def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
     return jax.lax.map(one, pis, batch_size=batch)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SelfEntryReport:
     """The diagonal entry ``⟨P_{ii}, Q⟩_μ = tr π`` against the parent entry ``⟨Q, Q⟩_μ = 1 + I_χ²(Q)`` (C4).
 
@@ -330,7 +330,7 @@ def _sample_prior(prior, key, num, S):
     return prior.sample(key, (num,), S, jnp.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DPIReport:
     """Data-processing checks of THEORY §4 (claim C3) for every position ``i`` with a parent, every ``j < i``,
     ``j ≠ p(i)``, and every matrix. Arrays ``(k, n, n)`` hold NaN where a pair is not checked:
