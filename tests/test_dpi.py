@@ -116,8 +116,8 @@ def test_self_entry_prior_S3():
 
     Two independent samplers must agree (the package's Dirichlet prior, and Beta stick-breaking in NumPy).
     Measured at high precision (2·10⁶ draws each, two samplers): 1.8124 ± 0.0003, i.e. the quoted 1.809 is off in
-    its third decimal (a reported discrepancy of the brief); the comparison with the quote therefore allows that
-    documented 0.004 beyond 4 standard errors.
+    its third decimal. That is a discrepancy of the brief (reported in docs/theory.md, C4), so the quote is not
+    asserted; the two independent samplers must agree with each other within 4 standard errors.
     """
     r = self_entry_over_prior(cg.Dirichlet(0.1), 3, jax.random.key(7), 20_000)
     rng = np.random.default_rng(7)
@@ -129,7 +129,6 @@ def test_self_entry_prior_S3():
     se = np.hypot(r.mean_parent_entry_se, r2.mean_parent_entry_se)
     assert abs(r.mean_parent_entry - r2.mean_parent_entry) <= 4 * se
     assert abs(r.win_prob - r2.win_prob) <= 4 * np.hypot(r.win_prob_se, r2.win_prob_se)
-    assert _within(r2.mean_parent_entry, r2.mean_parent_entry_se, 1.809, slack=0.004)
     assert _within(r2.win_prob, r2.win_prob_se, 0.26, slack=0.005)  # quoted to two decimals
     assert _within(r2.mean_trace, r2.mean_trace_se, 1.0)
 
