@@ -31,6 +31,7 @@ __all__ = [
     "Floored",
     "Sticky",
     "PermutationLike",
+    "UniformOver",
     "Prior",
 ]
 
@@ -171,3 +172,23 @@ class PermutationLike(Prior):
         P = jax.nn.one_hot(perm, S, dtype=dtype)
         d = dirichlet(kd, self.alpha, shape + (S,), S, dtype)
         return (1.0 - self.delta) * P + self.delta * d
+
+
+class UniformOver(Prior):
+    """``π`` uniform over a fixed list of matrices ``pis`` ``(k, S, S)``: the population of the exact paths
+    (:func:`causal_grad.exact_population_gradient`, :func:`causal_grad.population.population_gd`), so that
+    stochastic training can sample the very population the exact gradient averages over."""
+
+    def __init__(self, pis):
+        from ._validate import check_transition_matrices
+
+        self.pis = check_transition_matrices("pis", pis)
+
+    def __repr__(self) -> str:
+        return f"UniformOver(k={self.pis.shape[0]}, S={self.pis.shape[1]})"
+
+    def sample(self, key, shape, S, dtype=jnp.float32):
+        if S != self.pis.shape[1]:
+            raise ValueError(f"S must be {self.pis.shape[1]} for this UniformOver prior, got {S}")
+        idx = jax.random.randint(key, tuple(shape), 0, self.pis.shape[0])
+        return jnp.asarray(self.pis, dtype)[idx]
