@@ -35,8 +35,12 @@ def heatmaps(path, panels: Sequence[tuple[str, np.ndarray]], *, edges=(), lower_
     outlined in red; entries above the diagonal are blanked when ``lower_only``."""
     plt = _plt()
     k = len(panels)
-    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.4), squeeze=False)
-    for ax, (title, X) in zip(axes[0], panels):
+    ncol = min(k, 4)
+    nrow = -(-k // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
+    for ax in axes.flat[k:]:
+        ax.axis("off")
+    for ax, (title, X) in zip(axes.flat, panels):
         X = np.array(X, dtype=float)
         if lower_only and X.ndim == 2 and X.shape[0] == X.shape[1]:
             X = np.where(np.tril(np.ones_like(X, bool)), X, np.nan)

@@ -1,0 +1,52 @@
+"""``causal-grad compare``: the closed form M, exact population gradient descent and stochastic training side
+by side (claim C9)."""
+
+from __future__ import annotations
+
+from ._common import add_graph_args, graph_from_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="closed form vs exact population GD vs stochastic training (C9)",
+                       description="Stage 1 of the layer-wise schedule on a small task: prints, step by step, "
+                                   "the Spearman correlation of the row-centred A1 with M, parent attention, "
+                                   "argmax recovery and the distance between stochastic and exact trajectories, "
+                                   "then each row's recovery step against its predicted margin; writes figures.")
+    add_graph_args(p, n=6, vocab=3, alpha=1.0)
+    p.add_argument("--num-pi", type=int, default=8, help="transition matrices in the population (default: 8)")
+    p.add_argument("--steps", type=int, default=100, help="stage-1 steps (default: 100)")
+    p.add_argument("--lr", type=float, default=50.0, help="learning rate (default: 50)")
+    p.add_argument("--beta0", type=float, default=1.0, help="A2 = beta0 * I during stage 1 (default: 1)")
+    p.add_argument("--eps", type=float, default=1e-3, help="readout smoothing (default: 1e-3)")
+    p.add_argument("--batch", type=int, default=1024, help="stochastic batch size (default: 1024)")
+    p.add_argument("--seeds", type=int, default=4, help="stochastic runs to average (default: 4)")
+    p.add_argument("--record-every", type=int, default=5, help="record every k steps (default: 5)")
+    p.add_argument("--out", default="results/compare", help="figure folder (default: results/compare)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .._validate import check_int
+    from .._x64 import x64
+    from ..comparison import closed_form_vs_training, comparison_figures
+    from ..task import InContextTask
+
+    graph = graph_from_args(args)
+    task = InContextTask(graph, args.vocab, args.alpha)
+    seeds = check_int("seeds", args.seeds, minimum=1)
+    k = check_int("num_pi", args.num_pi, minimum=1)
+    with x64():
+        pis = np.asarray(task.sample_pi(jax.random.key(args.seed + 1), k, dtype=jnp.float64))
+    res = closed_form_vs_training(task, pis, steps=args.steps, lr=args.lr, beta0=args.beta0, eps=args.eps,
+                                  batch=args.batch, seeds=tuple(range(args.seed, args.seed + seeds)),
+                                  record_every=args.record_every)
+    print(graph)
+    print()
+    print(res.table())
+    figs = comparison_figures(res, args.out)
+    print("\nfigures: " + ", ".join(figs))
+    return 0
