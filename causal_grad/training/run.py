@@ -41,15 +41,18 @@ from .schedules import OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = ["TrainConfig", "TrainResult", "HeldOut", "train", "load_run", "default_config", "write_json_atomic"]
 
-#: Per-model defaults (THEORY §6 and PERFORMANCE.md; the disentangled defaults are the measured fast settings
-#: documented in docs/theory.md, C5).
+#: Defaults per (model, schedule) (THEORY §6 and PERFORMANCE.md; the measured settings behind them are in
+#: docs/theory.md, C5). The first schedule listed for a model is its default.
 DEFAULTS = {
-    "reduced": dict(schedule="layerwise", optimizer="sgd", lr=300.0, lr2=30.0, steps=200, stage1_steps=100,
-                    beta0=1.0),
-    "disentangled": dict(schedule="layerwise", optimizer="sgd", lr=30.0, lr2=3.0, steps=400, stage1_steps=200,
-                         beta0=1.0, gamma=5.0),
-    "standard": dict(schedule="joint", optimizer="adamw", lr=1e-2, weight_decay=2e-4, steps=4096),
+    ("reduced", "layerwise"): dict(optimizer="sgd", lr=300.0, lr2=30.0, steps=200, stage1_steps=100, beta0=1.0),
+    ("reduced", "joint"): dict(optimizer="sgd", lr=300.0, steps=200, beta0=1.0),
+    ("disentangled", "layerwise"): dict(optimizer="sgd", lr=300.0, lr2=3.0, steps=300, stage1_steps=150, beta0=1.0,
+                                        gamma=5.0),
+    ("disentangled", "joint"): dict(optimizer="adamw", lr=0.1, steps=400),
+    ("standard", "joint"): dict(optimizer="adamw", lr=1e-2, weight_decay=2e-4, steps=4096),
 }
+#: Peak learning rates of the paper's runs, used when the optimiser differs from the default.
+PAPER_LR = {"sgd": 1.0, "adamw": 1e-2}
 
 
 @dataclass(frozen=True)
@@ -171,11 +174,27 @@ class TrainConfig:
 
 
 def default_config(model: str, graph, **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` with the per-model defaults of :data:`DEFAULTS`, then ``overrides``."""
+    """A :class:`TrainConfig` with the defaults of :data:`DEFAULTS` for ``model`` and its schedule (the first
+    listed unless ``schedule`` is given), then ``overrides`` (``None`` values are ignored). Changing the
+    optimiser without a learning rate uses the paper's (:data:`PAPER_LR`); changing ``steps`` without
+    ``stage1_steps`` puts the stage boundary at half."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    kw = dict(DEFAULTS[model])
-    kw.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    schedule = given.get("schedule") or next(s for (m, s) in DEFAULTS if m == model)
+    if (model, schedule) not in DEFAULTS:
+        raise ValueError(f"schedule {schedule!r} is not available for model {model!r} (choose from "
+                         f"{', '.join(s for (m, s) in DEFAULTS if m == model)})")
+    kw = dict(DEFAULTS[(model, schedule)], schedule=schedule)
+    if "optimizer" in given and given["optimizer"] != kw["optimizer"]:
+        kw.pop("weight_decay", None)
+        if "lr" not in given:
+            kw["lr"] = kw["lr2"] = PAPER_LR[given["optimizer"]] if given["optimizer"] in PAPER_LR else None
+    if "steps" in given and "stage1_steps" not in given:
+        kw.pop("stage1_steps", None)
+    kw.update(given)
+    if model == "disentangled" and max(kw.get("heads", (1, 1))) > 1 and "init_scale" not in given:
+        kw["init_scale"] = 1e-4  # identical zero heads get identical gradients and never separate
     return TrainConfig(graph=graph, model=model, **kw)
 
 
@@ -193,9 +212,13 @@ class HeldOut:
     @classmethod
     def build(cls, task, size: int, seed: int) -> "HeldOut":
         tokens, targets = task.sample(jax.random.key(seed), size)
-        bayes = float(jnp.mean(cross_entropy(targets, task.bayes(tokens))))
-        floor = float(jnp.mean(entropy(targets)))
-        return cls(tokens, targets, bayes, floor)
+
+        @jax.jit
+        def baselines(tokens, targets):
+            return jnp.mean(cross_entropy(targets, task.bayes(tokens))), jnp.mean(entropy(targets))
+
+        bayes, floor = baselines(tokens, targets)
+        return cls(tokens, targets, float(bayes), float(floor))
 
 
 # ---------------------------------------------------------------------- the run
@@ -229,26 +252,73 @@ def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
 
 
 def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
-    loss = jax.jit(lambda p: spec.loss(p, held.tokens, held.targets))
     att_tokens = held.tokens[:512]
-    attention = jax.jit(lambda p: spec.attention(p, att_tokens))
-    induction = jax.jit(spec.induction) if spec.induction is not None else None
+
+    @jax.jit
+    def readouts(p):
+        ind = spec.induction(p) if spec.induction is not None else None
+        return spec.loss(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
+
     g = cfg.graph
     n_graph = g.n if g.is_forest else g.n - 1
 
     def evaluate(params) -> dict:
-        out = {"loss": float(loss(params))}
+        loss, att, ind = jax.device_get(readouts(params))
+        out = {"loss": float(loss)}
         out["excess_over_bayes"] = out["loss"] - held.bayes
-        att = np.asarray(attention(params))
+        att = np.asarray(att)
         if g.is_forest:
             out.update(graph_metrics(att, g))
-            block = np.asarray(induction(params)) if induction is not None else None
+            block = np.asarray(ind) if ind is not None else None
             out.update(induction_metrics(att, block, n_graph))
         else:
             out["heads"] = head_parents(att, Graph(g.parent_sets[:-1]))
         return out
 
     return evaluate
+
+
+class _Context:
+    """What a run needs besides its seed: task, model, stages, held-out set, evaluator and the compiled chunk
+    runners. Cached per configuration (seed and logging intervals aside), so repeated runs in one process
+    (several seeds, a resumed run) compile once."""
+
+    def __init__(self, cfg: TrainConfig, mesh, max_chunk: int):
+        self.task = make_task(cfg.graph, cfg.vocab, cfg.alpha)
+        self.spec = build_model(cfg.model, cfg.vocab, cfg.seq_len, schedule=cfg.schedule, heads=cfg.heads,
+                                beta0=cfg.beta0, gamma=cfg.gamma, eps=cfg.eps, init_scale=cfg.init_scale,
+                                d_model=cfg.d_model, layers=cfg.layers, std_heads=cfg.std_heads)
+        self.stages = cfg.stages(self.spec.group_names)
+        self.held = HeldOut.build(self.task, cfg.eval_size, cfg.eval_seed)
+        self.evaluate = _make_evaluator(cfg, self.spec, self.task, self.held)
+        self._sample = task_sampler(self.task)
+        self._cfg, self._mesh, self._max_chunk = cfg, mesh, max_chunk
+        self._runners: dict[int, ChunkRunner] = {}
+        self._example = jax.eval_shape(self.spec.init, jax.random.key(0))
+
+    def runner(self, k: int) -> ChunkRunner:
+        if k not in self._runners:
+            st = self.stages[k]
+            labels = self.spec.groups(self._example)
+            self._runners[k] = ChunkRunner(self.spec.loss, self._sample, st.make(), self._example, labels,
+                                           st.trainable, self._cfg.batch, mesh=self._mesh,
+                                           max_chunk=self._max_chunk)
+        return self._runners[k]
+
+
+_CONTEXTS: dict = {}
+_MAX_CONTEXTS = 4
+
+
+def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
+    ignore = ("seed", "eval_every", "log_every", "checkpoint_every")
+    key = (json.dumps({k: v for k, v in cfg.to_json().items() if k not in ignore}, sort_keys=True),
+           None if mesh is None else tuple(d.id for d in mesh.devices.flat), max_chunk)
+    if key not in _CONTEXTS:
+        while len(_CONTEXTS) >= _MAX_CONTEXTS:
+            _CONTEXTS.pop(next(iter(_CONTEXTS)))
+        _CONTEXTS[key] = _Context(cfg, mesh, max_chunk)
+    return _CONTEXTS[key]
 
 
 def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool = True, mesh=None,
@@ -261,18 +331,10 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
     out = Path(out) if out is not None else None
     if resume and out is None:
         raise ValueError("resume needs out (the results folder of the run to continue)")
-    task = make_task(cfg.graph, cfg.vocab, cfg.alpha)
-    S, T = cfg.vocab, cfg.seq_len
-    spec = build_model(cfg.model, S, T, schedule=cfg.schedule, heads=cfg.heads, beta0=cfg.beta0,
-                       gamma=cfg.gamma, eps=cfg.eps, init_scale=cfg.init_scale, d_model=cfg.d_model,
-                       layers=cfg.layers, std_heads=cfg.std_heads)
-    stages = cfg.stages(spec.group_names)
+    ctx = _context(cfg, mesh, max_chunk)
+    spec, stages, held, evaluate = ctx.spec, ctx.stages, ctx.held, ctx.evaluate
     seed_key = jax.random.key(cfg.seed)
     params = spec.init(jax.random.fold_in(seed_key, 1))
-    labels = spec.groups(params)
-    sample = task_sampler(task)
-    held = HeldOut.build(task, cfg.eval_size, cfg.eval_seed)
-    evaluate = _make_evaluator(cfg, spec, task, held)
 
     history = {"config": cfg.to_json(), "baselines": {"bayes": held.bayes, "entropy_floor": held.entropy_floor},
                "eval": [], "train": []}
@@ -280,6 +342,9 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         cfg_path = out / "config.json"
+        if not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
+            raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
+                             f"choose another folder")
         if resume and cfg_path.exists():
             saved = json.loads(cfg_path.read_text())
             if saved != cfg.to_json():
@@ -288,15 +353,7 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
         if cfg.checkpoint_every:
             ckpt = Checkpointer(out / "checkpoints")
 
-    runners: dict[int, ChunkRunner] = {}
-
-    def runner_for(k: int) -> ChunkRunner:
-        if k not in runners:
-            st = stages[k]
-            runners[k] = ChunkRunner(spec.loss, sample, st.make(), params, labels, st.trainable, cfg.batch,
-                                     mesh=mesh, max_chunk=max_chunk)
-        return runners[k]
-
+    runner_for = ctx.runner
     step, k = 0, 0
     state = runner_for(0).init_state(params, 0)
     if resume and ckpt is not None and ckpt.latest_step() is not None:

@@ -1,0 +1,151 @@
+"""The disentangled and standard transformers: shapes, zero initialisation, the fast path against the literal
+definition, the link to the reduced model, read-outs, and input checks."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from causal_grad.models import causal_softmax, reduced_apply
+from causal_grad.models.disentangled import (disentangled_apply, disentangled_dims, disentangled_init,
+                                             disentangled_logits, disentangled_loss, disentangled_reference_logits,
+                                             first_layer_attention, induction_block, induction_init,
+                                             position_attention, readout_block)
+from causal_grad.models.standard import standard_attention, standard_init, standard_loss, standard_model
+
+# jit every entry point once: eager mode would compile each small op separately (slow on a busy 2-core CPU)
+logits_fn = jax.jit(disentangled_logits)
+ref_fn = jax.jit(disentangled_reference_logits, static_argnames="query_only_last")
+loss_fn = jax.jit(disentangled_loss)
+grad_fn = jax.jit(jax.grad(disentangled_loss))
+
+S, T, B = 4, 6, 5
+HEADS = [(2,), (1, 1), (2, 1), (1, 2, 1)]
+# float32 forward/backward through two or three softmax layers: a few ulps of the O(1) logits and gradients
+TOL = 2e-5
+
+
+def _tokens(seed=0, b=B):
+    return jax.random.randint(jax.random.key(seed), (b, T), 0, S, dtype=jnp.int32)
+
+
+def _targets(seed=1, b=B):
+    return jax.nn.softmax(jax.random.normal(jax.random.key(seed), (b, S)))
+
+
+@pytest.mark.parametrize("heads", HEADS)
+def test_shapes_and_zero_init(heads):
+    p = disentangled_init(S, T, heads)
+    dims = disentangled_dims(S, T, heads)
+    assert dims[0] == S + T and all(dims[k + 1] == dims[k] * (1 + h) for k, h in enumerate(heads))
+    assert [a.shape for a in p["A"]] == [(h, d, d) for h, d in zip(heads, dims)]
+    assert p["W"].shape == (dims[-1], S)
+    assert all(not np.any(np.asarray(a)) for a in jax.tree.leaves(p))
+    tok, y = _tokens(), _targets()
+    np.testing.assert_array_equal(logits_fn(p, tok), 0.0)
+    np.testing.assert_allclose(jax.jit(disentangled_apply)(p, tok), 1.0 / S, rtol=1e-6)
+    # uniform prediction: the cross-entropy is log S whatever the soft target
+    np.testing.assert_allclose(loss_fn(p, tok, y), np.log(S), rtol=1e-6)
+
+
+@pytest.mark.parametrize("heads", HEADS)
+def test_fast_path_matches_definition(heads):
+    p = disentangled_init(S, T, heads, key=jax.random.key(3), scale=0.7)
+    tok, y = _tokens(), _targets()
+    ref = ref_fn(p, tok)
+    np.testing.assert_allclose(logits_fn(p, tok), ref, atol=TOL)
+    np.testing.assert_allclose(ref_fn(p, tok, query_only_last=True), ref, atol=TOL)
+
+    def ref_loss(q):
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(disentangled_reference_logits(q, tok)), -1))
+
+    g_fast = grad_fn(p, tok, y)
+    g_ref = jax.jit(jax.grad(ref_loss))(p)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, atol=TOL)
+
+
+def test_first_layer_gradient_at_zero_init_is_finite():
+    tok, y = _tokens(), _targets()
+    g = grad_fn(disentangled_init(S, T, (1, 1)), tok, y)
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(g))
+    # With W = 0 the logits do not depend on any A: A1 gets no gradient at all (the plateau of joint GD),
+    # while W does.
+    np.testing.assert_array_equal(g["A"][0], 0.0)
+    assert np.abs(np.asarray(g["W"])).max() > 0
+    noisy = disentangled_init(S, T, (2, 1), key=jax.random.key(0), scale=1e-4)
+    g = grad_fn(noisy, tok, y)
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(g))
+    assert np.abs(np.asarray(g["A"][0])).max() > 0
+
+
+def test_induction_init_is_the_reduced_model_with_a_softmax_readout():
+    """With only the position block of layer 1 set to ``A1``, the layer-wise start's logits are exactly
+    ``γ·out`` where ``out`` is the reduced model's layer-2 output for ``(A1, β0·I)`` at ``ε = 0``."""
+    beta0, gamma = 1.7, 3.0
+    A1 = jax.random.normal(jax.random.key(5), (T, T))
+    p = induction_init(S, T, (1, 1), beta0=beta0, gamma=gamma)
+    p["A"][0] = p["A"][0].at[0, S:, S:].set(A1)
+    tok = _tokens(2, 64)
+    out = jax.jit(reduced_apply, static_argnames="eps")(A1, beta0 * jnp.eye(S), tok, eps=0.0)
+    np.testing.assert_allclose(logits_fn(p, tok), gamma * out, atol=TOL)
+    np.testing.assert_allclose(position_attention(p)[0], causal_softmax(A1), atol=1e-6)
+    np.testing.assert_allclose(induction_block(p), beta0 * np.eye(S))
+    np.testing.assert_allclose(readout_block(p), gamma * np.eye(S))
+
+
+def test_attention_readouts_are_causal_distributions():
+    p = disentangled_init(S, T, (2, 1), key=jax.random.key(1), scale=1.0)
+    for att in (jax.jit(position_attention)(p), jax.jit(first_layer_attention)(p, _tokens())):
+        att = np.asarray(att)
+        np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+        assert np.all(np.triu(att, k=1) == 0)
+    m = standard_model(S, T, d_model=8, layers=2, heads=2)
+    q = standard_init(m, jax.random.key(0))
+    att = np.asarray(jax.jit(lambda q, t: standard_attention(m, q, t))(q, _tokens()))
+    assert att.shape == (B, 2, T, T)
+    np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(np.triu(att, k=1) == 0)
+
+
+def test_standard_model_shapes_and_loss():
+    m = standard_model(S, T, d_model=8, layers=2, heads=2, mlp_ratio=2)
+    q = standard_init(m, jax.random.key(0))
+    tok, y = _tokens(), _targets()
+    logits = np.asarray(jax.jit(m.apply)(q, tok), np.float64)
+    assert logits.shape == (B, S)
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    want = -np.mean(np.sum(np.asarray(y) * logp, -1))
+    loss, g = jax.jit(jax.value_and_grad(lambda q: standard_loss(m, q, tok, y)))(q)
+    np.testing.assert_allclose(loss, want, rtol=1e-5)
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(g))
+
+
+def test_bad_input_raises_before_compute():
+    p = disentangled_init(S, T, (1, 1))
+    with pytest.raises(TypeError, match="tokens must be an integer"):
+        disentangled_logits(p, np.zeros((2, T), np.float32))
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B, 6\)"):
+        disentangled_logits(p, np.zeros((2, T + 1), np.int32))
+    with pytest.raises(ValueError, match="tokens must lie in"):
+        disentangled_logits(p, np.full((2, T), S, np.int32))
+    with pytest.raises(ValueError, match="heads must list at least one layer"):
+        disentangled_init(S, T, ())
+    with pytest.raises(ValueError, match=r"heads\[1\] must be >= 1"):
+        disentangled_init(S, T, (1, 0))
+    with pytest.raises(ValueError, match="scale > 0 needs a key"):
+        disentangled_init(S, T, (1,), scale=0.1)
+    bad = {"A": p["A"], "W": jnp.zeros((7, S))}
+    with pytest.raises(ValueError, match="params\\['W'\\] must have shape"):
+        disentangled_logits(bad, _tokens())
+    with pytest.raises(TypeError, match="params must be a dict"):
+        disentangled_logits({"A1": 0}, _tokens())
+    with pytest.raises(ValueError, match="targets must have shape"):
+        disentangled_loss(p, _tokens(), jnp.ones((B, S + 1)))
+    with pytest.raises(ValueError, match="d_model must be divisible by heads"):
+        standard_model(S, T, d_model=6, heads=4)
+    with pytest.raises(ValueError, match="exactly two layers"):
+        induction_init(S, T, (1,))
