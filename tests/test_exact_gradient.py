@@ -57,7 +57,7 @@ def test_all_query_forward_equals_the_reduced_model():
 def test_equals_brute_force_weighted_sum_over_sequences():
     """Independent enumeration: itertools over all token sequences, weights from the definition (roots ~ μ via
     the stationary law, children ~ π[parent]), query uniform, loss and autodiff gradients of reduced_loss."""
-    parents, S, k, eps = (-1, 0, 0, -1), 2, 2, 0.05
+    parents, S, k, eps = (-1, 0, 0, -1), 3, 2, 0.05  # the shape of chain4_S3 (n, S, k): compiled once
     task = cg.InContextTask(cg.Graph(parents), S, 1.0)
     pis = _pis(S, k, 3)
     A1, A2 = _params(task.seq_len, S, 4)
@@ -110,13 +110,13 @@ def test_gradient_equals_central_differences():
 def test_matches_mean_of_sampled_sequences_within_4_se():
     """E over the population = mean of per-sequence losses/autodiff gradients on sequences sampled by
     task.sample_given_pi with π drawn uniformly from the list (independent of the Monte Carlo module)."""
-    task = cg.InContextTask(cg.Graph((-1, 0, 1, -1, 3)), 3, 1.0)
-    pis = _pis(3, 3, 7)
+    task = cg.InContextTask(cg.Graph((-1, 0, 1, -1)), 3, 1.0)
+    pis = _pis(3, 2, 7)
     A1, A2 = _params(task.seq_len, 3, 8)
     eps, N = 0.01, 20_000
     key = jax.random.key(11)
     with x64():
-        idx = jax.random.randint(jax.random.fold_in(key, 0), (N,), 0, 3)
+        idx = jax.random.randint(jax.random.fold_in(key, 0), (N,), 0, len(pis))
         pi = jnp.asarray(pis)[idx]
         tokens = task.sample_given_pi(jax.random.fold_in(key, 1), pi)
         y = pi[jnp.arange(N), tokens[:, -1]]
@@ -135,9 +135,9 @@ def test_matches_mean_of_sampled_sequences_within_4_se():
 
 
 def test_population_is_the_mean_over_pis():
-    task = cg.InContextTask(cg.chain(4), 2, 1.0)
-    pis = _pis(2, 3, 9)
-    A1, A2 = _params(task.seq_len, 2, 10)
+    task = cg.InContextTask(cg.chain(4), 3, 1.0)
+    pis = _pis(3, 2, 9)
+    A1, A2 = _params(task.seq_len, 3, 10)
     both = exact_population_gradient(task, pis, A1, A2, eps=0.02)
     each = [exact_population_gradient(task, p, A1, A2, eps=0.02) for p in pis]
     np.testing.assert_allclose(float(both.loss), np.mean([float(e.loss) for e in each]), rtol=1e-13)

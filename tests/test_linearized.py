@@ -28,14 +28,14 @@ def test_golden_neg_grad_at_init(golden):
     assert np.abs(G - ref).max() / np.abs(ref).max() < 1e-10
 
 
-@pytest.mark.parametrize("parents, S, eps", [
-    ((-1, 0, 1, 2), 3, 1e-3),
-    ((-1, 0, -1, 2, 0), 2, 1e-12),
-    ((-1, 0, 0, 1, -1), 2, 0.1),
+@pytest.mark.parametrize("parents, S, k, eps", [
+    ((-1, 0, 1, 2), 3, 2, 1e-3),  # (n, S, k) as in the golden files: compiled once per shape
+    ((-1, 0, -1, 2, 0, 1), 2, 3, 1e-12),
+    ((-1, 0, 0, 1, -1, 4), 3, 1, 0.1),
 ])
-def test_equals_exact_gradient_at_small_beta0(parents, S, eps):
+def test_equals_exact_gradient_at_small_beta0(parents, S, k, eps):
     task = cg.InContextTask(cg.Graph(parents), S, 1.0)
-    pis = _pis(S, 2, len(parents) + S)
+    pis = _pis(S, k, len(parents) + S)
     beta0, T = 1e-7, task.seq_len
     r = exact_population_gradient(task, pis, np.zeros((T, T)), beta0 * np.eye(S), eps=eps)
     G = np.asarray(linearized_gradient_at_init(task, pis, eps=eps))
@@ -45,7 +45,7 @@ def test_equals_exact_gradient_at_small_beta0(parents, S, eps):
 
 
 def test_structure_rows_sum_to_zero_and_upper_triangle_vanishes():
-    task = cg.InContextTask(cg.Graph((-1, 0, 1, 0, 3)), 3, 1.0)
+    task = cg.InContextTask(cg.Graph((-1, 0, 1, 0)), 3, 1.0)
     G = np.asarray(linearized_gradient_at_init(task, _pis(3, 2, 0), eps=1e-3))
     assert G.dtype == np.float64
     assert np.all(np.triu(G, 1) == 0)

@@ -51,13 +51,13 @@ def test_linearized_estimator_is_unbiased_for_the_exact_linearized_gradient():
 
 def test_linearized_standard_errors_equal_the_per_sequence_definition():
     """The matmul form of the sums of squares equals the textbook per-sequence computation (to round-off)."""
-    key, batch = jax.random.key(5), 16
-    est = monte_carlo_linearized_at_init(TASK, key, eps=0.01, num=2 * batch, batch=batch)
+    key, batch, pis = jax.random.key(5), 16, _pis(3, 2, 3)
+    est = monte_carlo_linearized_at_init(TASK, key, eps=0.01, num=2 * batch, batch=batch, pis=pis)
     T, S = TASK.seq_len, TASK.vocab_size
     per = []
     with x64():
         for b in range(2):
-            tokens, pi = mcm._draw(TASK, jax.random.fold_in(key, b), batch, None)
+            tokens, pi = mcm._draw(TASK, jax.random.fold_in(key, b), batch, jnp.asarray(pis))
             seq = np.array([[np.r_[t[:-1], q] for q in range(S)] for t in np.asarray(tokens)])  # (B, S, T)
             g, E = linearized_terms(jnp.asarray(seq.reshape(-1, T)), (pi / S).reshape(-1, S), 0.01)
             K = jnp.einsum("bqi,bqj->bij", g.reshape(batch, S, T), E.reshape(batch, S, T))  # per sequence
@@ -68,7 +68,7 @@ def test_linearized_standard_errors_equal_the_per_sequence_definition():
 
 
 def test_prior_path_is_reproducible_and_keys_matter():
-    kw = dict(eps=0.01, num=32, batch=16)  # the shapes of the test above: no new compilation
+    kw = dict(eps=0.01, num=32, batch=16)  # π from the task's prior (a fresh one per sequence)
     a = monte_carlo_linearized_at_init(TASK, jax.random.key(6), **kw)
     b = monte_carlo_linearized_at_init(TASK, jax.random.key(6), **kw)
     c = monte_carlo_linearized_at_init(TASK, jax.random.key(7), **kw)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .._validate import check_probability, check_real_array, check_transition_matrices
 
@@ -100,12 +101,14 @@ def effective_targets(tokens, valid, parents, table, pis_flat):
     B, n = tokens.shape
     k = table.shape[1]
     S = int(round(np.sqrt(pis_flat.shape[1])))
-    W = jnp.where(valid[:, None], 1.0, 0.0).astype(table.dtype) * jnp.ones((1, k), table.dtype)
-    for i in range(n):  # trace-time loop over positions (n small): (B, k) products, no per-context loop
-        p = parents[i]
-        par_tok = tokens[:, jnp.maximum(p, 0)]
-        row = jnp.where(p < 0, S * S + tokens[:, i], par_tok * S + tokens[:, i])
-        W = W * table[row]
+    par_tok = jnp.take(tokens, jnp.maximum(parents, 0), axis=1)  # (B, n): the parent's token (any, for roots)
+    rows = jnp.where(parents[None, :] < 0, S * S + tokens, par_tok * S + tokens)  # row of `table` per factor
+
+    def factor(i, W):  # (B, k) products over positions, one position at a time (memory B·k)
+        return W * table[rows[:, i]]
+
+    W0 = jnp.where(valid[:, None], 1.0, 0.0).astype(table.dtype) * jnp.ones((1, k), table.dtype)
+    W = lax.fori_loop(0, n, factor, W0)
     Y = (W @ pis_flat) / (k * S)
     return Y.reshape(B, S, S)
 
