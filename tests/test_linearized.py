@@ -6,7 +6,6 @@ Tolerances: the golden values and our enumeration are both float64 sums of the s
 1e-8); 1e-6 relative leaves a margin of 10 or more.
 """
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -17,20 +17,18 @@ per-sequence variance ``var``. Batch ``b`` uses the key ``fold_in(key, b)``.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from .._validate import check_int, check_key, check_probability, check_transition_matrices
 from .._x64 import x64
 from ..models.reduced import reduced_loss
 from .enumerate import _check_task, check_params
-from .linearized import linearized_terms, row_centre_lower
+from .linearized import linearized_terms
 
 __all__ = ["MonteCarloGradient", "LinearizedEstimate", "monte_carlo_gradient", "monte_carlo_linearized_at_init"]
 
