@@ -188,8 +188,10 @@ def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: floa
 # ---------------------------------------------------------------------- the fast forward pass
 def _layer1_full(A, X, S):
     """First layer at every position from one-hot input: attention ``P`` ``(B, H, T, T)``."""
-    U = jnp.einsum("bis,hsd->bhid", X, A[:, :S]) + A[None, :, S:, :]  # h_iᵀA = A[s_i] + A[S+i]
-    scores = jnp.einsum("bhis,bjs->bhij", U[..., :S], X) + U[..., S:]
+    # h_iᵀA = A[s_i] + A[S+i], split into its token and position columns (no slicing of a joint product)
+    U_tok = jnp.einsum("bis,hsr->bhir", X, A[:, :S, :S]) + A[None, :, S:, :S]
+    U_pos = jnp.einsum("bis,hsj->bhij", X, A[:, :S, S:]) + A[None, :, S:, S:]
+    scores = jnp.einsum("bhir,bjr->bhij", U_tok, X) + U_pos
     return _causal_softmax(scores)
 
 

@@ -1,0 +1,160 @@
+"""Training speed (issue: models and training).
+
+* Time to write the graph into the first layer: random tree, S = 10, T = 20, α = 0.1; wall time from the
+  start of :func:`causal_grad.training.train` (task, held-out set, compilation included) to the first
+  evaluation (every 10 steps) at which every parent is its row's argmax and the mean parent attention is at
+  least 0.9. Target 60 s, for the reduced and the disentangled model.
+* Throughput at the paper's figure-2 configuration (disentangled, heads [1, 1], S = 10, T = 20, batch 1024,
+  plain GD): sampler alone, training step alone (pre-sampled batches, ``lax.scan``), and end to end (sampling
+  inside the compiled step). Target: end to end ≥ 20× the paper's public code (≈ 5,800 seq/s there).
+* FLOP rate of the step against a 2048³ f32 matrix product measured in the same run. The FLOP count is that
+  of the model (MFU convention): XLA's cost analysis of the gradient step of the literal dense definition with
+  the last layer at the query only (:func:`causal_grad.models.disentangled.disentangled_reference_logits`);
+  the fast implementation skips the products with one-hot embeddings, so its own count (also printed) is lower.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import timeit
+
+PAPER_END_TO_END = 5_800  # sequences/s, the paper's public code at its defaults (PERFORMANCE.md)
+TARGET_SPEEDUP = 20
+TARGET_FRACTION = 0.30
+TARGET_SECONDS = 60.0
+
+
+def _flops(compiled) -> float:
+    ca = compiled.cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    return float(ca.get("flops", float("nan")))
+
+
+def _matmul_rate(repeat: int) -> float:
+    n = 2048
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    mm = jax.jit(lambda x, y: x @ y)
+    t = timeit(lambda: mm(a, a).block_until_ready(), repeat=repeat)
+    return 2 * n ** 3 / t
+
+
+def recovery_rows(quick: bool) -> list[dict]:
+    from ..graphs import random_tree
+    from ..training import default_config, train
+
+    def stop(m):
+        return m["all_recovered"] and m["mean_parent_attention"] >= 0.9
+
+    rows = []
+    seeds = (0,) if quick else (0, 1, 2)
+    runs = [("reduced", "layerwise", {}), ("disentangled", "layerwise", {}),
+            ("disentangled", "joint", dict(optimizer="adamw", lr=0.1, steps=400))]
+    for model, schedule, extra in runs:
+        for gseed in seeds:
+            g = random_tree(jax.random.key(gseed), 19)
+            cfg = default_config(model, g, vocab=10, alpha=0.1, schedule=schedule, eval_every=10, log_every=10,
+                                 **extra)
+            res = train(cfg, progress=False, stop_when=stop)
+            f = res.final
+            hit = stop(f)
+            t = f["time_s"] if hit else float("inf")
+            note = (f"{cfg.optimizer} lr={cfg.lr}, batch {cfg.batch}; reached at step {f['step']}" if hit else
+                    f"not reached in {res.history['steps_done']} steps") + (
+                f"; mean parent attention {f['mean_parent_attention']:.3f}, min {f['min_parent_attention']:.3f}, "
+                f"recovered {f['recovered']:.0%}, SHD {f['shd']}")
+            rows.append({"name": f"recover tree (seed {gseed}) {model} {schedule}", "value": round(t, 1),
+                         "unit": "s", "target": f"<= {TARGET_SECONDS:.0f} s incl. compile",
+                         "ok": bool(hit and t <= TARGET_SECONDS), "note": note})
+    return rows
+
+
+def throughput_rows(quick: bool) -> list[dict]:
+    from ..graphs import random_tree
+    from ..models.disentangled import disentangled_reference_logits
+    from ..task import InContextTask
+    from ..training.adapters import build_model
+    from ..training.loop import FAST_CPU_OPTIONS, ChunkRunner, make_train_step, partition, task_sampler
+    from ..training.schedules import make_optimizer
+
+    S, T, B = 10, 20, 1024
+    repeat = 3 if quick else 7
+    task = InContextTask(random_tree(jax.random.key(0), T - 1), S, 0.1)
+    spec = build_model("disentangled", S, T, heads=(1, 1))
+    p0 = spec.init(None)
+    opt = make_optimizer("sgd", 1.0, 1 << 17)
+    sample = task_sampler(task)
+
+    # sampler alone
+    samp = jax.jit(lambda k: sample(k, B))
+    t_samp = timeit(lambda: jax.block_until_ready(samp(jax.random.key(1))), repeat=repeat)
+
+    # step alone: K pre-sampled batches, one lax.scan
+    K = 20
+    tok, y = jax.vmap(lambda k: sample(k, B))(jax.random.split(jax.random.key(2), K))
+    leaves, mask, treedef = partition(p0, spec.groups(p0), spec.group_names)
+    step = make_train_step(spec.loss, opt, mask, treedef)
+
+    def scan_steps(leaves, opt_state, tok, y):
+        def body(c, xs):
+            lv, os_, = c
+            lv, os_, loss = step(lv, os_, *xs)
+            return (lv, os_), loss
+        (leaves, opt_state), losses = jax.lax.scan(body, (leaves, opt_state), (tok, y))
+        return leaves, opt_state, losses
+
+    os0 = opt.init(leaves)
+    lowered = jax.jit(scan_steps).lower(leaves, os0, tok, y)
+    try:
+        steps_c = lowered.compile(compiler_options=FAST_CPU_OPTIONS)
+    except Exception:
+        steps_c = lowered.compile()
+    t_steps = timeit(lambda: jax.block_until_ready(steps_c(leaves, os0, tok, y)), repeat=repeat) / K
+
+    # end to end: sampling inside the compiled chunk
+    runner = ChunkRunner(spec.loss, sample, opt, p0, spec.groups(p0), spec.group_names, B, max_chunk=K)
+    state = runner.init_state(p0)
+    key = jax.random.key(3)
+    holder = {"s": state}
+
+    def e2e():
+        holder["s"], losses = runner(holder["s"], key, K)
+        jax.block_until_ready(losses)
+
+    t_e2e = timeit(e2e, repeat=repeat) / K
+
+    # FLOPs: model count (dense query-only definition) and the fast implementation's own count
+    def ref_loss(p, tok, y):
+        lg = disentangled_reference_logits(p, tok, query_only_last=True)
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(lg), -1))
+
+    model_flops = _flops(jax.jit(jax.value_and_grad(ref_loss)).lower(p0, tok[0], y[0]).compile())
+    impl_flops = _flops(jax.jit(jax.value_and_grad(spec.loss)).lower(p0, tok[0], y[0]).compile())
+    mm = _matmul_rate(repeat)
+    rate = model_flops / t_steps
+    e2e_rate = B / t_e2e
+    target = TARGET_SPEEDUP * PAPER_END_TO_END
+    return [
+        {"name": "sampler alone S=10 T=20 batch 1024", "value": B / t_samp, "unit": "seq/s",
+         "note": f"{t_samp * 1e3:.2f} ms per batch"},
+        {"name": "disentangled [1,1] GD step alone (batch 1024)", "value": B / t_steps, "unit": "seq/s",
+         "note": f"{t_steps * 1e3:.2f} ms per step, pre-sampled batches, {K} steps per call"},
+        {"name": "disentangled [1,1] GD end to end (sampling in step)", "value": e2e_rate, "unit": "seq/s",
+         "target": f">= {target:,} seq/s ({TARGET_SPEEDUP}x paper's ~{PAPER_END_TO_END:,})",
+         "ok": bool(e2e_rate >= target),
+         "note": f"{t_e2e * 1e3:.2f} ms per step; {e2e_rate / PAPER_END_TO_END:.1f}x the paper's code"},
+        {"name": "f32 matmul 2048^3 (XLA, this run)", "value": mm / 1e9, "unit": "GFLOP/s"},
+        {"name": "step FLOP rate / matmul rate", "value": rate / mm, "unit": "",
+         "target": f">= {TARGET_FRACTION:.0%}", "ok": bool(rate / mm >= TARGET_FRACTION),
+         "note": f"model FLOPs {model_flops / 1e6:.1f} M per step (dense, query-only last layer, XLA count) -> "
+                 f"{rate / 1e9:.1f} GFLOP/s; the fast implementation executes {impl_flops / 1e6:.1f} M "
+                 f"({impl_flops / t_steps / 1e9:.1f} GFLOP/s)"},
+    ]
+
+
+def run(quick: bool) -> list[dict]:
+    return throughput_rows(quick) + recovery_rows(quick)
