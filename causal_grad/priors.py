@@ -1,26 +1,47 @@
-"""Priors over transition matrices ``π`` and a fast vectorised gamma sampler (THEORY §1, PERFORMANCE.md).
+"""Priors over transition matrices ``π`` and a fast, exact, vectorised gamma sampler (THEORY §1, PERFORMANCE.md).
 
 A prior is a small frozen dataclass with ``sample(key, shape, S, dtype) -> (*shape, S, S)`` (rows of
 transition matrices). The default prior of the paper draws every row from ``Dirichlet(α·1_S)``.
 
-Gamma variates: ``jax.random.gamma`` costs about 1.3 µs per variate on a 2-core CPU, which alone caps a
-faithful sampler below 10,000 sequences/s. :func:`gamma` uses Marsaglia–Tsang (2000) for shape ``a + 1 ≥ 1``:
-with ``d = a + 1 − 1/3``, ``c = 1/√(9d)``, ``x ~ N(0,1)``, ``v = (1 + c x)^3``, accept ``d·v`` when
-``log U < x²/2 + d − d v + d log v`` (after the cheap squeeze ``U < 1 − 0.0331 x⁴``); rejected lanes are
-redrawn until every lane has accepted (an exact ``lax.while_loop``, about ``log(N)/log(1/r)`` rounds for
-``N`` variates with rejection rate ``r ≤ 5%``). The boost ``G(a) = G(a + 1)·U^{1/a}`` handles ``a < 1``;
-it is carried out in log space so that tiny variates (``α = 0.1`` gives values below 1e-30) do not underflow
-before normalisation.
+Gamma variates (``jax.random.gamma`` costs about 1.3 µs per variate on a 2-core CPU, which alone caps a faithful
+sampler below 10,000 sequences/s). :func:`log_gamma_variates` draws ``log G``, ``G ~ Gamma(α)``, exactly:
+
+* **Random bits.** Threefry-2x32 with 20 rounds (the block function of JAX's default PRNG, bit for bit) in
+  counter mode, keyed by two words drawn from the caller's key (any key type). Unrolled, it fuses with the
+  arithmetic that consumes it; both 32-bit output words of every block are used.
+* **Marsaglia–Tsang (2000)** for shape ``a ≥ 1`` (``a = α + 1`` when ``α < 1``): ``d = a − 1/3``,
+  ``c = 1/√(9d)``, ``x ~ N(0,1)`` (``√2·erfinv`` of an open-interval uniform), ``v = (1 + c x)³``, accept
+  when ``v > 0`` and ``log U < ℓ(x) = x²/2 + d − d v + d log v`` (``ℓ ≤ 0``); then ``log G(a) = log d + log v``.
+* **The boost** ``G(α) = G(α + 1)·U'^{1/α}`` for ``α < 1``, in log space (``α = 0.1`` gives variates far below
+  the float range, which must survive until normalisation). ``U'`` is the acceptance uniform recycled: given
+  acceptance and ``x``, ``U`` is uniform on ``(0, e^{ℓ(x)})``, so ``log U' = log U − ℓ(x)`` is the log of a
+  uniform independent of the accepted ``G(α + 1)``. One 64-bit block per attempt (normal + uniform) in float32.
+* **Rejections without per-lane loops.** Variates are produced in groups of ``g`` (one group per sequence in
+  the task sampler) from ``g + m`` candidates; the group takes its accepted candidates in order (the
+  ``j``-th rejected slot takes the ``j``-th accepted spare, ranks by popcount of a rejection bit mask). The
+  candidates are i.i.d. and, given the pattern of acceptances, the accepted values are i.i.d. ``Gamma``, so any
+  rule that depends on the pattern only returns i.i.d. ``Gamma`` variates. ``m`` makes a group fail (more
+  rejections than accepted spares) with probability ≤ ``min(1e-4, 0.01/G)`` for ``G`` groups; failed groups
+  are redrawn whole, afresh, by a further pass of an exact ``lax.while_loop`` (needed in about 1% of calls).
+
+Resolution: float32 uniforms lie on the grid ``(k + ½)·2^-23`` (float64: ``2^-52``), like ``jax.random``'s
+``k·2^-23``; for ``α < 1`` a float32 ``log G`` below about ``log(2^-23)/α`` is therefore coarse, but such values
+vanish after normalisation anyway (``e^{-159}`` relative to the row at ``α = 0.1``).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from ._fusion import materialize
 from ._validate import check_positive_float, check_probability
 
 __all__ = [
@@ -35,9 +56,254 @@ __all__ = [
     "Prior",
 ]
 
+# ---------------------------------------------------------------------- counter-based random words
+_ROT = (13, 15, 26, 6, 17, 29, 16, 24)
+
+
+def _rotl(x, r: int):
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _threefry2x32(k0, k1, x0, x1):
+    """Threefry-2x32, 20 rounds (Salmon et al. 2011), unrolled; equals ``jax.extend.random.threefry_2x32``."""
+    k2 = k0 ^ k1 ^ np.uint32(0x1BD11BDA)
+    ks = (k0, k1, k2)
+    x0 = x0 + k0
+    x1 = x1 + k1
+    for r in range(20):
+        x0 = x0 + x1
+        x1 = _rotl(x1, _ROT[r % 8])
+        x1 = x1 ^ x0
+        if r % 4 == 3:
+            j = r // 4 + 1
+            x0 = x0 + ks[j % 3]
+            x1 = x1 + ks[(j + 1) % 3] + np.uint32(j)
+    return x0, x1
+
+
+def _key_words(key):
+    """Two uint32 words drawn from ``key`` (any key implementation, typed or raw): the counter-mode key."""
+    kw = jax.random.bits(key, (2,), jnp.uint32)
+    return kw[0], kw[1]
+
+
+def _words(kw, tag: int | jax.Array, shape):
+    """Two uint32 arrays of ``shape``: the Threefry block of counter ``(flat index, tag)`` under ``kw``."""
+    n = math.prod(shape)
+    if n >= 2 ** 32:
+        raise ValueError(f"at most 2**32 - 1 random blocks per call, got shape {tuple(shape)}")
+    ctr = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for ax in range(len(shape) - 1, -1, -1):  # row-major flat index, elementwise (no reshaped 1-D iota)
+        ctr = ctr + lax.broadcasted_iota(jnp.uint32, shape, ax) * np.uint32(stride)
+        stride *= shape[ax]
+    return _threefry2x32(kw[0], kw[1], ctr, jnp.asarray(tag, jnp.uint32))
+
+
+def _unit_f32(w):
+    """``(k + ½)·2^-23`` with ``k`` the top 23 bits of ``w``: a uniform on (0, 1) in float32. Every step is
+    exact (``2k + 1 < 2^24``), so the grid is symmetric about ½ and ``2u − 1`` is exact too."""
+    return ((w >> np.uint32(9)).astype(jnp.float32) + 0.5) * np.float32(2.0 ** -23)
+
+
+def _unit_f64(hi, lo):
+    """``(k + ½)·2^-52`` with ``k`` 52 bits of ``(hi, lo)``: a uniform on (0, 1) in float64 (exact arithmetic)."""
+    k = (hi >> np.uint32(12)).astype(jnp.float64) * 2.0 ** 32 + lo.astype(jnp.float64)
+    return (k + 0.5) * 2.0 ** -52
+
+
+def _uniforms(kw, tag, shape, dtype, count: int):
+    """``count`` independent open-interval uniforms of ``shape`` (one 32-bit word each in float32, two in
+    float64), drawn from the blocks with tags ``2·tag, 2·tag + 1, …``."""
+    dtype = jnp.dtype(dtype)
+    out, words = [], []
+    per = 1 if dtype == jnp.float32 else 2
+    t = 0
+    while len(out) < count:
+        if len(words) < per:
+            words.extend(_words(kw, 4 * tag + t, shape))
+            t += 1
+        if per == 1:
+            out.append(_unit_f32(words.pop(0)))
+        else:
+            out.append(_unit_f64(words.pop(0), words.pop(0)).astype(dtype))
+    return out
+
+
+# ---------------------------------------------------------------------- gamma: Marsaglia–Tsang + boost
+def _check_float_dtype(dtype):
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        return jnp.dtype(jnp.float32)  # what JAX does with float64 requests outside x64
+    return dtype
+
+
+def _mt_candidates(kw, tag, alpha, shape, dtype):
+    """Candidate ``log G(α)`` of ``shape``: the value where the Marsaglia–Tsang attempt accepted, NaN where not."""
+    un, uu = _uniforms(kw, tag, shape, dtype, 2)
+    alpha = jnp.asarray(alpha, dtype)
+    boost = alpha < 1
+    a = jnp.where(boost, alpha + 1, alpha)
+    d = a - np.asarray(1.0 / 3.0, dtype)
+    c = lax.rsqrt(9 * d)
+    x = np.asarray(math.sqrt(2.0), dtype) * jax.scipy.special.erfinv(2 * un - 1)
+    v = 1 + c * x
+    ok = v > 0
+    v3 = jnp.where(ok, v * v * v, 1)
+    logv = jnp.log(v3)
+    ell = jnp.minimum(0.5 * x * x + d - d * v3 + d * logv, 0)  # ≤ 0 in exact arithmetic
+    logu = jnp.log(uu)
+    acc = ok & (logu < ell)
+    val = jnp.log(d) + logv + jnp.where(boost, (logu - ell) / alpha, 0)
+    return jnp.where(acc, val, jnp.nan)
+
+
+@lru_cache(maxsize=None)
+def _mt_reject_rate(a: float) -> float:
+    """Rejection probability of one Marsaglia–Tsang attempt at shape ``a ≥ 1`` (quadrature; ≤ 0.0484)."""
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    x = np.linspace(max(-1.0 / c, -12.0) + 1e-12, 12.0, 200_001)
+    v = (1 + c * x) ** 3
+    ell = np.minimum(0.5 * x * x + d - d * v + d * np.log(v), 0.0)
+    dens = np.exp(-0.5 * x * x + ell) / math.sqrt(2 * math.pi)
+    return float(1.0 - np.sum((dens[1:] + dens[:-1]) * np.diff(x)) / 2)
+
+
+@lru_cache(maxsize=None)
+def _num_spares(g: int, r: float, target: float = 1e-4) -> int:
+    """Smallest ``m`` with ``P(#rejected among g > #accepted among m spares) ≤ target`` (rejection rate ``r``)."""
+    pr = [math.comb(g, k) * r ** k * (1 - r) ** (g - k) for k in range(g + 1)]
+    tail = [sum(pr[k + 1:]) for k in range(g + 1)] + [0.0]
+    for m in range(1, 4 * g + 16):
+        fail = sum(math.comb(m, a) * (1 - r) ** a * r ** (m - a) * tail[min(a, g + 1)] for a in range(m + 1))
+        if fail <= target:
+            return m
+    return 4 * g + 16  # pragma: no cover - unreachable for r <= 0.05
+
+
+def _spares_for(g: int, alpha, target: float) -> int:
+    try:
+        a = float(alpha)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        r = 0.05  # traced α: the worst case over a ≥ 1
+    else:
+        r = min(0.05, 1.1 * _mt_reject_rate(a + 1.0 if a < 1 else a) + 1e-3)
+    return _num_spares(g, r, float(f"{target:.1g}"))
+
+
+def _ranks(words, n: int):
+    """For 16-bit words ``(G1, nw, G2)`` of flags: ``(G1, n, G2)`` the number of set flags before each position,
+    and ``(G1, G2)`` the total (by popcount: no prefix sums, which XLA's CPU backend computes slowly)."""
+    pc = lax.population_count(words)
+    prefix, acc = [], jnp.zeros(words.shape[:1] + words.shape[2:], jnp.uint32)
+    for w in range(words.shape[1]):
+        prefix.append(acc)
+        acc = acc + pc[:, w]
+    prefix = jnp.stack(prefix, axis=1)
+    rows = np.arange(n)
+    low = ((np.uint32(1) << (rows % 16).astype(np.uint32)) - np.uint32(1)).astype(np.uint32)[:, None]
+
+    def per_position(x):  # the word of each position: a static repeat (broadcast + reshape, fused)
+        G1, nw, G2 = x.shape
+        return jnp.broadcast_to(x[:, :, None, :], (G1, nw, 16, G2)).reshape(G1, nw * 16, G2)[:, :n]
+
+    rank = per_position(prefix) + lax.population_count(per_position(words) & low)
+    return rank.astype(jnp.int32), acc.astype(jnp.int32)
+
+
+def _compact(vals, g: int):
+    """Groups are the ``(i, :, k)`` fibres of ``vals`` ``(G1, g + m, G2)`` (NaN = rejected). Slot ``j < g``
+    keeps its own candidate if accepted; the ``r``-th rejected slot takes the ``r``-th accepted spare (slots
+    ``g …``). Returns ``(G1, g, G2)`` values and ``ok`` ``(G1, G2)`` per group (enough accepted spares).
+    The tiles of ``G2`` lanes keep every group's spares in cache while its slots are filled."""
+    G1, K, G2 = vals.shape
+    m = K - g
+    main, spare = vals[:, :g], vals[:, g:]
+    nw = -(-g // 16)
+    rej = jnp.isnan(vals)
+    words = []
+    for lo, hi in [(16 * w, min(16 * w + 16, g)) for w in range(nw)] + \
+                  [(g + 16 * w, min(g + 16 * w + 16, K)) for w in range(-(-m // 16))]:
+        wd = jnp.zeros((G1, G2), jnp.uint32)
+        for j in range(lo, hi):
+            wd = wd | (rej[:, j].astype(jnp.uint32) << np.uint32(j - lo))
+        words.append(wd)
+    words = materialize(jnp.stack(words, axis=1))            # (G1, words, G2): 16 flags per word
+    rank, n_rej = _ranks(words[:, :nw], g)                   # rank of a slot among the rejected slots
+    sw = words[:, nw:] ^ np.uint32(0xFFFF)                   # accepted spares
+    srank, n_acc = _ranks(sw, m)
+    n_acc = n_acc - (16 * sw.shape[1] - m)                   # padding bits of the last word count as accepted
+    srank = materialize(jnp.where(rej[:, g:], -1, srank))   # rank among the accepted spares, -1 if rejected
+    fill = jnp.zeros_like(main)
+    for t in range(m):  # a select chain: XLA's CPU gathers are far slower
+        fill = jnp.where(srank[:, t:t + 1] == rank, spare[:, t:t + 1], fill)
+    return jnp.where(rej[:, :g], fill, main), n_rej <= n_acc
+
+
+_TILE = 512  # lanes per tile in the rejection step
+
+
+def _log_gamma_groups(kw, alpha, g: int, G: int, dtype):
+    """``(g, G)`` i.i.d. ``log Gamma(α)`` variates (scalar α): ``G`` groups of ``g`` along the first axis.
+
+    A ``lax.while_loop`` whose first pass draws every group; a group that failed (probability ≤ 0.01/G, so a
+    second pass happens in about 1% of calls) is redrawn whole from fresh candidates in the next pass."""
+    m = _spares_for(g, alpha, min(1e-4, 0.01 / G))
+    G2 = min(G, _TILE)
+    G1 = -(-G // G2)
+
+    def cond(state):
+        return ~jnp.all(state[2])
+
+    def body(state):
+        it, out, ok = state
+        o2, ok2 = _compact(materialize(_mt_candidates(kw, it, alpha, (G1, g + m, G2), dtype)), g)
+        return it + 1, jnp.where(ok[:, None], out, o2), ok | ok2
+
+    init = (jnp.uint32(0), jnp.zeros((G1, g, G2), dtype), jnp.zeros((G1, G2), bool))
+    out = lax.while_loop(cond, body, init)[1]
+    return jnp.transpose(out, (1, 0, 2)).reshape(g, G1 * G2)[:, :G]
+
+
+def _log_gamma_rows(kw, alpha, rows: int, lanes: int, dtype):
+    """``(rows, lanes)`` i.i.d. ``log Gamma(α)`` variates, batch-last; rejection groups of at most 128 rows."""
+    if rows <= 128:
+        return _log_gamma_groups(kw, alpha, rows, lanes, dtype)
+    nc = -(-rows // 128)
+    g = -(-rows // nc)
+    out = _log_gamma_groups(kw, alpha, g, nc * lanes, dtype)
+    return out.reshape(g, nc, lanes).transpose(1, 0, 2).reshape(nc * g, lanes)[:rows]
+
+
+def _softmax0(lg):
+    """Normalise ``exp(lg)`` along axis 1 of ``(n, S, lanes)`` (explicit slice arithmetic: XLA's CPU reductions
+    over a non-minor axis are slow), the maximum subtracted first so nothing overflows or underflows to 0/0."""
+    S = lg.shape[1]
+    mx = lg[:, 0:1]
+    for i in range(1, S):
+        mx = jnp.maximum(mx, lg[:, i:i + 1])
+    e = materialize(jnp.exp(lg - mx))
+    s = e[:, 0:1]
+    for i in range(1, S):
+        s = s + e[:, i:i + 1]
+    return e / s
+
+
+def _dirichlet_bl(kw, alpha, S: int, n: int, lanes: int, dtype):
+    """``(n, S, lanes)``: ``n·lanes`` independent ``Dirichlet(α·1_S)`` vectors along axis 1, batch-last."""
+    return _softmax0(_log_gamma_rows(kw, alpha, n * S, lanes, dtype).reshape(n, S, lanes))
+
+
+def _dirichlet_rows(kw, alpha, S: int, n: int, lanes: int, dtype):
+    """``(lanes, n, S)``: the same in the standard layout."""
+    return jnp.transpose(_dirichlet_bl(kw, alpha, S, n, lanes, dtype), (2, 0, 1))
+
 
 def _mt_log_gamma_ge1(key, a, shape, dtype):
-    """log of Gamma(a) variates for a >= 1 (Marsaglia–Tsang with redraw of rejected lanes)."""
+    """log of Gamma(a) variates for a >= 1, elementwise shapes (Marsaglia–Tsang, rejected lanes redrawn)."""
     d = a - 1.0 / 3.0
     c = 1.0 / jnp.sqrt(9.0 * d)
 
@@ -50,39 +316,60 @@ def _mt_log_gamma_ge1(key, a, shape, dtype):
         ok = v > 0
         v3s = jnp.where(ok, v3, 1.0)
         logv = jnp.log(v3s)
-        squeeze = u < 1.0 - 0.0331 * (x * x) * (x * x)
-        full = jnp.log(u) < 0.5 * x * x + d - d * v3s + d * logv
-        acc = ok & (squeeze | full)
+        acc = ok & (jnp.log(u) < 0.5 * x * x + d - d * v3s + d * logv)
         return acc, jnp.log(d) + logv
 
     k0, kloop = jax.random.split(key)
     acc, val = draw(k0)
 
     def cond(state):
-        _, acc, _ = state
-        return ~jnp.all(acc)
+        return ~jnp.all(state[1])
 
     def body(state):
         k, acc, val = state
         k, sub = jax.random.split(k)
         acc2, val2 = draw(sub)
-        take = (~acc) & acc2
-        return k, acc | acc2, jnp.where(take, val2, val)
+        return k, acc | acc2, jnp.where((~acc) & acc2, val2, val)
 
     _, _, val = lax.while_loop(cond, body, (kloop, acc, val))
     return val
 
 
+def _static_alpha(alpha):
+    """A Python float for a concrete scalar ``alpha`` (compiled in, so the spare count fits its rejection rate),
+    else ``None`` (a traced or array ``alpha`` is passed as an argument)."""
+    if isinstance(alpha, (numbers.Real, np.floating, np.integer)) and not isinstance(alpha, bool):
+        return float(alpha)
+    return None
+
+
+@partial(jax.jit, static_argnames=("alpha_s", "shape", "dtype"))
+def _log_gamma_jit(key, alpha, alpha_s, shape, dtype):
+    alpha = alpha_s if alpha_s is not None else alpha
+    n = math.prod(shape)
+    if jnp.ndim(alpha) != 0:
+        alpha = jnp.broadcast_to(jnp.asarray(alpha, dtype), shape)
+        k1, k2 = jax.random.split(key)
+        boost = alpha < 1
+        lg = _mt_log_gamma_ge1(k1, jnp.where(boost, alpha + 1.0, alpha), shape, dtype)
+        u = jax.random.uniform(k2, shape, dtype, minval=jnp.finfo(dtype).tiny)
+        return lg + jnp.where(boost, jnp.log(u) / alpha, 0.0)
+    if n == 0:
+        return jnp.zeros(shape, dtype)
+    g = min(n, 100)
+    G = -(-n // g)
+    return _log_gamma_groups(_key_words(key), alpha, g, G, dtype).T.reshape(-1)[:n].reshape(shape)
+
+
 def log_gamma_variates(key, alpha, shape, dtype=jnp.float32):
-    """``log G`` with ``G ~ Gamma(alpha, 1)``, elementwise, for any ``alpha > 0`` (scalar or broadcastable)."""
-    alpha = jnp.asarray(alpha, dtype)
-    k1, k2 = jax.random.split(key)
-    boost = alpha < 1
-    a1 = jnp.where(boost, alpha + 1.0, alpha)
-    a1 = jnp.broadcast_to(a1, shape)
-    lg = _mt_log_gamma_ge1(k1, a1, shape, dtype)
-    u = jax.random.uniform(k2, shape, dtype, minval=jnp.finfo(dtype).tiny)
-    return lg + jnp.where(boost, jnp.log(u) / alpha, 0.0)
+    """``log G`` with ``G ~ Gamma(alpha, 1)``, elementwise, for any ``alpha > 0``; shape ``shape``.
+
+    A scalar ``alpha`` (the common case) uses the fast grouped sampler of the module docstring. An array
+    ``alpha`` (broadcast against ``shape``) uses a per-element Marsaglia–Tsang loop with ``jax.random``.
+    """
+    a_s = _static_alpha(alpha)
+    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, tuple(int(s) for s in shape),
+                          _check_float_dtype(dtype))
 
 
 def gamma(key, alpha, shape, dtype=jnp.float32):
@@ -90,10 +377,28 @@ def gamma(key, alpha, shape, dtype=jnp.float32):
     return jnp.exp(log_gamma_variates(key, alpha, shape, dtype))
 
 
+@partial(jax.jit, static_argnames=("alpha_s", "shape", "S", "dtype"))
+def _dirichlet_jit(key, alpha, alpha_s, shape, S, dtype):
+    alpha = alpha_s if alpha_s is not None else alpha
+    rows = math.prod(shape)
+    if rows == 0:
+        return jnp.zeros(shape + (S,), dtype)
+    per = max(1, min(rows, 100 // S))  # vectors per lane: about 100 variates per rejection group
+    lanes = -(-rows // per)
+    d = _dirichlet_rows(_key_words(key), alpha, S, per, lanes, dtype)  # (lanes, per, S)
+    return d.reshape(lanes * per, S)[:rows].reshape(shape + (S,))
+
+
 def dirichlet(key, alpha, shape, S: int, dtype=jnp.float32):
-    """``Dirichlet(α·1_S)`` vectors of shape ``(*shape, S)``, normalised in log space (softmax of log-gammas)."""
-    lg = log_gamma_variates(key, alpha, tuple(shape) + (S,), dtype)
-    return jax.nn.softmax(lg, axis=-1)
+    """``Dirichlet(α·1_S)`` vectors of shape ``(*shape, S)``, normalised in log space (scalar ``alpha``)."""
+    a_s = _static_alpha(alpha)
+    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, tuple(int(s) for s in shape), int(S),
+                          _check_float_dtype(dtype))
+
+
+@partial(jax.jit, static_argnames=("alpha", "batch", "S", "dtype"))
+def _dirichlet_matrices_bl(key, alpha, batch, S, dtype):
+    return _dirichlet_bl(_key_words(key), alpha, S, S, batch, dtype)
 
 
 # ---------------------------------------------------------------------- priors over π
@@ -102,6 +407,11 @@ class Prior:
 
     def sample(self, key, shape, S: int, dtype=jnp.float32):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def sample_batch_last(self, key, batch: int, S: int, dtype=jnp.float32):
+        """``batch`` matrices laid out batch-last, ``(S, S, batch)`` (the samplers' internal layout; the default
+        transposes :meth:`sample`, priors with a native batch-last sampler override it)."""
+        return jnp.transpose(self.sample(key, (batch,), S, dtype), (1, 2, 0))
 
     def describe(self) -> str:
         return repr(self)
@@ -119,6 +429,9 @@ class Dirichlet(Prior):
     def sample(self, key, shape, S, dtype=jnp.float32):
         return dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
 
+    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        return _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), _check_float_dtype(dtype))
+
 
 @dataclass(frozen=True)
 class Floored(Prior):
@@ -133,6 +446,10 @@ class Floored(Prior):
 
     def sample(self, key, shape, S, dtype=jnp.float32):
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
+        return self.gamma / S + (1.0 - self.gamma) * d
+
+    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        d = _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), _check_float_dtype(dtype))
         return self.gamma / S + (1.0 - self.gamma) * d
 
 
@@ -150,6 +467,11 @@ class Sticky(Prior):
     def sample(self, key, shape, S, dtype=jnp.float32):
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
         return self.lam * jnp.eye(S, dtype=dtype) + (1.0 - self.lam) * d
+
+    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        dtype = _check_float_dtype(dtype)
+        d = _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), dtype)
+        return self.lam * jnp.eye(S, dtype=dtype)[:, :, None] + (1.0 - self.lam) * d
 
 
 @dataclass(frozen=True)

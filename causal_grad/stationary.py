@@ -9,6 +9,10 @@ GTH (state censoring): for ``k = S-1, …, 1`` remove state ``k`` from the chain
 ``{0, …, k-1}`` is ``P[i, j] += P[i, k] P[k, j] / s_k``. Back-substitution: ``μ_0 ∝ 1`` and
 ``μ_k = Σ_{i<k} μ_i P[i, k] / s_k``, rescaled at every step so that ratios beyond the float range
 (``α = 1e-3`` gives them) underflow harmlessly instead of overflowing; finally normalise.
+
+Implementation: for ``S ≤ 32`` the elimination is unrolled over ``k`` on a batch-last ``(S, S, N)`` array, so each
+step is elementwise over the batch (:func:`gth_batch_last`, used by the samplers directly); larger ``S`` uses a
+``fori_loop`` per matrix. Both perform the same subtraction-free operations.
 """
 
 from __future__ import annotations
@@ -17,7 +21,44 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["stationary", "stationary_residual"]
+from ._fusion import materialize
+
+__all__ = ["stationary", "stationary_residual", "gth_batch_last"]
+
+_UNROLL_MAX_S = 32
+
+
+def _sum0(x):
+    acc = x[0]
+    for i in range(1, x.shape[0]):
+        acc = acc + x[i]
+    return acc
+
+
+def gth_batch_last(P: jax.Array) -> jax.Array:
+    """GTH stationary laws of a batch-last stack ``P`` of shape ``(S, S, N)`` (``P[:, :, n]`` is one matrix);
+    returns ``(S, N)``. Same arithmetic as :func:`stationary`, unrolled over the ``S - 1`` elimination steps
+    (meant for small ``S``; each step's matrix is materialised, see :mod:`causal_grad._fusion`)."""
+    S = P.shape[0]
+    if S == 1:
+        return jnp.ones(P.shape[1:], P.dtype)
+    cols, ss = {}, {}
+    for k in range(S - 1, 0, -1):
+        row = P[k, :k]                                 # (k, N): P[k, j], j < k
+        s = _sum0(row)                                 # leaving k downwards, no subtraction
+        ok = s > 0                                     # s = 0: k is absorbing in the censored chain
+        frac = row / jnp.where(ok, s, 1)
+        col = P[:k, k]
+        cols[k], ss[k] = col, s
+        P = materialize(P[:k, :k] + jnp.where(ok, col, 0)[:, None] * frac[None])
+    mu = jnp.ones_like(ss[1])[None]
+    for k in range(1, S):
+        num = _sum0(mu * cols[k])                      # Σ_{i<k} μ_i P[i, k]
+        s = ss[k]
+        m = jnp.maximum(num, s)
+        pos = s > 0
+        mu = materialize(jnp.concatenate([jnp.where(pos, mu * (s / m), 0), jnp.where(pos, num / m, 1)[None]], 0))
+    return mu / _sum0(mu)[None]
 
 
 def _gth_single(P: jax.Array) -> jax.Array:
@@ -64,6 +105,8 @@ def stationary(pi: jax.Array) -> jax.Array:
     if not jnp.issubdtype(pi.dtype, jnp.floating):
         pi = pi.astype(jnp.float32)
     flat = pi.reshape((-1,) + pi.shape[-2:])
+    if pi.shape[-1] <= _UNROLL_MAX_S:
+        return gth_batch_last(jnp.transpose(flat, (1, 2, 0))).T.reshape(pi.shape[:-1])
     return jax.vmap(_gth_single)(flat).reshape(pi.shape[:-1])
 
 

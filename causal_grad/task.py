@@ -11,8 +11,13 @@ Multi-parent task (:class:`MultiParentTask`), for a DAG whose **last** position 
 ``k`` has its own table ``π_k[a_1, …, a_k] ~ Dirichlet(α·1_S)``; roots are uniform; the sequence holds the
 tokens of the other positions (``T = n - 1``) and the target is ``π_k[tokens of the target's parents]``.
 
-Sampling is one jit-compiled function per task: fresh ``π`` per sequence, a ``lax.scan`` over positions,
-vectorised over the batch.
+Sampling is one jit-compiled function per task: fresh ``π`` per sequence, vectorised over the batch in a
+batch-last layout (``π`` as ``(S, S, B)``, so every step is elementwise over the batch): the prior's batch-last
+sampler (:mod:`causal_grad.priors`: exact grouped Marsaglia–Tsang gammas on counter-mode Threefry words), GTH
+elimination unrolled over states (:func:`causal_grad.stationary.gth_batch_last`), cumulative rows by explicit
+partial sums, then a ``lax.scan`` over positions that draws each token by inverse CDF from its parent's row (or
+``μ_π``); uniforms are Threefry words of a key split from the caller's. The query is
+``⌊w·S/2^32⌋`` for a uniform 32-bit word ``w`` (probabilities within ``S/2^32`` of ``1/S``).
 """
 
 from __future__ import annotations
@@ -26,19 +31,83 @@ from jax import lax
 
 from . import baselines
 from ._validate import check_int, check_key, check_positive_float
+from ._fusion import materialize
 from .graphs import Graph
-from .priors import Dirichlet, Prior, dirichlet
-from .stationary import stationary
+from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
+from .stationary import _UNROLL_MAX_S, gth_batch_last, stationary
 
 __all__ = ["InContextTask", "MultiParentTask", "make_task", "categorical_from_cdf"]
 
 TOKEN_DTYPE = jnp.int32
+_UNROLL_MAX_POSITIONS = 64  # longer graphs draw tokens in a lax.scan (compile time stays flat)
 MAX_VOCAB = int(np.iinfo(np.int32).max)
 
 
 def categorical_from_cdf(cdf: jax.Array, u: jax.Array) -> jax.Array:
     """Inverse-CDF draw: the number of cumulative probabilities ``cdf[..., :-1]`` below ``u`` (always in [0, S-1])."""
     return jnp.sum(u[..., None] >= cdf[..., :-1], axis=-1).astype(TOKEN_DTYPE)
+
+
+# ---------------------------------------------------------------------- batch-last sampling helpers
+def _stationary_bl(pi):
+    """``μ_π`` ``(S, B)`` of batch-last matrices ``(S, S, B)``."""
+    if pi.shape[0] <= _UNROLL_MAX_S:
+        return gth_batch_last(pi)
+    return stationary(jnp.transpose(pi, (2, 0, 1))).T
+
+
+def _cdf_bl(p):
+    """Cumulative sums along axis ``-2`` without the last entry: ``(..., S, B) -> (..., S-1, B)``."""
+    S = p.shape[-2]
+    acc = p[..., 0, :]
+    out = [acc]
+    for c in range(1, S - 1):
+        acc = acc + p[..., c, :]
+        out.append(acc)
+    return materialize(jnp.stack(out, axis=-2))
+
+
+def _draw(cdf_row, u):
+    """Inverse-CDF draw per lane: ``#{c : u ≥ cdf_row[c]}`` with ``cdf_row`` ``(S-1, B)``, ``u`` ``(B,)``."""
+    t = jnp.zeros(u.shape, TOKEN_DTYPE)
+    for c in range(cdf_row.shape[0]):  # explicit adds: XLA's CPU reductions over a leading axis are slow
+        t = t + (u >= cdf_row[c]).astype(TOKEN_DTYPE)
+    return t
+
+
+def _row_at(table, idx):
+    """``table[idx[b], :, b]`` for ``table`` ``(R, C, B)`` and ``idx`` ``(B,)``: ``(C, B)`` (a select chain for
+    small ``R``: XLA's CPU gathers are far slower)."""
+    R = table.shape[0]
+    if R > 16:
+        return jnp.take_along_axis(table, idx[None, None, :], axis=0)[0]
+    row = table[0]
+    for a in range(1, R):
+        row = jnp.where(idx[None, :] == a, table[a], row)
+    return row
+
+
+def _random_lanes(key, rows: int, B: int, dtype):
+    """``rows`` uniforms on (0, 1) per lane ``(rows, B)`` and one uniform uint32 word per lane ``(B,)``."""
+    kw = _key_words(key)
+    per = 1 if jnp.dtype(dtype) == jnp.float32 else 2
+    need = per * rows + 1
+    w0, w1 = _words(kw, 0, (-(-need // 2), B))
+    w = jnp.concatenate([w0, w1], axis=0)
+    if per == 1:
+        u = _unit_f32(w[:rows])
+    else:
+        u = _unit_f64(w[0:2 * rows:2], w[1:2 * rows:2]).astype(dtype)
+    return u, w[need - 1]
+
+
+def _uniform_token(w, S: int):
+    """``⌊w·S / 2^32⌋`` for uint32 words ``w`` (exact integer arithmetic for ``S < 2^16``)."""
+    if S >= 2 ** 16:
+        return jnp.minimum((_unit_f32(w) * S).astype(TOKEN_DTYPE), S - 1)
+    S32 = np.uint32(S)
+    hi, lo = w >> np.uint32(16), w & np.uint32(0xFFFF)
+    return ((hi * S32 + ((lo * S32) >> np.uint32(16))) >> np.uint32(16)).astype(TOKEN_DTYPE)
 
 
 def _check_vocab(vocab_size) -> int:
@@ -105,39 +174,50 @@ class InContextTask:
 
     @cached_property
     def _sampler(self):
-        parents = jnp.asarray(np.array(self.parents, dtype=np.int32))
+        """``sample(key, batch, dtype) -> (tokens (B, T), targets (B, S), pis (B, S, S))`` (jitted), with
+        ``sample.tokens_targets`` (no ``pis``) and ``sample.tokens_given_pi(key, pis) -> tokens``."""
+        parents = np.array(self.parents, dtype=np.int32)
         S, n, prior = self.vocab_size, self.n, self.prior
 
-        @partial(jax.jit, static_argnums=(1, 2))
-        def sample(key, batch, dtype):
-            kp, ks, kq = jax.random.split(key, 3)
-            pi = prior.sample(kp, (batch,), S, dtype)
-            tokens, q = tokens_given_pi(ks, kq, pi)
-            y = jnp.take_along_axis(pi, q[:, None, None], axis=1)[:, 0, :]
-            return tokens, y, pi
+        def tokens_bl(key, pi):
+            """Tokens ``(T, B)`` and the query ``(B,)`` for batch-last matrices ``pi`` ``(S, S, B)``."""
+            B = pi.shape[-1]
+            mu = _stationary_bl(pi)
+            cdf = _cdf_bl(pi)                       # (S, S-1, B)
+            cdf_mu = _cdf_bl(mu[None])[0]           # (S-1, B)
+            u, wq = _random_lanes(key, n, B, pi.dtype)
 
-        def tokens_given_pi(ks, kq, pi):
-            batch = pi.shape[0]
-            mu = stationary(pi)
-            cdf = jnp.cumsum(pi, axis=-1)
-            cdf_mu = jnp.cumsum(mu, axis=-1)
-            u = jax.random.uniform(ks, (n, batch), pi.dtype)
+            if n <= _UNROLL_MAX_POSITIONS and S < 2 ** 24:  # static graph: one elementwise step per position
+                toks = []  # tokens as small floats (exact below 2**24) so that materialize divides in SIMD
+                for i in range(n):
+                    p = int(parents[i])
+                    row = cdf_mu if p < 0 else _row_at(cdf, toks[p])
+                    toks.append(materialize(_draw(row, u[i]).astype(pi.dtype)))
+                tok = jnp.stack(toks).astype(TOKEN_DTYPE) if n else jnp.zeros((0, B), TOKEN_DTYPE)
+            else:
+                def step(tok, inp):
+                    i, ui = inp
+                    p = jnp.asarray(parents)[i]
+                    parent_tok = lax.dynamic_index_in_dim(tok, jnp.maximum(p, 0), 0, keepdims=False)
+                    row = jnp.where(p < 0, cdf_mu, _row_at(cdf, parent_tok))
+                    return lax.dynamic_update_index_in_dim(tok, _draw(row, ui), i, 0), None
 
-            def step(tok, inp):
-                i, ui = inp
-                p = parents[i]
-                parent_tok = tok[:, jnp.maximum(p, 0)]
-                row = jnp.take_along_axis(cdf, parent_tok[:, None, None], axis=1)[:, 0, :]
-                row = jnp.where(p < 0, cdf_mu, row)
-                t = categorical_from_cdf(row, ui)
-                return tok.at[:, i].set(t), None
+                tok, _ = lax.scan(step, jnp.zeros((n, B), TOKEN_DTYPE), (jnp.arange(n), u))
+            q = _uniform_token(wq, S)
+            return jnp.concatenate([tok, q[None, :]], axis=0), q
 
-            tok0 = jnp.zeros((batch, n), TOKEN_DTYPE)
-            tok, _ = lax.scan(step, tok0, (jnp.arange(n), u))
-            q = jax.random.randint(kq, (batch,), 0, S, TOKEN_DTYPE)
-            return jnp.concatenate([tok, q[:, None]], axis=1), q
+        def run(key, batch, dtype, with_pi):
+            kp, ks = jax.random.split(key)
+            pi = prior.sample_batch_last(kp, batch, S, dtype)
+            tok, q = tokens_bl(ks, pi)
+            y = _row_at(pi, q).T
+            if with_pi:
+                return tok.T, y, jnp.transpose(pi, (2, 0, 1))
+            return tok.T, y
 
-        sample.tokens_given_pi = jax.jit(tokens_given_pi)
+        sample = jax.jit(partial(run, with_pi=True), static_argnums=(1, 2))
+        sample.tokens_targets = jax.jit(partial(run, with_pi=False), static_argnums=(1, 2))
+        sample.tokens_given_pi = jax.jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
         return sample
 
     def sample_with_pi(self, key, batch: int, dtype=jnp.float32):
@@ -148,8 +228,9 @@ class InContextTask:
 
     def sample(self, key, batch: int, dtype=jnp.float32):
         """``batch`` sequences: ``tokens`` int32 ``(B, T)`` and soft targets ``y = π[s_{T-1}]`` ``(B, S)``."""
-        tokens, y, _ = self.sample_with_pi(key, batch, dtype)
-        return tokens, y
+        key = check_key("key", key)
+        batch = _check_batch(batch)
+        return self._sampler.tokens_targets(key, batch, jnp.dtype(dtype))
 
     def sample_given_pi(self, key, pis) -> jax.Array:
         """Tokens ``(B, T)`` for given transition matrices ``pis`` ``(B, S, S)`` (one sequence per matrix)."""
@@ -157,9 +238,7 @@ class InContextTask:
         pis = jnp.asarray(pis)
         if pis.ndim != 3 or pis.shape[1:] != (self.vocab_size, self.vocab_size):
             raise ValueError(f"pis must have shape (B, {self.vocab_size}, {self.vocab_size}), got {pis.shape}")
-        ks, kq = jax.random.split(key)
-        tokens, _ = self._sampler.tokens_given_pi(ks, kq, pis)
-        return tokens
+        return self._sampler.tokens_given_pi(key, pis)
 
     # ------------------------------------------------------------------ baselines (THEORY §2)
     def bayes(self, tokens) -> jax.Array:
@@ -236,30 +315,30 @@ class MultiParentTask:
 
     @cached_property
     def _sampler(self):
-        S, sets = self.vocab_size, self.graph.parent_sets
+        """``sample(key, batch, dtype) -> (tokens (B, T), targets (B, S))`` (jitted), batch-last inside: one
+        table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG)."""
+        S, sets, alpha, arities = self.vocab_size, self.graph.parent_sets, self.alpha, self.arities
 
         @partial(jax.jit, static_argnums=(1, 2))
         def sample(key, batch, dtype):
             kt, ks = jax.random.split(key)
-            tables = self.sample_tables(kt, batch, dtype)
-            cdfs = {k: jnp.cumsum(t, axis=-1) for k, t in tables.items()}
-            u = jax.random.uniform(ks, (len(sets), batch), dtype)
+            keys = jax.random.split(kt, len(arities))
+            tables = {k: _dirichlet_bl(_key_words(kk), alpha, S, S ** k, batch, dtype)
+                      for k, kk in zip(arities, keys)}
+            cdfs = {k: _cdf_bl(t) for k, t in tables.items()}
+            n_ctx = len(sets) - 1
+            u, _ = _random_lanes(ks, n_ctx, batch, dtype)
             toks = []
             for i, ps in enumerate(sets):  # trace-time loop over a static DAG: compiled once per task
-                if not ps:
-                    draw = jnp.minimum((u[i] * S).astype(TOKEN_DTYPE), S - 1)
-                    row = None
+                flat = jnp.zeros((batch,), TOKEN_DTYPE)
+                for p in ps:
+                    flat = flat * S + toks[p]
+                if i == n_ctx:
+                    target = _row_at(tables[len(ps)], flat).T
+                elif not ps:
+                    toks.append(materialize(jnp.minimum((u[i] * S).astype(TOKEN_DTYPE), S - 1)))
                 else:
-                    flat = jnp.zeros((batch,), TOKEN_DTYPE)
-                    for p in ps:
-                        flat = flat * S + toks[p]
-                    tab = tables[len(ps)] if i == len(sets) - 1 else cdfs[len(ps)]
-                    row = jnp.take_along_axis(tab, flat[:, None, None], axis=1)[:, 0, :]
-                    draw = None if i == len(sets) - 1 else categorical_from_cdf(row, u[i])
-                if i == len(sets) - 1:
-                    target = row
-                else:
-                    toks.append(draw)
+                    toks.append(materialize(_draw(_row_at(cdfs[len(ps)], flat), u[i])))
             return jnp.stack(toks, axis=1), target
 
         return sample
