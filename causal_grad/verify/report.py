@@ -43,6 +43,7 @@ class VerifyContext:
     quick: bool = True
     seed: int = 0
     echo: Callable[[str], None] = print
+    cache: dict = field(default_factory=dict)  # results shared between checks (e.g. a training run)
 
     def fig_path(self, name: str) -> Path:
         d = self.out / "figures"
