@@ -83,7 +83,7 @@ def _threefry2x32(k0, k1, x0, x1):
 
 def _key_words(key):
     """Two uint32 words drawn from ``key`` (any key implementation, typed or raw): the counter-mode key."""
-    kw = jax.random.bits(key, (2,), jnp.uint32)
+    kw = materialize(jax.random.bits(key, (2,), jnp.uint32))  # stored: keeps the key's hash out of big fusions
     return kw[0], kw[1]
 
 
@@ -246,14 +246,15 @@ def _compact(vals, g: int):
 _TILE = 512  # lanes per tile in the rejection step
 
 
-def _log_gamma_groups(kw, alpha, g: int, G: int, dtype):
-    """``(g, G)`` i.i.d. ``log Gamma(α)`` variates (scalar α): ``G`` groups of ``g`` along the first axis.
+def _log_gamma_tiled(kw, alpha, g: int, G: int, dtype):
+    """``(G1, g, G2)`` i.i.d. ``log Gamma(α)`` variates (scalar α): ``G1·G2 ≥ G`` groups of ``g`` (group
+    ``(i, k)`` is lane ``i·G2 + k``; lanes beyond ``G`` are padding), tiled so that each tile's spares stay in cache.
 
     A ``lax.while_loop`` whose first pass draws every group; a group that failed (probability ≤ 0.01/G, so a
     second pass happens in about 1% of calls) is redrawn whole from fresh candidates in the next pass."""
-    m = _spares_for(g, alpha, min(1e-4, 0.01 / G))
     G2 = min(G, _TILE)
     G1 = -(-G // G2)
+    m = _spares_for(g, alpha, min(1e-4, 0.01 / (G1 * G2)))
 
     def cond(state):
         return ~jnp.all(state[2])
@@ -264,8 +265,18 @@ def _log_gamma_groups(kw, alpha, g: int, G: int, dtype):
         return it + 1, jnp.where(ok[:, None], out, o2), ok | ok2
 
     init = (jnp.uint32(0), jnp.zeros((G1, g, G2), dtype), jnp.zeros((G1, G2), bool))
-    out = lax.while_loop(cond, body, init)[1]
-    return jnp.transpose(out, (1, 0, 2)).reshape(g, G1 * G2)[:, :G]
+    return lax.while_loop(cond, body, init)[1]
+
+
+def _untile(x, G: int):
+    """``(G1, *mid, G2) -> (*mid, G)``: lanes back to the last axis, padding dropped."""
+    x = jnp.moveaxis(x, 0, -2)
+    return x.reshape(x.shape[:-2] + (-1,))[..., :G]
+
+
+def _log_gamma_groups(kw, alpha, g: int, G: int, dtype):
+    """``(g, G)`` i.i.d. ``log Gamma(α)`` variates (scalar α), ``G`` groups of ``g`` along the first axis."""
+    return _untile(_log_gamma_tiled(kw, alpha, g, G, dtype), G)
 
 
 def _log_gamma_rows(kw, alpha, rows: int, lanes: int, dtype):
@@ -278,23 +289,28 @@ def _log_gamma_rows(kw, alpha, rows: int, lanes: int, dtype):
     return out.reshape(g, nc, lanes).transpose(1, 0, 2).reshape(nc * g, lanes)[:rows]
 
 
-def _softmax0(lg):
-    """Normalise ``exp(lg)`` along axis 1 of ``(n, S, lanes)`` (explicit slice arithmetic: XLA's CPU reductions
-    over a non-minor axis are slow), the maximum subtracted first so nothing overflows or underflows to 0/0."""
-    S = lg.shape[1]
-    mx = lg[:, 0:1]
-    for i in range(1, S):
-        mx = jnp.maximum(mx, lg[:, i:i + 1])
+def _softmax(lg, axis: int):
+    """Normalise ``exp(lg)`` along ``axis`` by explicit slice arithmetic (XLA's CPU reductions over a non-minor
+    axis are slow), the maximum subtracted first so that nothing overflows or underflows to 0/0."""
+    S = lg.shape[axis]
+    sl = [lax.slice_in_dim(lg, i, i + 1, axis=axis) for i in range(S)]
+    mx = sl[0]
+    for x in sl[1:]:
+        mx = jnp.maximum(mx, x)
     e = materialize(jnp.exp(lg - mx))
-    s = e[:, 0:1]
+    s = lax.slice_in_dim(e, 0, 1, axis=axis)
     for i in range(1, S):
-        s = s + e[:, i:i + 1]
+        s = s + lax.slice_in_dim(e, i, i + 1, axis=axis)
     return e / s
 
 
 def _dirichlet_bl(kw, alpha, S: int, n: int, lanes: int, dtype):
     """``(n, S, lanes)``: ``n·lanes`` independent ``Dirichlet(α·1_S)`` vectors along axis 1, batch-last."""
-    return _softmax0(_log_gamma_rows(kw, alpha, n * S, lanes, dtype).reshape(n, S, lanes))
+    if n * S <= 128:  # one rejection group per lane: normalise in the tiled layout, then untile once
+        lg = _log_gamma_tiled(kw, alpha, n * S, lanes, dtype)
+        G1, _, G2 = lg.shape
+        return _untile(_softmax(lg.reshape(G1, n, S, G2), 2), lanes)
+    return _softmax(_log_gamma_rows(kw, alpha, n * S, lanes, dtype).reshape(n, S, lanes), 1)
 
 
 def _dirichlet_rows(kw, alpha, S: int, n: int, lanes: int, dtype):
