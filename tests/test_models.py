@@ -22,7 +22,7 @@ loss_fn = jax.jit(disentangled_loss)
 grad_fn = jax.jit(jax.grad(disentangled_loss))
 
 S, T, B = 4, 6, 5
-HEADS = [(2,), (1, 1), (2, 1), (1, 2, 1)]
+HEADS = [(2,), (2, 1), (1, 2, 1)]  # one, two (the fast path) and three layers
 # float32 forward/backward through two or three softmax layers: a few ulps of the O(1) logits and gradients
 TOL = 2e-5
 

@@ -44,6 +44,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.multidevice
+@pytest.mark.slow
 def test_eight_devices_match_one():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)

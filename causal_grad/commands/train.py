@@ -91,6 +91,8 @@ def run(args) -> int:
                 f"{f['diag_argmax_rows']:.0%}")
             print(f"induction head: previous-token weight {f['previous_token']:.3f}{extra}")
     if "heads" in f:
+        ones = ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k.startswith("one_parent"))
+        print(f"one-parent estimators: {ones}")
         print("first-layer heads (rows: heads, columns: parent slots), argmax fractions:",
               json.dumps(f["heads"]["argmax"]), "split:", f["heads"]["split"])
     if res.out is not None:

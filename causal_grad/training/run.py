@@ -201,24 +201,32 @@ def default_config(model: str, graph, **overrides) -> TrainConfig:
 # ---------------------------------------------------------------------- held-out evaluation
 @dataclass
 class HeldOut:
-    """A fixed held-out set (key ``eval_seed``) with its baselines: the in-context estimator's loss ("bayes"),
-    the entropy floor ``E[H(π[q])]``; both means over the same sequences the models are scored on."""
+    """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the
+    models are scored on: the in-context estimator's loss ("bayes"; the whole parent tuple for a DAG), the
+    entropy floor ``E[H(π[q])]``, and in ``others`` the weaker references (unigram; for a DAG the estimators
+    that match only parent ``m``, ``one_parent_m``)."""
 
     tokens: jax.Array
     targets: jax.Array
     bayes: float
     entropy_floor: float
+    others: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, task, size: int, seed: int) -> "HeldOut":
         tokens, targets = task.sample(jax.random.key(seed), size)
 
+        weaker = {"unigram": task.unigram}
+        for m in range(len(getattr(task, "target_parents", ()))):
+            weaker[f"one_parent_{m}"] = lambda t, m=m: task.one_parent(t, m)
+
         @jax.jit
         def baselines(tokens, targets):
-            return jnp.mean(cross_entropy(targets, task.bayes(tokens))), jnp.mean(entropy(targets))
+            ce = {k: jnp.mean(cross_entropy(targets, f(tokens))) for k, f in weaker.items()}
+            return jnp.mean(cross_entropy(targets, task.bayes(tokens))), jnp.mean(entropy(targets)), ce
 
-        bayes, floor = baselines(tokens, targets)
-        return cls(tokens, targets, float(bayes), float(floor))
+        bayes, floor, ce = baselines(tokens, targets)
+        return cls(tokens, targets, float(bayes), float(floor), {k: float(v) for k, v in ce.items()})
 
 
 # ---------------------------------------------------------------------- the run
@@ -336,7 +344,8 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
     seed_key = jax.random.key(cfg.seed)
     params = spec.init(jax.random.fold_in(seed_key, 1))
 
-    history = {"config": cfg.to_json(), "baselines": {"bayes": held.bayes, "entropy_floor": held.entropy_floor},
+    history = {"config": cfg.to_json(), "baselines": {"bayes": held.bayes, "entropy_floor": held.entropy_floor,
+                                                        **held.others},
                "eval": [], "train": []}
     ckpt = None
     if out is not None:
