@@ -16,6 +16,7 @@ from .priors import Dirichlet, Floored, Sticky, PermutationLike, Prior
 from .stationary import stationary
 from .task import InContextTask, MultiParentTask, make_task
 from ._x64 import x64
+from .baselines import exact_bayes_predictive, exact_bayes_loss, exact_estimator_loss
 
 # --- theory engine (exact laws, information, the MI approximation, DPI)
 from .laws import pairwise_joint, parent_child_joint, pair_geometry, matrix_powers, time_reversal

@@ -113,3 +113,162 @@ def held_out_losses(task, key, num: int, batch: int, predictors: dict[str, Calla
         v = np.concatenate(chunks)
         out[name] = {"mean": float(v.mean()), "se": float(v.std(ddof=1) / np.sqrt(v.size))}
     return out
+
+
+# ---------------------------------------------------------------------- exact Bayes for S = 2 (THEORY §2)
+__all__ += ["exact_bayes_predictive", "exact_bayes_loss", "exact_estimator_loss"]
+
+_ROOTS = ("stationary", "uniform")
+_MAX_CONTEXTS = 2 ** 16
+
+
+def _jacobi(n: int, lo: float, hi: float, p: float, q: float):
+    """Nodes and weights of ``∫_lo^hi f(x) (x − lo)^p (hi − x)^q dx ≈ Σ w f(x)`` (Gauss–Jacobi, ``n`` nodes)."""
+    from scipy.special import roots_jacobi
+
+    t, w = roots_jacobi(n, q, p)  # weight (1 − t)^q (1 + t)^p on [-1, 1]
+    half = (hi - lo) / 2
+    return lo + half * (1 + t), w * half ** (1 + p + q)
+
+
+def _beta_quadrature(alpha: float, n: int):
+    """Points ``(a, b)`` and weights ``w`` with ``Σ w f(a, b) ≈ E f(a, b)`` for ``a, b`` i.i.d. ``Beta(α, α)``.
+
+    ``a = π[0, 1]`` and ``b = π[1, 0]`` are the free parameters of ``π`` for ``S = 2``; ``μ_π = (b, a)/(a + b)``.
+    The prior piles up mass at the edges (``α < 1``), where Gauss–Jacobi rules absorb the power singularities,
+    but ``μ_π`` has no limit at the corner ``a = b = 0``. So the square is cut into five pieces, each with a
+    product rule whose integrand is smooth: the three squares of side ½ away from the origin, in ``(a, b)``; and
+    the two halves ``a ≤ b``, ``a ≥ b`` of ``[0, ½]²`` in "polar" coordinates ``(b, ρ = a/b)`` (and mirror), where
+    ``μ_π = (1, ρ)/(1 + ρ)`` is smooth and the density is ``b^{2α−1} ρ^{α−1}`` times a smooth factor.
+    """
+    from scipy.special import betaln
+
+    am1 = alpha - 1.0
+    lognorm = 2 * betaln(alpha, alpha)
+    pts_a, pts_b, wts = [], [], []
+    lo_x, lo_w = _jacobi(n, 0.0, 0.5, am1, 0.0)  # x^{α-1} on [0, ½]
+    hi_x, hi_w = _jacobi(n, 0.5, 1.0, 0.0, am1)  # (1-x)^{α-1} on [½, 1]
+    lo_w = lo_w * (1 - lo_x) ** am1               # the smooth remainder of x^{α-1}(1-x)^{α-1}
+    hi_w = hi_w * hi_x ** am1
+    for (xa, wa), (xb, wb) in (((hi_x, hi_w), (lo_x, lo_w)), ((lo_x, lo_w), (hi_x, hi_w)), ((hi_x, hi_w), (hi_x, hi_w))):
+        A, Bm = np.meshgrid(xa, xb, indexing="ij")
+        pts_a.append(A.ravel()), pts_b.append(Bm.ravel()), wts.append(np.outer(wa, wb).ravel())
+    r_x, r_w = _jacobi(n, 0.0, 1.0, am1, 0.0)     # ρ^{α-1} on [0, 1]
+    s_x, s_w = _jacobi(n, 0.0, 0.5, 2 * alpha - 1, 0.0)  # s^{2α-1} on [0, ½] (s = the larger of a, b)
+    s_w = s_w * (1 - s_x) ** am1
+    Sm, R = np.meshgrid(s_x, r_x, indexing="ij")
+    W = np.outer(s_w, r_w) * (1 - Sm * R) ** am1  # smooth: s·ρ ≤ ½
+    for big_is_b in (True, False):
+        small = (Sm * R).ravel()
+        pts_a.append(small if big_is_b else Sm.ravel())
+        pts_b.append(Sm.ravel() if big_is_b else small)
+        wts.append(W.ravel())
+    return np.concatenate(pts_a), np.concatenate(pts_b), np.concatenate(wts) * np.exp(-lognorm)
+
+
+def _check_exact_task(task, roots: str, nodes: int):
+    from .priors import Dirichlet
+
+    if not hasattr(task, "parents") or not hasattr(task, "prior"):
+        raise TypeError(f"task must be an InContextTask, got {type(task).__name__}")
+    if task.vocab_size != 2:
+        raise ValueError(f"exact Bayes needs vocab_size == 2 (two-parameter Gauss–Jacobi quadrature), got "
+                         f"{task.vocab_size}; for larger S use Monte Carlo (held_out_losses) instead")
+    if not (isinstance(task.prior, Dirichlet) and task.prior.alpha == task.alpha):
+        raise ValueError(f"exact Bayes needs the task's prior to be Dirichlet(alpha={task.alpha}), got "
+                         f"{task.prior!r}")
+    if roots not in _ROOTS:
+        raise ValueError(f"roots must be one of {_ROOTS}, got {roots!r}")
+    return check_int("nodes", nodes, minimum=4, maximum=4096)
+
+
+def _counts(parents, ctx: np.ndarray) -> np.ndarray:
+    """Sufficient statistics of contexts ``(B, T-1)`` over ``{0, 1}``: ``(B, 6)`` = transition counts
+    ``n00, n01, n10, n11`` over the children and root counts ``r0, r1``."""
+    B = ctx.shape[0]
+    feats = np.zeros((B, 6))
+    rows = np.arange(B)
+    for i, p in enumerate(parents):
+        if p >= 0:
+            np.add.at(feats, (rows, 2 * ctx[:, p] + ctx[:, i]), 1.0)
+        else:
+            np.add.at(feats, (rows, 4 + ctx[:, i]), 1.0)
+    return feats
+
+
+def _posterior(task, ctx: np.ndarray, roots: str, nodes: int, chunk: int = 512):
+    """For contexts ``ctx`` ``(B, T-1)``: the evidence ``E_π[P(ctx | π)]`` ``(B,)`` and the posterior means
+    ``E[π | ctx]`` ``(B, 2, 2)``, by the quadrature of :func:`_beta_quadrature` (distinct contexts only)."""
+    a, b, w = _beta_quadrature(task.alpha, nodes)
+    uniq, inverse = np.unique(np.asarray(ctx, np.int64).reshape(len(ctx), -1), axis=0, return_inverse=True)
+    feats = _counts(np.asarray(task.parents), uniq)
+    log_pi = np.stack([np.log1p(-a), np.log(a), np.log(b), np.log1p(-b)])   # log π00, π01, π10, π11
+    if roots == "stationary":
+        log_mu = np.stack([np.log(b), np.log(a)]) - np.log(a + b)           # log μ0, log μ1
+    else:
+        log_mu = np.full((2, a.size), np.log(0.5))
+    logfeat = np.concatenate([log_pi, log_mu])
+    pi = np.stack([1 - a, a, b, 1 - b]).T                                   # (K, 4)
+    evidence = np.empty(len(uniq))
+    post = np.empty((len(uniq), 4))
+    for lo in range(0, len(uniq), chunk):
+        logf = feats[lo:lo + chunk] @ logfeat                               # log-likelihoods (c, K)
+        top = logf.max(axis=1, keepdims=True)
+        f = np.exp(logf - top) * w
+        z = f.sum(axis=1)
+        evidence[lo:lo + chunk] = z * np.exp(top[:, 0])
+        post[lo:lo + chunk] = f @ pi / z[:, None]
+    inverse = inverse.reshape(-1)
+    return evidence[inverse], post[inverse].reshape(-1, 2, 2)
+
+
+def exact_bayes_predictive(task, tokens, *, roots: str = "stationary", nodes: int = 48) -> np.ndarray:
+    """The Bayes-optimal prediction ``E[π[q] | context]`` for ``S = 2`` (THEORY §2), float64 ``(B, 2)``.
+
+    The posterior over ``π`` given the context ``s_0 … s_{T-2}`` weighs the ``Dirichlet(α)`` prior (rows
+    i.i.d. ``Beta(α, α)`` in the free parameters ``a = π[0,1]``, ``b = π[1,0]``) by the likelihood
+    ``Π_{roots} μ_π(s_i) · Π_{children} π[s_{p(i)}, s_i]``; the query ``q = s_{T-1}`` is uniform and carries no
+    information. The integrals are computed by Gauss–Jacobi product rules (see :func:`_beta_quadrature`;
+    48 nodes per axis already give about 12 correct digits). ``roots="uniform"`` drops the ``μ_π`` factor (roots
+    uniform, as in the multi-parent task): then the answer is the in-context estimator
+    ``(n_b + α)/(Σn + 2α)`` exactly. The root factor is why that estimator is not Bayes-optimal in general.
+
+    Raises ``ValueError`` for ``S ≠ 2`` (the rule: exact integration in two parameters) or a prior other than
+    ``Dirichlet(task.alpha)``.
+    """
+    nodes = _check_exact_task(task, roots, nodes)
+    tokens = np.asarray(task._check_tokens(tokens))
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= 2):
+        raise ValueError("tokens must lie in {0, 1} (vocab_size 2)")
+    _, post = _posterior(task, tokens[:, :-1], roots, nodes)
+    return post[np.arange(tokens.shape[0]), tokens[:, -1]]
+
+
+def _enumerate(task, roots: str, nodes: int):
+    T = task.seq_len
+    if 2 ** (T - 1) > _MAX_CONTEXTS:
+        raise ValueError(f"exact losses enumerate all 2**(T-1) contexts; seq_len must be <= "
+                         f"{_MAX_CONTEXTS.bit_length()}, got {T}")
+    ctx = (np.arange(2 ** (T - 1))[:, None] >> np.arange(T - 2, -1, -1)[None, :]) & 1
+    evidence, post = _posterior(task, ctx, roots, nodes)
+    return ctx, evidence, post
+
+
+def exact_bayes_loss(task, *, roots: str = "stationary", nodes: int = 48) -> float:
+    """The exact expected loss (nats) of :func:`exact_bayes_predictive`, ``E[H(E[π[q] | context])]``, by
+    enumerating all ``2^T`` sequences (each weighted by its prior predictive probability from the same
+    integrals); ``S = 2`` and ``T ≤ 17``."""
+    nodes = _check_exact_task(task, roots, nodes)
+    _, evidence, post = _enumerate(task, roots, nodes)
+    h = -np.sum(np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0), axis=-1)  # (C, q)
+    return float(np.sum(evidence[:, None] * h) / 2)
+
+
+def exact_estimator_loss(task, *, roots: str = "stationary", nodes: int = 48) -> float:
+    """The exact expected loss (nats) of the in-context estimator ``(n_b + α)/(Σn + 2α)`` under the same model,
+    by the same enumeration: ``Σ_{sequences} P(s) · (−Σ_b E[π[q,b] | context] log ŷ_b)``."""
+    nodes = _check_exact_task(task, roots, nodes)
+    ctx, evidence, post = _enumerate(task, roots, nodes)
+    n = _counts(np.asarray(task.parents), ctx)[:, :4].reshape(-1, 2, 2)       # n[q, b], float64
+    est = (n + task.alpha) / (n.sum(-1, keepdims=True) + 2 * task.alpha)    # (C, q, b)
+    return float(np.sum(evidence[:, None] * -np.sum(post * np.log(est), axis=-1)) / 2)
