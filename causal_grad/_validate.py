@@ -18,7 +18,19 @@ __all__ = [
     "check_transition_matrices",
     "check_probability",
     "check_real_array",
+    "check_seed",
+    "check_choice",
+    "check_instance",
+    "check_callable",
+    "is_concrete",
+    "check_array",
+    "check_tokens",
+    "check_stochastic",
+    "arrays",
 ]
+
+#: The seeds ``jax.random.key`` accepts (a C long).
+SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -127,3 +139,141 @@ def check_real_array(name: str, value, shape: tuple[int, ...] | None = None) -> 
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
     return arr
+
+
+def check_seed(name: str, value) -> int:
+    """An integer seed in the range ``jax.random.key`` accepts (``-2**63 … 2**63 - 1``)."""
+    return check_int(name, value, minimum=SEED_MIN, maximum=SEED_MAX)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """``value`` must be a string among ``choices``."""
+    choices = tuple(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, got {type(value).__name__} {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_instance(name: str, value, types, what: str):
+    """``value`` must be an instance of ``types`` (``what`` describes them in the message)."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_callable(name: str, value):
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def is_concrete(x) -> bool:
+    """Whether ``x`` holds values (not a JAX tracer): value checks run only then, structural checks always."""
+    import jax
+
+    return not isinstance(x, jax.core.Tracer)
+
+
+_KINDS = {
+    "real": "a real (integer or floating) array",
+    "float": "a floating-point array",
+    "int": "an integer array",
+    "bool": "a boolean array",
+}
+
+
+def _kind_ok(dtype, kind: str) -> bool:
+    if kind == "bool":
+        return dtype == np.bool_
+    if dtype == np.bool_ or dtype == object:
+        return False
+    if kind == "int":
+        return np.issubdtype(dtype, np.integer)
+    if kind == "float":
+        return np.issubdtype(dtype, np.floating)
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def check_array(name: str, x, *, kind: str = "real", ndim: int | None = None, min_ndim: int | None = None,
+                shape: tuple | None = None):
+    """Structural check of an array argument: dtype ``kind`` (``"real"``, ``"float"``, ``"int"``, ``"bool"``),
+    number of dimensions, and ``shape`` (``None`` entries are free). Shapes and dtypes are static, so this also
+    works on JAX tracers (inside ``jit``/``vmap``); values are not looked at. Returns ``x`` (a list or scalar is
+    converted with ``np.asarray``; arrays and tracers are returned as they are)."""
+    if not (hasattr(x, "dtype") and hasattr(x, "shape")):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists and other non-arrays
+            raise TypeError(f"{name} must be {_KINDS[kind]}: {exc}") from None
+    dtype = np.dtype(x.dtype) if not hasattr(x.dtype, "name") or "key<" not in str(x.dtype) else None
+    if dtype is None or not _kind_ok(dtype, kind):
+        raise TypeError(f"{name} must be {_KINDS[kind]}, got dtype {x.dtype}")
+    nd = len(x.shape)
+    if ndim is not None and nd != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(x.shape)}")
+    if min_ndim is not None and nd < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {tuple(x.shape)}")
+    if shape is not None:
+        want = tuple(shape)
+        if nd != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+            pretty = "(" + ", ".join("·" if w is None else str(w) for w in want) + ("," if len(want) == 1 else "") + ")"
+            raise ValueError(f"{name} must have shape {pretty}, got {tuple(x.shape)}")
+    return x
+
+
+def check_tokens(name: str, tokens, *, seq_len: int | None = None, vocab_size: int | None = None):
+    """Token sequences: an integer array ``(B, T)`` with ``B ≥ 1`` (and ``T = seq_len`` when given); when the
+    values are concrete (not traced) every token must lie in ``0 … vocab_size-1``. Returns ``tokens`` (lists are
+    converted to a NumPy array)."""
+    tokens = check_array(name, tokens, kind="int", ndim=2)
+    if seq_len is not None and tokens.shape[1] != seq_len:
+        raise ValueError(f"{name} must have shape (B, {seq_len}), got {tuple(tokens.shape)}")
+    if tokens.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one sequence (the batch is empty), got shape {tuple(tokens.shape)}")
+    if vocab_size is not None and is_concrete(tokens) and tokens.size:
+        t = np.asarray(tokens)
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi >= vocab_size:
+            raise ValueError(f"{name} must lie in 0..{vocab_size - 1} (the vocabulary), got values in [{lo}, {hi}]")
+    return tokens
+
+
+def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: bool = False, atol: float = 1e-6):
+    """A transition matrix ``(S, S)`` (or, with ``stack``, any ``(..., S, S)``) that may be traced: the structure
+    (real dtype, square last two axes, ``S = vocab_size`` when given) is always checked; the values (finite,
+    non-negative, rows summing to 1 within ``atol``) when they are concrete. Returns ``pi`` unchanged (lists are
+    converted to a NumPy array), so its dtype is kept."""
+    pi = check_array(name, pi, kind="real", **({"min_ndim": 2} if stack else {"ndim": 2}))
+    if pi.shape[-1] != pi.shape[-2]:
+        raise ValueError(f"{name} must be square (S, S), got shape {tuple(pi.shape)}")
+    if vocab_size is not None and pi.shape[-1] != vocab_size:
+        raise ValueError(f"{name} must be {vocab_size}x{vocab_size} (the vocabulary size), got {tuple(pi.shape[-2:])}")
+    if pi.shape[-1] < 1:
+        raise ValueError(f"{name} must have at least one state, got shape {tuple(pi.shape)}")
+    if is_concrete(pi) and np.size(pi):
+        check_transition_matrices(name, np.asarray(pi).reshape((-1,) + tuple(pi.shape[-2:])), atol=atol)
+    return pi
+
+
+def arrays(**specs):
+    """Decorator: run :func:`check_array` on the named arguments (``name=dict(kind=…, ndim=…)``) before the
+    function. Structural only, so it costs nothing at run time inside ``jit`` (it runs once, at trace time)."""
+    import functools
+    import inspect
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            for arg, spec in specs.items():
+                if arg in bound.arguments and bound.arguments[arg] is not None:
+                    check_array(arg, bound.arguments[arg], **spec)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
