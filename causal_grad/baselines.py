@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_int, check_key
+from ._validate import arrays, check_array, check_callable, check_int, check_key, check_positive_float, check_tokens
 
 __all__ = [
     "in_context_estimator",
@@ -33,11 +33,18 @@ __all__ = [
 
 def cross_entropy(y, yhat) -> jax.Array:
     """``−Σ_b y_b log ŷ_b`` per row; terms with ``y_b = 0`` contribute 0 (no ``0·log 0`` NaN)."""
+    y, yhat = check_array("y", y, min_ndim=1), check_array("yhat", yhat, min_ndim=1)
+    try:
+        np.broadcast_shapes(tuple(y.shape), tuple(yhat.shape))
+    except ValueError:
+        raise ValueError(f"y and yhat must have the same (or broadcastable) shapes, got {tuple(y.shape)} and "
+                         f"{tuple(yhat.shape)}") from None
     y = jnp.asarray(y)
     yhat = jnp.asarray(yhat)
     return -jnp.sum(jnp.where(y > 0, y * jnp.log(jnp.where(y > 0, yhat, 1.0)), 0.0), axis=-1)
 
 
+@arrays(p=dict(min_ndim=1))
 def entropy(p) -> jax.Array:
     """``H(p) = −Σ p log p`` per row (nats), with ``0 log 0 = 0``."""
     return cross_entropy(p, p)
@@ -45,8 +52,12 @@ def entropy(p) -> jax.Array:
 
 def in_context_estimator(tokens, parents: Sequence[int], S: int, alpha: float) -> jax.Array:
     """The in-context Dirichlet estimator for a forest; ``tokens`` is ``(B, T)`` with the query last."""
-    tokens = jnp.asarray(tokens)
-    par = np.asarray(parents)
+    from .graphs import Graph
+
+    par = np.asarray(Graph(parents).parents)
+    S = check_int("S", S, minimum=2)
+    alpha = check_positive_float("alpha", alpha)
+    tokens = jnp.asarray(check_tokens("tokens", tokens, seq_len=len(par) + 1, vocab_size=S))
     has = par >= 0
     child_pos = np.nonzero(has)[0]
     q = tokens[:, -1]
@@ -64,8 +75,17 @@ def in_context_estimator(tokens, parents: Sequence[int], S: int, alpha: float) -
 def tuple_estimator(tokens, parent_sets, S: int, alpha: float, which: int | None = None) -> jax.Array:
     """Multi-parent estimator; the last entry of ``parent_sets`` is the target. ``which=None`` matches the
     whole parent tuple among positions of the same arity; ``which=m`` matches only parent ``m``."""
-    tokens = jnp.asarray(tokens)
+    from .graphs import Graph
+
+    parent_sets = Graph([tuple(p) for p in parent_sets]).parent_sets
     tgt = parent_sets[-1]
+    if not tgt:
+        raise ValueError("parent_sets: the last position is the target and must have at least one parent")
+    S = check_int("S", S, minimum=2)
+    alpha = check_positive_float("alpha", alpha)
+    if which is not None:
+        which = check_int("which", which, minimum=0, maximum=len(tgt) - 1)
+    tokens = jnp.asarray(check_tokens("tokens", tokens, seq_len=len(parent_sets) - 1, vocab_size=S))
     k = len(tgt)
     B = tokens.shape[0]
     counts = jnp.zeros((B, S))
@@ -86,7 +106,9 @@ def tuple_estimator(tokens, parent_sets, S: int, alpha: float, which: int | None
 def unigram_estimator(tokens, S: int, alpha: float, include_last: bool = False) -> jax.Array:
     """``(c_b + α)/(N + Sα)`` with ``c_b`` the counts over the context (the query excluded unless
     ``include_last``)."""
-    tokens = jnp.asarray(tokens)
+    S = check_int("S", S, minimum=2)
+    alpha = check_positive_float("alpha", alpha)
+    tokens = jnp.asarray(check_tokens("tokens", tokens, vocab_size=S))
     ctx = tokens if include_last else tokens[:, :-1]
     counts = jax.nn.one_hot(ctx, S).sum(1) + alpha
     return counts / counts.sum(-1, keepdims=True)
@@ -95,9 +117,17 @@ def unigram_estimator(tokens, S: int, alpha: float, include_last: bool = False) 
 def held_out_losses(task, key, num: int, batch: int, predictors: dict[str, Callable]) -> dict:
     """Mean and standard error of each predictor's cross-entropy, and of the entropy floor, over ``num``
     fresh sequences drawn in batches of ``batch``."""
+    from .task import InContextTask, MultiParentTask
+
+    if not isinstance(task, (InContextTask, MultiParentTask)):
+        raise TypeError(f"task must be an InContextTask or MultiParentTask, got {type(task).__name__}")
     key = check_key("key", key)
     num = check_int("num", num, minimum=2)
     batch = check_int("batch", batch, minimum=1)
+    if not isinstance(predictors, dict):
+        raise TypeError(f"predictors must be a dict of name -> predict(tokens), got {type(predictors).__name__}")
+    for name, f in predictors.items():
+        check_callable(f"predictors[{name!r}]", f)
     sums = {name: [] for name in (*predictors, "entropy_floor")}
     left = num
     while left > 0:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ._validate import check_int, check_positive_float, check_transition_matrices
+from ._validate import check_int, check_positive_float, check_real_array, check_seed, check_transition_matrices
 from .gradients.compare import row_centre
 from .models.reduced import DEFAULT_EPS
 
@@ -47,6 +47,13 @@ def _softmax_rows(A1: np.ndarray) -> np.ndarray:
     A = np.where(np.tril(np.ones(A1.shape, bool)), A1, -np.inf)
     E = np.exp(A - A.max(-1, keepdims=True))
     return E / E.sum(-1, keepdims=True)
+
+
+def _parents(parents) -> tuple[int, ...]:
+    """A forest's parent tuple (``-1`` = root) from a parent list or a Graph, validated."""
+    from .graphs import Graph
+
+    return parents.parents if isinstance(parents, Graph) else Graph(parents).parents
 
 
 def _child_rows(parents) -> list[int]:
@@ -69,8 +76,12 @@ def _spearman(x, y) -> float:
 def a1_agreement(A1, M, parents, G=None) -> A1Agreement:
     """Agreement of a first-layer matrix ``A1`` ``(T, T)`` with ``M`` ``(n, n)`` on the graph rows (and with
     the finite-``T`` gradient at initialisation ``G`` ``(T, T)``, given as ``−∂L/∂A1``, when passed)."""
-    A1 = np.asarray(A1, np.float64)
-    n = np.asarray(M).shape[0]
+    parents = _parents(parents)
+    n = len(parents)
+    A1 = check_real_array("A1", A1, (n + 1, n + 1))
+    M = check_real_array("M", M, (n, n))
+    if G is not None:
+        G = check_real_array("G", G, (n + 1, n + 1))
     x = _centred_entries(A1, n)
     y = row_centre(np.asarray(M, np.float64))[np.tril(np.ones((n, n), bool)) & (np.arange(n)[:, None] > 0)]
     rho_g = _spearman(x, _centred_entries(G, n)) if G is not None else float("nan")
@@ -86,8 +97,18 @@ def recovery_steps(steps, A1s, parents, threshold: float = 0.5) -> np.ndarray:
     """For each position with a parent (``i ≥ 2``): the first recorded step from which the attention on the
     parent, ``softmax_{j≤i}(A1[i])[p(i)]``, stays ``≥ threshold`` at every later record (``inf`` if it never
     does). NaN for roots and for ``i < 2`` (no competitor)."""
-    steps = np.asarray(steps)
-    A1s = np.asarray(A1s)
+    from ._validate import check_probability
+
+    parents = _parents(parents)
+    steps = check_real_array("steps", steps)
+    if steps.ndim != 1:
+        raise ValueError(f"steps must have shape (K,), got {steps.shape}")
+    T = len(parents) + 1
+    A1s = check_real_array("A1s", A1s)
+    if A1s.shape[0] != steps.shape[0] or A1s.shape[1:] not in ((T, T), (T - 1, T - 1)):
+        raise ValueError(f"A1s must hold one ({T}, {T}) matrix per entry of steps: shape ({steps.shape[0]}, {T}, {T}), "
+                         f"got {A1s.shape}")
+    threshold = check_probability("threshold", threshold)
     out = np.full(len(parents), np.nan)
     att = np.stack([_softmax_rows(A) for A in A1s])
     for i in _child_rows(parents):
@@ -112,8 +133,10 @@ def predicted_row_margins(task, pis, eps: float = DEFAULT_EPS) -> dict:
     * ``gradient``: the same margin of the exact finite-``T`` gradient at initialisation (``−∂L/∂A1 / β0``).
     """
     from .gradients import linearized_gradient_at_init
+    from .gradients.enumerate import check_enumerable
     from .mi import dpi_report, mi_approximation
 
+    pis, eps = check_enumerable(task, pis, eps, what="predicted_row_margins")
     parents = task.parents
     mi = mi_approximation(task, pis)
     rep = dpi_report(task.graph, pis)
@@ -139,11 +162,25 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     import jax.numpy as jnp
     import optax
 
+    from ._validate import check_probability
+    from .gradients.enumerate import _check_task
     from .models.reduced import reduced_loss
     from .priors import UniformOver
     from .task import InContextTask
     from .training.loop import ChunkRunner, task_sampler
 
+    _check_task(task)
+    pis = check_transition_matrices("pis", pis, task.vocab_size)
+    steps = check_int("steps", steps, minimum=1)
+    lr = check_positive_float("lr", lr)
+    beta0 = check_positive_float("beta0", beta0, allow_zero=True)
+    eps = check_probability("eps", eps, open_high=True)
+    batch = check_int("batch", batch, minimum=1)
+    seeds = _check_seeds(seeds)
+    rec = np.asarray(record)
+    if (rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) or rec[0] != 0
+            or np.any(np.diff(rec) < 0)):
+        raise ValueError(f"record must be a non-empty increasing sequence of integer steps starting at 0, got {record!r}")
     samp_task = InContextTask(task.graph, task.vocab_size, task.alpha, prior=UniformOver(pis))
     T, S = task.seq_len, task.vocab_size
     params = {"A1": jnp.zeros((T, T), jnp.float32), "A2": beta0 * jnp.eye(S, dtype=jnp.float32)}
@@ -212,6 +249,14 @@ class ClosedFormVsTraining:
         return "\n".join(lines)
 
 
+def _check_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
+        raise TypeError(f"seeds must be a sequence of integer seeds, got {type(seeds).__name__}")
+    if len(seeds) < 1:
+        raise ValueError("seeds must name at least one seed")
+    return tuple(check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds))
+
+
 def _rank_corr(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     m = ~np.isnan(a) & ~np.isnan(b)
@@ -228,16 +273,16 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
                             record_every: int = 10) -> ClosedFormVsTraining:
     """Run the exact population trajectory and stochastic training side by side with ``M`` (stage 1 of the
     layer-wise schedule, ``steps`` steps at learning rate ``lr``); see the module docstring."""
+    from .gradients.enumerate import check_enumerable
     from .population import population_gd
 
+    pis, eps = check_enumerable(task, pis, eps, what="closed_form_vs_training")
+    seeds = _check_seeds(seeds)
     steps = check_int("steps", steps, minimum=1)
     record_every = check_int("record_every", record_every, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     lr = check_positive_float("lr", lr)
     beta0 = check_positive_float("beta0", beta0)
-    pis = check_transition_matrices("pis", pis, task.vocab_size)
-    if len(seeds) < 1:
-        raise ValueError("seeds must name at least one seed")
     margins = predicted_row_margins(task, pis, eps)
     M = margins.pop("mi").M
     G = margins.pop("G")
@@ -265,6 +310,8 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
 def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -> list[str]:
     """Heatmaps of ``M``, the exact-population ``A1`` and the stochastic ``A1`` at a few steps (edges outlined);
     agreement curves against steps; predicted margin against recovery step. Returns the PNG paths."""
+    if not isinstance(res, ClosedFormVsTraining):
+        raise TypeError(f"res must be a ClosedFormVsTraining (from closed_form_vs_training), got {type(res).__name__}")
     from pathlib import Path
 
     from . import plots

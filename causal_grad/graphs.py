@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._validate import check_int, check_key, check_probability
+from ._validate import check_int, check_key, check_probability, check_seed
 
 __all__ = [
     "Graph",
@@ -302,6 +302,12 @@ def named_graph(name: str, n: int, *, seed: int = 0, p_root: float = 0.5) -> Gra
     """Build a graph by family name (the CLI's ``--graph``): one of :data:`GRAPH_FAMILIES`."""
     import jax
 
+    if not isinstance(name, str):
+        raise TypeError(f"name: graph must be one of {', '.join(GRAPH_FAMILIES)} (the graph family), got "
+                        f"{type(name).__name__} {name!r}")
+    n = check_int("n", n, minimum=1)
+    seed = check_seed("seed", seed)
+    p_root = check_probability("p_root", p_root)
     name = name.replace("_", "-")
     if name == "chain":
         return chain(n)
@@ -313,4 +319,4 @@ def named_graph(name: str, n: int, *, seed: int = 0, p_root: float = 0.5) -> Gra
         return random_forest(jax.random.key(seed), n, p_root)
     if name in ("two-parent", "dag"):
         return two_parent(n)
-    raise ValueError(f"graph must be one of {', '.join(GRAPH_FAMILIES)}, got {name!r}")
+    raise ValueError(f"name: graph must be one of {', '.join(GRAPH_FAMILIES)} (the graph family), got {name!r}")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._validate import arrays
+
 __all__ = [
     "entropy",
     "joint_entropy",
@@ -30,6 +32,7 @@ def _safe_log(x):
     return jnp.log(jnp.where(x > 0, x, 1.0))
 
 
+@arrays(p=dict(min_ndim=1))
 @jax.jit
 def entropy(p) -> jnp.ndarray:
     """Shannon entropy ``H(p) = −Σ p log p`` (nats) over the last axis."""
@@ -37,6 +40,7 @@ def entropy(p) -> jnp.ndarray:
     return -jnp.sum(jnp.where(p > 0, p * _safe_log(p), 0.0), axis=-1)
 
 
+@arrays(P=dict(min_ndim=2))
 @jax.jit
 def joint_entropy(P) -> jnp.ndarray:
     """``H(X, Y)`` of joint laws ``P[..., a, b]`` (nats)."""
@@ -44,6 +48,7 @@ def joint_entropy(P) -> jnp.ndarray:
     return entropy(P.reshape(P.shape[:-2] + (-1,)))
 
 
+@arrays(P=dict(min_ndim=2))
 @jax.jit
 def conditional_entropy(P) -> jnp.ndarray:
     """``H(Y | X) = H(X, Y) − H(X)`` for ``P[..., a, b] = Pr(X = a, Y = b)`` (nats), computed term by term as
@@ -54,6 +59,7 @@ def conditional_entropy(P) -> jnp.ndarray:
     return -jnp.sum(jnp.where(P > 0, P * _safe_log(ratio), 0.0), axis=(-2, -1))
 
 
+@arrays(P=dict(min_ndim=2))
 @jax.jit
 def mutual_information(P) -> jnp.ndarray:
     """KL mutual information ``I(X; Y) = Σ P log(P / (P_X P_Y))`` in nats (``0 log 0 = 0``)."""
@@ -65,6 +71,7 @@ def mutual_information(P) -> jnp.ndarray:
     return jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1))
 
 
+@arrays(P=dict(min_ndim=2))
 @jax.jit
 def chi2_mutual_information(P) -> jnp.ndarray:
     """χ² mutual information ``Σ P² / (P_X P_Y) − 1`` (zero marginals dropped), evaluated in the centred form
@@ -85,6 +92,7 @@ def chi2_mutual_information(P) -> jnp.ndarray:
     return jnp.sum(jnp.where(mask, terms, 0.0), axis=(-2, -1))
 
 
+@arrays(P=dict(min_ndim=2), R=dict(min_ndim=2), mu=dict(min_ndim=1))
 @jax.jit
 def weighted_inner(P, R, mu) -> jnp.ndarray:
     """``⟨P, R⟩_μ = Σ_{a,b} P(a,b) R(a,b) / (μ(a) μ(b))``; pairs with ``μ(a) μ(b) = 0`` are dropped (for laws

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validate import arrays, check_array, check_int, check_stochastic
 from .graphs import Graph
 from .stationary import stationary
 
@@ -93,11 +94,28 @@ def pair_geometry(graph: Graph) -> PairGeometry:
     return _geometry(_check_forest(graph))
 
 
+def _check_square(name, pi, ndim=None):
+    """Structure of (a stack of) square matrices ``(..., S, S)``; works on tracers."""
+    pi = check_array(name, pi, **({"ndim": ndim} if ndim else {"min_ndim": 2}))
+    if pi.shape[-1] != pi.shape[-2]:
+        raise ValueError(f"{name} must be square (..., S, S), got shape {tuple(pi.shape)}")
+    return pi
+
+
+def _check_mu(mu, pi):
+    if mu is not None:
+        mu = check_array("mu", mu, min_ndim=1)
+        if mu.shape[-1] != pi.shape[-1]:
+            raise ValueError(f"mu must have shape (..., {pi.shape[-1]}) (one mass per state of pi), got {tuple(mu.shape)}")
+
+
 def matrix_powers(pi: jax.Array, num: int) -> jax.Array:
     """``[π^0, π^1, …, π^{num-1}]``, shape ``(num, S, S)`` (``π^0 = I``), by repeated products (a ``lax.scan``).
 
     Products of non-negative matrices involve no subtraction, so every entry keeps its relative accuracy.
     """
+    _check_square("pi", pi, ndim=2)
+    num = check_int("num", num, minimum=1)
     pi = jnp.asarray(pi)
     eye = jnp.eye(pi.shape[-1], dtype=pi.dtype)
 
@@ -110,6 +128,7 @@ def matrix_powers(pi: jax.Array, num: int) -> jax.Array:
 
 def parent_child_joint(pi: jax.Array, mu: jax.Array | None = None) -> jax.Array:
     """``Q(a, b) = μ(a) π[a, b]``, the joint law of (parent, child); broadcasts over leading axes of ``pi``."""
+    _check_mu(mu, _check_square("pi", pi))
     pi = jnp.asarray(pi)
     if mu is None:
         mu = stationary(pi)
@@ -122,6 +141,7 @@ def time_reversal(pi: jax.Array, mu: jax.Array | None = None) -> jax.Array:
     Rows with ``μ(b) = 0`` (unreachable states of a reducible ``π``) are set to ``e_b`` so that ``π̂`` stays
     stochastic; those states carry no probability and every caller masks them out. Broadcasts over leading axes.
     """
+    _check_mu(mu, _check_square("pi", pi))
     pi = jnp.asarray(pi)
     if mu is None:
         mu = stationary(pi)
@@ -132,6 +152,7 @@ def time_reversal(pi: jax.Array, mu: jax.Array | None = None) -> jax.Array:
     return jnp.where(pos[..., :, None], rev, jnp.eye(S, dtype=pi.dtype))
 
 
+@arrays(pows=dict(ndim=3), mu=dict(ndim=1), d_i=dict(kind="int"), d_j=dict(kind="int"))
 def pair_joint_from_depths(pows: jax.Array, mu: jax.Array, d_i, d_j) -> jax.Array:
     """``P = (π^{d_j})ᵀ diag(μ) π^{d_i}`` for index arrays ``d_i, d_j`` (any common shape), from ``pows`` =
     :func:`matrix_powers`. Result shape ``(*d_i.shape, S, S)``, ``[.., a, b] = Pr(s_j = a, s_i = b)``."""
@@ -168,14 +189,15 @@ def pairwise_joint(graph: Graph, pi: jax.Array) -> jax.Array:
     :func:`pair_joint_from_depths` instead.
     """
     geo = pair_geometry(graph)
-    pi = jnp.asarray(pi)
-    if pi.ndim != 2 or pi.shape[0] != pi.shape[1]:
-        raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {pi.shape}")
+    if np.ndim(pi) != 2:
+        raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
+    pi = jnp.asarray(check_stochastic("pi", pi))
     di, dj, same = _padded_geometry(geo)
     n = graph.n
     return _pairwise_padded(pi, di, dj, same, geo.n_pad)[:n, :n]
 
 
+@arrays(P=dict(min_ndim=2))
 def marginals(P: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The two marginals ``(Σ_b P[..., a, b], Σ_a P[..., a, b])`` of joint laws ``P`` (leading axes broadcast)."""
     P = jnp.asarray(P)

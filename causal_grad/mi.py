@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_positive_float, check_transition_matrices
+from ._validate import check_positive_float, check_stochastic, check_transition_matrices
 from ._x64 import x64
 from .graphs import Graph
 from .laws import _bucket, _padded_geometry, matrix_powers, pair_geometry, time_reversal
@@ -94,9 +94,9 @@ def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
     static). Runs in ``pi``'s dtype; call inside ``with causal_grad.x64():`` with float64 for exact work."""
     geo = pair_geometry(graph)
     eps = _check_eps(eps)
-    pi = jnp.asarray(pi)
-    if pi.ndim != 2 or pi.shape[0] != pi.shape[1]:
-        raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {pi.shape}")
+    if np.ndim(pi) != 2:
+        raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
+    pi = jnp.asarray(check_stochastic("pi", pi))
     di, dj, same = _padded_geometry(geo)
     n = graph.n
     return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]

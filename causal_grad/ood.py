@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 import jax
 import numpy as np
 
-from ._validate import check_int, check_key
+from ._validate import check_callable, check_int, check_key, check_positive_float
 from .baselines import cross_entropy, entropy
 from .priors import Dirichlet, Floored, PermutationLike, Prior, Sticky
 from .task import InContextTask
@@ -27,6 +27,7 @@ __all__ = ["default_ood_priors", "evaluate_ood"]
 
 def default_ood_priors(alpha_train: float) -> dict[str, Prior]:
     """The evaluation sweep: other Dirichlet concentrations, floored, sticky and permutation-like ``π``."""
+    alpha_train = check_positive_float("alpha_train", alpha_train)
     out: dict[str, Prior] = {f"dirichlet({alpha_train:g}) [train]": Dirichlet(alpha_train)}
     for a in (0.03, 0.3, 1.0, 10.0):
         if a != alpha_train:
@@ -49,15 +50,19 @@ def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Pr
     prior, ``{"model", "bayes", "unigram", "entropy_floor", "excess"}`` each as ``{"mean", "se"}``, where
     ``excess`` is the paired difference ``model − bayes``.
     """
+    check_callable("predict", predict)
     key = check_key("key", key)
     num = check_int("num", num, minimum=2)
     batch = check_int("batch", batch, minimum=1)
     if not isinstance(task, InContextTask):
         raise TypeError(f"task must be an InContextTask, got {type(task).__name__}")
-    results = {}
+    if not isinstance(priors, Mapping):
+        raise TypeError(f"priors must be a mapping of names to causal_grad.priors.Prior, got {type(priors).__name__}")
     for name, prior in priors.items():
         if not isinstance(prior, Prior):
             raise TypeError(f"priors[{name!r}] must be a causal_grad.priors.Prior, got {type(prior).__name__}")
+    results = {}
+    for name, prior in priors.items():
         ev = InContextTask(task.graph, task.vocab_size, task.alpha, prior=prior)
         key, sub = jax.random.split(key)
         cols = {k: [] for k in ("model", "bayes", "unigram", "entropy_floor")}

@@ -22,6 +22,17 @@ def _plt():
     return plt
 
 
+def _real_1d(name: str, x, *, allow_empty: bool = False) -> np.ndarray:
+    """``x`` as a 1-D float array (TypeError for non-numbers, ValueError for the wrong shape or emptiness)."""
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D sequence of real numbers: {exc}") from None
+    if a.ndim != 1 or (a.size == 0 and not allow_empty):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of real numbers, got shape {a.shape}")
+    return a
+
+
 def _outline_edges(ax, edges, color="red"):
     from matplotlib.patches import Rectangle
 
@@ -33,6 +44,17 @@ def heatmaps(path, panels: Sequence[tuple[str, np.ndarray]], *, edges=(), lower_
              suptitle: str | None = None, cmap: str = "viridis") -> Path:
     """Side-by-side heatmaps (row ``i`` = child, column ``j``), with the graph's ``edges`` ``(i, j)``
     outlined in red; entries above the diagonal are blanked when ``lower_only``."""
+    if not isinstance(panels, (list, tuple)) or not panels:
+        raise TypeError(f"panels must be a non-empty list of (title, 2-D array) pairs, got {type(panels).__name__}")
+    for k, panel in enumerate(panels):
+        if not (isinstance(panel, (list, tuple)) and len(panel) == 2 and isinstance(panel[0], str)):
+            raise TypeError(f"panels[{k}] must be a (title, 2-D array) pair")
+        try:
+            X = np.asarray(panel[1], dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"panels[{k}] must hold a real 2-D array") from None
+        if X.ndim != 2:
+            raise ValueError(f"panels[{k}] must hold a 2-D array, got shape {X.shape}")
     plt = _plt()
     k = len(panels)
     ncol = min(k, 4)
@@ -62,6 +84,9 @@ def heatmaps(path, panels: Sequence[tuple[str, np.ndarray]], *, edges=(), lower_
 def scatter(path, x, y, *, xlabel: str, ylabel: str, title: str = "", groups=None, diagonal: bool = False,
             logx: bool = False, logy: bool = False) -> Path:
     """A scatter plot; ``groups`` (same length as ``x``) colours the points by label."""
+    xs, ys = _real_1d("x", x, allow_empty=True), _real_1d("y", y, allow_empty=True)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.8))
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -92,6 +117,10 @@ def scatter(path, x, y, *, xlabel: str, ylabel: str, title: str = "", groups=Non
 
 def histogram(path, values, *, xlabel: str, title: str = "", bins: int = 60, logy: bool = True,
               vline: float | None = None) -> Path:
+    from ._validate import check_int
+
+    _real_1d("values", values)
+    bins = check_int("bins", bins, minimum=1)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     ax.hist(np.asarray(values, float), bins=bins)
@@ -113,6 +142,11 @@ def curves(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "", 
            logx: bool = False, logy: bool = False, bands: dict | None = None) -> Path:
     """Line plots of ``series[name] = y`` against ``x`` (or ``(x, y)`` pairs), optional shaded ``bands[name] =
     (lo, hi)`` and labelled horizontal reference lines ``hlines[name] = value``."""
+    if not isinstance(series, dict) or not series:
+        raise TypeError(f"series must be a non-empty dict of name -> y (or (x, y)), got {type(series).__name__}")
+    for name, y in series.items():
+        for part in (y if isinstance(y, tuple) else (y,)):
+            _real_1d(f"series[{name!r}]", part, allow_empty=True)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for name, y in series.items():

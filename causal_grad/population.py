@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_positive_float, check_transition_matrices
+from ._validate import check_int, check_positive_float
 from .gradients import exact_population_gradient
+from .gradients.enumerate import check_enumerable
 from .models.reduced import DEFAULT_EPS
 
 __all__ = ["PopulationTrajectory", "population_gd", "SCHEDULES"]
@@ -77,8 +78,8 @@ def population_gd(task, pis, *, schedule: str = "layerwise", steps: int = 100, l
     lr2 = lr if lr2 is None else check_positive_float("lr2", lr2)
     beta0 = check_positive_float("beta0", beta0, allow_zero=(schedule == "joint"))
     record_every = check_int("record_every", record_every, minimum=1)
-    pis = check_transition_matrices("pis", pis, task.vocab_size)
-    # validates task, eps and the enumeration size before the loop starts
+    # validates task, pis, eps and the enumeration size before anything runs
+    pis, _ = check_enumerable(task, pis, eps, what="population_gd")
     T, S = task.seq_len, task.vocab_size
     A1 = np.zeros((T, T))
     A2 = beta0 * np.eye(S)

@@ -81,7 +81,13 @@ def chow_liu(tokens, vocab_size: int, threshold: float | None = None) -> tuple[i
 def parent_recovery(estimate, parents) -> dict:
     """Compare an estimated parent tuple with the true one: the fraction of positions with a parent whose
     parent is recovered, whether all are, and the structural Hamming distance (edges added + removed)."""
-    est, true = tuple(estimate), tuple(parents)
+    from .graphs import Graph
+
+    true = Graph(parents).parents
+    try:
+        est = Graph(estimate).parents
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"estimate must be a forest parent list: {exc}") from None
     if len(est) != len(true):
         raise ValueError(f"estimate must have {len(true)} positions, got {len(est)}")
     with_parent = [i for i, p in enumerate(true) if p >= 0]

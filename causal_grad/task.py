@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from . import baselines
-from ._validate import check_int, check_key, check_positive_float
+from ._validate import check_int, check_key, check_positive_float, check_tokens
 from ._fusion import materialize
 from .graphs import Graph
 from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
@@ -267,12 +267,8 @@ class InContextTask:
                                          {"bayes": self.bayes, "unigram": self.unigram})
 
     def _check_tokens(self, tokens) -> jax.Array:
-        tokens = jnp.asarray(tokens)
-        if not jnp.issubdtype(tokens.dtype, jnp.integer):
-            raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
-        if tokens.ndim != 2 or tokens.shape[1] != self.seq_len:
-            raise ValueError(f"tokens must have shape (B, {self.seq_len}), got {tokens.shape}")
-        return tokens
+        # integer (B, T) with B >= 1; values in 0..S-1 when concrete (not traced)
+        return jnp.asarray(check_tokens("tokens", tokens, seq_len=self.seq_len, vocab_size=self.vocab_size))
 
 
 class MultiParentTask:
@@ -382,12 +378,8 @@ class MultiParentTask:
         return baselines.held_out_losses(self, key, num, batch, fns)
 
     def _check_tokens(self, tokens) -> jax.Array:
-        tokens = jnp.asarray(tokens)
-        if not jnp.issubdtype(tokens.dtype, jnp.integer):
-            raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
-        if tokens.ndim != 2 or tokens.shape[1] != self.seq_len:
-            raise ValueError(f"tokens must have shape (B, {self.seq_len}), got {tokens.shape}")
-        return tokens
+        # integer (B, T) with B >= 1; values in 0..S-1 when concrete (not traced)
+        return jnp.asarray(check_tokens("tokens", tokens, seq_len=self.seq_len, vocab_size=self.vocab_size))
 
 
 def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None):

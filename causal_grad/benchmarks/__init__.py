@@ -18,6 +18,11 @@ __all__ = ["timeit", "discover", "run_all", "format_rows"]
 
 def timeit(fn: Callable[[], object], *, repeat: int = 5, warmup: int = 1) -> float:
     """Best wall time (s) of ``fn()`` over ``repeat`` calls; ``fn`` must block until its result is ready."""
+    from .._validate import check_callable, check_int
+
+    check_callable("fn", fn)
+    repeat = check_int("repeat", repeat, minimum=1)
+    warmup = check_int("warmup", warmup, minimum=0)
     for _ in range(warmup):
         fn()
     best = float("inf")
@@ -33,6 +38,12 @@ def discover() -> list[str]:
 
 
 def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
+    if topics is not None:
+        if isinstance(topics, str) or not isinstance(topics, (list, tuple)) or not all(isinstance(t, str) for t in topics):
+            raise TypeError(f"topics must be a list of benchmark names, got {topics!r}")
+        unknown = [t for t in topics if t not in discover()]
+        if unknown:
+            raise ValueError(f"topics must be among {', '.join(discover())}; unknown: {', '.join(unknown)}")
     rows: list[dict] = []
     for topic in topics or discover():
         mod = importlib.import_module(f"{__name__}.{topic}")
@@ -45,6 +56,9 @@ def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable
 
 
 def format_rows(rows: list[dict]) -> str:
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) and "name" in r and "value" in r
+                                                      for r in rows):
+        raise TypeError("rows must be a list of dicts with at least 'name' and 'value'")
     out = []
     for r in rows:
         val = r["value"]

@@ -29,16 +29,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from .._validate import check_int, check_probability, check_real_array, check_transition_matrices
+from .._validate import (check_array, check_int, check_key, check_positive_float, check_probability,
+                         check_real_array, check_seed, check_transition_matrices)
 from ..graphs import Graph, named_graph
-from .enumerate import MAX_ENUMERATION_COST, _check_task, enumeration_cost
+from .enumerate import MAX_ENUMERATION_COST, _check_task, check_enumerable, enumeration_cost
 
 __all__ = ["GradientVsMI", "rescale_gradient", "row_centre", "gradient_mi_agreement", "compare_gradient_to_mi",
            "query_row_limit", "finite_T_sweep", "parent_argmax_study"]
 
 
+def _check_square(name, X):
+    X = check_array(name, X, ndim=2)
+    if X.shape[0] != X.shape[1]:
+        raise ValueError(f"{name} must be square (T, T), got shape {tuple(X.shape)}")
+
+
 def rescale_gradient(G, vocab_size: int) -> np.ndarray:
     """``R[i, j] = (i+1)·T·S · G[i, j]`` for ``G = −(∂L/∂A1)/β0`` ``(T, T)`` (THEORY C1's rescaling)."""
+    _check_square("G", G)
+    vocab_size = check_int("vocab_size", vocab_size, minimum=1)
     G = np.asarray(G, dtype=np.float64)
     T = G.shape[0]
     return (np.arange(1, T + 1)[:, None] * T * vocab_size) * G
@@ -46,6 +55,7 @@ def rescale_gradient(G, vocab_size: int) -> np.ndarray:
 
 def row_centre(X) -> np.ndarray:
     """Subtract from each row ``i`` its mean over ``j ≤ i``; zero above the diagonal."""
+    _check_square("X", X)
     X = np.asarray(X, dtype=np.float64)
     m = np.tril(np.ones(X.shape, dtype=bool))
     Xm = np.where(m, X, 0.0)
@@ -144,6 +154,11 @@ def gradient_mi_agreement(G, M, parents, vocab_size: int, *, se=None, query_limi
                           ) -> GradientVsMI:
     """Compare ``G = −(∂L/∂A1)/β0`` ``(T, T)`` at init (standard errors ``se`` optional) with ``M`` ``(T-1, T-1)``
     (an array, or the ``MIApproximation`` of :func:`causal_grad.mi.mi_approximation`) on the forest ``parents``."""
+    if query_limit is not None:
+        if isinstance(query_limit, bool) or not isinstance(query_limit, (int, float, np.floating, np.integer)):
+            raise TypeError(f"query_limit must be a real number or None, got {type(query_limit).__name__}")
+        if not math.isfinite(query_limit):
+            raise ValueError(f"query_limit must be finite, got {query_limit}")
     parents = Graph(parents).parents if not isinstance(parents, Graph) else parents.parents
     n = len(parents)
     T = n + 1
@@ -200,11 +215,23 @@ def compare_gradient_to_mi(task, pis, *, eps: float, mi_eps: float | None | str 
         if mi_eps != "same":
             raise ValueError(f"mi_eps must be 'same', None or a float in (0, 1), got {mi_eps!r}")
         mi_eps = eps if eps > 0 else None
+    elif mi_eps is not None:
+        if isinstance(mi_eps, bool) or not isinstance(mi_eps, (int, float, np.floating, np.integer)):
+            raise TypeError(f"mi_eps must be 'same', None or a float in (0, 1), got {type(mi_eps).__name__}")
+        if not 0 < mi_eps < 1:
+            raise ValueError(f"mi_eps must be 'same', None or a float in (0, 1), got {mi_eps!r}")
     if method == "auto":
         exact_ok = enumeration_cost(task.seq_len, task.vocab_size, pis.shape[0]) <= MAX_ENUMERATION_COST
         method = "exact" if exact_ok else "monte_carlo"
     if method == "monte_carlo" and key is None:
         raise ValueError("key is required for method='monte_carlo' (the size is beyond exact enumeration)")
+    num = check_int("num", num, minimum=2)
+    if batch is not None:
+        check_int("batch", batch, minimum=1)
+    if method == "exact":
+        check_enumerable(task, pis, eps, what="compare_gradient_to_mi")
+    else:
+        key = check_key("key", key)
     mi = mi_approximation(task, pis, eps=mi_eps)
     if method == "exact":
         G, se, used = np.asarray(linearized_gradient_at_init(task, pis, eps=eps)), None, None
@@ -228,11 +255,26 @@ def finite_T_sweep(family: str, ns, pis, *, eps: float, seeds=(0,), mi_eps="same
 
     from ..task import InContextTask
 
+    from ..graphs import GRAPH_FAMILIES
+
+    if not isinstance(family, str) or family.replace("_", "-") not in GRAPH_FAMILIES or "two" in family:
+        raise (TypeError if not isinstance(family, str) else ValueError)(
+            f"family must be one of chain, icl-pairs, random-tree, random-forest, got {family!r}")
     pis = check_transition_matrices("pis", pis)
     S = pis.shape[-1]
+    ns = [check_int(f"ns[{k}]", n, minimum=2) for k, n in enumerate(ns)]
+    seeds = [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
+    alpha = check_positive_float("alpha", alpha)
+    eps = check_probability("eps", eps, open_high=True)
+    if method not in ("auto", "exact", "monte_carlo"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'monte_carlo', got {method!r}")
+    if key is not None:
+        key = check_key("key", key)
+    num = check_int("num", num, minimum=2)
+    if batch is not None:
+        check_int("batch", batch, minimum=1)
     rows = []
     for n in ns:
-        n = check_int("n", n, minimum=2)
         for s in seeds:
             task = InContextTask(named_graph(family, n, seed=s), S, alpha)
             k = None if key is None else jax.random.fold_in(jax.random.fold_in(key, n), s)
@@ -273,11 +315,13 @@ def parent_argmax_study(ns, vocab_size: int, prior, *, num: int, key, eps: float
     num = check_int("num", num, minimum=1)
     key = check_key("key", key)
     eps = check_probability("eps", eps, open_low=True, open_high=True)
+    kappa = check_positive_float("kappa", kappa, allow_zero=True)
+    max_counterexamples = check_int("max_counterexamples", max_counterexamples, minimum=0)
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
+    ns = [check_int(f"ns[{k}]", n, minimum=3) for k, n in enumerate(ns)]
     out = []
     for n in ns:
-        n = check_int("n", n, minimum=3)
         kn, kp = jax.random.split(jax.random.fold_in(key, n))
         with x64():
             pis = np.asarray(prior.sample(kp, (num,), S, jnp.float64), np.float64)

@@ -99,7 +99,9 @@ def quadrature(num_nodes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Jacobi rule on ``[0, 1]`` for the weight ``z^c``: ``∫_0^1 z^c f(z) dz = Σ_k w_k f(z_k)``, exact for
     polynomials ``f`` of degree ``≤ 2·num_nodes − 1``. Nodes in ``(0, 1)``, weights positive."""
     num_nodes = check_int("num_nodes", num_nodes, minimum=1)
-    if not (isinstance(c, numbers.Real) and math.isfinite(c) and c >= 0):
+    if isinstance(c, bool) or not isinstance(c, numbers.Real):
+        raise TypeError(f"c must be a finite real >= 0, got {type(c).__name__} {c!r}")
+    if not (math.isfinite(c) and c >= 0):
         raise ValueError(f"c must be a finite real >= 0, got {c!r}")
     x, w = roots_jacobi(num_nodes, 0.0, float(c))
     return (1.0 + x) / 2.0, w / 2.0 ** (float(c) + 1.0)
@@ -306,6 +308,8 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
     from .compare import rescale_gradient, row_centre  # noqa: PLC0415 (compare may grow a dp method)
 
     parents, S = _check_task(task, None)
+    pis = check_transition_matrices("pis", pis, S)
+    eps = check_probability("eps", eps, open_high=True)
     n = len(parents)
     if M is None:
         M = mi_approximation(task, pis, eps=None).M
@@ -371,6 +375,9 @@ def departure_sweep(family: str, vocab_size: int, alpha: float, Ts, *, num_pis: 
     from ..task import InContextTask
     from .._validate import check_key, check_positive_float
 
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a forest family name (chain, icl-pairs, random-tree, random-forest), "
+                        f"got {type(family).__name__}")
     if family.replace("_", "-") not in GRAPH_FAMILIES or family.replace("_", "-") == "two-parent":
         raise ValueError(f"family must be a forest family (chain, icl-pairs, random-tree, random-forest), "
                          f"got {family!r}")

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._validate import check_probability, check_real_array, check_transition_matrices
+from .._validate import (arrays, check_int, check_probability, check_real_array,
+                         check_transition_matrices)
 
 __all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "check_enumerable", "check_params", "context_tokens",
            "effective_targets", "weight_table", "chunking"]
@@ -40,7 +41,10 @@ MAX_ENUMERATION_COST = 20_000_000
 
 def enumeration_cost(seq_len: int, vocab_size: int, num_pis: int) -> int:
     """``S^(T-1) · (k + S)``: (context, π) weight evaluations plus (context, query) model evaluations."""
-    return int(vocab_size) ** (int(seq_len) - 1) * (int(num_pis) + int(vocab_size))
+    seq_len = check_int("seq_len", seq_len, minimum=1)
+    vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+    num_pis = check_int("num_pis", num_pis, minimum=1)
+    return vocab_size ** (seq_len - 1) * (num_pis + vocab_size)
 
 
 def _check_task(task):
@@ -76,6 +80,10 @@ def check_params(task, A1, A2) -> tuple[np.ndarray, np.ndarray]:
 def chunking(num_contexts: int, num_pis: int, n: int, S: int) -> tuple[int, int]:
     """``(B, nchunks)``: contexts per chunk (a power of two, so that the per-chunk arrays stay near 2^21
     numbers whatever ``k`` and ``T``) and the number of chunks."""
+    num_contexts = check_int("num_contexts", num_contexts, minimum=1)
+    num_pis = check_int("num_pis", num_pis, minimum=1)
+    n = check_int("n", n, minimum=1)
+    S = check_int("S", S, minimum=1)
     per_context = num_pis + n * S + 4 * S * (n + 1) + 2 * S * S
     B = 1 << max(6, min(14, int(np.log2(max(1, (1 << 21) // per_context)))))
     B = min(B, 1 << int(np.ceil(np.log2(max(num_contexts, 1)))))
@@ -85,12 +93,17 @@ def chunking(num_contexts: int, num_pis: int, n: int, S: int) -> tuple[int, int]
 def context_tokens(start, B: int, n: int, S: int):
     """Tokens ``(B, n)`` int32 of contexts ``start … start+B-1`` (base-``S`` digits, position 0 most
     significant) and a validity mask ``(B,)`` (False past ``S^n``)."""
+    B = check_int("B", B, minimum=1)
+    n = check_int("n", n, minimum=1)
+    S = check_int("S", S, minimum=1)
     idx = start + jnp.arange(B, dtype=jnp.int32)
     powers = jnp.asarray([S ** (n - 1 - i) for i in range(n)], dtype=jnp.int32)
     tokens = (idx[:, None] // powers[None, :]) % S
     return tokens, idx < S ** n
 
 
+@arrays(tokens=dict(kind="int", ndim=2), valid=dict(kind="bool", ndim=1), parents=dict(kind="int", ndim=1),
+        table=dict(ndim=2), pis_flat=dict(ndim=2))
 def effective_targets(tokens, valid, parents, table, pis_flat):
     """``Y`` ``(B, S, S)``: ``Y[c, q, b] = (1/(k S)) Σ_π W_π(c) π[q, b]`` for the contexts ``tokens`` ``(B, n)``.
 
@@ -113,6 +126,7 @@ def effective_targets(tokens, valid, parents, table, pis_flat):
     return Y.reshape(B, S, S)
 
 
+@arrays(pis=dict(ndim=3), mus=dict(ndim=2))
 def weight_table(pis: jax.Array, mus: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The ``(S·S + S, k)`` table of :func:`effective_targets` and ``pis`` flattened to ``(k, S·S)``."""
     k, S, _ = pis.shape

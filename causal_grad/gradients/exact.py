@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._validate import arrays
 from .._x64 import x64
 from ..models.reduced import causal_softmax
 from ..stationary import stationary
@@ -41,6 +42,7 @@ class ExactGradient(NamedTuple):
     dA2: jax.Array
 
 
+@arrays(A1=dict(ndim=2), A2=dict(ndim=2), tokens=dict(kind="int", ndim=2))
 def all_query_predictions(A1, A2, tokens, eps):
     """``ŷ`` ``(B, S, S)`` of the reduced model for contexts ``tokens`` ``(B, T-1)`` and every query ``q``
     (axis 1): ``ŷ[c, q]`` is the prediction for the sequence ``(tokens[c], q)``."""

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._validate import arrays
 from .._x64 import x64
 from ..stationary import stationary
 from .enumerate import check_enumerable, chunking, context_tokens, effective_targets, weight_table
@@ -42,6 +43,7 @@ def _ratio(c, yhat):
     return jnp.where(c > 0, c / jnp.where(c > 0, yhat, 1.0), 0.0)
 
 
+@arrays(seq=dict(kind="int", ndim=2), Y=dict(ndim=2))
 def linearized_terms(seq, Y, eps):
     """Per-sequence factors of the linearized gradient for full sequences ``seq`` ``(B, T)`` (query last) and
     target weights ``Y`` ``(B, S)`` (``π[q]`` times the sequence's weight): returns ``(g, E)`` with
@@ -58,6 +60,7 @@ def linearized_terms(seq, Y, eps):
     return g, E
 
 
+@arrays(K=dict(ndim=2))
 def row_centre_lower(K, eps):
     """``(1-ε)/((i+1)T) · (K[i,j] − mean_{j'≤i} K[i,j'])`` on ``j ≤ i``, 0 above the diagonal."""
     T = K.shape[0]

@@ -14,8 +14,13 @@ children of earlier occurrences of the query token: the in-context estimator (fo
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
+
+from .._validate import (arrays, check_array, check_int, check_positive_float, check_probability, check_tokens,
+                         is_concrete)
 
 __all__ = ["causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS"]
 
@@ -23,6 +28,7 @@ __all__ = ["causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "D
 DEFAULT_EPS = 1e-3
 
 
+@arrays(scores=dict(kind="float", min_ndim=2))
 def causal_softmax(scores: jax.Array) -> jax.Array:
     """Softmax of ``scores[..., i, j]`` over ``j ≤ i`` (entries above the diagonal get weight exactly 0).
 
@@ -36,11 +42,27 @@ def causal_softmax(scores: jax.Array) -> jax.Array:
 
 def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
     """The initialisation of THEORY §4: ``A1 = 0``, ``A2 = β0·I``."""
+    T = check_int("T", T, minimum=1)
+    S = check_int("S", S, minimum=1)
+    beta0 = check_positive_float("beta0", beta0, allow_zero=True)
     return jnp.zeros((T, T), dtype), beta0 * jnp.eye(S, dtype=dtype)
+
+
+def _check_inputs(A1, A2, tokens, eps):
+    """Shapes and dtypes always (they are static under ``jit``); token values and ``eps`` when concrete."""
+    A1 = check_array("A1", A1, kind="float", ndim=2)
+    A2 = check_array("A2", A2, kind="float", ndim=2)
+    if A1.shape[0] != A1.shape[1] or A2.shape[0] != A2.shape[1]:
+        raise ValueError(f"A1 and A2 must be square (T, T) and (S, S), got {tuple(A1.shape)} and {tuple(A2.shape)}")
+    check_tokens("tokens", tokens, seq_len=A1.shape[0], vocab_size=A2.shape[0])
+    if is_concrete(eps):  # a traced eps (inside jit) is checked by the caller
+        scalar = hasattr(eps, "shape") and not isinstance(eps, numbers.Number) and eps.shape == ()
+        check_probability("eps", eps.item() if scalar else eps, open_high=True)
 
 
 def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = DEFAULT_EPS) -> jax.Array:
     """The prediction ``ŷ`` ``(B, S)`` of the reduced model for ``tokens`` ``(B, T)`` (query last)."""
+    _check_inputs(A1, A2, tokens, eps)
     S = A2.shape[-1]
     X = jax.nn.one_hot(tokens, S, dtype=A1.dtype)  # (B, T, S)
     alpha = causal_softmax(A1)  # (T, T)
@@ -55,6 +77,11 @@ def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = 
 def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.Array,
                  eps: float = DEFAULT_EPS, weights: jax.Array | None = None) -> jax.Array:
     """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch."""
+    _check_inputs(A1, A2, tokens, eps)
+    B, S = len(tokens), A2.shape[0]
+    check_array("targets", targets, shape=(B, S))
+    if weights is not None:
+        check_array("weights", weights, shape=(B,))
     yhat = reduced_apply(A1, A2, tokens, eps)
     ce = -jnp.sum(targets * jnp.log(yhat), axis=-1)
     if weights is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +58,11 @@ CLAIMS: dict[str, tuple[str, Callable[[VerifyContext], ClaimResult]]] = {}
 
 def claim(cid: str, title: str):
     """Register ``check(ctx) -> ClaimResult`` as the check of claim ``cid``."""
+    if not isinstance(cid, str) or not re.fullmatch(r"C\d+", cid):
+        raise (TypeError if not isinstance(cid, str) else ValueError)(
+            f"cid must be a claim id such as 'C1', got {cid!r}")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}")
 
     def deco(fn):
         CLAIMS[cid] = (title, fn)
@@ -99,6 +105,8 @@ def _fmt(v) -> str:
 def write_report(results: list[ClaimResult], out: Path, *, quick: bool) -> Path:
     """Write ``verify.md`` (a table, then one section per claim with its numbers and figures) and
     ``verify.json``; return the markdown path."""
+    if not isinstance(results, (list, tuple)) or not all(isinstance(r, ClaimResult) for r in results):
+        raise TypeError("results must be a list of ClaimResult")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# causal_grad: verification of the claims", "",
@@ -127,6 +135,12 @@ def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str 
     finishes, and write the report under ``out``."""
     from . import claims as _claims  # noqa: F401  (registers the checks)
 
+    from .._validate import check_seed
+
+    if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
+                               or not all(isinstance(c, str) for c in claims)):
+        raise TypeError(f"claims must be a list of claim ids such as ['C1', 'C3'], got {claims!r}")
+    seed = check_seed("seed", seed)
     ids = list(CLAIMS) if not claims else list(claims)
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
