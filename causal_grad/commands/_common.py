@@ -21,6 +21,14 @@ def add_graph_args(p: argparse.ArgumentParser, *, n: int = 12, vocab: int = 3, a
 
 
 def graph_from_args(args) -> Graph:
+    from .._validate import check_int, check_positive_float, check_probability, check_seed
+
+    # the shared options first, before a random graph is drawn
+    check_seed("seed", args.seed)  # every subcommand turns it into jax.random.key(seed)
+    check_int("vocab_size", args.vocab, minimum=2)
+    check_int("n", args.n, minimum=1)
+    check_positive_float("alpha", args.alpha)
+    check_probability("p_root", args.p_root)
     spec = args.graph
     if "," in spec or spec.lstrip("-").isdigit():
         try:

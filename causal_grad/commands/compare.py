@@ -30,15 +30,23 @@ def run(args) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from .._validate import check_int
+    from .._validate import check_int, check_positive_float, check_probability
+    from ..gradients.enumerate import check_enumerable
     from .._x64 import x64
     from ..comparison import closed_form_vs_training, comparison_figures
     from ..task import InContextTask
 
-    graph = graph_from_args(args)
-    task = InContextTask(graph, args.vocab, args.alpha)
     seeds = check_int("seeds", args.seeds, minimum=1)
     k = check_int("num_pi", args.num_pi, minimum=1)
+    # everything closed_form_vs_training checks, before the graph and the matrices are drawn
+    for name in ("steps", "batch", "record_every"):
+        check_int(name, getattr(args, name), minimum=1)
+    check_positive_float("lr", args.lr)
+    check_positive_float("beta0", args.beta0)
+    check_probability("eps", args.eps, open_high=True)
+    graph = graph_from_args(args)
+    task = InContextTask(graph, args.vocab, args.alpha)
+    check_enumerable(task, np.eye(task.vocab_size)[None].repeat(k, 0), args.eps, what="compare")
     with x64():
         pis = np.asarray(task.sample_pi(jax.random.key(args.seed + 1), k, dtype=jnp.float64))
     res = closed_form_vs_training(task, pis, steps=args.steps, lr=args.lr, beta0=args.beta0, eps=args.eps,

@@ -35,7 +35,8 @@ def run(args) -> int:
     import jax
     import jax.numpy as jnp
 
-    from .._validate import check_int, check_positive_float
+    from .._validate import check_int, check_positive_float, check_probability
+    from ..gradients.enumerate import check_enumerable
     from .._x64 import x64
     from ..gradients import compare_gradient_to_mi, exact_population_gradient, gradient_mi_agreement
     from ..gradients.compare import query_row_limit
@@ -43,12 +44,16 @@ def run(args) -> int:
     from ..task import InContextTask
     from .mi import format_matrix
 
+    num_pi = check_int("num-pi", args.num_pi, minimum=1)
+    beta0 = check_positive_float("beta0", args.beta0, allow_zero=True)
+    check_probability("eps", args.eps, open_high=True)
+    check_int("num", args.num, minimum=2)
     graph = graph_from_args(args)
     if not graph.is_forest:
         raise ValueError("graph must be a single-parent forest for `gradient` (the reduced model's task)")
-    num_pi = check_int("num-pi", args.num_pi, minimum=1)
-    beta0 = check_positive_float("beta0", args.beta0, allow_zero=True)
     task = InContextTask(graph, args.vocab, args.alpha)
+    if beta0 > 0:  # the exact gradient at finite beta0: refuse sizes beyond enumeration before sampling
+        check_enumerable(task, np.eye(task.vocab_size)[None].repeat(num_pi, 0), args.eps, what="gradient --beta0")
     with x64():
         pis = np.asarray(task.sample_pi(jax.random.key(args.seed), num_pi, jnp.float64))
     if beta0 > 0:

@@ -52,15 +52,17 @@ def run(args) -> int:
     import jax
     import jax.numpy as jnp
 
-    from .._validate import check_int
+    from .._validate import check_int, check_probability
     from .._x64 import x64
     from ..mi import dpi_report, mi_approximation
     from ..task import InContextTask
 
+    draws = check_int("draws", args.draws, minimum=1)
+    if args.eps is not None:
+        check_probability("eps", args.eps, open_low=True, open_high=True)
     graph = graph_from_args(args)
     if not graph.is_forest:
         raise ValueError("graph must be a single-parent forest for `mi` (M is defined through tree paths)")
-    draws = check_int("draws", args.draws, minimum=1)
     task = InContextTask(graph, args.vocab, args.alpha)
     with x64():
         pis = np.asarray(task.sample_pi(jax.random.key(args.seed), draws, jnp.float64))

@@ -23,8 +23,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import jax
 
+    from .._validate import check_int
     from ..task import make_task
 
+    check_int("batch", args.batch, minimum=1)
     graph = graph_from_args(args)
     task = make_task(graph, args.vocab, args.alpha)
     key = jax.random.key(args.seed)
