@@ -119,3 +119,67 @@ def test_bad_sample_args():
         InContextTask(two_parent(5), 3, 0.1)
     with pytest.raises(ValueError, match="shape"):
         task.bayes(jnp.zeros((2, 3), jnp.int32))
+
+
+# ---------------------------------------------------------------------- the batch-last sampler's paths
+def test_uniform_token_is_exact_integer_arithmetic():
+    from causal_grad.task import _uniform_token
+
+    w = np.random.default_rng(0).integers(0, 2 ** 32, 10000, dtype=np.uint64)
+    w = np.concatenate([w, [0, 2 ** 32 - 1, 2 ** 31]]).astype(np.uint32)
+    for S in (2, 3, 10, 1000, 65535):
+        got = np.asarray(_uniform_token(jnp.asarray(w), S))
+        np.testing.assert_array_equal(got, (w.astype(object) * S) >> 32)
+
+
+def test_row_selection_and_inverse_cdf_draw():
+    from causal_grad.task import _cdf_bl, _draw, _row_at
+
+    rng = np.random.default_rng(1)
+    for R in (3, 10, 25):  # select chain and gather paths
+        table = rng.random((R, 4, 50)).astype(np.float32)
+        idx = rng.integers(0, R, 50).astype(np.int32)
+        np.testing.assert_array_equal(np.asarray(_row_at(jnp.asarray(table), jnp.asarray(idx))),
+                                      table[idx, :, np.arange(50)].T)
+    p = rng.dirichlet(np.ones(5), size=50).T.astype(np.float32)  # (S, B)
+    cdf = np.asarray(_cdf_bl(jnp.asarray(p[None])))[0]
+    np.testing.assert_allclose(cdf, np.cumsum(p, 0)[:-1], rtol=1e-6)
+    u = rng.random(50).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(_draw(jnp.asarray(cdf), jnp.asarray(u))), (u[None] >= cdf).sum(0))
+
+
+def test_long_graph_uses_scan_and_draws_children_from_parent_rows():
+    """More than 64 positions: tokens are drawn in a lax.scan; the child law given the parent is π's row."""
+    S, B = 3, 4000
+    pi = np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+    task = InContextTask(chain(70), S, 1.0)
+    tokens = np.asarray(task.sample_given_pi(jax.random.key(3), np.broadcast_to(pi, (B, S, S)).astype(np.float32)))
+    assert tokens.shape == (B, 71)
+    pairs = np.stack([tokens[:, :69].ravel(), tokens[:, 1:70].ravel()], 1)
+    for a in range(S):
+        sel = pairs[pairs[:, 0] == a, 1]
+        assert stats.chisquare(np.bincount(sel, minlength=S), pi[a] * sel.size).pvalue > 1e-3
+
+
+def test_batches_above_one_chunk():
+    """Batches larger than one chunk (4096) are drawn chunk by chunk with distinct keys."""
+    task = InContextTask(icl_pairs(6), 4, 0.3)
+    tokens, y, pis = task.sample_with_pi(jax.random.key(5), 4096 + 300)
+    tokens, y, pis = np.asarray(tokens), np.asarray(y), np.asarray(pis)
+    assert tokens.shape == (4396, 7) and y.shape == (4396, 4) and pis.shape == (4396, 4, 4)
+    np.testing.assert_array_equal(y, pis[np.arange(4396), tokens[:, -1]])
+    assert not np.array_equal(pis[:300], pis[4096:])
+    assert stats.chisquare(np.bincount(tokens[:, -1], minlength=4)).pvalue > 1e-3
+    a, b = task.sample(jax.random.key(5), 4396)
+    np.testing.assert_array_equal(np.asarray(a), tokens)  # sample and sample_with_pi agree
+
+
+def test_float64_sampling():
+    from causal_grad import x64
+
+    with x64():
+        task = InContextTask(chain(5), 3, 0.1)
+        tokens, y, pis = task.sample_with_pi(jax.random.key(0), 256, jnp.float64)
+        assert y.dtype == jnp.float64 and pis.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(pis).sum(-1), 1.0, atol=1e-12)
+        np.testing.assert_array_equal(np.asarray(y), np.asarray(pis)[np.arange(256), np.asarray(tokens)[:, -1]])
