@@ -7,8 +7,8 @@ no Monte Carlo), rescale it by ``(i+1)·T·S`` on the graph rows, row-centre it 
 argmax agreement and a log-log fit of error against T; and, at the paper's size (S = 10, T = 20, α = 0.1), whether
 the parent is every row's argmax and how far the entries are from M.
 
-    python experiments/finite_t_departure.py --quick      # seconds: a few small T
-    python experiments/finite_t_departure.py              # full: T up to 200 (about 20 min on 2 shared cores)
+    python experiments/finite_t_departure.py --quick      # about 1.5 min (mostly compilation): a few small T
+    python experiments/finite_t_departure.py              # full: T up to 200 (65 min on a 2-core machine at load 6-12)
 
 Writes results/finite_t_departure/{summary.json, error_vs_T.png}.
 """
