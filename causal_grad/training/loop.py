@@ -109,7 +109,7 @@ class ChunkRunner:
         self.max_chunk = int(max_chunk)
         self.compiler_options = FAST_CPU_OPTIONS if compiler_options is None else compiler_options
         step = make_train_step(loss_fn, optimizer, self.mask, self.treedef)
-        mesh, treedef, mask = self.mesh, self.treedef, self.mask
+        mesh, treedef = self.mesh, self.treedef
 
         def chunk(state: TrainState, seed_key, n):
             leaves = jax.tree.leaves(state.params)
@@ -128,7 +128,6 @@ class ChunkRunner:
         rep = replicated(self.mesh)
         self._jit = jax.jit(chunk, out_shardings=(rep, rep), donate_argnums=(0,))
         self._compiled = None
-        del mask
 
     def init_state(self, params, step: int = 0) -> TrainState:
         train = [leaf for leaf, m in zip(jax.tree.leaves(params), self.mask) if m]
