@@ -112,7 +112,7 @@ def test_bad_arguments():
         exact_bayes_loss(task, roots="mu")
     with pytest.raises(ValueError, match="nodes must be >= 4"):
         exact_bayes_loss(task, nodes=2)
-    with pytest.raises(ValueError, match=r"tokens must lie in \{0, 1\}"):
+    with pytest.raises(ValueError, match="tokens must lie in"):
         exact_bayes_predictive(task, np.array([[0, 2, 1, 0]]))
     with pytest.raises(ValueError, match="shape"):
         exact_bayes_predictive(task, np.zeros((2, 3), int))
