@@ -197,9 +197,9 @@ def _kind_ok(dtype, kind: str) -> bool:
 
 
 def check_array(name: str, x, *, kind: str = "real", ndim: int | None = None, min_ndim: int | None = None,
-                shape: tuple | None = None):
+                shape: tuple | None = None, square: bool = False):
     """Structural check of an array argument: dtype ``kind`` (``"real"``, ``"float"``, ``"int"``, ``"bool"``),
-    number of dimensions, and ``shape`` (``None`` entries are free). Shapes and dtypes are static, so this also
+    number of dimensions, ``shape`` (``None`` entries are free) and, with ``square``, equal last two axes. Shapes and dtypes are static, so this also
     works on JAX tracers (inside ``jit``/``vmap``); values are not looked at. Returns ``x`` (a list or scalar is
     converted with ``np.asarray``; arrays and tracers are returned as they are)."""
     if not (hasattr(x, "dtype") and hasattr(x, "shape")):
@@ -220,6 +220,8 @@ def check_array(name: str, x, *, kind: str = "real", ndim: int | None = None, mi
         if nd != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
             pretty = "(" + ", ".join("·" if w is None else str(w) for w in want) + ("," if len(want) == 1 else "") + ")"
             raise ValueError(f"{name} must have shape {pretty}, got {tuple(x.shape)}")
+    if square and (nd < 2 or x.shape[-1] != x.shape[-2]):
+        raise ValueError(f"{name} must be square in its last two axes (..., S, S), got shape {tuple(x.shape)}")
     return x
 
 
@@ -240,11 +242,13 @@ def check_tokens(name: str, tokens, *, seq_len: int | None = None, vocab_size: i
     return tokens
 
 
-def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: bool = False, atol: float = 1e-6):
+def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: bool = False,
+                     atol: float | None = None):
     """A transition matrix ``(S, S)`` (or, with ``stack``, any ``(..., S, S)``) that may be traced: the structure
     (real dtype, square last two axes, ``S = vocab_size`` when given) is always checked; the values (finite,
-    non-negative, rows summing to 1 within ``atol``) when they are concrete. Returns ``pi`` unchanged (lists are
-    converted to a NumPy array), so its dtype is kept."""
+    non-negative, rows summing to 1 within ``atol``) when they are concrete. The default ``atol`` is
+    ``max(1e-6, 8·S·eps)`` of ``pi``'s dtype (the round-off of a normalised row). Returns ``pi`` unchanged (lists
+    are converted to a NumPy array), so its dtype is kept."""
     pi = check_array(name, pi, kind="real", **({"min_ndim": 2} if stack else {"ndim": 2}))
     if pi.shape[-1] != pi.shape[-2]:
         raise ValueError(f"{name} must be square (S, S), got shape {tuple(pi.shape)}")
@@ -253,6 +257,9 @@ def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: boo
     if pi.shape[-1] < 1:
         raise ValueError(f"{name} must have at least one state, got shape {tuple(pi.shape)}")
     if is_concrete(pi) and np.size(pi):
+        if atol is None:
+            eps = np.finfo(pi.dtype).eps if np.issubdtype(np.dtype(pi.dtype), np.floating) else 0.0
+            atol = max(1e-6, 8 * pi.shape[-1] * float(eps))
         check_transition_matrices(name, np.asarray(pi).reshape((-1,) + tuple(pi.shape[-2:])), atol=atol)
     return pi
 

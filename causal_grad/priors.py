@@ -42,7 +42,7 @@ import numpy as np
 from jax import lax
 
 from ._fusion import materialize
-from ._validate import check_positive_float, check_probability
+from ._validate import check_array, check_int, check_key, check_positive_float, check_probability, is_concrete
 
 __all__ = [
     "log_gamma_variates",
@@ -132,7 +132,10 @@ def _uniforms(kw, tag, shape, dtype, count: int):
 
 # ---------------------------------------------------------------------- gamma: Marsaglia–Tsang + boost
 def _check_float_dtype(dtype):
-    dtype = jnp.dtype(dtype)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
@@ -351,6 +354,28 @@ def _mt_log_gamma_ge1(key, a, shape, dtype):
     return val
 
 
+_NO_S = object()
+
+
+def _check_draw(key, alpha, shape, S=_NO_S):
+    """Validate the arguments of a draw before anything is computed: a ``jax.random`` key, ``alpha > 0`` (a
+    finite scalar, or a real array whose values are checked when concrete), ``shape`` a sequence of integers
+    ``>= 0`` and ``S >= 1``. Returns ``(key, shape tuple, S)``."""
+    key = check_key("key", key)
+    if _static_alpha(alpha) is not None or isinstance(alpha, (bool, str)) or alpha is None:
+        check_positive_float("alpha", alpha)
+    else:
+        a = check_array("alpha", alpha)
+        if is_concrete(a) and not np.all(np.isfinite(np.asarray(a)) & (np.asarray(a) > 0)):
+            raise ValueError("alpha must be finite and > 0 everywhere")
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a sequence of integers, got {type(shape).__name__}")
+    shape = tuple(check_int(f"shape[{k}]", d, minimum=0) for k, d in enumerate(shape))
+    if S is not _NO_S:
+        S = check_int("S", S, minimum=1)
+    return key, shape, S
+
+
 def _static_alpha(alpha):
     """A Python float for a concrete scalar ``alpha`` (compiled in, so the spare count fits its rejection rate),
     else ``None`` (a traced or array ``alpha`` is passed as an argument)."""
@@ -383,9 +408,9 @@ def log_gamma_variates(key, alpha, shape, dtype=jnp.float32):
     A scalar ``alpha`` (the common case) uses the fast grouped sampler of the module docstring. An array
     ``alpha`` (broadcast against ``shape``) uses a per-element Marsaglia–Tsang loop with ``jax.random``.
     """
+    key, shape, _ = _check_draw(key, alpha, shape)
     a_s = _static_alpha(alpha)
-    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, tuple(int(s) for s in shape),
-                          _check_float_dtype(dtype))
+    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, _check_float_dtype(dtype))
 
 
 def gamma(key, alpha, shape, dtype=jnp.float32):
@@ -407,9 +432,11 @@ def _dirichlet_jit(key, alpha, alpha_s, shape, S, dtype):
 
 def dirichlet(key, alpha, shape, S: int, dtype=jnp.float32):
     """``Dirichlet(α·1_S)`` vectors of shape ``(*shape, S)``, normalised in log space (scalar ``alpha``)."""
+    key, shape, S = _check_draw(key, alpha, shape, S)
+    if np.ndim(alpha) != 0:
+        raise TypeError(f"alpha must be a real scalar (one concentration for every coordinate), got shape {np.shape(alpha)}")
     a_s = _static_alpha(alpha)
-    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, tuple(int(s) for s in shape), int(S),
-                          _check_float_dtype(dtype))
+    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, _check_float_dtype(dtype))
 
 
 @partial(jax.jit, static_argnames=("alpha", "batch", "S", "dtype"))
@@ -427,10 +454,22 @@ class Prior:
     def sample_batch_last(self, key, batch: int, S: int, dtype=jnp.float32):
         """``batch`` matrices laid out batch-last, ``(S, S, batch)`` (the samplers' internal layout; the default
         transposes :meth:`sample`, priors with a native batch-last sampler override it)."""
+        self._check_bl(key, batch, S, dtype)
         return jnp.transpose(self.sample(key, (batch,), S, dtype), (1, 2, 0))
 
     def describe(self) -> str:
         return repr(self)
+
+    @staticmethod
+    def _check(key, shape, S, dtype):
+        """The arguments of :meth:`sample` before any draw (``key``, ``shape``, ``S``, ``dtype``)."""
+        key, shape, S = _check_draw(key, 1.0, shape, S)
+        return key, shape, S, _check_float_dtype(dtype)
+
+    @staticmethod
+    def _check_bl(key, batch, S, dtype):
+        """The arguments of :meth:`sample_batch_last` before any draw."""
+        return Prior._check(key, (check_int("batch", batch, minimum=1),), S, dtype)
 
 
 @dataclass(frozen=True)
@@ -443,9 +482,11 @@ class Dirichlet(Prior):
         object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
+        self._check(key, shape, S, dtype)
         return dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
 
     def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        self._check_bl(key, batch, S, dtype)
         return _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), _check_float_dtype(dtype))
 
 
@@ -461,10 +502,12 @@ class Floored(Prior):
         object.__setattr__(self, "gamma", check_probability("gamma", self.gamma, open_low=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
+        self._check(key, shape, S, dtype)
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
         return self.gamma / S + (1.0 - self.gamma) * d
 
     def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        self._check_bl(key, batch, S, dtype)
         d = _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), _check_float_dtype(dtype))
         return self.gamma / S + (1.0 - self.gamma) * d
 
@@ -481,10 +524,12 @@ class Sticky(Prior):
         object.__setattr__(self, "lam", check_probability("lam", self.lam, open_high=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
+        self._check(key, shape, S, dtype)
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
         return self.lam * jnp.eye(S, dtype=dtype) + (1.0 - self.lam) * d
 
     def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+        self._check_bl(key, batch, S, dtype)
         dtype = _check_float_dtype(dtype)
         d = _dirichlet_matrices_bl(key, self.alpha, int(batch), int(S), dtype)
         return self.lam * jnp.eye(S, dtype=dtype)[:, :, None] + (1.0 - self.lam) * d
@@ -503,6 +548,7 @@ class PermutationLike(Prior):
         object.__setattr__(self, "delta", check_probability("delta", self.delta, open_low=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
+        self._check(key, shape, S, dtype)
         kp, kd = jax.random.split(key)
         shape = tuple(shape)
         scores = jax.random.uniform(kp, shape + (S,), dtype)
@@ -526,6 +572,7 @@ class UniformOver(Prior):
         return f"UniformOver(k={self.pis.shape[0]}, S={self.pis.shape[1]})"
 
     def sample(self, key, shape, S, dtype=jnp.float32):
+        self._check(key, shape, S, dtype)
         if S != self.pis.shape[1]:
             raise ValueError(f"S must be {self.pis.shape[1]} for this UniformOver prior, got {S}")
         idx = jax.random.randint(key, tuple(shape), 0, self.pis.shape[0])

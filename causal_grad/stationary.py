@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._fusion import materialize
+from ._validate import arrays, check_stochastic
 
 __all__ = ["stationary", "stationary_residual", "gth_batch_last"]
 
@@ -35,6 +36,7 @@ def _sum0(x):
     return acc
 
 
+@arrays(P=dict(ndim=3))
 def gth_batch_last(P: jax.Array) -> jax.Array:
     """GTH stationary laws of a batch-last stack ``P`` of shape ``(S, S, N)`` (``P[:, :, n]`` is one matrix);
     returns ``(S, N)``. Same arithmetic as :func:`stationary`, unrolled over the ``S - 1`` elimination steps
@@ -93,14 +95,22 @@ def _gth_single(P: jax.Array) -> jax.Array:
     return mu / jnp.sum(mu)
 
 
-@jax.jit
 def stationary(pi: jax.Array) -> jax.Array:
     """The stationary law ``μ`` with ``μ π = μ`` of each transition matrix in ``pi`` (shape ``(..., S, S)``).
 
     Vectorised over leading axes; the dtype of ``pi`` is kept (pass float64 under ``jax_enable_x64`` for exact
     work). For a reducible ``π`` the result is *a* stationary law (finite, non-negative, supported on a closed
     class), not a unique one.
+
+    Refuses (before computing) anything but real ``(..., S, S)`` matrices; their values (finite, non-negative,
+    rows summing to 1) are checked when they are concrete, i.e. not inside ``jit``/``vmap``.
     """
+    check_stochastic("pi", pi, stack=True)
+    return _stationary(pi)
+
+
+@jax.jit
+def _stationary(pi: jax.Array) -> jax.Array:
     pi = jnp.asarray(pi)
     if not jnp.issubdtype(pi.dtype, jnp.floating):
         pi = pi.astype(jnp.float32)
@@ -110,6 +120,7 @@ def stationary(pi: jax.Array) -> jax.Array:
     return jax.vmap(_gth_single)(flat).reshape(pi.shape[:-1])
 
 
+@arrays(pi=dict(min_ndim=2, square=True), mu=dict(min_ndim=1))
 def stationary_residual(pi: jax.Array, mu: jax.Array) -> jax.Array:
     """``max_b |(μπ)_b − μ_b|`` per matrix: how far ``μ`` is from stationary."""
     return jnp.max(jnp.abs(jnp.einsum("...a,...ab->...b", mu, pi) - mu), axis=-1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from ._validate import check_int, check_positive_float, check_probability
 from .graphs import Graph
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
 def forests(draw, max_n: int = 12, min_n: int = 1) -> Graph:
     """A forest :class:`~causal_grad.graphs.Graph` on ``min_n … max_n`` positions: position 0 is a root and each
     later position ``i`` has parent ``p(i) ∈ {-1, 0, …, i-1}`` (shrinks towards few positions and roots)."""
+    max_n = check_int("max_n", max_n, minimum=1)
+    min_n = check_int("min_n", min_n, minimum=1, maximum=max_n)
     n = draw(st.integers(min_value=min_n, max_value=max_n))
     parents = [-1] + [draw(st.integers(min_value=-1, max_value=i - 1)) for i in range(1, n)]
     return Graph(tuple(parents))
@@ -38,6 +41,8 @@ def forests(draw, max_n: int = 12, min_n: int = 1) -> Graph:
 def dirichlet_transition_matrices(draw, S: int, alpha: float) -> np.ndarray:
     """``π`` with rows i.i.d. ``Dirichlet(α·1_S)``, from a hypothesis-drawn seed of NumPy's generator (so the
     law is exactly the prior's; shrinking moves the seed, not the matrix)."""
+    S = check_int("S", S, minimum=1)
+    alpha = check_positive_float("alpha", alpha)
     seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
     pi = np.random.default_rng(seed).dirichlet(np.full(S, float(alpha)), size=S)
     return pi / pi.sum(axis=1, keepdims=True)
@@ -52,6 +57,7 @@ def _rows(S: int, low: float):
 def transition_matrices(draw, S: int) -> np.ndarray:
     """Any row-stochastic ``π`` (zeros allowed): non-negative floats normalised by row; an all-zero row becomes
     uniform. Shrinks towards the uniform matrix."""
+    S = check_int("S", S, minimum=1)
     w = np.asarray(draw(_rows(S, 0.0)), dtype=np.float64)
     s = w.sum(axis=1, keepdims=True)
     return np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / S)
@@ -61,6 +67,8 @@ def transition_matrices(draw, S: int) -> np.ndarray:
 def floored_transition_matrices(draw, S: int, gamma: float = 0.1) -> np.ndarray:
     """``π = γ/S + (1 − γ)·R`` with ``R`` any row-stochastic matrix: every entry is at least ``γ/S`` (so every
     entry is positive and ``σ1 < 1``)."""
+    S = check_int("S", S, minimum=1)
+    gamma = check_probability("gamma", gamma, open_low=True)
     R = draw(transition_matrices(S))
     return gamma / S + (1.0 - gamma) * R
 
@@ -69,6 +77,8 @@ def floored_transition_matrices(draw, S: int, gamma: float = 0.1) -> np.ndarray:
 def reversible_transition_matrices(draw, S: int, low: float = 1e-3) -> np.ndarray:
     """A reversible ``π = W / (W 1)`` from a symmetric positive weight matrix ``W`` (entries ``≥ low``); its
     stationary law is ``μ ∝ W 1`` and ``D^{1/2} π D^{-1/2}`` is symmetric, so its eigenvalues are real."""
+    S = check_int("S", S, minimum=1)
+    low = check_probability("low", low, open_low=True)
     w = np.asarray(draw(_rows(S, low)), dtype=np.float64)
     W = np.triu(w) + np.triu(w, 1).T
     return W / W.sum(axis=1, keepdims=True)
@@ -80,6 +90,11 @@ def multi_parent_dags(draw, max_n: int = 10, min_n: int = 3, max_arity: int = 2,
     """A multi-parent DAG :class:`~causal_grad.graphs.Graph`: each position ``i`` gets an ordered tuple of
     ``0 … min(max_arity, i)`` distinct earlier parents (position 0 is a root). With ``target_has_parents``
     the last position (the target of :class:`~causal_grad.task.MultiParentTask`) has at least one parent."""
+    max_n = check_int("max_n", max_n, minimum=1)
+    min_n = check_int("min_n", min_n, minimum=1, maximum=max_n)
+    max_arity = check_int("max_arity", max_arity, minimum=0)
+    if not isinstance(target_has_parents, bool):
+        raise TypeError(f"target_has_parents must be a boolean, got {type(target_has_parents).__name__}")
     n = draw(st.integers(min_value=max(min_n, 2 if target_has_parents else 1), max_value=max_n))
     sets: list[tuple[int, ...]] = [()]
     for i in range(1, n):

@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from . import baselines
-from ._validate import check_int, check_key, check_positive_float, check_tokens
+from ._validate import arrays, check_int, check_key, check_positive_float, check_stochastic, check_tokens
 from ._fusion import materialize
 from .graphs import Graph
 from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
@@ -44,6 +44,7 @@ _CHUNK = 4096  # sequences per pass of the in-context sampler (larger batches lo
 MAX_VOCAB = int(np.iinfo(np.int32).max)
 
 
+@arrays(cdf=dict(min_ndim=1), u=dict())
 def categorical_from_cdf(cdf: jax.Array, u: jax.Array) -> jax.Array:
     """Inverse-CDF draw: the number of cumulative probabilities ``cdf[..., :-1]`` below ``u`` (always in [0, S-1])."""
     return jnp.sum(u[..., None] >= cdf[..., :-1], axis=-1).astype(TOKEN_DTYPE)
@@ -122,6 +123,17 @@ def _check_batch(batch) -> int:
     return check_int("batch", batch, minimum=1)
 
 
+def _check_dtype(dtype):
+    """``dtype`` must name float32 or float64 (the samplers draw floating-point uniforms)."""
+    try:
+        d = jnp.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or d not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):  # (np.dtype == None is float64)
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    return d
+
+
 class InContextTask:
     """The single-parent in-context task on a forest (THEORY §1).
 
@@ -167,6 +179,7 @@ class InContextTask:
         """``k`` transition matrices from the prior, shape ``(k, S, S)``."""
         key = check_key("key", key)
         k = check_int("k", k, minimum=1)
+        _check_dtype(dtype)
         return self.prior.sample(key, (k,), self.vocab_size, dtype)
 
     def stationary(self, pi) -> jax.Array:
@@ -234,20 +247,20 @@ class InContextTask:
         """Like :meth:`sample` and also return each sequence's ``π``: ``(tokens, targets, pis)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler(key, batch, jnp.dtype(dtype))
+        return self._sampler(key, batch, _check_dtype(dtype))
 
     def sample(self, key, batch: int, dtype=jnp.float32):
         """``batch`` sequences: ``tokens`` int32 ``(B, T)`` and soft targets ``y = π[s_{T-1}]`` ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler.tokens_targets(key, batch, jnp.dtype(dtype))
+        return self._sampler.tokens_targets(key, batch, _check_dtype(dtype))
 
     def sample_given_pi(self, key, pis) -> jax.Array:
         """Tokens ``(B, T)`` for given transition matrices ``pis`` ``(B, S, S)`` (one sequence per matrix)."""
         key = check_key("key", key)
-        pis = jnp.asarray(pis)
-        if pis.ndim != 3 or pis.shape[1:] != (self.vocab_size, self.vocab_size):
-            raise ValueError(f"pis must have shape (B, {self.vocab_size}, {self.vocab_size}), got {pis.shape}")
+        if np.ndim(pis) != 3:
+            raise ValueError(f"pis must have shape (B, {self.vocab_size}, {self.vocab_size}), got {np.shape(pis)}")
+        pis = jnp.asarray(check_stochastic("pis", pis, self.vocab_size, stack=True))
         return self._sampler.tokens_given_pi(key, pis)
 
     # ------------------------------------------------------------------ baselines (THEORY §2)
@@ -314,6 +327,9 @@ class MultiParentTask:
 
     def sample_tables(self, key, batch: int, dtype=jnp.float32) -> dict[int, jax.Array]:
         """One table per arity ``k``: shape ``(batch, S**k, S)`` (parent tuples flattened, first parent major)."""
+        key = check_key("key", key)
+        batch = _check_batch(batch)
+        _check_dtype(dtype)
         keys = jax.random.split(key, len(self.arities))
         S = self.vocab_size
         return {k: dirichlet(kk, self.alpha, (batch, S ** k), S, dtype)
@@ -353,7 +369,7 @@ class MultiParentTask:
         """``tokens`` int32 ``(B, T)`` with ``T = n - 1`` and targets ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler(key, batch, jnp.dtype(dtype))
+        return self._sampler(key, batch, _check_dtype(dtype))
 
     def bayes(self, tokens) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
