@@ -32,12 +32,16 @@ DEFAULT_EPS = 1e-3
 def causal_softmax(scores: jax.Array) -> jax.Array:
     """Softmax of ``scores[..., i, j]`` over ``j ≤ i`` (entries above the diagonal get weight exactly 0).
 
-    Every row has at least its diagonal entry, so no row is empty and no NaN can arise.
+    Every row has at least its diagonal entry, so no row is empty and no NaN can arise, also for infinite
+    scores (``±inf`` are clipped to the largest finite values first); only a NaN score gives NaN.
     """
     T = scores.shape[-1]
     mask = jnp.tril(jnp.ones((scores.shape[-2], T), dtype=bool))
-    neg = jnp.finfo(scores.dtype).min
-    return jax.nn.softmax(jnp.where(mask, scores, neg), axis=-1) * mask
+    fin = jnp.finfo(scores.dtype)
+    # ±inf scores become the extreme finite values, so every row keeps a finite maximum on its diagonal (a row
+    # of -inf is uniform over j ≤ i, +inf entries share the weight); masked entries are exactly 0
+    clipped = jnp.clip(scores, fin.min, fin.max)
+    return jax.nn.softmax(jnp.where(mask, clipped, -jnp.inf), axis=-1)
 
 
 def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
@@ -76,14 +80,21 @@ def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = 
 
 def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.Array,
                  eps: float = DEFAULT_EPS, weights: jax.Array | None = None) -> jax.Array:
-    """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch."""
+    """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch.
+
+    Never NaN for finite parameters: terms with ``y_b = 0`` are 0. With ``eps > 0`` it is finite (``ŷ ≥ eps/S``);
+    with ``eps = 0`` a target token absent from the context (``y_b > 0``, ``ŷ_b = 0``) gives ``+inf``, the exact
+    value ``−log 0``, and its gradient is undefined there (use ``eps > 0``, as training does).
+    """
     _check_inputs(A1, A2, tokens, eps)
     B, S = len(tokens), A2.shape[0]
     check_array("targets", targets, shape=(B, S))
     if weights is not None:
         check_array("weights", weights, shape=(B,))
     yhat = reduced_apply(A1, A2, tokens, eps)
-    ce = -jnp.sum(targets * jnp.log(yhat), axis=-1)
+    # 0·log 0 = 0 (a target entry 0 where ŷ = 0, possible at eps = 0), with a safe log in the unused branch
+    pos = targets > 0
+    ce = -jnp.sum(jnp.where(pos, targets * jnp.log(jnp.where(pos, yhat, 1.0)), 0.0), axis=-1)
     if weights is None:
         return jnp.mean(ce)
     return jnp.sum(weights * ce)

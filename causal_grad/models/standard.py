@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_int, check_key
+from .._validate import check_array, check_int, check_key, check_tokens
 
 __all__ = ["StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
            "standard_attention"]
@@ -88,34 +88,40 @@ def standard_model(vocab_size: int, seq_len: int, d_model: int = 64, layers: int
 def standard_init(module: StandardTransformer, key) -> dict:
     """Flax's default initialisation (LeCun-normal dense layers, N(0, 1) token embedding, N(0, 0.02²)
     positions)."""
+    _check_module(module)
     key = check_key("key", key)
     return module.init(key, jnp.zeros((1, module.seq_len), jnp.int32))
 
 
+def _check_module(module):
+    if not isinstance(module, StandardTransformer):
+        raise TypeError(f"module must be a StandardTransformer (from standard_model), got {type(module).__name__}")
+    return module
+
+
 def _check_tokens(module, tokens):
-    tokens = tokens if isinstance(tokens, (jax.Array, np.ndarray)) else np.asarray(tokens)
-    if not jnp.issubdtype(tokens.dtype, jnp.integer):
-        raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
-    if tokens.ndim != 2 or tokens.shape[1] != module.seq_len:
-        raise ValueError(f"tokens must have shape (B, {module.seq_len}), got {tokens.shape}")
-    return tokens
+    # integer (B, T), B >= 1; values in 0..S-1 when concrete (not traced)
+    _check_module(module)
+    return check_tokens("tokens", tokens, seq_len=module.seq_len, vocab_size=module.vocab_size)
 
 
 def standard_logits(module: StandardTransformer, params, tokens) -> jax.Array:
     """Logits at the query ``(B, S)``."""
-    return module.apply(params, _check_tokens(module, tokens))
+    tokens = _check_tokens(module, tokens)
+    return module.apply(params, tokens)
 
 
 def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.Array:
     """Mean cross-entropy ``−Σ_b y_b log softmax(logits)_b`` against the soft targets."""
+    B = len(_check_tokens(module, tokens))
+    check_array("targets", targets, shape=(B, module.vocab_size))
     logits = standard_logits(module, params, tokens)
-    if targets.shape != logits.shape:
-        raise ValueError(f"targets must have shape {logits.shape}, got {targets.shape}")
     return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1))
 
 
 def standard_attention(module: StandardTransformer, params, tokens, layer: int = 0) -> jax.Array:
     """Attention of layer ``layer`` on ``tokens``: ``(B, H, T, T)``."""
-    layer = check_int("layer", layer, minimum=0, maximum=module.layers - 1)
-    _, atts = module.apply(params, _check_tokens(module, tokens), return_attention=True)
+    layer = check_int("layer", layer, minimum=0, maximum=_check_module(module).layers - 1)
+    tokens = _check_tokens(module, tokens)
+    _, atts = module.apply(params, tokens, return_attention=True)
     return atts[layer]
