@@ -176,21 +176,23 @@ def _corrupt(S: int, k: int | None, how: str):
     return st.tuples(_stochastic(S, k), st.integers(0, 50), st.integers(0, 50), st.floats(0, 10)).map(f)
 
 
-def matrices(S: int, *, stack: bool = True, checks_values: bool = True, fixed_S: bool = True) -> list[Bad]:
+def matrices(S: int, *, stack: bool = True, checks_values: bool = True, fixed_S: bool = True,
+             leading_free: bool = False) -> list[Bad]:
     """Invalid transition matrices for an argument expecting ``(k, S, S)`` (``stack``) or one ``(S, S)``
-    (``fixed_S``: ``S`` is the task's vocabulary size, so ``S+1`` is wrong too)."""
+    (``fixed_S``: ``S`` is the task's vocabulary size, so ``S+1`` is wrong too; ``leading_free``: any leading
+    axes ``(..., S, S)``, empty ones included, are valid)."""
     k = 2 if stack else None
     shape_bad = [np.ones((S, S + 1)) / (S + 1), np.ones(S) / S]
     if fixed_S:
         shape_bad.append(np.ones((S + 1, S + 1)) / (S + 1))
-    if stack:
+    if stack and not leading_free:
         shape_bad.append(np.ones((2, 2, S, S)) / S)
     out = [Bad("wrong shape (not square, wrong S, wrong ndim)", st.sampled_from(shape_bad), ValueError,
                r"shape|square|x\d|dimension|vocabulary"),
            Bad("not a real array (complex, bool, strings)",
                st.sampled_from([np.eye(S) + 0j, np.eye(S, dtype=bool), np.full((S, S), "a")]), TypeError,
                r"real|dtype")]
-    if stack:
+    if stack and not leading_free:
         out.append(Bad("an empty stack", st.just(np.zeros((0, S, S))), ValueError, r"at least one|empty"))
     if checks_values:
         out += [Bad("a negative entry", _corrupt(S, k, "negative"), ValueError, r"non-negative"),
@@ -296,9 +298,10 @@ class Entry:
     call: Callable | None = None
     examples: int = 20
     note: str = ""
+    pending: str = ""  # why a known gap is not fixed yet (the test is an expected failure until it is)
 
-    def __call__(self, **kw):
-        return (self.call or self.obj)(**kw)
+    def __call__(this, /, **kw):  # noqa: N805 - `self` may be a keyword argument (methods)
+        return (this.call or this.obj)(**kw)
 
 
 REGISTRY: dict[str, Entry] = {}
@@ -328,6 +331,7 @@ A2 = np.eye(S)
 TASK_BAD = instances("InContextTask", MTASK)
 GRAPH_BAD = [b.named("graph", "parents") for b in bad_parents()] + instances("Graph")[:0]
 PRIOR_BAD = instances("Prior", 0.1)
+PRIOR_BAD_OPT = [Bad("not a Prior (None: the default)", st.sampled_from([3, "x", object(), 0.1]), TypeError, r"Prior")]
 EPS01 = probs(open_high=True)  # ε ∈ [0, 1)
 NOWHERE = str(Path(__import__("tempfile").gettempdir()) / "causal_grad_fuzz_never_written")  # inputs refused first
 
@@ -673,6 +677,18 @@ register("causal_grad.plots.curves", _plots.curves,
          {"path": _PNG, "x": [1, 2], "series": {"a": [1, 2]}, "xlabel": "x", "ylabel": "y"},
          {"series": [Bad("not a non-empty dict of sequences", st.sampled_from([None, {}, [1, 2], {"a": "b"}]),
                          (TypeError, ValueError), r"series")]})
+register("causal_grad.plots.panels", _plots.panels, {"path": _PNG, "specs": [{"kind": "heatmap", "data": np.eye(2)}]},
+         {"specs": [Bad("empty, or not panel dicts of a known kind with their data",
+                        st.sampled_from([[], None, [3], [{"kind": "pie"}], [{"kind": "curves"}],
+                                         [{"kind": "heatmap", "data": np.ones(3)}]]), (TypeError, ValueError),
+                        r"specs")]})
+register("causal_grad.plots.errorbars", _plots.errorbars,
+         {"path": _PNG, "x": [1, 2], "series": {"a": ([1, 2], [0, 1], [2, 3])}},
+         {"series": [Bad("not a non-empty dict", st.sampled_from([None, {}, [1]]), (TypeError, ValueError),
+                         r"series")]})
+register("causal_grad.plots.bars", _plots.bars, {"path": _PNG, "labels": ["a"], "series": {"a": [1]}},
+         {"series": [Bad("not a non-empty dict", st.sampled_from([None, {}, [1]]), (TypeError, ValueError),
+                         r"series")]})
 register("causal_grad.benchmarks.timeit", _bench.timeit, {"fn": lambda: None, "repeat": 1, "warmup": 0},
          {"fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")], "repeat": ints(1),
           "warmup": ints(0)})
@@ -698,6 +714,169 @@ register("causal_grad.verify.report.ClaimResult", _rep.ClaimResult,
          {"id": "C1", "title": "t", "status": "pass", "summary": "s", "numbers": {}, "checked_by": []},
          {"status": choices("pass", "partial", "fail")})
 
+
+# ---------------------------------------------------------------------- priors, stationary, task
+from causal_grad import priors as _pr, task as _task  # noqa: E402
+
+_stmod = importlib.import_module("causal_grad.stationary")  # the package re-exports the function under that name
+
+DTYPE_BAD = [Bad("not float32 or float64", st.sampled_from(["x", jnp.int32, "float16", [1]]), TypeError,
+                 r"float32 or float64")]
+SHAPE_BAD = [Bad("not a sequence of integers >= 0", st.sampled_from([3, "ab", (2, -1), (1.5,), (None,)]),
+                 (TypeError, ValueError), r"integer|>=|sequence", names=("shape",))]
+ALPHA_ANY = [Bad("not a real number or array", st.sampled_from(["a", None, 1 + 2j, np.array([1j])]), TypeError,
+                 r"real")] + floats()[1:] + [Bad("an array with a value <= 0 or NaN", st.sampled_from([np.array([1.0, -1.0]),
+                                                                                   np.array([np.nan])]),
+                            ValueError, r"> 0|finite")]
+for _name in ("log_gamma_variates", "gamma"):
+    register(f"causal_grad.priors.{_name}", getattr(_pr, _name),
+             {"key": KEY, "alpha": 0.5, "shape": (2,), "dtype": jnp.float32},
+             {"key": keys(), "alpha": ALPHA_ANY, "shape": SHAPE_BAD, "dtype": DTYPE_BAD})
+register("causal_grad.priors.dirichlet", _pr.dirichlet, {"key": KEY, "alpha": 0.5, "shape": (2,), "S": S},
+         {"key": keys(), "alpha": floats(), "shape": SHAPE_BAD, "S": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.priors.Dirichlet", _pr.Dirichlet, {"alpha": 0.5}, {"alpha": floats()})
+register("causal_grad.priors.Floored", _pr.Floored, {"alpha": 0.5, "gamma": 0.1},
+         {"alpha": floats(), "gamma": probs(open_low=True)})
+register("causal_grad.priors.Sticky", _pr.Sticky, {"alpha": 0.5, "lam": 0.5},
+         {"alpha": floats(), "lam": probs(open_high=True)})
+register("causal_grad.priors.PermutationLike", _pr.PermutationLike, {"alpha": 0.5, "delta": 0.1},
+         {"alpha": floats(), "delta": probs(open_low=True)})
+register("causal_grad.priors.UniformOver", _pr.UniformOver, {"pis": PIS}, {"pis": matrices(S, fixed_S=False)})
+_PRIOR_CASES = {"Dirichlet": _pr.Dirichlet(0.5), "Floored": _pr.Floored(0.5), "Sticky": _pr.Sticky(0.5),
+                "PermutationLike": _pr.PermutationLike(), "UniformOver": _pr.UniformOver(PIS)}
+for _name, _prior in _PRIOR_CASES.items():
+    register(f"causal_grad.priors.{_name}.sample", type(_prior).sample,
+             {"self": _prior, "key": KEY, "shape": (2,), "S": S, "dtype": jnp.float32},
+             {"key": keys(), "shape": SHAPE_BAD, "S": ints(1), "dtype": DTYPE_BAD})
+    register(f"causal_grad.priors.{_name}.sample_batch_last", type(_prior).sample_batch_last,
+             {"self": _prior, "key": KEY, "batch": 2, "S": S, "dtype": jnp.float32},
+             {"key": keys(), "batch": ints(1), "S": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.stationary.stationary", _stmod.stationary, {"pi": PIS},
+         {"pi": matrices(S, fixed_S=False, leading_free=True)},
+         note="traceable: values checked when concrete")
+register("causal_grad.stationary.stationary_residual", _stmod.stationary_residual,
+         {"pi": PIS, "mu": np.ones((2, S)) / S},
+         {"pi": matrices(S, stack=False, checks_values=False, fixed_S=False)[:2],
+          "mu": arrays_struct((S,), "real", free_leading=True)[1:]}, note="traceable: structure only")
+register("causal_grad.stationary.gth_batch_last", _stmod.gth_batch_last, {"P": PIS.transpose(1, 2, 0)},
+         {"P": arrays_struct((S, S, 2), "real")}, note="traceable: structure only")
+register("causal_grad.task.categorical_from_cdf", _task.categorical_from_cdf,
+         {"cdf": np.array([0.2, 0.5, 1.0]), "u": np.array(0.3)},
+         {"cdf": arrays_struct((S,), "real")[1:], "u": arrays_struct((), "real")[1:]}, note="traceable: structure only")
+_TASK_GRAPH_BAD = [b.named("graph", "parents") for b in bad_parents()]
+register("causal_grad.task.InContextTask", _task.InContextTask, {"graph": CHAIN, "vocab_size": S, "alpha": 0.5},
+         {"graph": _TASK_GRAPH_BAD + [Bad("a multi-parent DAG", st.just(DAG), ValueError, r"forest")],
+          "vocab_size": ints(2, 2 ** 31 - 1), "alpha": floats(), "prior": PRIOR_BAD_OPT})
+register("causal_grad.task.MultiParentTask", _task.MultiParentTask, {"graph": DAG, "vocab_size": S, "alpha": 0.5},
+         {"graph": _TASK_GRAPH_BAD[:1] + [
+             Bad("fewer than 2 positions, or a target without parents", st.sampled_from([[()], [(), ()], [-1, 0, -1]]),
+                 ValueError, r"at least|parent")],
+          "vocab_size": ints(2) + [Bad("S^(arity+1) tables too large", st.just(10 ** 4), ValueError, r"2\*\*26",
+                                       names=("vocab_size",))],
+          "alpha": floats()})
+register("causal_grad.task.make_task", _task.make_task, {"graph": CHAIN, "vocab_size": S, "alpha": 0.5},
+         {"graph": _TASK_GRAPH_BAD, "vocab_size": ints(2), "alpha": floats(), "prior": PRIOR_BAD_OPT})
+for _name, _t, _T in (("InContextTask", TASK, T), ("MultiParentTask", MTASK, MTASK.seq_len)):
+    _cls = type(_t)
+    register(f"causal_grad.task.{_name}.sample", _cls.sample, {"self": _t, "key": KEY, "batch": 2},
+             {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
+    register(f"causal_grad.task.{_name}.bayes", _cls.bayes, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
+             {"tokens": token_arrays(2, _T, S)})
+    register(f"causal_grad.task.{_name}.unigram", _cls.unigram, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
+             {"tokens": token_arrays(2, _T, S)})
+    register(f"causal_grad.task.{_name}.baseline_losses", _cls.baseline_losses,
+             {"self": _t, "key": KEY, "num": 4, "batch": 2}, {"key": keys(), "num": ints(2), "batch": ints(1)})
+register("causal_grad.task.InContextTask.sample_with_pi", _task.InContextTask.sample_with_pi,
+         {"self": TASK, "key": KEY, "batch": 2}, {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.task.InContextTask.sample_pi", _task.InContextTask.sample_pi,
+         {"self": TASK, "key": KEY, "k": 2}, {"key": keys(), "k": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.task.InContextTask.sample_given_pi", _task.InContextTask.sample_given_pi,
+         {"self": TASK, "key": KEY, "pis": PIS}, {"key": keys(), "pis": matrices(S)[:1] + matrices(S)[3:]})
+register("causal_grad.task.MultiParentTask.sample_tables", _task.MultiParentTask.sample_tables,
+         {"self": MTASK, "key": KEY, "batch": 2}, {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.task.MultiParentTask.one_parent", _task.MultiParentTask.one_parent,
+         {"self": MTASK, "tokens": np.zeros((2, MTASK.seq_len), np.int32), "which": 0},
+         {"tokens": token_arrays(2, MTASK.seq_len, S), "which": ints(0, 1)})
+
+# ---------------------------------------------------------------------- hypothesis strategies (draw-time checks)
+from causal_grad import strategies as _strat  # noqa: E402
+
+for _name, _valid, _bad in [
+        ("forests", {"max_n": 4, "min_n": 1}, {"max_n": ints(1), "min_n": ints(1)}),
+        ("dirichlet_transition_matrices", {"S": 3, "alpha": 0.5}, {"S": ints(1), "alpha": floats()}),
+        ("transition_matrices", {"S": 3}, {"S": ints(1)}),
+        ("floored_transition_matrices", {"S": 3, "gamma": 0.1}, {"S": ints(1), "gamma": probs(open_low=True)}),
+        ("reversible_transition_matrices", {"S": 3, "low": 1e-3}, {"S": ints(1), "low": probs(open_low=True)}),
+        ("multi_parent_dags", {"max_n": 5, "min_n": 3, "max_arity": 2, "target_has_parents": True},
+         {"max_n": ints(1), "min_n": ints(1), "max_arity": ints(0),
+          "target_has_parents": [Bad("not a boolean", st.sampled_from([None, 1, "y"]), TypeError, r"boolean")]})]:
+    register(f"causal_grad.strategies.{_name}", getattr(_strat, _name), _valid, _bad,
+             call=lambda _f=getattr(_strat, _name), **kw: _draw_once(_f(**kw)),
+             note="hypothesis strategy: refused when drawn")
+
+# ---------------------------------------------------------------------- models: disentangled and standard
+from causal_grad.models import disentangled as _dis, standard as _std  # noqa: E402
+
+DPARAMS = _dis.disentangled_init(S, T, (1, 1))
+DPARAMS2 = _dis.disentangled_init(S, T, (2, 1))
+PARAMS_BAD = [Bad("not a disentangled parameter dict, or shapes that do not fit together",
+                  st.sampled_from([None, {"A": []}, {"A": [np.zeros((1, 4, 4))], "W": np.zeros((7, S))},
+                                   {"A": DPARAMS["A"], "W": np.zeros((3, S))}, {"A": [np.zeros((4, 4))], "W": np.zeros((4, 3))}]),
+                  (TypeError, ValueError), r"params")]
+HEADS_BAD = [Bad("not a non-empty sequence of integers >= 1", st.sampled_from([(), (0, 1), "11", 2, (1.5,)]),
+                 (TypeError, ValueError), r"heads|integer|>=", names=("heads", "heads[0]"))]
+register("causal_grad.models.disentangled.disentangled_dims", _dis.disentangled_dims, {"S": S, "T": T, "heads": (1, 1)},
+         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD})
+register("causal_grad.models.disentangled.disentangled_init", _dis.disentangled_init,
+         {"S": S, "T": T, "heads": (1, 1), "key": None, "scale": 0.0},
+         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD, "key": keys(optional=True),
+          "scale": floats(allow_zero=True) + [Bad("> 0 without a key", st.just(0.1), ValueError, r"key",
+                                                  names=("scale",))]})
+register("causal_grad.models.disentangled.induction_init", _dis.induction_init,
+         {"S": S, "T": T, "heads": (1, 1), "beta0": 1.0, "gamma": 1.0},
+         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD + [Bad("not two layers", st.sampled_from([(1,), (1, 1, 1)]),
+                                                                ValueError, r"two layers")],
+          "beta0": floats(allow_zero=True), "gamma": floats(allow_zero=True)})
+# models/disentangled.py belongs to the training engineer, who reverted the hardening edits while still working
+# on it: these gaps stay expected failures until the file takes them (proposed fix: _check_tokens via
+# _validate.check_tokens (empty batch, range of concrete jax tokens), disentangled_heads via disentangled_shape,
+# disentangled_loss checking targets/weights before computing the logits)
+_DIS_PENDING = "models/disentangled.py: hardening edits reverted by its owner; see the hardening report"
+register("causal_grad.models.disentangled.disentangled_shape", _dis.disentangled_shape, {"params": DPARAMS},
+         {"params": PARAMS_BAD})
+register("causal_grad.models.disentangled.disentangled_heads", _dis.disentangled_heads, {"params": DPARAMS},
+         {"params": PARAMS_BAD}, pending=_DIS_PENDING)
+for _name in ("disentangled_logits", "disentangled_apply", "disentangled_reference_logits", "first_layer_attention"):
+    register(f"causal_grad.models.disentangled.{_name}", getattr(_dis, _name),
+             {"params": DPARAMS, "tokens": TOKENS}, {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S)},
+             pending=_DIS_PENDING)
+register("causal_grad.models.disentangled.disentangled_loss", _dis.disentangled_loss,
+         {"params": DPARAMS, "tokens": TOKENS, "targets": PIS[0][:2], "weights": None},
+         {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S), "targets": real_arrays((2, S), finite=False)[:2],
+          "weights": arrays_struct((2,), "real")[1:]}, pending=_DIS_PENDING)
+register("causal_grad.models.disentangled.position_attention", _dis.position_attention,
+         {"params": DPARAMS, "layer": 0}, {"params": PARAMS_BAD, "layer": ints(0, 1)})
+register("causal_grad.models.disentangled.induction_block", _dis.induction_block,
+         {"params": DPARAMS2, "head": 0, "source_head": 0},
+         {"params": PARAMS_BAD, "head": ints(0, 0), "source_head": ints(0, 1)})
+register("causal_grad.models.disentangled.readout_block", _dis.readout_block, {"params": DPARAMS, "head": 0},
+         {"params": PARAMS_BAD, "head": ints(0, 0)})
+SMODEL = _std.standard_model(S, T, d_model=8, layers=1)
+MODULE_BAD = instances("StandardTransformer")
+register("causal_grad.models.standard.standard_model", _std.standard_model,
+         {"vocab_size": S, "seq_len": T, "d_model": 8, "layers": 1, "heads": 2, "mlp_ratio": 2},
+         {"vocab_size": ints(2), "seq_len": ints(1), "d_model": ints(1), "layers": ints(1), "heads": ints(1),
+          "mlp_ratio": ints(1)})
+register("causal_grad.models.standard.standard_init", _std.standard_init, {"module": SMODEL, "key": KEY},
+         {"module": MODULE_BAD, "key": keys()})
+register("causal_grad.models.standard.standard_logits", _std.standard_logits,
+         {"module": SMODEL, "params": {}, "tokens": TOKENS}, {"module": MODULE_BAD, "tokens": token_arrays(2, T, S)})
+register("causal_grad.models.standard.standard_loss", _std.standard_loss,
+         {"module": SMODEL, "params": {}, "tokens": TOKENS, "targets": PIS[0][:2]},
+         {"module": MODULE_BAD, "tokens": token_arrays(2, T, S), "targets": real_arrays((2, S), finite=False)[:2]})
+register("causal_grad.models.standard.standard_attention", _std.standard_attention,
+         {"module": SMODEL, "params": {}, "tokens": TOKENS, "layer": 0},
+         {"module": MODULE_BAD, "tokens": token_arrays(2, T, S), "layer": ints(0, 0)})
 
 # ---------------------------------------------------------------------- debug mode
 from causal_grad import debug as _debug  # noqa: E402
@@ -725,14 +904,14 @@ DATA_TYPES = {
     "causal_grad.gradients.compare.GradientVsMI", "causal_grad.comparison.A1Agreement",
     "causal_grad.comparison.ClosedFormVsTraining", "causal_grad.population.PopulationTrajectory",
     "causal_grad.verify.report.VerifyContext", "causal_grad.priors.Prior",
+    "causal_grad.models.standard.StandardTransformer",  # a flax module definition; standard_model checks it
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover"}
 #: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input).
 CLI = {"causal_grad.cli.main"}
 #: Not yet covered: modules other engineers are still changing (to be removed when they settle).
-PENDING_MODULES = ("causal_grad.training", "causal_grad.models.disentangled", "causal_grad.models.standard",
-                   "causal_grad.priors", "causal_grad.task", "causal_grad.stationary", "causal_grad.strategies")
+PENDING_MODULES = ("causal_grad.training",)
 
 
 def _public_modules() -> list[types.ModuleType]:
@@ -791,6 +970,14 @@ def test_every_public_name_is_covered():
 
 
 # ====================================================================== the fuzz test
+_DATA: list = []  # the running test's hypothesis ``data`` object (strategies are drawn through it)
+
+
+def _draw_once(strategy):
+    """Draw one value of ``strategy`` (the strategies validate their arguments when drawn)."""
+    return _DATA[-1].draw(strategy)
+
+
 def _refused(entry: Entry, label: str, arg: str, bad: Bad, value) -> None:
     kw = entry.valid()
     kw[arg] = value
@@ -814,16 +1001,23 @@ def _refused(entry: Entry, label: str, arg: str, bad: Bad, value) -> None:
         pytest.fail(f"{label}({arg}={value!r}) ({bad.what}) was accepted")
 
 
-@pytest.mark.parametrize("label", sorted(REGISTRY))
+@pytest.mark.parametrize("label", [
+    pytest.param(label, marks=pytest.mark.xfail(reason=REGISTRY[label].pending, strict=False))
+    if REGISTRY[label].pending else label for label in sorted(REGISTRY)])
 def test_refuses_bad_input(label):
     entry = REGISTRY[label]
     fams = [(arg, bad) for arg, bads in entry.bad.items() for bad in bads]
 
     @settings(max_examples=entry.examples)
-    @given(st.tuples(*[bad.values for _, bad in fams]))
-    def run(values):
-        for (arg, bad), value in zip(fams, values):
-            _refused(entry, label, arg, bad, value)
+    @given(st.data())
+    def run(data):
+        values = data.draw(st.tuples(*[bad.values for _, bad in fams]))
+        _DATA.append(data)
+        try:
+            for (arg, bad), value in zip(fams, values):
+                _refused(entry, label, arg, bad, value)
+        finally:
+            _DATA.pop()
 
     run()
 
@@ -843,10 +1037,29 @@ same errors print one line `causal-grad: error: …` and exit with status 2.
 """
 
 
+FOOTER = """
+## Numerical edge cases (valid input; `tests/test_stability.py`)
+
+| situation | result |
+| --- | --- |
+| Dirichlet concentration α from 1e-3 to 1e3 | finite samples, rows summing to 1 within 8·S ulps, no NaN (gammas kept in log space) |
+| nearly reducible, periodic or `Dirichlet(1e-3)` π | `stationary` (GTH) residual ‖μπ − μ‖∞ < 1e-10 in float64; masses down to 1e-300 resolved; a reducible π gets *a* stationary law |
+| reduced model, ε = 0, a target token absent from the context | loss `+inf` (the exact −log 0), never NaN; its gradient is undefined there: use ε > 0 (default 1e-3) |
+| reduced model, ε > 0 | loss finite (ŷ ≥ ε/S), gradients finite |
+| a target entry 0 where ŷ = 0 | contributes 0 (0·log 0 = 0), in `reduced_loss`, `cross_entropy` and the exact paths |
+| exact population loss at ε = 0 | `+inf` when some target token can be absent from a context; the linearized gradient at init uses the ε → 0 limit and stays finite |
+| `causal_softmax` with ±inf or huge scores | ±inf clipped to the extreme finite values: rows sum to 1, a row of −inf is uniform over j ≤ i, masked entries exactly 0; only a NaN score gives NaN |
+| information measures at exact zeros (point masses, zero rows/columns, independence, deterministic laws) | exact values (0, H(X), support − 1), finite gradients |
+| NaN produced inside compiled code (a bug, a custom loss) | silent by default; `with causal_grad.debug.guard():` raises `FloatingPointError` naming the primitive |
+"""
+
+
 def render_doc() -> str:
     lines = [HEADER, "## Python API", "", "| entry point | argument | refuses |", "| --- | --- | --- |"]
     for label in sorted(REGISTRY):
         e = REGISTRY[label]
+        if e.pending:
+            continue
         first = True
         for arg, bads in e.bad.items():
             what = "; ".join(dict.fromkeys(b.what for b in bads))
@@ -862,7 +1075,11 @@ def render_doc() -> str:
                   "| --- | --- | --- |"]
         for cmd, flag, what in test_fuzz_cli.doc_rows():
             lines.append(f"| `{cmd}` | `{flag}` | {what} |")
-    return "\n".join(lines) + "\n"
+    pending = sorted(label for label, e in REGISTRY.items() if e.pending)
+    if pending:
+        lines += ["", "## Known gaps (expected failures in the fuzz suite)", ""]
+        lines += [f"- `{label}`: {REGISTRY[label].pending}" for label in pending]
+    return "\n".join(lines) + "\n" + FOOTER
 
 
 def test_inputs_doc_in_sync():
