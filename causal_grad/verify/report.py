@@ -141,7 +141,7 @@ def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str 
                                or not all(isinstance(c, str) for c in claims)):
         raise TypeError(f"claims must be a list of claim ids such as ['C1', 'C3'], got {claims!r}")
     seed = check_seed("seed", seed)
-    ids = list(CLAIMS) if not claims else list(claims)
+    ids = sorted(CLAIMS, key=lambda c: int(c[1:])) if not claims else list(claims)
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"claims must be among {', '.join(CLAIMS)}; unknown: {', '.join(unknown)}")
