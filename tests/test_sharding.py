@@ -22,7 +22,7 @@ from causal_grad.task import InContextTask
 from causal_grad.training.adapters import build_model
 from causal_grad.training.loop import ChunkRunner, task_sampler
 from causal_grad.training.schedules import make_optimizer
-from causal_grad.training.sharding import data_mesh
+from causal_grad.training.sharding import check_batch_divisible, data_mesh
 
 task = InContextTask(random_tree(jax.random.key(0), 7), 5, 0.1)
 spec = build_model("disentangled", 5, 8, heads=(2, 1), init_scale=1e-2)
@@ -39,6 +39,11 @@ for n in (1, 8):
     out[n] = {"losses": losses, "params": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(st.params)],
               "all_reduce": "all-reduce" in r.compile(st, jax.random.key(7)).as_text(),
               "param_devices": len(jax.tree.leaves(st.params)[0].sharding.device_set)}
+try:
+    check_batch_divisible(100, data_mesh())  # 100 sequences cannot be split evenly over 8 devices
+    out["indivisible_raises"] = False
+except ValueError as exc:
+    out["indivisible_raises"] = "divisible by the number of devices" in str(exc)
 print(json.dumps(out))
 """
 
@@ -52,6 +57,7 @@ def test_eight_devices_match_one():
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     one, eight = res["1"], res["8"]
     assert res["devices"] == 8
+    assert res["indivisible_raises"]
     # the 8-device program really is data-parallel: replicated parameters, gradients all-reduced
     assert eight["all_reduce"] and eight["param_devices"] == 8
     assert not one["all_reduce"] and one["param_devices"] == 1
