@@ -259,6 +259,7 @@ def test_debug_guard_catches_injected_nan_on_exact_path(monkeypatch):
 
     monkeypatch.setattr(ex, "_chunk_loss", poisoned)
     monkeypatch.setattr(ex, "_exact", jax.jit(ex._exact.__wrapped__, static_argnames=("B", "nchunks")))
+    jax.clear_caches()  # a trace of the unpatched function from an earlier test would otherwise be reused
     task = cg.InContextTask(cg.chain(2), 2, 1.0)
     pis = np.array([[[0.7, 0.3], [0.4, 0.6]]])
     args = (task, pis, np.zeros((3, 3)), np.eye(2))
@@ -267,6 +268,8 @@ def test_debug_guard_catches_injected_nan_on_exact_path(monkeypatch):
         with debug.guard():
             cg.exact_population_gradient(*args, eps=1e-3)
     cg.exact_population_gradient(*args, eps=1e-3)  # the guard is scoped: silent again afterwards
+    monkeypatch.undo()
+    jax.clear_caches()  # drop the poisoned trace so later tests in this process compile the real function
 
 
 def test_debug_checked_and_check_finite():
