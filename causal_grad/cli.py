@@ -42,9 +42,10 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"causal-grad: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("causal-grad: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM during training (TrainingInterrupted)
+        detail = str(exc)
+        print(f"causal-grad: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", 2)
     return int(rc or 0)
 
 

@@ -15,10 +15,13 @@ with the same weights as an uninterrupted one (bit for bit on the same machine; 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_int, check_positive_float
+from .._validate import check_callable, check_int, check_positive_float
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
 from ..models.reduced import DEFAULT_EPS
@@ -39,7 +42,8 @@ from .loop import ChunkRunner, TrainState, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import OPTIMIZERS, SCHEDULES, Stage
 
-__all__ = ["TrainConfig", "TrainResult", "HeldOut", "train", "load_run", "default_config", "write_json_atomic"]
+__all__ = ["TrainConfig", "TrainResult", "HeldOut", "train", "load_run", "default_config", "write_json_atomic",
+           "TrainingInterrupted"]
 
 #: Defaults per (model, schedule) (THEORY §6 and PERFORMANCE.md; the measured settings behind them are in
 #: docs/theory.md, C5). The first schedule listed for a model is its default.
@@ -244,10 +248,46 @@ class TrainResult:
 
 def write_json_atomic(path, obj) -> None:
     """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=float))
     os.replace(tmp, path)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`train` after a SIGINT or SIGTERM: the run stopped at the end of the running chunk, its
+    state was checkpointed (when ``out`` is given) and ``history.json`` written; ``resume=True`` (``--resume``)
+    continues it to the same final weights as an uninterrupted run. ``signum``, ``step``: the signal and the
+    step reached."""
+
+    def __init__(self, signum: int, step: int, where: str = ""):
+        self.signum, self.step = int(signum), int(step)
+        super().__init__(f"{signal.Signals(signum).name} at step {step}" + (f"; {where}" if where else ""))
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Within the block SIGINT and SIGTERM only record themselves (the list it yields); the training loop stops at
+    the next chunk boundary, where the state is consistent. A second signal stops at once (KeyboardInterrupt).
+    Outside the main thread signals cannot be caught, and nothing is installed."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum, frame):
+        if got:
+            raise KeyboardInterrupt
+        got.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
@@ -333,12 +373,32 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
           stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100) -> TrainResult:
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
     early after an evaluation (used by the benchmarks to time recovery). Returns the final parameters and
-    the history."""
+    the history.
+
+    SIGINT/SIGTERM (in the main thread) stop the run at the end of the running chunk: the state is checkpointed
+    in ``out/checkpoints/<step>`` and ``history.json`` written (``interrupted_at``), then
+    :class:`TrainingInterrupted` is raised; ``resume=True`` continues to the same final weights."""
+    with _stop_on_signals() as signals:
+        return _train(config, out, resume=resume, progress=progress, mesh=mesh, stop_when=stop_when,
+                      max_chunk=max_chunk, signals=signals)
+
+
+def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals) -> TrainResult:
     t_start = time.perf_counter()
+    if not isinstance(config, (TrainConfig, dict)):
+        raise TypeError(f"config must be a TrainConfig (or a dict of its fields), got {type(config).__name__}")
     cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = Path(out) if out is not None else None
     if resume and out is None:
         raise ValueError("resume needs out (the results folder of the run to continue)")
+    max_chunk = check_int("max_chunk", max_chunk, minimum=1)
+    if stop_when is not None:
+        check_callable("stop_when", stop_when)
+    if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
+        raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
+                         f"choose another folder")
     ctx = _context(cfg, mesh, max_chunk)
     spec, stages, held, evaluate = ctx.spec, ctx.stages, ctx.held, ctx.evaluate
     seed_key = jax.random.key(cfg.seed)
@@ -351,15 +411,12 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         cfg_path = out / "config.json"
-        if not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
-            raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
-                             f"choose another folder")
         if resume and cfg_path.exists():
             saved = json.loads(cfg_path.read_text())
             if saved != cfg.to_json():
                 raise ValueError(f"resume: the config differs from the one saved in {cfg_path}")
         write_json_atomic(cfg_path, cfg.to_json())
-        if cfg.checkpoint_every:
+        if cfg.checkpoint_every or (resume and (out / "checkpoints").is_dir()):  # (an interrupted run's)
             ckpt = Checkpointer(out / "checkpoints")
 
     runner_for = ctx.runner
@@ -389,7 +446,7 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
         if step == 0 and not history["eval"]:
             last = {"step": 0, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
             history["eval"].append(last)
-        while step < cfg.steps and not stopped:
+        while step < cfg.steps and not stopped and not signals:
             if step >= stages[k].end:  # next stage: fresh optimiser over the newly trainable groups
                 k += 1
                 state = runner_for(k).init_state(state.params, step)
@@ -409,7 +466,7 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
                     write_json_atomic(out / "history.json", history)
                 if stop_when is not None and stop_when(last):
                     stopped = True
-            if ckpt is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            if ckpt is not None and cfg.checkpoint_every and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 ckpt.save(step, state)
             if bar is not None:
                 post = {"loss": f"{mean_loss:.4f}"}
@@ -418,6 +475,18 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
                     post["parent_att"] = f"{last['mean_parent_attention']:.3f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(n)
+        if signals and step < cfg.steps:  # interrupted: keep the consistent state of the last chunk boundary
+            where = ""
+            if out is not None:
+                if step > 0:
+                    if ckpt is None:
+                        ckpt = Checkpointer(out / "checkpoints")
+                    if ckpt.latest_step() != step:
+                        ckpt.save(step, state)
+                    where = f"checkpoint in {out / 'checkpoints' / str(step)}; rerun with --resume to continue"
+                history["interrupted_at"] = step
+                write_json_atomic(out / "history.json", history)
+            raise TrainingInterrupted(signals[0], step, where)
     finally:
         if bar is not None:
             bar.close()
@@ -434,7 +503,12 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
 
 def load_run(out) -> TrainResult:
     """Read a results folder: config, final weights (as the model's pytree) and history."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a results folder path, got {type(out).__name__}")
     out = Path(out)
+    missing = [f for f in ("config.json", "weights.npz", "history.json") if not (out / f).is_file()]
+    if missing:
+        raise ValueError(f"out {out} is not a finished results folder (missing {', '.join(missing)})")
     cfg = TrainConfig.from_json(json.loads((out / "config.json").read_text()))
     spec = build_model(cfg.model, cfg.vocab, cfg.seq_len, schedule=cfg.schedule, heads=cfg.heads,
                        d_model=cfg.d_model, layers=cfg.layers, std_heads=cfg.std_heads)
