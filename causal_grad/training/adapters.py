@@ -15,9 +15,11 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
+from .._validate import check_int, check_positive_float, check_probability
 from ..models import disentangled as dis
 from ..models import standard as std
 from ..models.reduced import DEFAULT_EPS, causal_softmax, reduced_loss
+from .schedules import SCHEDULES
 
 __all__ = ["ModelSpec", "MODELS", "build_model"]
 
@@ -45,7 +47,15 @@ def build_model(name: str, S: int, T: int, *, schedule: str = "joint", heads=(1,
     layer-wise one; standard — flax's default.
     """
     if name not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
+        raise ValueError(f"name: model must be one of {', '.join(MODELS)}, got {name!r}")
+    S = check_int("S", S, minimum=2)
+    T = check_int("T", T, minimum=1)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    beta0 = check_positive_float("beta0", beta0, allow_zero=True)
+    gamma = check_positive_float("gamma", gamma, allow_zero=True)
+    eps = check_probability("eps", eps, open_high=True)
+    init_scale = check_positive_float("init_scale", init_scale, allow_zero=True)
     if name == "reduced":
         def init(key):
             return {"A1": jnp.zeros((T, T), jnp.float32), "A2": beta0 * jnp.eye(S, dtype=jnp.float32)}

@@ -22,6 +22,10 @@ class Checkpointer:
     """Save and restore training states in ``directory`` (keeps the newest ``max_to_keep``)."""
 
     def __init__(self, directory, max_to_keep: int = 3):
+        from .._validate import check_int
+
+        _check_path("directory", directory)
+        max_to_keep = check_int("max_to_keep", max_to_keep, minimum=1)
         self.directory = Path(directory).absolute()
         self._mgr = ocp.CheckpointManager(self.directory,
                                           options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
@@ -43,7 +47,16 @@ class Checkpointer:
         self._mgr.close()
 
 
+def _check_path(name, path):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
 def leaf_name(path) -> str:
+    if not isinstance(path, tuple):
+        raise TypeError(f"path must be a tuple of pytree keys (from jax.tree_util.tree_flatten_with_path), got "
+                        f"{type(path).__name__}")
     parts = []
     for k in path:
         for attr in ("key", "idx", "name"):
@@ -57,8 +70,11 @@ def leaf_name(path) -> str:
 
 def save_weights(path, params) -> None:
     """Write ``params`` to ``path`` (``.npz``, one array per leaf named by its path), atomically."""
-    path = Path(path)
+    path = _check_path("path", path)
     flat = {leaf_name(p): np.asarray(v) for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+    bad = [k for k, v in flat.items() if v.dtype.kind not in "biuf"]
+    if bad or not flat:
+        raise TypeError(f"params must be a non-empty pytree of numeric arrays (leaves {bad[:3]} are not)")
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **flat)
     os.replace(tmp, path)
@@ -66,6 +82,8 @@ def save_weights(path, params) -> None:
 
 def load_weights(path, like=None):
     """The arrays of a weight file: a dict by leaf name, or (with ``like``) a pytree of ``like``'s structure."""
+    if not _check_path("path", path).is_file():
+        raise ValueError(f"path {path} is not a weight file (not found)")
     with np.load(path) as z:
         flat = {k: z[k] for k in z.files}
     if like is None:

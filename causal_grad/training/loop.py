@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from .._validate import check_array, check_callable, check_int, check_key
 from .sharding import check_batch_divisible, data_mesh, replicated, shard_batch
 
 __all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
@@ -37,13 +38,19 @@ class TrainState(NamedTuple):
 
 def step_key(seed_key, step):
     """The key of training step ``step``: a function of the seed and the step only."""
+    check_key("seed_key", seed_key)
+    check_array("step", step, kind="int", ndim=0)
     return jax.random.fold_in(jax.random.fold_in(seed_key, 0), step)
 
 
 def task_sampler(task, dtype=jnp.float32) -> Callable:
     """``sample(key, batch) -> (tokens, targets)`` for an in-context or multi-parent task (jit-friendly)."""
+    from ..task import InContextTask, MultiParentTask, _check_dtype
+
+    if not isinstance(task, (InContextTask, MultiParentTask)):
+        raise TypeError(f"task must be an InContextTask or MultiParentTask, got {type(task).__name__}")
+    dt = _check_dtype(dtype)
     s = task._sampler
-    dt = jnp.dtype(dtype)
 
     def sample(key, batch):
         out = s(key, batch, dt)
@@ -70,6 +77,7 @@ def _merge(leaves, mask, train):
 
 
 def make_train_step(loss_fn, optimizer, mask, treedef):
+    check_callable("loss_fn", loss_fn)
     """``step(leaves, opt_state, tokens, targets) -> (leaves, opt_state, loss)``: one optax update of the
     trainable leaves."""
 
@@ -101,6 +109,10 @@ class ChunkRunner:
 
     def __init__(self, loss_fn, sample, optimizer, params_example, labels, trainable, batch: int, *,
                  mesh=None, max_chunk: int = 100, compiler_options: dict | None = None):
+        check_callable("loss_fn", loss_fn)
+        check_callable("sample", sample)
+        batch = check_int("batch", batch, minimum=1)
+        max_chunk = check_int("max_chunk", max_chunk, minimum=1)
         self.mesh = mesh if mesh is not None else data_mesh()
         check_batch_divisible(batch, self.mesh)
         _, self.mask, self.treedef = partition(params_example, labels, trainable)
@@ -121,7 +133,8 @@ class ChunkRunner:
                 leaves, opt_state, loss = step(leaves, opt_state, tokens, targets)
                 return leaves, opt_state, t + 1, losses.at[i].set(loss)
 
-            losses = jnp.full((self.max_chunk,), jnp.nan, jnp.float32)
+            losses = jnp.zeros((self.max_chunk,), jnp.float32)  # only the first n are returned (no NaN padding,
+            # so that causal_grad.debug.guard() sees a NaN only where training produced one)
             leaves, opt_state, t, losses = lax.fori_loop(0, n, body, (leaves, state.opt_state, state.step, losses))
             return TrainState(jax.tree.unflatten(treedef, leaves), opt_state, t), losses
 

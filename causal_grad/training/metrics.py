@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
 
 __all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previous_token_score",
@@ -26,7 +27,7 @@ __all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previo
 
 
 def _att(att) -> np.ndarray:
-    a = np.asarray(att, dtype=np.float64)
+    a = np.asarray(check_array("att", att), dtype=np.float64)
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[1] != a.shape[2]:
@@ -53,6 +54,8 @@ def argmax_parents(att, n: int, threshold: float = 0.5) -> tuple[int, ...]:
     """The argmax graph of head 0 on positions ``0 … n-1``: ``p̂(i) = argmax_{j≤i} α[i, j]`` if that is an
     earlier position with weight ``≥ threshold``, else ``-1`` (root)."""
     a = _att(att)[0]
+    n = check_int("n", n, minimum=1, maximum=a.shape[0])
+    threshold = check_probability("threshold", threshold)
     out = []
     for i in range(n):
         j = int(np.argmax(a[i, :i + 1]))
@@ -72,6 +75,7 @@ def shd(pred, true) -> int:
 def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
     """Parent attention (mean, min), argmax recovery (fraction and all-recovered flag) and SHD of the argmax
     graph for a forest ``graph`` (head 0)."""
+    threshold = check_probability("threshold", threshold)
     g = _graph(graph)
     a = _att(att)[0]
     w = parent_attention(att, g)
@@ -92,13 +96,14 @@ def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
 def previous_token_score(att, n: int) -> float:
     """Mean of ``α[i, i-1]`` over ``i = 1 … n-1`` (head 0): 1 for a perfect previous-token head."""
     a = _att(att)[0]
+    n = check_int("n", n, minimum=2, maximum=a.shape[0])
     return float(np.mean([a[i, i - 1] for i in range(1, n)]))
 
 
 def diagonal_dominance(block) -> dict:
     """For the layer-2 token block ``(S, S)``: ``mean diag − mean off-diag`` and the fraction of rows whose
     argmax is the diagonal (1 for a match-and-copy head)."""
-    b = np.asarray(block, dtype=np.float64)
+    b = np.asarray(check_array("block", block), dtype=np.float64)
     if b.ndim != 2 or b.shape[0] != b.shape[1]:
         raise ValueError(f"block must be square, got shape {b.shape}")
     S = b.shape[0]
@@ -109,6 +114,8 @@ def diagonal_dominance(block) -> dict:
 
 def induction_metrics(att, block, n: int) -> dict:
     """C6: previous-token score of the first layer plus diagonal dominance of the layer-2 token block."""
+    if block is not None:
+        diagonal_dominance(block)  # checked before anything is computed
     out = {"previous_token": previous_token_score(att, n)}
     if block is not None:
         out.update(diagonal_dominance(block))

@@ -50,7 +50,7 @@ def make_optimizer(name: str, lr: float, steps: int, *, weight_decay: float = 0.
     """``sgd``: gradient descent with ``cosine_decay(lr → 0, steps)``; ``adamw``: AdamW with
     ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)`` and decoupled ``weight_decay``."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+        raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     lr = check_positive_float("lr", lr)
     steps = check_int("steps", steps, minimum=1)
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)

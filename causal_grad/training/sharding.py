@@ -26,20 +26,33 @@ def data_mesh(devices=None) -> Mesh:
     return Mesh(np.array(devices), (AXIS,))
 
 
+def _check_mesh(mesh):
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh (see data_mesh), got {type(mesh).__name__}")
+    return mesh
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
+    _check_mesh(mesh)
     return NamedSharding(mesh, P())
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
+    _check_mesh(mesh)
     return NamedSharding(mesh, P(AXIS))
 
 
 def shard_batch(x, mesh: Mesh):
     """Inside jit: constrain ``x`` to be split along its first (batch) axis."""
+    _check_mesh(mesh)
     return jax.lax.with_sharding_constraint(x, batch_sharding(mesh))
 
 
 def check_batch_divisible(batch: int, mesh: Mesh) -> None:
+    from .._validate import check_int
+
+    batch = check_int("batch", batch, minimum=1)
+    _check_mesh(mesh)
     n = mesh.devices.size
     if batch % n:
         raise ValueError(f"batch must be divisible by the number of devices ({n}) for data parallelism, got {batch}")
