@@ -202,3 +202,136 @@ def test_fresh_process_reproduces_the_bits():
     assert r.returncode == 0, r.stderr[-2000:]
     there = json.loads(r.stdout.strip().splitlines()[-1])
     assert there == here
+
+
+# ---------------------------------------------------------------------- interruption and exact resume
+def _cfg(**kw):
+    from causal_grad.training import default_config
+
+    base = dict(vocab=3, alpha=0.5, steps=40, stage1_steps=20, batch=32, eval_every=5, eval_size=64,
+                checkpoint_every=20, seed=3)
+    return default_config("reduced", cg.chain(3), **{**base, **kw})
+
+
+def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
+    """A SIGTERM during train() (raised here from the evaluation callback at step 15, so the point is
+    deterministic) stops after the running chunk: the state is checkpointed, history.json is complete JSON, no
+    weights.npz is written and TrainingInterrupted (a KeyboardInterrupt) is raised; resume=True then ends with
+    weights bit-identical to an uninterrupted run (with and without periodic checkpoints)."""
+    import signal
+
+    from causal_grad.training import load_weights, train
+    from causal_grad.training.run import TrainingInterrupted
+
+    for every in (20, 0):
+        cfg = _cfg(checkpoint_every=every)
+        straight = train(cfg, progress=False).params
+        out = tmp_path / f"every{every}"
+
+        def stop(metrics):
+            if metrics["step"] == 15:
+                signal.raise_signal(signal.SIGTERM)
+            return False
+
+        with pytest.raises(TrainingInterrupted) as info:
+            train(cfg, out, progress=False, stop_when=stop)
+        assert info.value.step == 15 and info.value.signum == signal.SIGTERM
+        assert not (out / "weights.npz").exists()
+        hist = json.loads((out / "history.json").read_text())
+        assert hist["interrupted_at"] == 15 and hist["eval"][-1]["step"] == 15
+        assert (out / "checkpoints" / "15").is_dir()
+        resumed = train(cfg, out, resume=True, progress=False)
+        assert resumed.history["steps_done"] == cfg.steps
+        assert bit_identical(straight, resumed.params)
+        assert bit_identical(straight, load_weights(out / "weights.npz", straight))
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def _train_argv(out, steps):
+    return [sys.executable, "-m", "causal_grad", "train", "--graph", "chain", "--n", "3", "--vocab", "3",
+            "--alpha", "0.5", "--steps", str(steps), "--stage1-steps", str(steps // 2), "--batch", "256",
+            "--eval-every", "50", "--eval-size", "64", "--checkpoint-every", "500", "--seed", "5", "--no-progress",
+            "--out", str(out)]
+
+
+_STEPS = 1000  # about 5 s of training: time to interrupt it after step 100
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """The uninterrupted CLI run the resumed ones must reproduce (one subprocess, shared)."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    r = subprocess.run(_train_argv(out, _STEPS), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _wait_for_progress(proc, out, min_step, timeout=300.0):
+    import time
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.stderr.read()}"
+        try:
+            hist = json.loads((out / "history.json").read_text())
+            if hist["eval"] and hist["eval"][-1]["step"] >= min_step:
+                return
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no progress")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_cli_train_interrupted_by_signal_then_resumed(tmp_path, sig, straight_run):
+    """A real ``causal-grad train`` subprocess gets SIGINT/SIGTERM mid-run: it writes a checkpoint, prints one
+    line, exits with 128 + signal number and no traceback; ``--resume`` finishes with the weights of an
+    uninterrupted run (same machine), and the JSON files are always complete."""
+    import signal
+
+    from causal_grad.training import load_weights
+
+    steps = _STEPS
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_train_argv(out, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_progress(proc, out, 100)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    signum = getattr(signal, sig)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("causal-grad: interrupted")
+    hist = json.loads((out / "history.json").read_text())
+    stopped = hist["interrupted_at"]
+    assert 100 <= stopped < steps and (out / "checkpoints" / str(stopped)).is_dir()
+    assert not (out / "weights.npz").exists()
+    r = subprocess.run(_train_argv(out, steps) + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    a, b = load_weights(out / "weights.npz"), load_weights(straight_run / "weights.npz")
+    assert a.keys() == b.keys() and all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+@pytest.mark.slow
+def test_results_json_never_half_written_after_sigkill(tmp_path):
+    """SIGKILL at arbitrary moments while history.json is rewritten after every evaluation: whatever is on disk
+    parses (write to a temporary file, then os.replace)."""
+    import signal
+    import time
+
+    for delay in (0.0, 0.013, 0.029):
+        out = tmp_path / f"kill{delay}"
+        proc = subprocess.Popen(_train_argv(out, _STEPS), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            _wait_for_progress(proc, out, 50)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+        for name in ("config.json", "history.json"):
+            json.loads((out / name).read_text())

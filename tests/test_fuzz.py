@@ -308,6 +308,8 @@ REGISTRY: dict[str, Entry] = {}
 
 
 def register(label: str, obj, valid: Callable[[], dict] | dict, bad: dict[str, list[Bad]], **kw) -> None:
+    if obj is None:  # not (yet) in this checkout
+        return
     if label in REGISTRY:
         raise KeyError(f"duplicate registry label {label}")
     v = valid if callable(valid) else (lambda d=valid: dict(d))
@@ -677,16 +679,16 @@ register("causal_grad.plots.curves", _plots.curves,
          {"path": _PNG, "x": [1, 2], "series": {"a": [1, 2]}, "xlabel": "x", "ylabel": "y"},
          {"series": [Bad("not a non-empty dict of sequences", st.sampled_from([None, {}, [1, 2], {"a": "b"}]),
                          (TypeError, ValueError), r"series")]})
-register("causal_grad.plots.panels", _plots.panels, {"path": _PNG, "specs": [{"kind": "heatmap", "data": np.eye(2)}]},
+register("causal_grad.plots.panels", getattr(_plots, "panels", None), {"path": _PNG, "specs": [{"kind": "heatmap", "data": np.eye(2)}]},
          {"specs": [Bad("empty, or not panel dicts of a known kind with their data",
                         st.sampled_from([[], None, [3], [{"kind": "pie"}], [{"kind": "curves"}],
                                          [{"kind": "heatmap", "data": np.ones(3)}]]), (TypeError, ValueError),
                         r"specs")]})
-register("causal_grad.plots.errorbars", _plots.errorbars,
+register("causal_grad.plots.errorbars", getattr(_plots, "errorbars", None),
          {"path": _PNG, "x": [1, 2], "series": {"a": ([1, 2], [0, 1], [2, 3])}},
          {"series": [Bad("not a non-empty dict", st.sampled_from([None, {}, [1]]), (TypeError, ValueError),
                          r"series")]})
-register("causal_grad.plots.bars", _plots.bars, {"path": _PNG, "labels": ["a"], "series": {"a": [1]}},
+register("causal_grad.plots.bars", getattr(_plots, "bars", None), {"path": _PNG, "labels": ["a"], "series": {"a": [1]}},
          {"series": [Bad("not a non-empty dict", st.sampled_from([None, {}, [1]]), (TypeError, ValueError),
                          r"series")]})
 register("causal_grad.benchmarks.timeit", _bench.timeit, {"fn": lambda: None, "repeat": 1, "warmup": 0},
@@ -878,6 +880,113 @@ register("causal_grad.models.standard.standard_attention", _std.standard_attenti
          {"module": SMODEL, "params": {}, "tokens": TOKENS, "layer": 0},
          {"module": MODULE_BAD, "tokens": token_arrays(2, T, S), "layer": ints(0, 0)})
 
+# ---------------------------------------------------------------------- training
+from causal_grad.training import adapters as _ad, checkpoint as _ck, loop as _lp, metrics as _met  # noqa: E402
+from causal_grad.training import run as _run, schedules as _sch, sharding as _sh  # noqa: E402
+
+ATT = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+ATT_BAD = [Bad("not (H, T, T) or (T, T)", st.sampled_from([np.ones(T), np.ones((T, T + 1)), np.ones((1, 1, T, T))]),
+               ValueError, r"shape"),
+           Bad("not real (strings, complex)", st.sampled_from([np.full((T, T), "a"), np.ones((T, T)) * 1j]),
+               (TypeError, ValueError), r"real|att")]
+GRAPH_OBJ_BAD = [b.named("graph", "parents") for b in bad_parents()[:2]] + [
+    Bad("more positions than att covers", st.just(cg.chain(T + 3)), ValueError, r"positions|covers|att")]
+register("causal_grad.training.metrics.parent_attention", _met.parent_attention, {"att": ATT, "graph": CHAIN},
+         {"att": ATT_BAD, "graph": GRAPH_OBJ_BAD})
+register("causal_grad.training.metrics.graph_metrics", _met.graph_metrics,
+         {"att": ATT, "graph": CHAIN, "threshold": 0.5}, {"att": ATT_BAD, "graph": GRAPH_OBJ_BAD, "threshold": probs()})
+register("causal_grad.training.metrics.head_parents", _met.head_parents, {"att": ATT[None], "graph": DAG},
+         {"att": ATT_BAD, "graph": [Bad("not a parent list", st.sampled_from([None, 3]), TypeError, r"parents|sequence",
+                                        names=("graph", "parents"))]})
+register("causal_grad.training.metrics.argmax_parents", _met.argmax_parents, {"att": ATT, "n": N, "threshold": 0.5},
+         {"att": ATT_BAD, "n": ints(1, T), "threshold": probs()})
+register("causal_grad.training.metrics.previous_token_score", _met.previous_token_score, {"att": ATT, "n": N},
+         {"att": ATT_BAD, "n": ints(2, T)})
+register("causal_grad.training.metrics.shd", _met.shd, {"pred": CHAIN.parents, "true": CHAIN.parents},
+         {"pred": [b.named("pred", "parents") for b in bad_parents()[:2]] + [
+             Bad("a different number of positions", st.just((-1, 0)), ValueError, r"same number")],
+          "true": [b.named("true", "parents") for b in bad_parents()[:2]]})
+register("causal_grad.training.metrics.diagonal_dominance", _met.diagonal_dominance, {"block": np.eye(S)},
+         {"block": [Bad("not square 2-D", st.sampled_from([np.ones((S, S + 1)), np.ones(S)]), ValueError, r"square|shape"),
+                    Bad("not real", st.sampled_from([np.full((S, S), "a")]), (TypeError, ValueError), r"real|block")]})
+register("causal_grad.training.metrics.induction_metrics", _met.induction_metrics,
+         {"att": ATT, "block": np.eye(S), "n": N},
+         {"att": ATT_BAD, "n": ints(2, T),
+          "block": [Bad("not square 2-D", st.sampled_from([np.ones((S, S + 1)), np.ones(S)]), ValueError,
+                        r"square|shape")]})
+register("causal_grad.training.adapters.build_model", _ad.build_model,
+         {"name": "reduced", "S": S, "T": T, "schedule": "joint"},
+         {"name": choices(*_ad.MODELS), "S": ints(2), "T": ints(1), "schedule": choices(*_sch.SCHEDULES),
+          "beta0": floats(allow_zero=True), "eps": probs(open_high=True)})
+register("causal_grad.training.schedules.make_optimizer", _sch.make_optimizer,
+         {"name": "adamw", "lr": 0.1, "steps": 10, "weight_decay": 0.0, "warmup": 0},
+         {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "steps": ints(1), "weight_decay": floats(allow_zero=True),
+          "warmup": ints(0, 9)})
+register("causal_grad.training.run.TrainConfig", _run.TrainConfig, {"graph": CHAIN, "vocab": S, "steps": 4, "batch": 8},
+         {"graph": [b.named("graph", "parents") for b in bad_parents()[:2]], "vocab": ints(2), "alpha": floats(),
+          "model": choices(*_ad.MODELS), "schedule": choices(*_sch.SCHEDULES), "optimizer": choices(*_sch.OPTIMIZERS),
+          "lr": floats(), "steps": ints(1), "batch": ints(1), "seed": ints(0), "eval_every": ints(1),
+          "eval_size": ints(1), "checkpoint_every": ints(0), "eps": floats(),
+          "heads": [Bad("not integers >= 1", st.sampled_from([(0, 1), (1.5, 1)]), (TypeError, ValueError), r"heads",
+                        names=("heads", "heads[0]"))]})
+register("causal_grad.training.run.default_config", _run.default_config, {"model": "reduced", "graph": CHAIN},
+         {"model": choices(*_ad.MODELS), "graph": [b.named("graph", "parents") for b in bad_parents()[:2]]})
+_CFG = _run.default_config("reduced", CHAIN, vocab=S, steps=4, batch=8, eval_every=2, eval_size=8)
+register("causal_grad.training.run.train", _run.train,
+         {"config": _CFG, "out": None, "resume": False, "progress": False, "max_chunk": 10},
+         {"config": [Bad("not a TrainConfig (or its dict)", st.sampled_from([None, 3, "cfg"]), TypeError,
+                         r"config|TrainConfig")],
+          "resume": [Bad("resume without out", st.just(True), ValueError, r"out", names=("resume",))],
+          "max_chunk": ints(1),
+          "stop_when": [Bad("not callable", st.sampled_from([3, "x"]), TypeError, r"callable")]})
+register("causal_grad.training.run.load_run", _run.load_run, {"out": NOWHERE},
+         {"out": [Bad("not a results folder", st.sampled_from([NOWHERE, None, 3]), (TypeError, ValueError),
+                      r"out|results|config")]})
+register("causal_grad.training.run.write_json_atomic", _run.write_json_atomic, {"path": f"{NOWHERE}/x.json", "obj": {}},
+         {"path": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"path")]})
+register("causal_grad.training.checkpoint.save_weights", _ck.save_weights,
+         {"path": f"{NOWHERE}/w.npz", "params": {"A1": np.zeros(2)}},
+         {"path": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"path")],
+          "params": [Bad("not a pytree of arrays", st.sampled_from([None, {"a": "x"}]), (TypeError, ValueError),
+                         r"params")]})
+register("causal_grad.training.checkpoint.load_weights", _ck.load_weights, {"path": f"{NOWHERE}/w.npz", "like": None},
+         {"path": [Bad("not an existing weight file", st.sampled_from([None, 3, f"{NOWHERE}/missing.npz"]),
+                       (TypeError, ValueError), r"path|weight")]})
+register("causal_grad.training.checkpoint.Checkpointer", _ck.Checkpointer, {"directory": NOWHERE, "max_to_keep": 2},
+         {"directory": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"directory")],
+          "max_to_keep": ints(1)})
+register("causal_grad.training.checkpoint.leaf_name", _ck.leaf_name, {"path": ()},
+         {"path": [Bad("not a key path", st.sampled_from([None, 3]), TypeError, r"path")]})
+register("causal_grad.training.loop.step_key", _lp.step_key, {"seed_key": KEY, "step": 0},
+         {"seed_key": keys(), "step": arrays_struct((), "int")[1:]})
+register("causal_grad.training.loop.task_sampler", _lp.task_sampler, {"task": TASK},
+         {"task": [Bad("not a task", st.sampled_from([None, 3]), TypeError, r"task")], "dtype": DTYPE_BAD})
+register("causal_grad.training.loop.partition", _lp.partition,
+         {"params": {"A1": A1, "A2": A2}, "labels": {"A1": "A1", "A2": "A2"}, "trainable": ("A1",)},
+         {"labels": [Bad("not one group name per leaf", st.sampled_from([{"A1": "A1"}, None]), (TypeError, ValueError),
+                         r"labels")],
+          "trainable": [Bad("groups the model does not have", st.sampled_from([("B",), ("A1", "x")]), ValueError,
+                            r"trainable")]})
+register("causal_grad.training.loop.make_train_step", _lp.make_train_step,
+         {"loss_fn": lambda p, t, y: 0.0, "optimizer": __import__("optax").sgd(1.0), "mask": [True],
+          "treedef": jax.tree.structure({"a": 0})},
+         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")]})
+register("causal_grad.training.loop.ChunkRunner", _lp.ChunkRunner,
+         {"loss_fn": lambda p, t, y: 0.0, "sample": _lp.task_sampler(TASK), "optimizer": __import__("optax").sgd(1.0),
+          "params_example": {"A1": A1}, "labels": {"A1": "A1"}, "trainable": ("A1",), "batch": 4, "max_chunk": 5},
+         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")],
+          "batch": ints(1), "max_chunk": ints(1)})
+register("causal_grad.training.sharding.data_mesh", _sh.data_mesh, {"devices": None},
+         {"devices": [Bad("no devices", st.just([]), ValueError, r"devices")]})
+_MESH = _sh.data_mesh()
+register("causal_grad.training.sharding.check_batch_divisible", _sh.check_batch_divisible, {"batch": 4, "mesh": _MESH},
+         {"batch": ints(1), "mesh": instances("Mesh")})
+for _name in ("replicated", "batch_sharding"):
+    register(f"causal_grad.training.sharding.{_name}", getattr(_sh, _name), {"mesh": _MESH},
+             {"mesh": instances("Mesh")})
+register("causal_grad.training.sharding.shard_batch", _sh.shard_batch, {"x": np.zeros((4, 2)), "mesh": _MESH},
+         {"mesh": instances("Mesh")}, note="traceable")
+
 # ---------------------------------------------------------------------- debug mode
 from causal_grad import debug as _debug  # noqa: E402
 
@@ -905,13 +1014,19 @@ DATA_TYPES = {
     "causal_grad.comparison.ClosedFormVsTraining", "causal_grad.population.PopulationTrajectory",
     "causal_grad.verify.report.VerifyContext", "causal_grad.priors.Prior",
     "causal_grad.models.standard.StandardTransformer",  # a flax module definition; standard_model checks it
+    "causal_grad.training.adapters.MODELS", "causal_grad.training.adapters.ModelSpec",
+    "causal_grad.training.loop.TrainState", "causal_grad.training.loop.FAST_CPU_OPTIONS",
+    "causal_grad.training.run.TrainResult", "causal_grad.training.run.HeldOut",
+    "causal_grad.training.schedules.Stage", "causal_grad.training.schedules.OPTIMIZERS",
+    "causal_grad.training.schedules.SCHEDULES", "causal_grad.training.run.TrainingInterrupted",
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover"}
-#: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input).
+#: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input; it fails for a subcommand without cases).
 CLI = {"causal_grad.cli.main"}
+CLI_MODULES = ("causal_grad.commands.",)
 #: Not yet covered: modules other engineers are still changing (to be removed when they settle).
-PENDING_MODULES = ("causal_grad.training",)
+PENDING_MODULES: tuple[str, ...] = ()
 
 
 def _public_modules() -> list[types.ModuleType]:
@@ -947,7 +1062,7 @@ def test_every_public_name_is_covered():
     names = public_names()
     reviewed = {id(names[label]) for label in DATA_TYPES | CLI if label in names}  # re-exports share the object
     for label, obj in names.items():
-        if label in DATA_TYPES or label in CLI or id(obj) in reviewed:
+        if label in DATA_TYPES or label in CLI or id(obj) in reviewed or label.startswith(CLI_MODULES):
             continue
         if label in NO_ARGUMENTS:
             params = [p for p in inspect.signature(obj).parameters.values()
@@ -961,7 +1076,7 @@ def test_every_public_name_is_covered():
         obj = names.get(label)
         if obj is None:
             stale.append(label)
-        elif inspect.isclass(obj) and not (dataclasses.is_dataclass(obj) or issubclass(obj, tuple)
+        elif inspect.isclass(obj) and not (dataclasses.is_dataclass(obj) or issubclass(obj, (tuple, BaseException))
                                            or obj is cg.priors.Prior):
             pytest.fail(f"{label} is allowlisted as a data type but is not a dataclass or named tuple")
     assert not missing, f"public names without a fuzz entry (add one to REGISTRY, or review them into an " \

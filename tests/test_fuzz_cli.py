@@ -128,6 +128,10 @@ CASES: dict[str, tuple[list[str], list[BadFlag]]] = {
                 BadFlag("--seed", "outside the int64 range", st.sampled_from([2 ** 63, 2 ** 70]).map(
                     lambda v: [f"--seed={v}"]), ("seed",))]
                + flag_ints("--seed", 0, "seed")[1:]),
+    "figures": (["figures"],
+                [BadFlag("--only", "unknown experiment names", st.sampled_from(["nope", "fig2_chain,zzz"]).map(
+                    lambda v: [f"--only={v}"]), ("only",)),
+                 BadFlag("--seed", "< 0", st.integers(-1000, -1).map(lambda v: [f"--seed={v}"]), ("seed",))]),
     "bench": (["bench", "--quick"],
               [BadFlag("topics", "unknown benchmark topics", st.sampled_from(["nope", "sampler nope"]).map(
                   str.split), ("topics",))]),
@@ -183,6 +187,8 @@ def test_every_subcommand_is_fuzzed():
 @pytest.mark.parametrize("cmd", sorted(CASES))
 def test_subcommand_refuses_bad_input(cmd, capsys):
     base, flags = CASES[cmd]
+    if cmd not in next(a for a in build_parser()._actions if a.dest == "command").choices:
+        pytest.skip(f"subcommand {cmd} is not in this checkout")
 
     @settings(max_examples=20)
     @given(st.tuples(*[f.values for f in flags]))
