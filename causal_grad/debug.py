@@ -10,7 +10,8 @@ are not checked: a NaN produced by a bug or by a custom loss propagates silently
   op by op and raises ``FloatingPointError`` naming the primitive that produced it. It covers everything that
   runs inside the block: :func:`causal_grad.exact_population_gradient` and the other exact paths, Monte Carlo
   estimates, and :func:`causal_grad.train` (the compiled training chunks). It slows nothing down until a NaN
-  appears. (Infinities are legitimate in a few places — ``log 0`` of an absent target with ``ε = 0`` — so they
+  appears. For ahead-of-time compiled functions (the training chunks) JAX names the function rather than the
+  primitive. (Infinities are legitimate in a few places — ``log 0`` of an absent target with ``ε = 0`` — so they
   are not trapped unless asked.)
 * :func:`checked` — wraps a *traceable* function (arrays in, arrays out, e.g. a model's loss or
   :func:`causal_grad.gradients.exact.all_query_predictions`) with ``jax.experimental.checkify``: NaN outputs of
@@ -48,10 +49,20 @@ def guard(*, nans: bool = True, infs: bool = False):
     restored on exit)."""
     if not isinstance(nans, bool) or not isinstance(infs, bool):
         raise TypeError(f"nans and infs must be booleans, got {nans!r} and {infs!r}")
+    try:
+        from jax._src.api_util import InternalFloatingPointError
+    except ImportError:  # pragma: no cover - other JAX versions
+        InternalFloatingPointError = ()
     with contextlib.ExitStack() as stack:
         stack.enter_context(jax.debug_nans(nans))
         stack.enter_context(jax.debug_infs(infs))
-        yield
+        try:
+            yield
+        except InternalFloatingPointError as exc:
+            # ahead-of-time compiled executables (the training chunks) are not re-run op by op: JAX reports the
+            # function only; run it under jax.disable_jit() (or debug.checked) to find the primitive
+            raise FloatingPointError(f"invalid value ({exc.ty}) in the output of the compiled function {exc.name!r}; "
+                                     f"rerun it under jax.disable_jit() to find the primitive") from None
 
 
 def checked(fn: Callable, *, nans: bool = True, div: bool = True, index: bool = True) -> Callable:

@@ -9,6 +9,7 @@ round-off of O(S) products of numbers ≤ 1: far below the 1e-10 the issue asks 
 from __future__ import annotations
 
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -258,8 +259,12 @@ def test_debug_guard_catches_injected_nan_on_exact_path(monkeypatch):
         return orig(A1, A2, tokens, Y, eps) + jnp.sqrt(jnp.min(A1) - 1.0)  # sqrt of a negative: NaN
 
     monkeypatch.setattr(ex, "_chunk_loss", poisoned)
-    monkeypatch.setattr(ex, "_exact", jax.jit(ex._exact.__wrapped__, static_argnames=("B", "nchunks")))
-    jax.clear_caches()  # a trace of the unpatched function from an earlier test would otherwise be reused
+    # a fresh function object (same code, module globals): JAX keys its trace cache on the function, so this
+    # neither reuses a clean trace from an earlier test nor leaves a poisoned one behind, and no cache is cleared
+    f = ex._exact.__wrapped__
+    fresh = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    fresh.__kwdefaults__ = f.__kwdefaults__
+    monkeypatch.setattr(ex, "_exact", jax.jit(fresh, static_argnames=("B", "nchunks")))
     task = cg.InContextTask(cg.chain(2), 2, 1.0)
     pis = np.array([[[0.7, 0.3], [0.4, 0.6]]])
     args = (task, pis, np.zeros((3, 3)), np.eye(2))
@@ -268,8 +273,6 @@ def test_debug_guard_catches_injected_nan_on_exact_path(monkeypatch):
         with debug.guard():
             cg.exact_population_gradient(*args, eps=1e-3)
     cg.exact_population_gradient(*args, eps=1e-3)  # the guard is scoped: silent again afterwards
-    monkeypatch.undo()
-    jax.clear_caches()  # drop the poisoned trace so later tests in this process compile the real function
 
 
 def test_debug_checked_and_check_finite():
@@ -288,3 +291,35 @@ def test_debug_checked_and_check_finite():
     debug.check_finite("ok", {"a": np.ones(2), "b": (np.zeros(3), "text")})
     with pytest.raises(FloatingPointError, match=r"g\['b'\]\[0\] holds an infinity"):
         debug.check_finite("g", {"a": np.ones(2), "b": (np.array([0.0, np.inf]),)})
+
+
+def test_debug_guard_catches_injected_nan_on_training_path():
+    """The compiled training chunks under the guard: a loss that turns NaN after a few steps raises
+    FloatingPointError; a healthy run under the guard is untouched (chunk losses carry no NaN padding)."""
+    import optax
+
+    from causal_grad import debug
+    from causal_grad.training.loop import ChunkRunner, task_sampler
+
+    task = cg.InContextTask(cg.chain(3), 3, 0.5)
+    T, S = task.seq_len, task.vocab_size
+    params = {"A1": jnp.zeros((T, T)), "A2": jnp.eye(S)}
+
+    def make(loss_fn):
+        return ChunkRunner(loss_fn, task_sampler(task), optax.sgd(1.0), params, {"A1": "A1", "A2": "A2"},
+                           ("A1",), 8, max_chunk=8)
+
+    healthy = make(lambda p, t, y: reduced_loss(p["A1"], p["A2"], t, y, 1e-3))
+    with debug.guard():
+        state, losses = healthy(healthy.init_state(params), KEY, 3)  # 3 < max_chunk steps
+    assert np.all(np.isfinite(np.asarray(losses)))
+
+    def poisoned(p, t, y):  # NaN once A1 has moved (after the first update)
+        return reduced_loss(p["A1"], p["A2"], t, y, 1e-3) + jnp.log(0.5 - jnp.abs(p["A1"]).sum() * 1e9)
+
+    runner = make(poisoned)
+    _, losses = runner(runner.init_state(params), KEY, 4)
+    assert np.isnan(np.asarray(losses)[1:]).all()  # silent without the guard
+    with pytest.raises(FloatingPointError, match="nan"):
+        with debug.guard():
+            runner(runner.init_state(params), KEY, 4)
