@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["heatmaps", "scatter", "histogram", "curves"]
+__all__ = ["heatmaps", "scatter", "histogram", "curves", "panels", "errorbars", "bars"]
 
 
 def _plt():
@@ -170,3 +170,153 @@ def curves(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "", 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------- multi-panel figures (experiment scripts)
+PANEL_KINDS = ("heatmap", "curves", "errorbars", "bars")
+
+
+def _check_panel(k: int, spec) -> dict:
+    if not isinstance(spec, dict) or spec.get("kind") not in PANEL_KINDS:
+        raise TypeError(f"specs[{k}] must be a dict with 'kind' one of {', '.join(PANEL_KINDS)}")
+    kind = spec["kind"]
+    need = {"heatmap": ("data",), "curves": ("series",), "errorbars": ("x", "series"), "bars": ("labels", "series")}
+    missing = [key for key in need[kind] if key not in spec]
+    if missing:
+        raise ValueError(f"specs[{k}] ({kind}) needs {', '.join(missing)}")
+    if kind == "heatmap":
+        X = np.asarray(spec["data"], dtype=float)
+        if X.ndim != 2:
+            raise ValueError(f"specs[{k}] data must be a 2-D array, got shape {X.shape}")
+    elif not isinstance(spec["series"], dict) or not spec["series"]:
+        raise TypeError(f"specs[{k}] series must be a non-empty dict")
+    return spec
+
+
+def _draw_heatmap(fig, ax, spec):
+    X = np.array(spec["data"], dtype=float)
+    if spec.get("lower_only", True) and X.shape[0] == X.shape[1]:
+        X = np.where(np.tril(np.ones_like(X, bool)), X, np.nan)
+    im = ax.imshow(X, cmap=spec.get("cmap", "viridis"), interpolation="nearest", vmin=spec.get("vmin"),
+                   vmax=spec.get("vmax"))
+    edge_sets = dict(spec.get("edge_sets") or {})
+    if spec.get("edges"):
+        edge_sets.setdefault("red", spec["edges"])
+    for color, edges in edge_sets.items():
+        _outline_edges(ax, [(i, j) for i, j in edges if i < X.shape[0] and j < X.shape[1]], color=color)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(spec.get("title", ""), fontsize=9)
+    ax.set_xlabel(spec.get("xlabel", "j (attended)"))
+    ax.set_ylabel(spec.get("ylabel", "i (position)"))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+
+
+def _finish_axes(ax, spec, legend=True):
+    if spec.get("logx"):
+        ax.set_xscale("log")
+    if spec.get("logy"):
+        ax.set_yscale("log")
+    if spec.get("ylim") is not None:
+        ax.set_ylim(*spec["ylim"])
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_title(spec.get("title", ""), fontsize=9)
+    if legend:
+        ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def _draw_curves(ax, spec):
+    series, hlines = spec["series"], spec.get("hlines") or {}
+    for name, y in series.items():
+        xs, ys = (y if isinstance(y, tuple) else (spec["x"], y))
+        ax.plot(np.asarray(xs, float), np.asarray(ys, float), label=name, lw=1.4)
+    styles = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
+    for k, (name, v) in enumerate(hlines.items()):
+        ax.axhline(v, ls=styles[k % len(styles)], lw=1.1, color=f"C{len(series) + k}", label=f"{name} ({v:.3f})")
+    for name, v in (spec.get("vlines") or {}).items():
+        ax.axvline(v, ls=":", lw=1, color="grey", label=name)
+    _finish_axes(ax, spec)
+
+
+def _draw_errorbars(ax, spec):
+    x = np.asarray(spec["x"], float)
+    n = len(spec["series"])
+    width = float(spec.get("dodge", 0.0))
+    for k, (name, (y, lo, hi)) in enumerate(spec["series"].items()):
+        y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
+        xs = x * (1 + width) ** (k - (n - 1) / 2) if spec.get("logx") else x + width * (k - (n - 1) / 2)
+        ax.errorbar(xs, y, yerr=np.vstack([y - lo, hi - y]), marker=spec.get("marker", "o"), ms=4, capsize=3,
+                    lw=1.2, label=name, ls=spec.get("ls", "-"))
+    for k, (name, v) in enumerate((spec.get("hlines") or {}).items()):
+        ax.axhline(v, ls="--", lw=1, color=f"C{n + k}", label=name)
+    _finish_axes(ax, spec)
+
+
+def _draw_bars(ax, spec):
+    labels = list(spec["labels"])
+    series = spec["series"]
+    idx = np.arange(len(labels))
+    w = 0.8 / len(series)
+    for k, (name, val) in enumerate(series.items()):
+        vals, errs = val if isinstance(val, tuple) else (val, None)
+        ax.bar(idx + (k - (len(series) - 1) / 2) * w, np.asarray(vals, float), w,
+               yerr=None if errs is None else np.asarray(errs, float), capsize=2, label=name)
+    ax.set_xticks(idx)
+    ax.set_xticklabels(labels, rotation=spec.get("rotation", 30), ha="right", fontsize=7)
+    ax.axhline(0, color="k", lw=0.6)
+    _finish_axes(ax, spec)
+    ax.grid(False)
+    ax.grid(True, axis="y", alpha=0.25)
+
+
+def panels(path, specs: Sequence[dict], *, suptitle: str | None = None, ncol: int | None = None,
+           panel_size: tuple[float, float] = (4.2, 3.6)) -> Path:
+    """One figure of several panels, each a dict ``spec`` with ``kind``:
+
+    * ``"heatmap"``: ``data`` (2-D), optional ``edges`` ``(i, j)`` outlined in red or ``edge_sets =
+      {colour: edges}``, ``lower_only`` (default true), ``title``, ``cmap``, ``vmin``/``vmax``, axis labels;
+    * ``"curves"``: ``x`` and ``series[name] = y`` (or ``(x, y)``), labelled reference lines ``hlines[name] = v``
+      (their values shown in the legend) and vertical markers ``vlines[name] = x``;
+    * ``"errorbars"``: ``x`` and ``series[name] = (y, lo, hi)`` (absolute interval ends), ``dodge`` to offset
+      the series horizontally (relative on a log axis), ``hlines``;
+    * ``"bars"``: grouped bars, ``labels`` and ``series[name] = values`` or ``(values, errors)``;
+
+    and, for the plots, ``xlabel``, ``ylabel``, ``title``, ``logx``, ``logy``, ``ylim``.
+    """
+    if not isinstance(specs, (list, tuple)) or not specs:
+        raise TypeError(f"specs must be a non-empty list of panel dicts, got {type(specs).__name__}")
+    specs = [_check_panel(k, s) for k, s in enumerate(specs)]
+    plt = _plt()
+    k = len(specs)
+    ncol = min(k, 3) if ncol is None else max(1, min(int(ncol), k))
+    nrow = -(-k // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(panel_size[0] * ncol, panel_size[1] * nrow), squeeze=False)
+    for ax in axes.flat[k:]:
+        ax.axis("off")
+    draw = {"curves": _draw_curves, "errorbars": _draw_errorbars, "bars": _draw_bars}
+    for ax, spec in zip(axes.flat, specs):
+        if spec["kind"] == "heatmap":
+            _draw_heatmap(fig, ax, spec)
+        else:
+            draw[spec["kind"]](ax, spec)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def errorbars(path, x, series: dict, **kw) -> Path:
+    """A single panel of :func:`panels` kind ``"errorbars"`` (``series[name] = (y, lo, hi)``)."""
+    return panels(path, [dict(kind="errorbars", x=x, series=series, **kw)], panel_size=(5.6, 4.0))
+
+
+def bars(path, labels, series: dict, **kw) -> Path:
+    """A single panel of :func:`panels` kind ``"bars"`` (``series[name] = values`` or ``(values, errors)``)."""
+    return panels(path, [dict(kind="bars", labels=labels, series=series, **kw)], panel_size=(7.0, 4.2))

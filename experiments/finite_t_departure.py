@@ -33,7 +33,10 @@ FAMILIES = ("chain", "icl-pairs", "random-tree")
 ALPHAS = (0.1, 1.0)
 
 
-def settings(quick: bool) -> dict:
+def settings(quick: bool, smoke: bool = False) -> dict:
+    if smoke:  # tests only: one vocabulary, one prior, two small T
+        return {"Ts": {3: [5, 6]}, "num_pis": {3: 2}, "tree_seeds": (0,), "paper_num_pis": 1, "Ss": (3,),
+                "alphas": (1.0,), "paper_families": ("chain",)}
     if quick:
         return {"Ts": {10: [6, 8, 12], 3: [6, 8, 12, 16]}, "num_pis": {10: 4, 3: 8}, "tree_seeds": (0,),
                 "paper_num_pis": 16}
@@ -42,10 +45,10 @@ def settings(quick: bool) -> dict:
             "num_pis": {10: 8, 3: 32}, "tree_seeds": (0, 1), "paper_num_pis": 64}
 
 
-def paper_size(num_pis: int, key) -> dict:
+def paper_size(num_pis: int, key, families=FAMILIES) -> dict:
     """S = 10, T = 20, α = 0.1: parent argmax of the π-averaged gradient and per π, and the entry-wise departure."""
     out = {}
-    for fam in FAMILIES:
+    for fam in families:
         task = causal_grad.InContextTask(causal_grad.named_graph(fam, 19, seed=0), 10, 0.1)
         with causal_grad.x64():
             pis = np.asarray(task.sample_pi(key, num_pis, dtype=jnp.float64))
@@ -93,21 +96,19 @@ def plot(sweeps: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a few small T (seconds)")
-    ap.add_argument("--out", default="results/finite_t_departure", help="output folder")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the fixed set of transition matrices")
-    args = ap.parse_args(argv)
-    cfg = settings(args.quick)
-    out = Path(args.out)
+def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
+    """The sweep and the paper-size check; writes ``out/summary.json`` and ``out/error_vs_T.png`` and returns the
+    summary (``sweeps``: per (S, α, family) the rows and fits; ``paper_size``: per family). ``smoke`` (tests
+    only) shrinks it to one vocabulary, one prior and two small T."""
+    cfg = settings(quick, smoke)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    key = jax.random.key(args.seed)
+    key = jax.random.key(seed)
     t_start = time.perf_counter()
 
     sweeps = []
-    for S in (10, 3):
-        for alpha in ALPHAS:
+    for S in cfg.get("Ss", (10, 3)):
+        for alpha in cfg.get("alphas", ALPHAS):
             k = jax.random.fold_in(jax.random.fold_in(key, S), int(alpha * 1000))
             for fam in FAMILIES:
                 seeds = cfg["tree_seeds"] if fam == "random-tree" else (0,)
@@ -121,7 +122,7 @@ def main(argv=None) -> dict:
                 sw["fit_upper_half"] = (fit_power_law([r["T"] for r in half], [r["rms"] for r in half])
                                         if len(half) >= 2 else None)
 
-    paper = paper_size(cfg["paper_num_pis"], jax.random.fold_in(key, 2024))
+    paper = paper_size(cfg["paper_num_pis"], jax.random.fold_in(key, 2024), cfg.get("paper_families", FAMILIES))
     for fam, d in paper.items():
         print(f"paper size S=10 T=20 α=0.1 {fam:<12} parent every row's argmax: {d['parent_is_every_row_argmax']} "
               f"(per π: {d['per_pi_parent_argmax_fraction']:.3f}); rel RMS {d['rel_rms']:.3f}; parent margin "
@@ -138,7 +139,7 @@ def main(argv=None) -> dict:
                        "same in M. fit: rms ≈ C·T^slope (least squares in log-log over all T; fit_upper_half over "
                        "the larger half). Random trees: named_graph('random-tree', T-1, seed) for each seed, "
                        "metrics averaged over seeds.",
-        "quick": args.quick, "settings": {k: (v if k != "Ts" else {str(s): t for s, t in v.items()})
+        "quick": quick, "settings": {k: (v if k != "Ts" else {str(s): t for s, t in v.items()})
                                           for k, v in cfg.items()},
         "sweeps": sweeps, "paper_size": paper, "seconds": time.perf_counter() - t_start,
     }
@@ -146,6 +147,15 @@ def main(argv=None) -> dict:
     plot(sweeps, out / "error_vs_T.png")
     print(f"wrote {out / 'summary.json'} and {out / 'error_vs_T.png'} in {summary['seconds']:.0f} s")
     return summary
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few small T (seconds)")
+    ap.add_argument("--out", default="results/finite_t_departure", help="output folder")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the fixed set of transition matrices")
+    args = ap.parse_args(argv)
+    return run(args.quick, Path(args.out), args.seed)
 
 
 if __name__ == "__main__":

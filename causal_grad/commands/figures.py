@@ -1,0 +1,120 @@
+"""``causal-grad figures``: run the experiment scripts of ``experiments/`` (the paper's figures and the studies)
+and write each one's PNG and JSON under ``<out>/<name>/`` (``make figures`` = ``causal-grad figures --full``).
+
+The scripts live in the source tree, not in the package: they are loaded by path from the folder
+``experiments/`` beside the package (``causal_grad/../experiments``). Each provides
+``run(quick: bool, out: Path, seed: int = 0) -> dict`` (its key numbers) and ``main()``; :func:`load_experiment`
+is the way to call one from Python (the checks of ``causal-grad verify`` do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["EXPERIMENTS", "experiments_dir", "load_experiment", "add_parser", "run"]
+
+#: The experiments, in the order ``causal-grad figures`` runs them, with a one-line description.
+EXPERIMENTS = {
+    "fig2_chain": "Fig. 2: chain, induction head (first-layer attention, A2, loss vs estimator)",
+    "fig6_icl_tree": "Fig. 6: icl pairs and a random tree",
+    "fig5_7_two_parent": "Figs. 5/7: two-parent DAG, heads [2,1]: each head takes one parent",
+    "fig8_standard": "Fig. 8: standard transformer with MLP on the chain",
+    "fig9_many_forests": "Fig. 9: parent attention over random forests (S=3)",
+    "sample_complexity": "sequences needed to recover a tree: gradient at init, training, Chow-Liu",
+    "ood": "C8: trained on Dirichlet(0.1), evaluated on other priors",
+    "finite_t_departure": "C1: exact finite-T gradient vs M as T grows",
+}
+
+
+#: The source tree's root (the folder holding ``causal_grad/`` and ``experiments/``).
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def experiments_dir() -> Path:
+    """The source tree's ``experiments/`` folder (beside the package). ``FileNotFoundError`` with a clear
+    message when the package was installed without its source tree."""
+    d = SOURCE_ROOT / "experiments"
+    if not (d / "_expkit.py").is_file():
+        raise FileNotFoundError(
+            f"the experiment scripts are not at {d}: `causal-grad figures` needs the source tree (a clone of the "
+            f"repository, installed with `pip install -e .`), since experiments/ is not part of the package")
+    return d
+
+
+def load_experiment(name: str):
+    """Import ``experiments/<name>.py`` by path and return the module (with ``run`` and ``main``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if name not in EXPERIMENTS:
+        raise ValueError(f"name must be one of {', '.join(EXPERIMENTS)}, got {name!r}")
+    path = experiments_dir() / f"{name}.py"
+    modname = f"causal_grad_experiments.{name}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[modname]
+        raise
+    return module
+
+
+def _names(text: str | None) -> list[str]:
+    if not text:
+        return list(EXPERIMENTS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not names:
+        raise ValueError(f"only: unknown experiment(s) {', '.join(unknown) or repr(text)} (choose from "
+                         f"{', '.join(EXPERIMENTS)})")
+    return names
+
+
+def add_parser(sub) -> None:
+    lines = "\n".join(f"  {k:<20} {v}" for k, v in EXPERIMENTS.items())
+    p = sub.add_parser(
+        "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
+        description="Run every experiment script of experiments/ (or those given with --only) and write each one's "
+                    "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (about a minute "
+                    "or two each on a 2-core CPU, some 15 minutes in all); --full uses the paper's settings (hours: "
+                    "each script's docstring gives its estimate). The theory figures (C1-C4, C9) come from "
+                    "`causal-grad verify`.\n\nexperiments:\n" + lines,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true", help="the paper's settings (hours); default: quick mode")
+    p.add_argument("--only", default=None, help="comma-separated experiment names (default: all)")
+    p.add_argument("--out", default="results", help="parent folder of the per-experiment folders (default: results)")
+    p.add_argument("--seed", type=int, default=0, help="seed passed to every experiment (default: 0)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.list:
+        for k, v in EXPERIMENTS.items():
+            print(f"{k:<20} {v}")
+        return 0
+    names = _names(args.only)
+    if args.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {args.seed}")
+    try:
+        experiments_dir()
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    out = Path(args.out)
+    mode = "full" if args.full else "quick"
+    times = {}
+    for name in names:
+        print(f"== {name} ({mode}): {EXPERIMENTS[name]}", flush=True)
+        t0 = time.perf_counter()
+        load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
+        times[name] = time.perf_counter() - t0
+        print(f"== {name}: {times[name]:.0f} s -> {out / name}", flush=True)
+    print("\n" + "\n".join(f"{k:<20} {v:7.0f} s" for k, v in times.items()))
+    return 0

@@ -1,0 +1,156 @@
+"""The experiment scripts of experiments/ (run at their tests-only "smoke" size: a few training steps, tiny grids)
+and the ``causal-grad figures`` command that runs them.
+
+Each script must write its PNG and summary.json with the keys its ``run`` promises; the numbers are checked
+against what holds whatever the training length: a loss is never below the entropy floor on the same held-out
+sequences (cross-entropy ≥ entropy, Gibbs), attention weights and probabilities lie in [0, 1], a Wilson interval
+contains its proportion.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+
+import pytest
+
+from causal_grad.cli import main
+from causal_grad.commands import figures
+from causal_grad.commands.figures import EXPERIMENTS, load_experiment
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FOREST_KEYS = ("loss", "bayes", "entropy_floor", "unigram", "excess_over_bayes", "recovered", "all_recovered",
+               "mean_parent_attention", "min_parent_attention", "shd", "previous_token", "parents")
+
+
+def _png(path):
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _forest_ok(r):
+    for k in FOREST_KEYS:
+        assert k in r, k
+    assert r["loss"] >= r["entropy_floor"] - 1e-5  # cross-entropy ≥ entropy on the same sequences (float32)
+    assert r["excess_over_bayes"] == pytest.approx(r["loss"] - r["bayes"], abs=1e-5)
+    assert 0.0 <= r["min_parent_attention"] <= r["mean_parent_attention"] <= 1.0
+    assert 0.0 <= r["recovered"] <= 1.0
+
+
+def _check_fig2(res, out):
+    _png(out / "fig2_chain.png")
+    _forest_ok(res["graphs"]["chain"])
+    assert "diag_minus_offdiag" in res["graphs"]["chain"]  # the layer-2 token block was read
+
+
+def _check_fig6(res, out):
+    _png(out / "fig6_icl_tree.png")
+    assert set(res["graphs"]) == {"icl-pairs", "random-tree"}
+    for r in res["graphs"].values():
+        _forest_ok(r)
+
+
+def _check_fig5_7(res, out):
+    _png(out / "fig5_7_two_parent.png")
+    for k in ("loss", "bayes", "one_parent_0", "one_parent_1", "unigram", "entropy_floor", "heads", "head_takes",
+              "split"):
+        assert k in res, k
+    assert res["loss"] >= res["entropy_floor"] - 1e-5
+    assert len(res["heads"]["argmax"]) == 2 and len(res["head_takes"]) == 2
+    for row in res["heads"]["argmax"]:
+        assert sum(row) <= 1.0 + 1e-9  # fractions of positions whose argmax is one parent slot or the other
+
+
+def _check_fig8(res, out):
+    _png(out / "fig8_standard.png")
+    _forest_ok(res)
+    assert res["reached_estimator"] == (res["excess_over_bayes"] <= res["reach_tolerance"])
+
+
+def _check_fig9(res, out):
+    _png(out / "fig9_many_forests.png")
+    pg = res["per_graph"]
+    assert len(pg) == res["graphs"] >= 2
+    assert res["headline"] == pytest.approx(sum(r["mean_parent_attention"] for r in pg) / len(pg))
+    pp = res["per_position"]
+    assert len(pp["position"]) == len(pp["mean"]) == len(pp["sd"]) == len(pp["count"])
+    assert all(0.0 <= m <= 1.0 for m in pp["mean"])
+    # every child position of every graph is counted once
+    assert sum(pp["count"]) == sum(sum(p >= 0 for p in r["parents"]) for r in pg)
+
+
+def _check_sample_complexity(res, out):
+    _png(out / "sample_complexity.png")
+    Ns, m = res["Ns"], res["methods"]
+    assert set(m) == set(load_experiment("sample_complexity").METHODS)
+    for r in m.values():
+        assert len(r["recovery"]) == len(Ns)
+        for p, lo, hi, k in zip(r["recovery"], r["lo"], r["hi"], r["successes"]):
+            assert 0.0 <= lo <= p <= hi <= 1.0 and p == k / res["trials"]
+        assert "N_50" in r and "N_90" in r
+
+
+def _check_ood(res, out):
+    _png(out / "ood.png")
+    md = (out / "ood.md").read_text()
+    assert set(res["models"]) == {"reduced", "disentangled"}
+    for model, per in res["models"].items():
+        assert list(per) == res["priors"]
+        for name, r in per.items():
+            assert name in md
+            assert r["excess"]["mean"] == pytest.approx(r["model"]["mean"] - r["bayes"]["mean"], abs=1e-9)
+            assert r["model"]["mean"] >= r["entropy_floor"]["mean"] - 1e-5
+            assert r["unigram_excess"] == pytest.approx(r["unigram"]["mean"] - r["bayes"]["mean"], abs=1e-12)
+        assert per[res["train_prior"]]["shift_from_train"] == 0.0
+
+
+def _check_finite_t(res, out):
+    _png(out / "error_vs_T.png")
+    assert res["sweeps"] and res["paper_size"]
+    for sw in res["sweeps"]:
+        assert all(math.isfinite(r["rms"]) and r["rms"] >= 0 for r in sw["rows"])
+
+
+CHECKS = {"fig2_chain": _check_fig2, "fig6_icl_tree": _check_fig6, "fig5_7_two_parent": _check_fig5_7,
+          "fig8_standard": _check_fig8, "fig9_many_forests": _check_fig9,
+          "sample_complexity": _check_sample_complexity, "ood": _check_ood, "finite_t_departure": _check_finite_t}
+
+
+def test_every_experiment_has_a_check_and_the_shared_signature():
+    assert set(CHECKS) == set(EXPERIMENTS)
+    for name in EXPERIMENTS:
+        mod = load_experiment(name)
+        params = inspect.signature(mod.run).parameters
+        assert list(params)[:3] == ["quick", "out", "seed"] and params["seed"].default == 0
+        assert callable(mod.main)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_experiment_runs_and_writes_what_it_promises(name, tmp_path):
+    res = load_experiment(name).run(quick=True, out=tmp_path, seed=0, smoke=True)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert set(saved) >= {k for k, v in res.items() if not callable(v)}
+    CHECKS[name](res, tmp_path)
+
+
+def test_figures_help_lists_every_experiment(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["figures", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "--full" in text and "--only" in text
+    for name in EXPERIMENTS:
+        assert name in text
+
+
+def test_figures_rejects_unknown_names_and_a_missing_source_tree(capsys, monkeypatch, tmp_path):
+    assert main(["figures", "--only", "fig2_chain,nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_experiment("nope")
+    monkeypatch.setattr(figures, "SOURCE_ROOT", tmp_path)
+    assert main(["figures", "--only", "fig2_chain"]) == 2
+    err = capsys.readouterr().err
+    assert "source tree" in err and err.count("\n") == 1
