@@ -150,6 +150,12 @@ def model_panels(res, att, block, name: str) -> list[dict]:
     return specs
 
 
+#: The tests' "smoke" training: a few steps of joint training (one compiled stage instead of two); it checks the
+#: plumbing, not the learning.
+SMOKE_TRAIN = dict(schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=128, eval_size=512, eval_every=10,
+                   log_every=10)
+
+
 # ---------------------------------------------------------------------- figures 2 and 6
 def forest_config(graph, mode: str, seed: int):
     """The paper's figure-2/6 run (``mode="full"``: disentangled, heads [1, 1], all parameters from zero,
@@ -165,8 +171,7 @@ def forest_config(graph, mode: str, seed: int):
     if mode == "quick":
         return default_config("disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25,
                               log_every=25, seed=seed)
-    return default_config("disentangled", graph, vocab=10, alpha=0.1, steps=30, stage1_steps=20, batch=128,
-                          eval_size=512, eval_every=10, log_every=10, seed=seed)
+    return default_config("disentangled", graph, vocab=10, alpha=0.1, **SMOKE_TRAIN, seed=seed)
 
 
 def mode_of(quick: bool, smoke: bool) -> str:

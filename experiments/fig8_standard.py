@@ -40,7 +40,7 @@ def config(mode: str, seed: int):
         return default_config("standard", chain(19), steps=400, batch=256, warmup=20, eval_size=4096,
                               eval_every=50, log_every=50, **common)
     return default_config("standard", chain(19), steps=20, batch=64, eval_size=512, eval_every=10, log_every=10,
-                          **common)
+                          d_model=16, **common)
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:

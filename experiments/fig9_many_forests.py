@@ -38,8 +38,7 @@ def settings(mode: str) -> dict:
     if mode == "quick":
         return dict(graphs=6, train=dict(steps=200, stage1_steps=100, batch=1024, eval_size=4096, eval_every=50,
                                          log_every=50))
-    return dict(graphs=2, train=dict(steps=20, stage1_steps=10, batch=128, eval_size=512, eval_every=10,
-                                     log_every=10))
+    return dict(graphs=2, train=dict(_expkit.SMOKE_TRAIN))
 
 
 def forests(count: int, seed: int):

@@ -66,29 +66,33 @@ def load_experiment(name: str):
     return module
 
 
-def _names(text: str | None) -> list[str]:
-    if not text:
-        return list(EXPERIMENTS)
-    names = [n.strip() for n in text.split(",") if n.strip()]
+def _names(positional, text: str | None) -> list[str]:
+    """The experiments named on the command line (positional names and ``--only``), in the order given."""
+    names = [n for n in (positional or [])]
+    if text is not None:
+        names += [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            raise ValueError(f"only: no experiment named in {text!r} (choose from {', '.join(EXPERIMENTS)})")
     unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown or not names:
-        raise ValueError(f"only: unknown experiment(s) {', '.join(unknown) or repr(text)} (choose from "
+    if unknown:
+        raise ValueError(f"only/names: unknown experiment(s) {', '.join(unknown)} (choose from "
                          f"{', '.join(EXPERIMENTS)})")
-    return names
+    return list(dict.fromkeys(names)) or list(EXPERIMENTS)
 
 
 def add_parser(sub) -> None:
     lines = "\n".join(f"  {k:<20} {v}" for k, v in EXPERIMENTS.items())
     p = sub.add_parser(
         "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
-        description="Run every experiment script of experiments/ (or those given with --only) and write each one's "
+        description="Run every experiment script of experiments/ (or those named) and write each one's "
                     "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (about a minute "
                     "or two each on a 2-core CPU, some 15 minutes in all); --full uses the paper's settings (hours: "
                     "each script's docstring gives its estimate). The theory figures (C1-C4, C9) come from "
                     "`causal-grad verify`.\n\nexperiments:\n" + lines,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all, as listed above)")
     p.add_argument("--full", action="store_true", help="the paper's settings (hours); default: quick mode")
-    p.add_argument("--only", default=None, help="comma-separated experiment names (default: all)")
+    p.add_argument("--only", default=None, help="comma-separated experiment names (the same as NAME ...)")
     p.add_argument("--out", default="results", help="parent folder of the per-experiment folders (default: results)")
     p.add_argument("--seed", type=int, default=0, help="seed passed to every experiment (default: 0)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
@@ -100,7 +104,7 @@ def run(args) -> int:
         for k, v in EXPERIMENTS.items():
             print(f"{k:<20} {v}")
         return 0
-    names = _names(args.only)
+    names = _names(args.names, args.only)
     if args.seed < 0:
         raise ValueError(f"seed must be >= 0, got {args.seed}")
     try:
