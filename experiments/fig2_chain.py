@@ -6,10 +6,12 @@ head), the layer-2 token block A2 (diagonal-dominant: match the query's token ag
 the held-out loss against the in-context estimator's line, the unigram estimator and the entropy floor
 (claims C5, C6).
 
-    python experiments/fig2_chain.py --quick   # layer-wise schedule, 300 steps × 1024: about 1 min
+    python experiments/fig2_chain.py --quick   # layer-wise schedule, 300 steps × 1024: 15 s on an idle
+                                               # 2-core CPU (about 1 min when the machine is shared)
     python experiments/fig2_chain.py           # the paper's run: joint GD from zero, lr 1, cosine,
-                                               # 2^17 steps × 1024 (about 1 h 20 min at the measured 30 ms
-                                               # per step on 2 cores; the paper's own code needs 7–8 h)
+                                               # 2^17 steps × 1024: about 17 min idle (6.9 ms per step
+                                               # measured; 3-4x that on a shared machine; the paper's own
+                                               # code needs 7–8 h)
 
 Writes results/fig2_chain/{fig2_chain.png, summary.json, runs/<mode>-chain/}.
 """

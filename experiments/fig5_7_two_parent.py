@@ -9,9 +9,10 @@ estimator ("bayes": matches both parents; exact Bayes here, roots being uniform)
 the unigram estimator and the entropy floor.
 
     python experiments/fig5_7_two_parent.py --quick  # 16 tokens + target, AdamW lr 0.1, 4000 steps × 512
-                                                     # (about 1 min)
+                                                     # (24 s on an idle 2-core CPU)
     python experiments/fig5_7_two_parent.py          # the paper's run: 32 tokens + target, AdamW 1e-2,
-                                                     # wd 1e-4, 2^16 steps × 1024 (about 2 h on 2 cores)
+                                                     # wd 1e-4, 2^16 steps × 1024 (about 22 min idle:
+                                                     # 19.8 ms per step measured)
 
 Writes results/fig5_7_two_parent/{fig5_7_two_parent.png, summary.json, runs/}.
 """

@@ -5,9 +5,9 @@ positions plus the query (T = 20), S = 10, Dirichlet(0.1) (THEORY §6). One row 
 position attention with the edges (i, p(i)) outlined, the layer-2 token block, and the held-out loss against the
 in-context estimator, unigram and entropy floor (claim C5).
 
-    python experiments/fig6_icl_tree.py --quick   # layer-wise schedule, 300 steps × 1024 per graph: about 2 min
+    python experiments/fig6_icl_tree.py --quick   # layer-wise schedule, 300 steps × 1024 per graph: 26 s idle
     python experiments/fig6_icl_tree.py           # the paper's run per graph: joint GD from zero, lr 1, cosine,
-                                                  # 2^17 steps × 1024 (about 2 × 1 h 20 min on 2 cores)
+                                                  # 2^17 steps × 1024 (about 2 × 17 min on an idle 2-core CPU)
 
 Writes results/fig6_icl_tree/{fig6_icl_tree.png, summary.json, runs/}.
 """

@@ -15,9 +15,9 @@ nats at the best ε ≈ 0.3 against 1.77–1.87 for the estimator; 3.2–3.5 nat
 reported as measured; for it the meaningful OOD number is the shift of its excess from the training prior.
 
     python experiments/ood.py --quick   # reduced 200 steps + disentangled 300 steps, 8192 sequences per prior
-                                        # (about 3 min, half of it compiling one sampler per prior and model)
+                                        # (79 s idle, half of it compiling one sampler per prior and model)
     python experiments/ood.py           # reduced 1000 steps + disentangled 3000 steps (layer-wise), 2^16
-                                        # sequences per prior (about 15 min on 2 cores)
+                                        # sequences per prior (about 5-10 min idle)
 
 Writes results/ood/{ood.png, ood.md, summary.json, runs/}.
 """

@@ -37,7 +37,7 @@ between a parent and its child, ≈ 0.07 between positions in different trees; C
 and recovers no parent. The gradient and the trained model use the in-context signal instead (the target
 against the tokens that follow the query's earlier occurrences), which is per-π.
 
-    python experiments/sample_complexity.py --quick   # 4 trees × 3 draws, N = 16 … 16384 (about 2 min)
+    python experiments/sample_complexity.py --quick   # 4 trees × 3 draws, N = 16 … 16384 (75 s idle)
     python experiments/sample_complexity.py           # 10 trees × 5 draws, N = 2^4 … 2^17 (about 45 min on
                                                       # 2 cores, most of it Chow–Liu's pair counts)
 

@@ -85,9 +85,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
         description="Run every experiment script of experiments/ (or those named) and write each one's "
-                    "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (about a minute "
-                    "or two each on a 2-core CPU, some 15 minutes in all); --full uses the paper's settings (hours: "
-                    "each script's docstring gives its estimate). The theory figures (C1-C4, C9) come from "
+                    "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (15-80 s each, "
+                    "about 5 minutes in all on an idle 2-core CPU; several times that on a shared one); --full uses "
+                    "the paper's settings (about 3.5 hours idle in all; each script's docstring gives its estimate; "
+                    "runs keep checkpoints under OUT/<name>/runs/, so an interrupted --full resumes). The theory figures (C1-C4, C9) come from "
                     "`causal-grad verify`.\n\nexperiments:\n" + lines,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all, as listed above)")
