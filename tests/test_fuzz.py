@@ -824,38 +824,53 @@ DPARAMS2 = _dis.disentangled_init(S, T, (2, 1))
 PARAMS_BAD = [Bad("not a disentangled parameter dict, or shapes that do not fit together",
                   st.sampled_from([None, {"A": []}, {"A": [np.zeros((1, 4, 4))], "W": np.zeros((7, S))},
                                    {"A": DPARAMS["A"], "W": np.zeros((3, S))}, {"A": [np.zeros((4, 4))], "W": np.zeros((4, 3))}]),
-                  (TypeError, ValueError), r"params")]
+                  (TypeError, ValueError), r"params"),
+              Bad("non-floating arrays, or a layer with zero heads",
+                  st.sampled_from([{"A": [np.zeros((1, 8, 8), np.int32)], "W": np.zeros((16, S))},
+                                   {"A": DPARAMS["A"], "W": np.zeros(DPARAMS["W"].shape, complex)},
+                                   {"A": [np.zeros((0, 8, 8))], "W": np.zeros((8, S))}]),
+                  (TypeError, ValueError), r"params.*(floating|head)")]
 HEADS_BAD = [Bad("not a non-empty sequence of integers >= 1", st.sampled_from([(), (0, 1), "11", 2, (1.5,)]),
                  (TypeError, ValueError), r"heads|integer|>=", names=("heads", "heads[0]"))]
+TARGETS_NOT_DIST = [
+    Bad("a negative entry", st.tuples(st.integers(0, 5), st.floats(1e-3, 10)).map(
+        lambda a: np.where(np.arange(2 * S).reshape(2, S) == a[0], -a[1], PIS[0][:2])), ValueError, r"non-negative"),
+    Bad("rows not summing to 1", st.sampled_from([np.zeros((2, S)), np.ones((2, S)), 2 * PIS[0][:2]]), ValueError,
+        r"sum to 1")]
+WEIGHTS_BAD = [Bad("NaN, infinite or negative entries", st.tuples(st.integers(0, 1), st.one_of(
+    NAN_INF, st.floats(max_value=-1e-3, allow_infinity=False))).map(
+        lambda a: np.where(np.arange(2) == a[0], a[1], 0.5)), ValueError, r"finite|non-negative")]
+PARAM_DTYPE_BAD = [Bad("not a floating-point dtype", st.sampled_from([np.int32, "bool", "x", complex]), TypeError,
+                       r"floating")]
 register("causal_grad.models.disentangled.disentangled_dims", _dis.disentangled_dims, {"S": S, "T": T, "heads": (1, 1)},
          {"S": ints(2), "T": ints(1), "heads": HEADS_BAD})
 register("causal_grad.models.disentangled.disentangled_init", _dis.disentangled_init,
          {"S": S, "T": T, "heads": (1, 1), "key": None, "scale": 0.0},
          {"S": ints(2), "T": ints(1), "heads": HEADS_BAD, "key": keys(optional=True),
           "scale": floats(allow_zero=True) + [Bad("> 0 without a key", st.just(0.1), ValueError, r"key",
-                                                  names=("scale",))]})
+                                                  names=("scale",))], "dtype": PARAM_DTYPE_BAD})
 register("causal_grad.models.disentangled.induction_init", _dis.induction_init,
          {"S": S, "T": T, "heads": (1, 1), "beta0": 1.0, "gamma": 1.0},
          {"S": ints(2), "T": ints(1), "heads": HEADS_BAD + [Bad("not two layers", st.sampled_from([(1,), (1, 1, 1)]),
                                                                 ValueError, r"two layers")],
-          "beta0": floats(allow_zero=True), "gamma": floats(allow_zero=True)})
-# models/disentangled.py belongs to the training engineer, who reverted the hardening edits while still working
-# on it: these gaps stay expected failures until the file takes them (proposed fix: _check_tokens via
-# _validate.check_tokens (empty batch, range of concrete jax tokens), disentangled_heads via disentangled_shape,
-# disentangled_loss checking targets/weights before computing the logits)
-_DIS_PENDING = "models/disentangled.py: hardening edits reverted by its owner; see the hardening report"
+          "beta0": floats(allow_zero=True), "gamma": floats(allow_zero=True), "dtype": PARAM_DTYPE_BAD})
 register("causal_grad.models.disentangled.disentangled_shape", _dis.disentangled_shape, {"params": DPARAMS},
          {"params": PARAMS_BAD})
 register("causal_grad.models.disentangled.disentangled_heads", _dis.disentangled_heads, {"params": DPARAMS},
-         {"params": PARAMS_BAD}, pending=_DIS_PENDING)
-for _name in ("disentangled_logits", "disentangled_apply", "disentangled_reference_logits", "first_layer_attention"):
+         {"params": PARAMS_BAD})
+for _name in ("disentangled_logits", "disentangled_apply", "first_layer_attention"):
     register(f"causal_grad.models.disentangled.{_name}", getattr(_dis, _name),
-             {"params": DPARAMS, "tokens": TOKENS}, {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S)},
-             pending=_DIS_PENDING)
+             {"params": DPARAMS, "tokens": TOKENS}, {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S)})
+register("causal_grad.models.disentangled.disentangled_reference_logits", _dis.disentangled_reference_logits,
+         {"params": DPARAMS, "tokens": TOKENS, "query_only_last": False},
+         {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S),
+          "query_only_last": [Bad("not a bool", st.sampled_from([None, 1, "yes", np.array([True])]), TypeError,
+                                  r"bool")]})
 register("causal_grad.models.disentangled.disentangled_loss", _dis.disentangled_loss,
          {"params": DPARAMS, "tokens": TOKENS, "targets": PIS[0][:2], "weights": None},
-         {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S), "targets": real_arrays((2, S), finite=False)[:2],
-          "weights": arrays_struct((2,), "real")[1:]}, pending=_DIS_PENDING)
+         {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S),
+          "targets": real_arrays((2, S)) + TARGETS_NOT_DIST,
+          "weights": arrays_struct((2,), "real")[1:] + WEIGHTS_BAD})
 register("causal_grad.models.disentangled.position_attention", _dis.position_attention,
          {"params": DPARAMS, "layer": 0}, {"params": PARAMS_BAD, "layer": ints(0, 1)})
 register("causal_grad.models.disentangled.induction_block", _dis.induction_block,

@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_int, check_key, check_positive_float
+from .._validate import (check_array, check_int, check_key, check_positive_float, check_real_array, check_tokens,
+                         is_concrete)
 
 __all__ = [
     "disentangled_dims",
@@ -100,12 +101,14 @@ def _check_heads(heads) -> tuple[int, ...]:
 
 
 def disentangled_heads(params) -> tuple[int, ...]:
-    """Heads per layer of ``params``."""
-    return tuple(int(A.shape[0]) for A in params["A"])
+    """Heads per layer of ``params`` (checked by :func:`disentangled_shape`)."""
+    return disentangled_shape(params)[2]
 
 
 def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
-    """``(S, T, heads)`` of ``params``, after checking that the shapes fit together (raises ``ValueError``)."""
+    """``(S, T, heads)`` of ``params``, after checking that they are a dict ``{"A": [...], "W": ...}`` of
+    floating-point arrays whose shapes fit together (raises ``TypeError``/``ValueError``). Shapes and dtypes only,
+    so this also works on traced parameters (inside ``jit``/``grad``), at trace time."""
     if not isinstance(params, dict) or set(params) != {"A", "W"}:
         raise TypeError("params must be a dict {'A': [per-layer arrays], 'W': array} (disentangled transformer)")
     As, W = params["A"], params["W"]
@@ -113,7 +116,10 @@ def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
         raise TypeError("params['A'] must be a non-empty list of (heads, d, d) arrays, one per layer")
     if getattr(W, "ndim", None) != 2:
         raise ValueError(f"params['W'] must be a (d_L, S) matrix, got shape {getattr(W, 'shape', None)}")
+    check_array("params['W']", W, kind="float")
     S = int(W.shape[1])
+    if S < 2:
+        raise ValueError(f"params['W'] must have S >= 2 columns (the vocabulary size), got shape {tuple(W.shape)}")
     d = int(As[0].shape[-1]) if getattr(As[0], "ndim", 0) == 3 else -1
     T = d - S
     if T < 1:
@@ -123,23 +129,61 @@ def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
     for k, A in enumerate(As):
         if getattr(A, "ndim", None) != 3 or A.shape[1:] != (d, d):
             raise ValueError(f"params['A'][{k}] must have shape (heads, {d}, {d}), got {getattr(A, 'shape', None)}")
+        check_array(f"params['A'][{k}]", A, kind="float")
+        if A.shape[0] < 1:
+            raise ValueError(f"params['A'][{k}] must have at least one head (heads >= 1), got shape {tuple(A.shape)}")
         heads.append(int(A.shape[0]))
         d *= 1 + int(A.shape[0])
     if W.shape[0] != d:
-        raise ValueError(f"params['W'] must have shape ({d}, {S}) for heads {heads}, got {W.shape}")
+        raise ValueError(f"params['W'] must have shape ({d}, {S}) for heads {heads}, got {tuple(W.shape)}")
     return S, T, tuple(heads)
 
 
-def _check_tokens(tokens, T: int, S: int | None = None):
-    if not isinstance(tokens, (jax.Array, np.ndarray)):
-        tokens = np.asarray(tokens)
-    if not jnp.issubdtype(tokens.dtype, jnp.integer):
-        raise TypeError(f"tokens must be an integer array, got dtype {tokens.dtype}")
-    if tokens.ndim != 2 or tokens.shape[1] != T:
-        raise ValueError(f"tokens must have shape (B, {T}) for these parameters, got {tokens.shape}")
-    if isinstance(tokens, np.ndarray) and S is not None and tokens.size and (tokens.min() < 0 or tokens.max() >= S):
-        raise ValueError(f"tokens must lie in 0..{S - 1}, got range [{tokens.min()}, {tokens.max()}]")
-    return tokens
+def _check_tokens(tokens, T: int, S: int):
+    """Integer ``(B, T)``, ``B >= 1``; values in ``0..S-1`` when concrete (shared rule: ``check_tokens``)."""
+    return check_tokens("tokens", tokens, seq_len=T, vocab_size=S)
+
+
+def _check_rows(name: str, x, rows: bool):
+    """Values of a concrete real array: finite and non-negative; with ``rows``, every row sums to 1 within
+    ``max(1e-6, 8·S·eps)`` of its dtype (the round-off of a normalised row, as for transition matrices)."""
+    a = np.asarray(x)
+    if not a.size:
+        return
+    a64 = check_real_array(name, a)  # float64; finite
+    if np.any(a64 < 0):
+        raise ValueError(f"{name} must be non-negative (min {a64.min():.3g})")
+    if rows:
+        eps = float(jnp.finfo(a.dtype).eps) if jnp.issubdtype(a.dtype, jnp.floating) else 0.0
+        atol = max(1e-6, 8 * a.shape[-1] * eps)
+        err = float(np.abs(a64.sum(-1) - 1).max())
+        if err > atol:
+            raise ValueError(f"{name}: every row must sum to 1 (a distribution over the S tokens; worst row is off "
+                             f"by {err:.3g})")
+
+
+def _check_targets(targets, weights, B: int, S: int):
+    """``targets`` real ``(B, S)``, ``weights`` real ``(B,)`` or ``None``: shapes and dtypes always (static under
+    ``jit``); when concrete, targets finite, non-negative with rows summing to 1, weights finite and
+    non-negative."""
+    targets = check_array("targets", targets, kind="real", shape=(B, S))
+    if is_concrete(targets):
+        _check_rows("targets", targets, rows=True)
+    if weights is not None:
+        weights = check_array("weights", weights, kind="real", shape=(B,))
+        if is_concrete(weights):
+            _check_rows("weights", weights, rows=False)
+    return targets, weights
+
+
+def _check_float_dtype(dtype):
+    try:
+        d = jnp.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or not jnp.issubdtype(d, jnp.floating):
+        raise TypeError(f"dtype must be a floating-point dtype (e.g. float32), got {dtype!r}")
+    return d
 
 
 # ---------------------------------------------------------------------- initialisation
@@ -153,6 +197,7 @@ def disentangled_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, key=None
     dims = disentangled_dims(S, T, heads)
     heads = _check_heads(heads)
     scale = check_positive_float("scale", scale, allow_zero=True)
+    dtype = _check_float_dtype(dtype)
     shapes = [(H, d, d) for H, d in zip(heads, dims[:-1])] + [(dims[-1], S)]
     if key is None:
         if scale:
@@ -177,6 +222,7 @@ def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: floa
         raise ValueError(f"induction_init needs exactly two layers, got heads {heads}")
     beta0 = check_positive_float("beta0", beta0, allow_zero=True)
     gamma = check_positive_float("gamma", gamma, allow_zero=True)
+    dtype = _check_float_dtype(dtype)
     p = disentangled_init(S, T, heads, dtype=dtype)
     d0, d1, _ = disentangled_dims(S, T, heads)
     eye = jnp.eye(S, dtype=dtype)
@@ -220,9 +266,17 @@ def _h1_from_layer1(X, P, T):
 
 
 def disentangled_logits(params, tokens) -> jax.Array:
-    """Logits ``Wᵀ h_{T-1}`` ``(B, S)`` (fast path: last layer at the query only, one-hot first layer)."""
-    S, T, heads = disentangled_shape(params)
-    tokens = _check_tokens(tokens, T, S)
+    """Logits ``Wᵀ h_{T-1}`` ``(B, S)`` (fast path: last layer at the query only, one-hot first layer).
+
+    Refuses, before computing: ``params`` whose structure does not fit (:func:`disentangled_shape`); ``tokens``
+    that are not an integer ``(B, T)`` array with ``B >= 1``, or (when concrete) hold values outside ``0..S-1``.
+    """
+    S, T, _ = disentangled_shape(params)
+    return _logits(params, _check_tokens(tokens, T, S), S, T)
+
+
+def _logits(params, tokens, S: int, T: int) -> jax.Array:
+    """:func:`disentangled_logits` on checked inputs."""
     As, W = params["A"], params["W"]
     dtype = W.dtype
     X = jax.nn.one_hot(tokens, S, dtype=dtype)  # (B, T, S)
@@ -268,10 +322,16 @@ def disentangled_apply(params, tokens) -> jax.Array:
 
 
 def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
-    """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``."""
-    logits = disentangled_logits(params, tokens)
-    if targets.shape != logits.shape:
-        raise ValueError(f"targets must have shape {logits.shape}, got {targets.shape}")
+    """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``.
+
+    Refuses, before computing: ``targets`` not real ``(B, S)`` and ``weights`` not real ``(B,)``; when they are
+    concrete (not traced), targets that are not distributions (finite, non-negative, rows summing to 1) and
+    weights that are not finite and non-negative. Under ``jit`` only the structure is checked, at trace time.
+    """
+    S, T, _ = disentangled_shape(params)
+    tokens = _check_tokens(tokens, T, S)
+    targets, weights = _check_targets(targets, weights, tokens.shape[0], S)
+    logits = _logits(params, tokens, S, T)
     ce = -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
     return jnp.mean(ce) if weights is None else jnp.sum(weights * ce)
 
@@ -280,6 +340,8 @@ def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
 def disentangled_reference_logits(params, tokens, *, query_only_last: bool = False) -> jax.Array:
     """The definition, computed densely: embed ``h_i = [x(s_i); e_i]``, every layer at every position (or the
     last layer at the query only), plain products and softmaxes. Slow; for tests and FLOP counts."""
+    if not isinstance(query_only_last, (bool, np.bool_)):
+        raise TypeError(f"query_only_last must be a bool (static under jit), got {type(query_only_last).__name__}")
     S, T, _ = disentangled_shape(params)
     tokens = _check_tokens(tokens, T, S)
     dtype = params["W"].dtype
