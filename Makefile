@@ -14,7 +14,7 @@ test:
 test-fast:
 	HYPOTHESIS_PROFILE=ci $(PYTHON) -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
-# Check every claim C1-C9 at quick scale; writes results/verify.md and figures.
+# Check every claim C1-C9 and the sample-complexity study SC at quick scale; writes results/verify.md and figures.
 verify:
 	$(PYTHON) -m causal_grad verify
 

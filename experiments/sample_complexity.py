@@ -40,6 +40,8 @@ against the tokens that follow the query's earlier occurrences), which is per-π
     python experiments/sample_complexity.py --quick   # 4 trees × 3 draws, N = 16 … 16384 (75 s idle)
     python experiments/sample_complexity.py           # 10 trees × 5 draws, N = 2^4 … 2^17 (about 45 min on
                                                       # 2 cores, most of it Chow–Liu's pair counts)
+    causal-grad verify --claims SC                    # preset "verify": 3 trees × 4 draws, N = 32 … 2048, as
+                                                      # the row SC of `causal-grad verify` (35-45 s)
 
 Writes results/sample_complexity/{sample_complexity.png, summary.json}. Error bars: 95% Wilson intervals
 (scipy's binomtest) of the recovery probability over trials, treating the trials as independent (they are given
@@ -79,12 +81,22 @@ EPS = 1e-3
 LEVELS = (0.5, 0.9)
 
 
+#: The presets of :func:`settings`: "full" (the paper-size study), "quick" (``--quick``), "verify" (the row ``SC``
+#: of ``causal-grad verify``: 3 trees × 4 draws, N = 32 … 2048, past N = 512 from which every method that
+#: recovers the tree did so in every quick trial) and "smoke" (the tests' plumbing check, not a result).
+MODES = ("full", "quick", "verify", "smoke")
+
+
 def settings(mode: str) -> dict:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     base = dict(S=10, n=19, alpha=0.1, steps=100, lr=300.0, beta0=1.0, max_batch=4096)
     if mode == "full":
         return base | dict(Ns=[1 << k for k in range(4, 18)], trees=10, draws=5)
     if mode == "quick":
         return base | dict(Ns=[16, 32, 64, 128, 256, 512, 1024, 4096, 16384], trees=4, draws=3)
+    if mode == "verify":
+        return base | dict(Ns=[32, 128, 512, 2048], trees=3, draws=4)
     return base | dict(S=5, n=7, Ns=[16, 128], trees=1, draws=2, steps=10)
 
 
@@ -194,8 +206,9 @@ def threshold_n(Ns, probs, level: float):
 
 
 # ---------------------------------------------------------------------- the study
-def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Run the study. Returns ``{"Ns", "trials", "methods": {method: {"recovery", "lo", "hi", "successes",
+def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str | None = None) -> dict:
+    """Run the study at the preset ``mode`` of :func:`settings` (default: "smoke" if ``smoke``, else "quick" or
+    "full" by ``quick``). Returns ``{"Ns", "trials", "methods": {method: {"recovery", "lo", "hi", "successes",
     "parent_fraction", "N_50", "N_90"}}, "settings", "mode", "seconds", "figure"}``: ``recovery[k]`` the fraction
     of trials in which the method recovered every parent with ``Ns[k]`` sequences, ``[lo, hi]`` its 95% Wilson
     interval, ``parent_fraction[k]`` the mean fraction of parents recovered, ``N_50``/``N_90`` the thresholds
@@ -207,7 +220,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    mode = _expkit.mode_of(quick, smoke)
+    mode = _expkit.mode_of(quick, smoke) if mode is None else mode
     st = settings(mode)
     S, n, Ns, draws = st["S"], st["n"], st["Ns"], st["draws"]
     trials = st["trees"] * draws

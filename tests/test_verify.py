@@ -11,8 +11,21 @@ from causal_grad.verify import CLAIMS, ClaimResult, run_verify
 
 def test_every_claim_is_registered_in_order():
     from causal_grad.verify import claims  # noqa: F401
+    from causal_grad.verify.report import _ordered
 
-    assert sorted(CLAIMS, key=lambda c: int(c[1:])) == [f"C{k}" for k in range(1, 10)]
+    # the paper's claims by number, then the studies (not claims of the paper) in the order registered
+    assert _ordered(CLAIMS) == [f"C{k}" for k in range(1, 10)] + ["SC"]
+    assert _ordered(["SC", "C10", "C2"]) == ["C2", "C10", "SC"]
+
+
+def test_claim_ids_are_claims_or_studies():
+    from causal_grad.verify.report import claim
+
+    claim("C1", "t")  # the decorator factory accepts both kinds without registering anything yet
+    claim("SC", "t")
+    for bad in ("", "X1", "sc", "S", "C"):
+        with pytest.raises(ValueError, match="cid"):
+            claim(bad, "t")
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +78,65 @@ def test_unknown_claim_and_bad_status(tmp_path):
         run_verify(["C99"], out=tmp_path)
     with pytest.raises(ValueError, match="status"):
         ClaimResult("C0", "t", "maybe", "s", {}, [])
+
+
+# ---------------------------------------------------------------------- SC: the sample-complexity study
+SC_METHODS = ("gradient at init", "gradient at init, one-hot target", "trained (reduced, stage 1)",
+              "trained, one-hot target", "Chow–Liu", "Chow–Liu, fixed π (control)")
+
+
+def _fake_study(successes: dict, trials: int = 12):
+    """A stand-in for experiments/sample_complexity.py's ``run``: successes at the largest of two N per method."""
+    from scipy.stats import binomtest
+
+    def run(quick, out, seed=0, *, smoke=False, mode=None):
+        (out / "sample_complexity.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+        methods = {}
+        for m in SC_METHODS:
+            ks = [0, successes.get(m, trials)]
+            ci = [binomtest(k, trials).proportion_ci(method="wilson") for k in ks]
+            methods[m] = {"recovery": [k / trials for k in ks], "lo": [c.low for c in ci], "hi": [c.high for c in ci],
+                          "successes": ks, "parent_fraction": [0.5, 1.0], "N_50": 64, "N_90": 64}
+        mi = {"parent-child": 0.06, "siblings": 0.7, "same tree, other": 0.1, "different trees": 0.07}
+        return {"Ns": [16, 64], "trials": trials, "methods": methods, "figure": "sample_complexity.png",
+                "trees": [[-1, 0]], "settings": {}, "pair_mi_trial0": {"fresh π per sequence": mi}}
+
+    return run
+
+
+@pytest.mark.parametrize("successes, status", [
+    ({"Chow–Liu": 0}, "pass"),  # Chow–Liu on fresh-π sequences is reported, never scored
+    ({"trained (reduced, stage 1)": 8}, "partial"),  # 8/12: lower bound 0.39 < 0.5
+    ({"Chow–Liu, fixed π (control)": 3}, "partial"),  # the control does not recover the tree
+    ({"gradient at init": 5}, "fail"),
+])
+def test_sc_status_follows_the_numbers(monkeypatch, tmp_path, successes, status):
+    from causal_grad.commands.figures import load_experiment
+
+    monkeypatch.setattr(load_experiment("sample_complexity"), "run", _fake_study(successes))
+    rc = main(["verify", "--claims", "sc", "--out", str(tmp_path)])
+    assert rc == (1 if status == "fail" else 0)
+    r = json.loads((tmp_path / "verify.json").read_text())[0]
+    assert r["id"] == "SC" and r["status"] == status
+    assert "criterion" in r["numbers"] and "Chow–Liu" in r["summary"]
+    assert (tmp_path / "figures" / "sc_sample_complexity.png").exists()
+
+
+@pytest.mark.slow
+def test_sc_row_runs_the_study(monkeypatch, tmp_path):
+    """The row runs experiments/sample_complexity.py (here at its tests-only smoke preset) and reports its numbers."""
+    from causal_grad.verify import claims
+
+    monkeypatch.setitem(claims.SC_MODES, True, "smoke")
+    (r,) = run_verify(["SC"], out=tmp_path, echo=lambda s: None)
+    assert r.status in ("pass", "partial", "fail")
+    assert r.numbers["experiment"].endswith("'smoke'")
+    Ns, trials = r.numbers["Ns"], r.numbers["trials"]
+    assert set(r.numbers["methods"]) == set(SC_METHODS)
+    for m, at in r.numbers["at_largest_N"].items():
+        assert at["N"] == Ns[-1] and at["trials"] == trials
+        assert 0.0 <= at["wilson_lo"] <= at["recovery"] <= at["wilson_hi"] <= 1.0
+        assert at["recovery"] == at["successes"] / trials
+    md = (tmp_path / "verify.md").read_text()
+    assert "| SC |" in md and "![SC](figures/sc_sample_complexity.png)" in md
+    assert (tmp_path / "figures" / "sc_sample_complexity.png").read_bytes()[:4] == b"\x89PNG"

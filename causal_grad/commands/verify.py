@@ -1,14 +1,17 @@
-"""``causal-grad verify``: check each claim C1–C9 and write results/verify.md (``make verify``)."""
+"""``causal-grad verify``: check each claim C1–C9, run the sample-complexity study SC, and write results/verify.md
+(``make verify``)."""
 
 from __future__ import annotations
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="check every claim of the paper and write results/verify.md",
-                       description="Run the check of each claim (C1-C9) at quick scale, print one row per claim "
+                       description="Run the check of each claim (C1-C9) and the sample-complexity study (SC: "
+                                   "sequences needed to recover a tree by the gradient sign, training and "
+                                   "Chow-Liu; not a claim of the paper) at quick scale, print one row per claim "
                                    "(id, status, numbers, the function that checked it) and write verify.md with "
                                    "figures. Exits with status 1 if a claim that should hold fails.")
-    p.add_argument("--claims", default=None, help="comma-separated claim ids to run (default: all)")
+    p.add_argument("--claims", default=None, help="comma-separated claim ids to run, e.g. C4,SC (default: all)")
     p.add_argument("--quick", action="store_true", default=True,
                    help="quick scale (the default; minutes on a 2-core CPU)")
     p.add_argument("--full", dest="quick", action="store_false", help="larger sizes (much slower)")

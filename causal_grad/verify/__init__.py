@@ -1,4 +1,5 @@
-"""Verification of the paper's claims C1–C9 (THEORY §7): one check per claim, one row per claim.
+"""Verification of the paper's claims C1–C9 (THEORY §7): one check per claim, one row per claim; and one row
+for the sample-complexity study SC (experiments/sample_complexity.py), which is not a claim of the paper.
 
 Each check is a function ``check(ctx) -> ClaimResult`` registered in :data:`CLAIMS`. It computes its numbers
 with the toolkit's own functions (named in ``checked_by`` by import path), decides a status from those numbers

@@ -57,10 +57,12 @@ CLAIMS: dict[str, tuple[str, Callable[[VerifyContext], ClaimResult]]] = {}
 
 
 def claim(cid: str, title: str):
-    """Register ``check(ctx) -> ClaimResult`` as the check of claim ``cid``."""
-    if not isinstance(cid, str) or not re.fullmatch(r"C\d+", cid):
+    """Register ``check(ctx) -> ClaimResult`` as the check of ``cid``: a paper claim ``C<k>``, or a study that
+    is not a claim of the paper, named by two to eight capital letters (``SC``: sample complexity). Studies run
+    after the claims, in the order registered."""
+    if not isinstance(cid, str) or not re.fullmatch(r"C\d+|[A-Z]{2,8}", cid):
         raise (TypeError if not isinstance(cid, str) else ValueError)(
-            f"cid must be a claim id such as 'C1', got {cid!r}")
+            f"cid must be a claim id such as 'C1' or a study id such as 'SC', got {cid!r}")
     if not isinstance(title, str):
         raise TypeError(f"title must be a string, got {type(title).__name__}")
 
@@ -69,6 +71,13 @@ def claim(cid: str, title: str):
         return fn
 
     return deco
+
+
+def _ordered(ids) -> list[str]:
+    """The paper's claims ``C<k>`` by ``k``, then the studies in the order given."""
+    ids = list(ids)
+    return (sorted((c for c in ids if re.fullmatch(r"C\d+", c)), key=lambda c: int(c[1:]))
+            + [c for c in ids if not re.fullmatch(r"C\d+", c)])
 
 
 def _jsonable(x):
@@ -131,17 +140,17 @@ def write_report(results: list[ClaimResult], out: Path, *, quick: bool) -> Path:
 
 def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str | Path = "results",
                seed: int = 0, echo: Callable[[str], None] = print) -> list[ClaimResult]:
-    """Run the checks of ``claims`` (default: all registered, in order), print one row per claim as it
-    finishes, and write the report under ``out``."""
+    """Run the checks of ``claims`` (default: all registered: the claims C1, C2, … then the studies such as
+    ``SC``), print one row per claim as it finishes, and write the report under ``out``."""
     from . import claims as _claims  # noqa: F401  (registers the checks)
 
     from .._validate import check_seed
 
     if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
                                or not all(isinstance(c, str) for c in claims)):
-        raise TypeError(f"claims must be a list of claim ids such as ['C1', 'C3'], got {claims!r}")
+        raise TypeError(f"claims must be a list of claim ids such as ['C1', 'SC'], got {claims!r}")
     seed = check_seed("seed", seed)
-    ids = sorted(CLAIMS, key=lambda c: int(c[1:])) if not claims else list(claims)
+    ids = _ordered(CLAIMS) if not claims else list(claims)
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"claims must be among {', '.join(CLAIMS)}; unknown: {', '.join(unknown)}")
