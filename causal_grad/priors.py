@@ -205,7 +205,7 @@ def _ranks(words, n: int):
     for w in range(words.shape[1]):
         prefix.append(acc)
         acc = acc + pc[:, w]
-    prefix = jnp.stack(prefix, axis=1)
+    prefix = materialize(jnp.stack(prefix, axis=1))  # stored: tiny, and rebuilt per slot if fused
     rows = np.arange(n)
     low = ((np.uint32(1) << (rows % 16).astype(np.uint32)) - np.uint32(1)).astype(np.uint32)[:, None]
 
@@ -246,7 +246,9 @@ def _compact(vals, g: int):
     return jnp.where(rej[:, :g], fill, main), n_rej <= n_acc
 
 
-_TILE = 512  # lanes per tile in the rejection step
+_TILE = 4096  # lanes per tile in the rejection step: one tile per 4,096-sequence chunk of the task sampler, so
+# its output needs no re-layout (measured on a 2-core CPU: 8% less CPU time than 512-lane tiles, whose spares
+# stayed in cache but whose untiling transposes cost more)
 
 
 def _log_gamma_tiled(kw, alpha, g: int, G: int, dtype):
@@ -293,18 +295,10 @@ def _log_gamma_rows(kw, alpha, rows: int, lanes: int, dtype):
 
 
 def _softmax(lg, axis: int):
-    """Normalise ``exp(lg)`` along ``axis`` by explicit slice arithmetic (XLA's CPU reductions over a non-minor
-    axis are slow), the maximum subtracted first so that nothing overflows or underflows to 0/0."""
-    S = lg.shape[axis]
-    sl = [lax.slice_in_dim(lg, i, i + 1, axis=axis) for i in range(S)]
-    mx = sl[0]
-    for x in sl[1:]:
-        mx = jnp.maximum(mx, x)
-    e = materialize(jnp.exp(lg - mx))
-    s = lax.slice_in_dim(e, 0, 1, axis=axis)
-    for i in range(1, S):
-        s = s + lax.slice_in_dim(e, i, i + 1, axis=axis)
-    return e / s
+    """Normalise ``exp(lg)`` along ``axis``, the maximum subtracted first so that nothing overflows or underflows
+    to 0/0 (``α = 0.1`` gives log-gammas far below the float range)."""
+    e = jnp.exp(lg - jnp.max(lg, axis=axis, keepdims=True))
+    return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
 def _dirichlet_bl(kw, alpha, S: int, n: int, lanes: int, dtype):

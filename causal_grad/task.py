@@ -31,7 +31,7 @@ from jax import lax
 
 from . import baselines
 from ._validate import arrays, check_int, check_key, check_positive_float, check_stochastic, check_tokens
-from ._fusion import materialize
+from ._fusion import cpu_vector_options, jit_with_options, materialize
 from .graphs import Graph
 from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
 from .stationary import _UNROLL_MAX_S, gth_batch_last, stationary
@@ -238,9 +238,10 @@ class InContextTask:
             out = lax.map(lambda k: one(k, _CHUNK, dtype, with_pi), jax.random.split(key, n_chunks))
             return tuple(o.reshape((n_chunks * _CHUNK,) + o.shape[2:])[:batch] for o in out)
 
-        sample = jax.jit(partial(run, with_pi=True), static_argnums=(1, 2))
-        sample.tokens_targets = jax.jit(partial(run, with_pi=False), static_argnums=(1, 2))
-        sample.tokens_given_pi = jax.jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
+        jit = partial(jit_with_options, options=cpu_vector_options())
+        sample = jit(partial(run, with_pi=True), static_argnums=(1, 2))
+        sample.tokens_targets = jit(partial(run, with_pi=False), static_argnums=(1, 2))
+        sample.tokens_given_pi = jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
         return sample
 
     def sample_with_pi(self, key, batch: int, dtype=jnp.float32):
@@ -341,7 +342,6 @@ class MultiParentTask:
         table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG)."""
         S, sets, alpha, arities = self.vocab_size, self.graph.parent_sets, self.alpha, self.arities
 
-        @partial(jax.jit, static_argnums=(1, 2))
         def sample(key, batch, dtype):
             kt, ks = jax.random.split(key)
             keys = jax.random.split(kt, len(arities))
@@ -363,7 +363,7 @@ class MultiParentTask:
                     toks.append(materialize(_draw(_row_at(cdfs[len(ps)], flat), u[i])))
             return jnp.stack(toks, axis=1), target
 
-        return sample
+        return jit_with_options(sample, cpu_vector_options(), static_argnums=(1, 2))
 
     def sample(self, key, batch: int, dtype=jnp.float32):
         """``tokens`` int32 ``(B, T)`` with ``T = n - 1`` and targets ``(B, S)``."""
