@@ -221,7 +221,7 @@ def _compact(vals, g: int):
     """Groups are the ``(i, :, k)`` fibres of ``vals`` ``(G1, g + m, G2)`` (NaN = rejected). Slot ``j < g``
     keeps its own candidate if accepted; the ``r``-th rejected slot takes the ``r``-th accepted spare (slots
     ``g …``). Returns ``(G1, g, G2)`` values and ``ok`` ``(G1, G2)`` per group (enough accepted spares).
-    The tiles of ``G2`` lanes keep every group's spares in cache while its slots are filled."""
+    Each group's candidates are one lane of a tile (one tile per sampler chunk: see ``_TILE``)."""
     G1, K, G2 = vals.shape
     m = K - g
     main, spare = vals[:, :g], vals[:, g:]
