@@ -1,8 +1,8 @@
-"""XLA performance hints for the batch-last samplers and the training step (values are unchanged).
+"""XLA performance hints for the batch-last samplers (values are unchanged).
 
-**Fusion control.** XLA on CPU fuses cheap elementwise producers into *every* consumer. For chains of cheap updates that are read
-several times (GTH elimination steps, a counter-based hash feeding several outputs, token ``i`` read by its
-children) that recomputes the chain in each consumer, which costs up to an exponential factor.
+**Fusion control.** XLA on CPU fuses cheap elementwise producers into *every* consumer. For chains of cheap
+updates that are read several times (GTH elimination steps, a counter-based hash feeding several outputs, token
+``i`` read by its children) that recomputes the chain in each consumer, which costs up to an exponential factor.
 ``optimization_barrier`` does not help (the CPU pipeline removes it before fusion). A floating-point or integer
 division is "expensive" to the fusion heuristics and is not duplicated, so :func:`materialize` divides by a
 run-time array that is exactly 1 (``x / 1 == x`` exactly in IEEE arithmetic, NaN and ±inf included, and for
@@ -10,11 +10,11 @@ integers), which makes XLA compute ``x`` once and store it.
 
 **Compiler options.** :func:`cpu_vector_options` asks XLA's CPU backend for 512-bit vectors where the processor
 has them (AVX-512; XLA's default prefers 256): about 8% less CPU time for the samplers, whose work is elementwise
-integer hashing and transcendental functions. It is passed per compiled function (``jax.jit(...,
-compiler_options=...)``), never through the process-wide ``XLA_FLAGS``, and is empty where this JAX or XLA does
-not take the option, so the code runs unchanged elsewhere (on GPU/TPU the option is a no-op). JAX accepts compiler
-options only on a top-level ``jit``: :func:`jit_with_options` calls the plain ``jit`` when it is traced inside
-another one (whose own options then apply).
+integer hashing and transcendental functions (it does not speed up the training step, measured). It is passed
+per compiled function (``jax.jit(..., compiler_options=...)``), never through the process-wide ``XLA_FLAGS``,
+and is empty where this JAX or XLA does not take the option, so the code runs unchanged elsewhere (on GPU/TPU
+the option is a no-op). JAX accepts compiler options only on a top-level ``jit``: :func:`jit_with_options`
+calls the plain ``jit`` when it is traced inside another one (whose own options then apply).
 """
 
 from __future__ import annotations
