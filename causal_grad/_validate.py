@@ -115,12 +115,27 @@ def check_transition_matrices(name: str, pis, vocab_size: int | None = None, *, 
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
+    check_distribution_rows(name, arr, atol)
+    return arr
+
+
+def row_sum_atol(dtype, S: int) -> float:
+    """The default tolerance for rows of ``S`` entries summing to 1: ``max(1e-6, 8·S·eps)`` of ``dtype`` (the
+    round-off of a normalised row; integer dtypes: 1e-6)."""
+    import jax.numpy as jnp  # its finfo knows bfloat16 too
+
+    eps = float(jnp.finfo(dtype).eps) if jnp.issubdtype(dtype, jnp.floating) else 0.0
+    return max(1e-6, 8 * S * eps)
+
+
+def check_distribution_rows(name: str, arr: np.ndarray, atol: float) -> None:
+    """Values of a finite float64 array whose last axis holds distributions: non-negative entries, every row
+    summing to 1 within ``atol``."""
     if np.any(arr < 0):
         raise ValueError(f"{name} must have non-negative entries (min {arr.min():.3g})")
-    err = np.abs(arr.sum(-1) - 1).max()
+    err = np.abs(arr.sum(-1) - 1).max() if arr.size else 0.0
     if err > atol:
         raise ValueError(f"{name}: every row must sum to 1 (worst row is off by {err:.3g})")
-    return arr
 
 
 def check_real_array(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -258,8 +273,7 @@ def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: boo
         raise ValueError(f"{name} must have at least one state, got shape {tuple(pi.shape)}")
     if is_concrete(pi) and np.size(pi):
         if atol is None:
-            eps = np.finfo(pi.dtype).eps if np.issubdtype(np.dtype(pi.dtype), np.floating) else 0.0
-            atol = max(1e-6, 8 * pi.shape[-1] * float(eps))
+            atol = row_sum_atol(pi.dtype, pi.shape[-1])
         check_transition_matrices(name, np.asarray(pi).reshape((-1,) + tuple(pi.shape[-2:])), atol=atol)
     return pi
 

@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import (check_array, check_int, check_key, check_positive_float, check_real_array, check_tokens,
-                         is_concrete)
+from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
+                         check_real_array, check_tokens, is_concrete, row_sum_atol)
 
 __all__ = [
     "disentangled_dims",
@@ -144,35 +144,17 @@ def _check_tokens(tokens, T: int, S: int):
     return check_tokens("tokens", tokens, seq_len=T, vocab_size=S)
 
 
-def _check_rows(name: str, x, rows: bool):
-    """Values of a concrete real array: finite and non-negative; with ``rows``, every row sums to 1 within
-    ``max(1e-6, 8·S·eps)`` of its dtype (the round-off of a normalised row, as for transition matrices)."""
-    a = np.asarray(x)
-    if not a.size:
-        return
-    a64 = check_real_array(name, a)  # float64; finite
-    if np.any(a64 < 0):
-        raise ValueError(f"{name} must be non-negative (min {a64.min():.3g})")
-    if rows:
-        eps = float(jnp.finfo(a.dtype).eps) if jnp.issubdtype(a.dtype, jnp.floating) else 0.0
-        atol = max(1e-6, 8 * a.shape[-1] * eps)
-        err = float(np.abs(a64.sum(-1) - 1).max())
-        if err > atol:
-            raise ValueError(f"{name}: every row must sum to 1 (a distribution over the S tokens; worst row is off "
-                             f"by {err:.3g})")
-
-
 def _check_targets(targets, weights, B: int, S: int):
     """``targets`` real ``(B, S)``, ``weights`` real ``(B,)`` or ``None``: shapes and dtypes always (static under
     ``jit``); when concrete, targets finite, non-negative with rows summing to 1, weights finite and
     non-negative."""
     targets = check_array("targets", targets, kind="real", shape=(B, S))
     if is_concrete(targets):
-        _check_rows("targets", targets, rows=True)
+        check_distribution_rows("targets", check_real_array("targets", targets), row_sum_atol(targets.dtype, S))
     if weights is not None:
         weights = check_array("weights", weights, kind="real", shape=(B,))
-        if is_concrete(weights):
-            _check_rows("weights", weights, rows=False)
+        if is_concrete(weights) and np.any(check_real_array("weights", weights) < 0):
+            raise ValueError(f"weights must be non-negative (min {float(np.min(weights)):.3g})")
     return targets, weights
 
 
