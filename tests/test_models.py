@@ -22,7 +22,7 @@ loss_fn = jax.jit(disentangled_loss)
 grad_fn = jax.jit(jax.grad(disentangled_loss))
 
 S, T, B = 4, 6, 5
-HEADS = [(2,), (2, 1), (1, 2, 1)]  # one, two (the fast path) and three layers
+HEADS = [(2,), (2, 1), (1, 2), (2, 2), (1, 2, 1)]  # one, two (the batch-last fast path) and three layers
 # float32 forward/backward through two or three softmax layers: a few ulps of the O(1) logits and gradients
 TOL = 2e-5
 
@@ -65,6 +65,28 @@ def test_fast_path_matches_definition(heads):
     g_ref = jax.jit(jax.grad(ref_loss))(p)
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
         np.testing.assert_allclose(a, b, atol=TOL)
+
+
+@pytest.mark.parametrize("heads", [(1, 1), (2, 3)])
+def test_two_layer_fast_path_matches_definition_in_float64(heads):
+    """The batch-last two-layer path in float64: logits and gradients equal the dense definition to rounding
+    (~1e-15 relative; 1e-10 leaves room for the sums of a few hundred terms, and no float32 error fits)."""
+    from causal_grad._x64 import x64
+
+    with x64():
+        p = disentangled_init(S, T, heads, key=jax.random.key(5), scale=0.9, dtype=jnp.float64)
+        tok, y = _tokens(2, b=7), _targets(3, b=7).astype(jnp.float64)
+
+        def ref_loss(q):
+            return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(disentangled_reference_logits(q, tok)), -1))
+
+        np.testing.assert_allclose(jax.jit(disentangled_logits)(p, tok), jax.jit(disentangled_reference_logits)(p, tok),
+                                   rtol=0, atol=1e-10)
+        g_fast = jax.jit(jax.grad(disentangled_loss))(p, tok, y)
+        g_ref = jax.jit(jax.grad(ref_loss))(p)
+        for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+            assert a.dtype == jnp.float64
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
 
 def test_first_layer_gradient_at_zero_init_is_finite():
