@@ -985,7 +985,8 @@ register("causal_grad.training.loop.partition", _lp.partition,
 register("causal_grad.training.loop.make_train_step", _lp.make_train_step,
          {"loss_fn": lambda p, t, y: 0.0, "optimizer": __import__("optax").sgd(1.0), "mask": [True],
           "treedef": jax.tree.structure({"a": 0})},
-         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")]})
+         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")],
+          "mesh": [Bad("not a Mesh", st.sampled_from([3, "x", object()]), TypeError, r"Mesh")]})
 register("causal_grad.training.loop.ChunkRunner", _lp.ChunkRunner,
          {"loss_fn": lambda p, t, y: 0.0, "sample": _lp.task_sampler(TASK), "optimizer": __import__("optax").sgd(1.0),
           "params_example": {"A1": A1}, "labels": {"A1": "A1"}, "trainable": ("A1",), "batch": 4, "max_chunk": 5},
@@ -999,6 +1000,10 @@ register("causal_grad.training.sharding.check_batch_divisible", _sh.check_batch_
 for _name in ("replicated", "batch_sharding"):
     register(f"causal_grad.training.sharding.{_name}", getattr(_sh, _name), {"mesh": _MESH},
              {"mesh": instances("Mesh")})
+register("causal_grad.training.sharding.data_parallel_value_and_grad", _sh.data_parallel_value_and_grad,
+         {"loss_fn": lambda tr, fr, t, y: 0.0, "mesh": _MESH},
+         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")],
+          "mesh": instances("Mesh")})
 register("causal_grad.training.sharding.shard_batch", _sh.shard_batch, {"x": np.zeros((4, 2)), "mesh": _MESH},
          {"mesh": instances("Mesh")}, note="traceable")
 

@@ -18,7 +18,7 @@ import optax
 from jax import lax
 
 from .._validate import check_array, check_callable, check_int, check_key
-from .sharding import check_batch_divisible, data_mesh, replicated, shard_batch
+from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
 __all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
            "FAST_CPU_OPTIONS"]
@@ -76,18 +76,25 @@ def _merge(leaves, mask, train):
     return [next(it) if m else leaf for leaf, m in zip(leaves, mask)]
 
 
-def make_train_step(loss_fn, optimizer, mask, treedef):
-    check_callable("loss_fn", loss_fn)
+def make_train_step(loss_fn, optimizer, mask, treedef, mesh=None):
     """``step(leaves, opt_state, tokens, targets) -> (leaves, opt_state, loss)``: one optax update of the
-    trainable leaves."""
+    trainable leaves. With a ``mesh`` of several devices, the loss (a batch mean) and its gradient are computed
+    data-parallel over it by :func:`~causal_grad.training.sharding.data_parallel_value_and_grad` (the batch must be split over the
+    mesh's ``"data"`` axis); without, by ``jax.value_and_grad`` (the SPMD partitioner shards whatever the
+    inputs' shardings say)."""
+    check_callable("loss_fn", loss_fn)
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh (see data_mesh) or None, got {type(mesh).__name__}")
+
+    def f(tr, leaves, tokens, targets):
+        return loss_fn(jax.tree.unflatten(treedef, _merge(leaves, mask, tr)), tokens, targets)
+
+    parallel = mesh is not None and mesh.devices.size > 1
+    value_and_grad = data_parallel_value_and_grad(f, mesh) if parallel else jax.value_and_grad(f)
 
     def step(leaves, opt_state, tokens, targets):
         train = [leaf for leaf, m in zip(leaves, mask) if m]
-
-        def f(tr):
-            return loss_fn(jax.tree.unflatten(treedef, _merge(leaves, mask, tr)), tokens, targets)
-
-        loss, grads = jax.value_and_grad(f)(train)
+        loss, grads = value_and_grad(train, leaves, tokens, targets)
         updates, opt_state = optimizer.update(grads, opt_state, train)
         train = optax.apply_updates(train, updates)
         return _merge(leaves, mask, train), opt_state, loss
@@ -120,7 +127,7 @@ class ChunkRunner:
         self.batch = batch
         self.max_chunk = int(max_chunk)
         self.compiler_options = FAST_CPU_OPTIONS if compiler_options is None else compiler_options
-        step = make_train_step(loss_fn, optimizer, self.mask, self.treedef)
+        step = make_train_step(loss_fn, optimizer, self.mask, self.treedef, mesh=self.mesh)
         mesh, treedef = self.mesh, self.treedef
 
         def chunk(state: TrainState, seed_key, n):
