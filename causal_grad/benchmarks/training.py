@@ -108,7 +108,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     tok, y = jax.device_put((tok, y), NamedSharding(mesh, P(None, "data")))
     leaves, mask, treedef = partition(p0, spec.groups(p0), spec.group_names)
     leaves = jax.device_put(leaves, NamedSharding(mesh, P()))
-    step = make_train_step(spec.loss, opt, mask, treedef)
+    step = make_train_step(spec.loss, opt, mask, treedef, mesh=mesh)
 
     def scan_steps(leaves, opt_state, tok, y):
         def body(c, xs):
