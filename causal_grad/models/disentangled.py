@@ -19,8 +19,12 @@ the position half of every score and value is an index, not a product:
 
 For two layers the second layer never materialises ``h_1`` either: with ``u = h_{1,T-1}ᵀ A_2`` split into the
 blocks of ``h_1 = [X, E, (P_h X, P_h)_h]``,
-``score_j = x(s_j)·u_X + u_E[j] + Σ_h P_h[j,:]·(X u_{X,h} + u_{P,h})``. :func:`disentangled_reference_logits` is the
-literal dense definition (every position, every product), kept for tests and for counting FLOPs.
+``score_j = x(s_j)·u_X + u_E[j] + Σ_h P_h[j,:]·(X u_{X,h} + u_{P,h})``. The two-layer path (the paper's models)
+is also *batch-last*: every array is ``(…, B)``, so the first layer's attention is one ``(T, T, B)`` array whose
+softmax and products run along the batch (on a CPU 2-3× faster than rows of ``T``), and its products with the
+one-hot tokens are plain ``(S, S)·(S, T·B)`` matrix products; under data parallelism call it on each device's
+part of the batch (``shard_map``, as :mod:`causal_grad.training` does). :func:`disentangled_reference_logits` is
+the literal dense definition (every position, every product), kept for tests and for counting FLOPs.
 """
 
 from __future__ import annotations
