@@ -78,10 +78,11 @@ def _merge(leaves, mask, train):
 
 def make_train_step(loss_fn, optimizer, mask, treedef, mesh=None):
     """``step(leaves, opt_state, tokens, targets) -> (leaves, opt_state, loss)``: one optax update of the
-    trainable leaves. With a ``mesh`` of several devices, the loss (a batch mean) and its gradient are computed
-    data-parallel over it by :func:`~causal_grad.training.sharding.data_parallel_value_and_grad` (the batch must be split over the
-    mesh's ``"data"`` axis); without, by ``jax.value_and_grad`` (the SPMD partitioner shards whatever the
-    inputs' shardings say)."""
+    trainable leaves. With a ``mesh`` of several devices, the loss (which must be a batch mean) and its gradient
+    are computed data-parallel over it by
+    :func:`~causal_grad.training.sharding.data_parallel_value_and_grad` (the batch split over the mesh's
+    ``"data"`` axis); otherwise by ``jax.value_and_grad`` (the SPMD partitioner shards whatever the inputs'
+    shardings say)."""
     check_callable("loss_fn", loss_fn)
     if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
         raise TypeError(f"mesh must be a jax.sharding.Mesh (see data_mesh) or None, got {type(mesh).__name__}")
@@ -106,7 +107,8 @@ class ChunkRunner:
     """Runs up to ``max_chunk`` training steps per compiled call.
 
     Args:
-        loss_fn: ``loss(params, tokens, targets)``.
+        loss_fn: ``loss(params, tokens, targets)``, a mean over the batch (on several devices, the mean of the
+            per-device means).
         sample: ``sample(key, batch) -> (tokens, targets)`` (traced inside the step).
         optimizer: the stage's optax transformation.
         params_example: parameters with the right structure (for the partition).
