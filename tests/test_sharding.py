@@ -2,7 +2,8 @@
 
 The main test process has one device, so the check runs in a subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8``; inside it the same configuration is trained on a mesh
-of one device and on a mesh of all eight.
+of one device and on a mesh of all eight: the disentangled model (two chunks, 30 AdamW steps), the reduced model
+with a frozen group (A2 during stage 1 of the layer-wise schedule) and the flax standard transformer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ for n in (1, 8):
     out[n] = {"losses": losses, "params": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(st.params)],
               "all_reduce": "all-reduce" in r.compile(st, jax.random.key(7)).as_text(),
               "param_devices": len(jax.tree.leaves(st.params)[0].sharding.device_set)}
+# the other models and a frozen group (stage 1 of the layer-wise schedule trains A1 only), one chunk each
+out["others"] = {}
+for name, kw, trainable in (("reduced", {}, ("A1",)), ("standard", {"d_model": 16}, ("all",))):
+    sp = build_model(name, 5, 8, **kw)
+    q0 = sp.init(jax.random.key(2))
+    runs = []
+    for n in (1, 8):
+        r = ChunkRunner(sp.loss, task_sampler(task), make_optimizer("adamw", 3e-2, 30), q0, sp.groups(q0),
+                        trainable, 64, mesh=data_mesh(jax.devices()[:n]), max_chunk=10)
+        st, l = r(r.init_state(q0), jax.random.key(8), 10)
+        runs.append({"losses": np.asarray(l).tolist(),
+                     "params": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(st.params)]})
+    out["others"][name] = runs
 try:
     check_batch_divisible(100, data_mesh())  # 100 sequences cannot be split evenly over 8 devices
     out["indivisible_raises"] = False
@@ -67,3 +81,10 @@ def test_eight_devices_match_one():
     np.testing.assert_allclose(eight["losses"], one["losses"], rtol=1e-5)
     for a, b in zip(eight["params"], one["params"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # the reduced model with A2 frozen (A2 must come back unchanged) and the flax standard transformer
+    for name, (o1, o8) in res["others"].items():
+        np.testing.assert_allclose(o8["losses"], o1["losses"], rtol=1e-5, err_msg=name)
+        for a, b in zip(o8["params"], o1["params"]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+    a2_before = np.eye(5).ravel()  # reduced model: A2 = beta0 * I, frozen in this stage
+    np.testing.assert_array_equal(res["others"]["reduced"][1]["params"][1], a2_before)
