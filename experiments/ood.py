@@ -57,8 +57,9 @@ def _predictor(res):
 
         return jax.jit(lambda tok: reduced_apply(p["A1"], p["A2"], tok, cfg.eps))
     from causal_grad.models.disentangled import disentangled_apply
+    from causal_grad.training import fast_cpu_jit
 
-    return jax.jit(lambda tok: disentangled_apply(p, tok))
+    return fast_cpu_jit(lambda tok: disentangled_apply(p, tok))
 
 
 def table_markdown(priors: list[str], models: dict) -> str:

@@ -987,6 +987,8 @@ register("causal_grad.training.loop.make_train_step", _lp.make_train_step,
           "treedef": jax.tree.structure({"a": 0})},
          {"loss_fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")],
           "mesh": [Bad("not a Mesh", st.sampled_from([3, "x", object()]), TypeError, r"Mesh")]})
+register("causal_grad.training.loop.fast_cpu_jit", _lp.fast_cpu_jit, {"fun": lambda x: x},
+         {"fun": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")]})
 register("causal_grad.training.loop.ChunkRunner", _lp.ChunkRunner,
          {"loss_fn": lambda p, t, y: 0.0, "sample": _lp.task_sampler(TASK), "optimizer": __import__("optax").sgd(1.0),
           "params_example": {"A1": A1}, "labels": {"A1": "A1"}, "trainable": ("A1",), "batch": 4, "max_chunk": 5},

@@ -129,3 +129,23 @@ def test_cli_train_smoke(tmp_path, capsys):
     assert rc == 0 and "argmax recovers" in out and (tmp_path / "run" / "weights.npz").exists()
     assert main(["train", "--model", "standard", "--schedule", "layerwise"]) == 2
     assert "layerwise" in capsys.readouterr().err
+
+
+def test_fast_cpu_jit_gives_the_plain_jit_values_at_top_level_and_traced():
+    """fast_cpu_jit only changes how XLA compiles: the disentangled loss agrees with the plain jit (float32 rounding
+    of a reordered reduction at most), also when it is traced inside another jit (where options cannot apply)."""
+    import jax.numpy as jnp
+
+    from causal_grad.models.disentangled import disentangled_init, disentangled_loss
+    from causal_grad.training import fast_cpu_jit
+
+    p = disentangled_init(4, 6, (1, 1), key=jax.random.key(0), scale=0.5)
+    tok = jax.random.randint(jax.random.key(1), (8, 6), 0, 4)
+    y = jax.nn.softmax(jax.random.normal(jax.random.key(2), (8, 4)))
+    vg = jax.value_and_grad(disentangled_loss)
+    want = jax.jit(vg)(p, tok, y)
+    fast = fast_cpu_jit(vg)
+    for got in (fast(p, tok, y), jax.jit(lambda *a: fast(*a))(p, tok, y)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert float(jnp.abs(want[0])) > 0

@@ -23,7 +23,9 @@ blocks of ``h_1 = [X, E, (P_h X, P_h)_h]``,
 is also *batch-last*: every array is ``(…, B)``, so the first layer's attention is one ``(T, T, B)`` array whose
 softmax and products run along the batch (on a CPU 2-3× faster than rows of ``T``), and its products with the
 one-hot tokens are plain ``(S, S)·(S, T·B)`` matrix products; under data parallelism call it on each device's
-part of the batch (``shard_map``, as :mod:`causal_grad.training` does). :func:`disentangled_reference_logits` is
+part of the batch (``shard_map``, as :mod:`causal_grad.training` does), and on a CPU compile it with
+:data:`causal_grad.training.FAST_CPU_OPTIONS` (:func:`causal_grad.training.fast_cpu_jit`): XLA's default turns its
+reductions along leading axes into YNNPACK reduce fusions, 4-5x slower. :func:`disentangled_reference_logits` is
 the literal dense definition (every position, every product), kept for tests and for counting FLOPs.
 """
 

@@ -10,7 +10,8 @@
 
 from .adapters import MODELS, ModelSpec, build_model
 from .checkpoint import Checkpointer, load_weights, save_weights
-from .loop import ChunkRunner, TrainState, make_train_step, step_key, task_sampler
+from .loop import (FAST_CPU_OPTIONS, ChunkRunner, TrainState, fast_cpu_jit, make_train_step, step_key,
+                   task_sampler)
 from .metrics import (diagonal_dominance, argmax_parents, graph_metrics, head_parents, induction_metrics,
                       parent_attention, previous_token_score, shd)
 from .run import HeldOut, TrainConfig, TrainResult, default_config, load_run, train
@@ -18,7 +19,7 @@ from .schedules import Stage, make_optimizer
 from .sharding import data_mesh
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "Checkpointer", "load_weights", "save_weights", "ChunkRunner",
-           "TrainState", "make_train_step", "step_key", "task_sampler", "diagonal_dominance", "argmax_parents",
+           "TrainState", "FAST_CPU_OPTIONS", "fast_cpu_jit", "make_train_step", "step_key", "task_sampler", "diagonal_dominance", "argmax_parents",
            "graph_metrics", "head_parents", "induction_metrics", "parent_attention", "previous_token_score", "shd",
            "HeldOut", "TrainConfig", "TrainResult", "default_config", "load_run", "train", "Stage",
            "make_optimizer", "data_mesh"]

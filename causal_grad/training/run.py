@@ -38,7 +38,7 @@ from ..models.reduced import DEFAULT_EPS
 from ..task import make_task
 from .adapters import MODELS, build_model
 from .checkpoint import Checkpointer, load_weights, save_weights
-from .loop import ChunkRunner, TrainState, task_sampler
+from .loop import ChunkRunner, TrainState, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import OPTIMIZERS, SCHEDULES, Stage
 
@@ -302,7 +302,7 @@ def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
 def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     att_tokens = held.tokens[:512]
 
-    @jax.jit
+    @fast_cpu_jit
     def readouts(p):
         ind = spec.induction(p) if spec.induction is not None else None
         return spec.loss(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind

@@ -432,10 +432,11 @@ def check_c8(ctx: VerifyContext) -> ClaimResult:
     from ..ood import default_ood_priors, evaluate_ood
     from ..task import InContextTask
     from ..models.disentangled import disentangled_apply
+    from ..training import fast_cpu_jit
 
     res = _trained(ctx, "random-tree", "disentangled")
     cfg = res.config
-    predict = jax.jit(lambda tokens: disentangled_apply(res.params, tokens))
+    predict = fast_cpu_jit(lambda tokens: disentangled_apply(res.params, tokens))
     task = InContextTask(cfg.graph, cfg.vocab, cfg.alpha)
     out = evaluate_ood(predict, task, default_ood_priors(cfg.alpha), jax.random.key(ctx.seed + 8),
                        num=4096 if ctx.quick else 32768, batch=4096)
