@@ -31,6 +31,7 @@ the literal dense definition (every position, every product), kept for tests and
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import jax
@@ -58,32 +59,33 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- softmax with a lean backward pass
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _softmax(s, axis: int = -1):
+    return jax.nn.softmax(s, axis=axis)
+
+
+def _softmax_fwd(s, axis):
+    p = _softmax(s, axis)
+    return p, p
+
+
+def _softmax_bwd(axis, p, g):
+    # d softmax: P ⊙ (g − Σ_j P g); masked entries have P = 0 and get no gradient.
+    return (p * (g - jnp.sum(p * g, axis=axis, keepdims=True)),)
+
+
+_softmax.defvjp(_softmax_fwd, _softmax_bwd)
+
+
 @jax.custom_vjp
 def _causal_softmax(s):
+    """Softmax over the last axis of the lower-triangular (causal) part of ``s`` ``(…, T_q, T)``."""
     T = s.shape[-1]
     mask = jnp.tril(jnp.ones((s.shape[-2], T), dtype=bool), k=T - s.shape[-2])
     return jax.nn.softmax(jnp.where(mask, s, -jnp.inf), axis=-1)
 
 
-def _softmax_fwd(s):
-    p = _causal_softmax(s)
-    return p, p
-
-
-def _softmax_bwd(p, g):
-    # d softmax: P ⊙ (g − Σ_j P g); masked entries have P = 0 and get no gradient.
-    return (p * (g - jnp.sum(p * g, axis=-1, keepdims=True)),)
-
-
-_causal_softmax.defvjp(_softmax_fwd, _softmax_bwd)
-
-
-@jax.custom_vjp
-def _softmax(s):
-    return jax.nn.softmax(s, axis=-1)
-
-
-_softmax.defvjp(lambda s: (_softmax(s),) * 2, _softmax_bwd)
+_causal_softmax.defvjp(lambda s: (_causal_softmax(s),) * 2, lambda p, g: _softmax_bwd(-1, p, g))
 
 
 # ---------------------------------------------------------------------- shapes and checks
@@ -313,25 +315,6 @@ def _select_bwd(X, g):
 _select_by_key_token.defvjp(_select_fwd, _select_bwd)
 
 
-@jax.custom_vjp
-def _softmax0(s):
-    """Softmax over the leading axis."""
-    e = jnp.exp(s - jnp.max(s, axis=0, keepdims=True))
-    return e / jnp.sum(e, axis=0, keepdims=True)
-
-
-def _softmax0_fwd(s):
-    p = _softmax0(s)
-    return p, p
-
-
-def _softmax0_bwd(p, g):
-    return (p * (g - jnp.sum(p * g, axis=0, keepdims=True)),)
-
-
-_softmax0.defvjp(_softmax0_fwd, _softmax0_bwd)
-
-
 def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     """Two layers, batch-last: every array is ``(…, B)`` with the batch as the minor axis, so the first layer's
     ``(T, T)`` attention of every sequence is one ``(T, T, B)`` array whose softmax and products run along ``b``
@@ -357,7 +340,7 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
         M, N, O, Q = A[:S, :S], A[:S, S:], A[S:, :S], A[S:, S:]
         U = (M.T @ Xf).reshape(S, T, B) + O.T[:, :, None]
         V = (N.T @ Xf).reshape(T, T, B) + Q.T[:, :, None]
-        Ps.append(_softmax0(jnp.where(causal, V + _select_by_key_token(U, X), -jnp.inf)))
+        Ps.append(_softmax(jnp.where(causal, V + _select_by_key_token(U, X), -jnp.inf), 0))
 
     def gather(v):  # Σ_j v[j, b] x(s_j): (T, B) -> (S, B)
         return jnp.sum(X * v[None], axis=1)
@@ -378,7 +361,7 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
             o = d0 * (1 + h)
             w = lookup(u[o:o + S]) + u[o + S:o + d0]  # X u_{X,h} + u_{P,h}
             s = s + jnp.sum(P * w[:, None, :], axis=0)  # Σ_t α_{jt} w_t
-        a = _softmax0(s)  # (T, B)
+        a = _softmax(s, 0)  # (T, B)
         outs += [gather(a), a]
         for P in Ps:
             aP = jnp.sum(P * a[None], axis=1)  # Σ_j a_j α_{jt}
