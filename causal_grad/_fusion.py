@@ -1,4 +1,4 @@
-"""XLA performance hints for the batch-last samplers (values are unchanged).
+"""XLA performance hints for the batch-last samplers and models (values are unchanged).
 
 **Fusion control.** XLA on CPU fuses cheap elementwise producers into *every* consumer. For chains of cheap
 updates that are read several times (GTH elimination steps, a counter-based hash feeding several outputs, token

@@ -80,6 +80,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     (default: all): sampler alone, step alone (pre-sampled batches), end to end; plus FLOP counts."""
     from jax.sharding import NamedSharding, PartitionSpec as P
 
+    from .._fusion import accepted_options
     from ..graphs import random_tree
     from ..models.disentangled import disentangled_reference_logits
     from ..task import InContextTask
@@ -120,10 +121,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
 
     os0 = opt.init(leaves)
     lowered = jax.jit(scan_steps).lower(leaves, os0, tok, y)
-    try:
-        steps_c = lowered.compile(compiler_options=FAST_CPU_OPTIONS)
-    except Exception:
-        steps_c = lowered.compile()
+    steps_c = lowered.compile(compiler_options=accepted_options(FAST_CPU_OPTIONS) or None)
 
     def steps():
         jax.block_until_ready(steps_c(leaves, os0, tok, y))

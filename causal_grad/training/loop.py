@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from .._fusion import accepted_options, jit_with_options
 from .._validate import check_array, check_callable, check_int, check_key
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
@@ -34,8 +35,6 @@ def fast_cpu_jit(fun, **jit_kwargs):
     """``jax.jit(fun, **jit_kwargs)`` compiled with :data:`FAST_CPU_OPTIONS` when called at top level (where this
     JAX/XLA accepts them), plainly when traced inside another ``jit``. Use it to evaluate the models outside the
     training loop, which compiles its own step with these options."""
-    from .._fusion import accepted_options, jit_with_options
-
     check_callable("fun", fun)
     return jit_with_options(fun, accepted_options(FAST_CPU_OPTIONS), **jit_kwargs)
 
@@ -175,10 +174,8 @@ class ChunkRunner:
     def compile(self, state: TrainState, seed_key):
         if self._compiled is None:
             lowered = self._jit.lower(state, seed_key, jnp.int32(1))
-            try:
-                self._compiled = lowered.compile(compiler_options=self.compiler_options or None)
-            except Exception:  # an XLA without this option: fall back to the defaults
-                self._compiled = lowered.compile()
+            # options this JAX/XLA does not take are dropped (probed once per set)
+            self._compiled = lowered.compile(compiler_options=accepted_options(self.compiler_options) or None)
         return self._compiled
 
     def __call__(self, state: TrainState, seed_key, n: int):

@@ -20,6 +20,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from .._validate import check_callable, check_int
+
 __all__ = ["data_mesh", "replicated", "batch_sharding", "shard_batch", "check_batch_divisible",
            "data_parallel_value_and_grad"]
 
@@ -57,8 +59,6 @@ def shard_batch(x, mesh: Mesh):
 
 
 def check_batch_divisible(batch: int, mesh: Mesh) -> None:
-    from .._validate import check_int
-
     batch = check_int("batch", batch, minimum=1)
     _check_mesh(mesh)
     n = mesh.devices.size
@@ -85,8 +85,6 @@ def data_parallel_value_and_grad(loss_fn: Callable, mesh: Mesh) -> Callable:
     vector ``[∇L_d; L_d]`` is summed over devices by one ``psum`` and divided by ``n``. ``train`` and ``frozen``
     are replicated pytrees. Call it inside ``jit``.
     """
-    from .._validate import check_callable
-
     check_callable("loss_fn", loss_fn)
     _check_mesh(mesh)
     n = mesh.devices.size
