@@ -3,7 +3,7 @@
     Nichani, Damian, Lee. "How Transformers Learn Causal Structure with Gradient Descent". ICML 2024.
 
 The package reads like the theory: graphs → task → exact laws → information → gradients → models → training →
-verification. Notation follows THEORY.md (shipped as docs/theory.md).
+verification. Notation follows docs/theory.md.
 """
 
 from __future__ import annotations

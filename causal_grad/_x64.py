@@ -1,4 +1,4 @@
-"""Scoped float64: exact computations run inside ``with x64():`` (THEORY: exact paths in float64)."""
+"""Scoped float64: exact computations run inside ``with x64():`` (exact paths run in float64)."""
 
 from __future__ import annotations
 

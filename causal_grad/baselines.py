@@ -1,4 +1,4 @@
-"""Baseline predictors and their held-out losses (THEORY §2).
+"""Baseline predictors and their held-out losses (docs/theory.md §2).
 
 * In-context Dirichlet estimator ("Bayes" in the paper's code): with ``q = s_{T-1}``,
   ``n_b = #{i < T-1 : p(i) ≠ -1, s_{p(i)} = q, s_i = b}``, prediction ``(n_b + α)/(Σ_b n_b + Sα)``. It is *not*
@@ -145,7 +145,7 @@ def held_out_losses(task, key, num: int, batch: int, predictors: dict[str, Calla
     return out
 
 
-# ---------------------------------------------------------------------- exact Bayes for S = 2 (THEORY §2)
+# ---------------------------------------------------------------------- exact Bayes for S = 2 (docs/theory.md §2)
 __all__ += ["exact_bayes_predictive", "exact_bayes_loss", "exact_estimator_loss"]
 
 _ROOTS = ("stationary", "uniform")
@@ -253,7 +253,7 @@ def _posterior(task, ctx: np.ndarray, roots: str, nodes: int, chunk: int = 512):
 
 
 def exact_bayes_predictive(task, tokens, *, roots: str = "stationary", nodes: int = 48) -> np.ndarray:
-    """The Bayes-optimal prediction ``E[π[q] | context]`` for ``S = 2`` (THEORY §2), float64 ``(B, 2)``.
+    """The Bayes-optimal prediction ``E[π[q] | context]`` for ``S = 2`` (docs/theory.md §2), float64 ``(B, 2)``.
 
     The posterior over ``π`` given the context ``s_0 … s_{T-2}`` weighs the ``Dirichlet(α)`` prior (rows
     i.i.d. ``Beta(α, α)`` in the free parameters ``a = π[0,1]``, ``b = π[1,0]``) by the likelihood

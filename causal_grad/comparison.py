@@ -1,4 +1,4 @@
-"""Closed form against training, side by side (claim C9, THEORY §4–5).
+"""Closed form against training, side by side (claim C9, docs/theory.md §4–5).
 
 Three things on one task, with ``π`` uniform over the same matrices ``π_1 … π_k``:
 

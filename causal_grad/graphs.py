@@ -1,10 +1,10 @@
-"""Causal graphs on sequence positions (THEORY §1).
+"""Causal graphs on sequence positions (docs/theory.md §1).
 
 A :class:`Graph` is an immutable description of which earlier positions each position depends on.
 
 * A **forest** (one parent per position) is stored as a tuple ``parents`` with ``parents[i] ∈ {-1, 0, …, i-1}``;
   ``-1`` marks a root. Edges point forward, so every forest is a set of trees.
-* A **multi-parent DAG** (THEORY §1, section 6 of the paper) is stored as one *ordered* tuple of parents per
+* A **multi-parent DAG** (docs/theory.md §1, section 6 of the paper) is stored as one *ordered* tuple of parents per
   position; ``()`` marks a root. For the multi-parent task the *last* position of the graph is the target,
   whose token is not part of the sequence (see :class:`causal_grad.task.MultiParentTask`).
 

@@ -1,4 +1,4 @@
-"""Information measures of joint laws (THEORY §4).
+"""Information measures of joint laws (docs/theory.md §4).
 
 Every function takes joint laws ``P[..., a, b]`` (non-negative, summing to 1 over the last two axes) and
 broadcasts over leading axes. Conventions: ``0 · log 0 = 0``, and states with a zero marginal are dropped, so

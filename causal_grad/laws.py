@@ -1,6 +1,6 @@
-"""Exact pairwise laws of the in-context task on a forest (THEORY §4).
+"""Exact pairwise laws of the in-context task on a forest (docs/theory.md §4).
 
-Notation (THEORY §1, §4), for one transition matrix ``π`` with stationary law ``μ`` (``μ π = μ``, GTH):
+Notation (docs/theory.md §1, §4), for one transition matrix ``π`` with stationary law ``μ`` (``μ π = μ``, GTH):
 
 * the parent–child joint ``Q(a, b) = μ(a) π[a, b]``;
 * for graph positions ``j, i`` with lowest common ancestor ``c`` at depths ``d_j, d_i`` below it,

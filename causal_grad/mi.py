@@ -1,4 +1,4 @@
-"""The mutual-information approximation of the gradient, and the data-processing checks (THEORY §4, C2–C4).
+"""The mutual-information approximation of the gradient, and the data-processing checks (docs/theory.md §4, C2–C4).
 
 For one transition matrix ``π`` (stationary law ``μ``, ``Q(a,b) = μ(a)π[a,b]``) and graph positions ``j ≤ i``:
 
@@ -137,7 +137,7 @@ def _parent_margins(graph: Graph, per_pi: np.ndarray) -> np.ndarray:
 
 
 def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
-    """``M[i, j] = mean_π ⟨P_{ji}, Q⟩_μ`` (``eps=None``) or ``M_ε`` (THEORY §4), in float64.
+    """``M[i, j] = mean_π ⟨P_{ji}, Q⟩_μ`` (``eps=None``) or ``M_ε`` (docs/theory.md §4), in float64.
 
     Args:
         task: an :class:`~causal_grad.task.InContextTask` (its ``graph`` and ``vocab_size`` are used).
@@ -332,7 +332,7 @@ def _sample_prior(prior, key, num, S):
 
 @dataclass(frozen=True, eq=False)
 class DPIReport:
-    """Data-processing checks of THEORY §4 (claim C3) for every position ``i`` with a parent, every ``j < i``,
+    """Data-processing checks of docs/theory.md §4 (claim C3) for every position ``i`` with a parent, every ``j < i``,
     ``j ≠ p(i)``, and every matrix. Arrays ``(k, n, n)`` hold NaN where a pair is not checked:
 
     * ``slack_kl = I(s_{p(i)}; s_i) − I(s_j; s_i)`` (KL, nats), ``slack_chi2`` (χ² information),
@@ -445,7 +445,7 @@ class DPIReport:
 
 
 def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
-    """Check the data-processing inequality and the ``σ1^{L-1}`` bound (THEORY §4, C3) and report the self
+    """Check the data-processing inequality and the ``σ1^{L-1}`` bound (docs/theory.md §4, C3) and report the self
     entry (C4), for a forest ``graph`` and transition matrices ``pis`` ``(k, S, S)``, in float64."""
     geo = pair_geometry(graph)
     pis = check_transition_matrices("pis", pis)

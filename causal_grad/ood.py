@@ -1,4 +1,4 @@
-"""Out-of-distribution evaluation (claim C8, THEORY §5): a model trained under one prior over transition
+"""Out-of-distribution evaluation (claim C8, docs/theory.md §5): a model trained under one prior over transition
 matrices, evaluated on sequences whose ``π`` comes from other priors.
 
 For each evaluation prior ``P'`` the held-out cross-entropy ``E_{π~P'} E[−Σ_b π[q,b] log ŷ_b]`` of the model is

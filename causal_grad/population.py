@@ -1,4 +1,4 @@
-"""Gradient descent on the **exact** population loss of the reduced model (THEORY §5): the dynamics the paper's
+"""Gradient descent on the **exact** population loss of the reduced model (docs/theory.md §5): the dynamics the paper's
 theorem is about, with no sampling noise.
 
 The population is uniform over a finite list of transition matrices ``π_1 … π_k`` (as in

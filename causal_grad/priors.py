@@ -1,4 +1,4 @@
-"""Priors over transition matrices ``π`` and a fast, exact, vectorised gamma sampler (THEORY §1, PERFORMANCE.md).
+"""Priors over transition matrices ``π`` and a fast, exact, vectorised gamma sampler (docs/theory.md §1).
 
 A prior is a small frozen dataclass with ``sample(key, shape, S, dtype) -> (*shape, S, S)`` (rows of
 transition matrices). The default prior of the paper draws every row from ``Dirichlet(α·1_S)``.

@@ -1,4 +1,4 @@
-"""Stationary laws of transition matrices by Grassmann–Taksar–Heyman (GTH) elimination (THEORY §1).
+"""Stationary laws of transition matrices by Grassmann–Taksar–Heyman (GTH) elimination (docs/theory.md §1).
 
 Under small Dirichlet concentrations ``μ_π`` has entries far below 1e-10. An eigenvector or a linear solve
 loses them (and can even return negative entries); GTH elimination is subtraction-free, so every entry of

@@ -159,7 +159,7 @@ SMOKE_TRAIN = dict(schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=12
 # ---------------------------------------------------------------------- figures 2 and 6
 def forest_config(graph, mode: str, seed: int):
     """The paper's figure-2/6 run (``mode="full"``: disentangled, heads [1, 1], all parameters from zero,
-    plain GD at lr 1 with a cosine decay, 2^17 steps of 1024 sequences, 2^16 held-out sequences; THEORY §6),
+    plain GD at lr 1 with a cosine decay, 2^17 steps of 1024 sequences, 2^16 held-out sequences; docs/theory.md §6),
     or the fast layer-wise schedule of ``causal_grad.training.run.DEFAULTS`` (``"quick"``; ``"smoke"``: a few
     steps, for the tests only). S = 10, α = 0.1."""
     from causal_grad.training import default_config

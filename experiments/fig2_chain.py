@@ -1,6 +1,6 @@
 """Figure 2 of the paper: on an in-context Markov chain the disentangled transformer learns an induction head.
 
-Chain p(i) = i-1 on 19 graph positions plus the query (T = 20), S = 10, Dirichlet(0.1) rows (THEORY §6). Panels:
+Chain p(i) = i-1 on 19 graph positions plus the query (T = 20), S = 10, Dirichlet(0.1) rows (docs/theory.md §6). Panels:
 the first-layer position attention softmax(A1) with the chain's edges (i, i-1) outlined (a previous-token
 head), the layer-2 token block A2 (diagonal-dominant: match the query's token against the gathered one), and
 the held-out loss against the in-context estimator's line, the unigram estimator and the entropy floor

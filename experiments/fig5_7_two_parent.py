@@ -1,7 +1,7 @@
 """Figures 5 and 7 of the paper: with two parents per position, each first-layer head takes one parent (C7).
 
 The two-parent DAG ``parents(i) = ((i-1)//2, i-1)`` (positions 0, 1 roots), S = 5, Dirichlet(0.1) tables per
-arity, uniform roots; the target's distribution is ``π_2[tokens of its two parents]`` (THEORY §1, §6). The
+arity, uniform roots; the target's distribution is ``π_2[tokens of its two parents]`` (docs/theory.md §1, §6). The
 disentangled transformer has two first-layer heads and one second-layer head (heads [2, 1]), all parameters
 from N(0, (1e-4)²), AdamW with a cosine decay. Panels: each first-layer head's position attention with the
 edges to parent (i-1)//2 outlined in red and to parent i-1 in cyan, and the held-out loss against the tuple

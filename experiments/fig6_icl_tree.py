@@ -1,7 +1,7 @@
 """Figure 6 of the paper: the same as figure 2 for in-context pairs and a random tree.
 
 icl pairs (even positions roots, 2k+1 ← 2k) and a random tree (p(i) uniform on {-1, …, i-1}, seeded), 19 graph
-positions plus the query (T = 20), S = 10, Dirichlet(0.1) (THEORY §6). One row per graph: the first-layer
+positions plus the query (T = 20), S = 10, Dirichlet(0.1) (docs/theory.md §6). One row per graph: the first-layer
 position attention with the edges (i, p(i)) outlined, the layer-2 token block, and the held-out loss against the
 in-context estimator, unigram and entropy floor (claim C5).
 

@@ -2,7 +2,7 @@
 
 Twenty random forests on 19 graph positions plus the query (T = 20): position 0 a root, every later position a
 root with probability 1/2, otherwise a child of a uniformly chosen earlier position
-(``random_forest(key, 19, p_root=0.5)``); S = 3, Dirichlet(0.1) (THEORY §6). One disentangled transformer with
+(``random_forest(key, 19, p_root=0.5)``); S = 3, Dirichlet(0.1) (docs/theory.md §6). One disentangled transformer with
 heads [1, 1] per forest. The metric: for each position with a parent, the attention weight
 ``softmax(A1)[i, p(i)]`` of the position block; per position, its mean ± sd over the graphs in which that position
 has a parent; headline: the mean over graphs of each graph's average parent weight.

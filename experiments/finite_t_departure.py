@@ -85,7 +85,7 @@ def plot(sweeps: list[dict], path: Path) -> None:
             lab = f"{s['family']}, α={s['alpha']:g}" + (f" (slope {fit['slope']:.2f})" if fit else "")
             ax.loglog(T, e, "o-" if s["alpha"] == 1.0 else "s--", color=colors[s["family"]], label=lab, ms=4)
         Tr = np.array(sorted(set(Tall)), dtype=float)
-        ax.loglog(Tr, 0.5 / Tr, ":", color="grey", label="0.5/T (THEORY §4)")
+        ax.loglog(Tr, 0.5 / Tr, ":", color="grey", label="0.5/T (docs/theory.md §4)")
         ax.set_xlabel("T")
         ax.set_ylabel("RMS(row-centred rescaled gradient − row-centred M)")
         ax.set_title(f"S = {S}: exact finite-T gradient vs M (ε = 0)")

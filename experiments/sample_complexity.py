@@ -1,7 +1,7 @@
 """Sample complexity of recovering a tree: the gradient at initialisation, a trained model and Chow–Liu, each given
 the same N sequences.
 
-Setting (the paper's task, THEORY §1): a random tree on 19 graph positions plus the query (T = 20), S = 10, a
+Setting (the paper's task, docs/theory.md §1): a random tree on 19 graph positions plus the query (T = 20), S = 10, a
 **fresh** transition matrix π ~ Dirichlet(0.1) per sequence, soft targets π[query]. Trials come in groups of
 ``draws`` on one random tree (``trees`` trees; a new tree needs a new compiled sampler); each trial draws N_max
 sequences and the sequences for N are the first N of them (nested, so the curves are paired across N).

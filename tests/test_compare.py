@@ -71,7 +71,7 @@ def test_query_row_approaches_its_limit_exactly():
 
 def test_query_row_limit_against_monte_carlo_at_large_T():
     """i.i.d. tokens (all roots), sticky π = 0.1 + 0.7·I (μ uniform), T = 65: the query row's diagonal excess
-    is near (1-ε)Σ_q w∞(q)(1-μ(q)) ≈ 2.80, not THEORY §4's Σ_q π[q,q]/μ(q) − S = 4.2 (which omits −tr π + 1)."""
+    is near (1-ε)Σ_q w∞(q)(1-μ(q)) ≈ 2.80, not docs/theory.md §4's Σ_q π[q,q]/μ(q) − S = 4.2 (which omits −tr π + 1)."""
     pi = np.full((3, 3), 0.1) + 0.7 * np.eye(3)
     task = cg.InContextTask(cg.Graph((-1,) * 64), 3, 1.0)
     r = compare_gradient_to_mi(task, pi, eps=1e-3, method="monte_carlo", key=jax.random.key(0), num=8192)

@@ -1,6 +1,6 @@
 """The polynomial-time exact gradient at initialisation (causal_grad.gradients.dp) against brute force.
 
-The oracle below enumerates all ``S^(T-1)`` contexts × ``S`` queries and evaluates THEORY §4's formula
+The oracle below enumerates all ``S^(T-1)`` contexts × ``S`` queries and evaluates docs/theory.md §4's formula
 ``(1-ε)/((i+1)T) · E[w_i (1[s_j = q] − v_i(q))]`` literally. Both are exact float64 computations of the same
 finite sum (the DP through a quadrature that is exact for the polynomial integrands), so they agree to rounding:
 1e-10 relative to the largest entry is a loose bound on accumulated float64 error for these sizes.
@@ -29,7 +29,7 @@ def _stationary_np(pi):
 
 
 def brute_force(parents, pis, eps):
-    """Test oracle: literal enumeration of THEORY §4's first-order formula (float64 NumPy)."""
+    """Test oracle: literal enumeration of docs/theory.md §4's first-order formula (float64 NumPy)."""
     pis = np.asarray(pis, dtype=np.float64).reshape(-1, *np.shape(pis)[-2:])
     S = pis.shape[-1]
     n = len(parents)

@@ -84,7 +84,7 @@ def test_report_output_and_dict():
 
 # ---------------------------------------------------------------------------------------------- C4
 def test_self_entry_two_state_example():
-    """THEORY §4: π = [[.75,.25],[.25,.75]] has tr π = 1.5 > 1.25 = 1 + I_χ²(Q); for S = 2 the diagonal wins iff
+    """docs/theory.md §4: π = [[.75,.25],[.25,.75]] has tr π = 1.5 > 1.25 = 1 + I_χ²(Q); for S = 2 the diagonal wins iff
     λ = 1 − π01 − π10 ∈ (0, 1), since tr π = 1 + λ and I_χ²(Q) = λ²."""
     r = self_entry_report(np.array([[0.75, 0.25], [0.25, 0.75]]))
     assert r.trace[0] == pytest.approx(1.5, abs=1e-15) and r.parent_entry[0] == pytest.approx(1.25, abs=1e-15)
@@ -147,7 +147,7 @@ def test_self_entry_prior_rises_with_alpha_and_S10():
 
 
 def test_sticky_prior_wins_on_average_from_lambda_0_3():
-    """THEORY §4: Sticky(λ) at S = 3 makes the diagonal win on average once λ ≳ 0.3."""
+    """docs/theory.md §4: Sticky(λ) at S = 3 makes the diagonal win on average once λ ≳ 0.3."""
     rng = np.random.default_rng(5)
     lo = self_entry_report(0.2 * np.eye(3) + 0.8 * rng.dirichlet(np.full(3, 0.1), size=(20_000, 3)))
     hi = self_entry_over_prior(cg.Sticky(0.1, 0.4), 3, jax.random.key(2), 20_000)

@@ -1,4 +1,4 @@
-"""Exact Bayes baseline for S = 2 (THEORY §2): causal_grad.baselines.exact_bayes_*.
+"""Exact Bayes baseline for S = 2 (docs/theory.md §2): causal_grad.baselines.exact_bayes_*.
 
 Quadrature results are deterministic (float64); their tolerances (1e-10) reflect the spectral convergence of the
 Gauss–Jacobi product rules checked in test_quadrature_converges. Monte Carlo checks use fixed seeds and 5

@@ -1,4 +1,4 @@
-"""Exact pairwise laws (THEORY §4): golden values, brute-force enumeration, structure, and the sampler."""
+"""Exact pairwise laws (docs/theory.md §4): golden values, brute-force enumeration, structure, and the sampler."""
 
 import itertools
 

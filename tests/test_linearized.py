@@ -1,4 +1,4 @@
-"""The linearized gradient at initialisation (THEORY §4): exact enumeration of −(∂L/∂A1)/β0 as β0 → 0.
+"""The linearized gradient at initialisation (docs/theory.md §4): exact enumeration of −(∂L/∂A1)/β0 as β0 → 0.
 
 Tolerances: the golden values and our enumeration are both float64 sums of the same terms (1e-10 asked,
 ~1e-15 seen). Against the exact gradient at finite β0 the difference is the O(β0) term of the expansion: at

@@ -1,4 +1,4 @@
-"""The mutual-information approximation M and M_ε (THEORY §4; the theorem part of C2)."""
+"""The mutual-information approximation M and M_ε (docs/theory.md §4; the theorem part of C2)."""
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +110,7 @@ def test_parent_is_argmax_with_predicted_margin_floored(g, pi):
 @settings(max_examples=200)
 @given(forests(max_n=8, min_n=3), st.integers(2, 4).flatmap(lambda S: dirichlet_transition_matrices(S, 0.1)))
 def test_parent_is_argmax_dirichlet_small_alpha(g, pi):
-    """Dirichlet(0.1) draws can be nearly periodic (relative margins ~1e-8, THEORY §4): check margins ≥ 0 up to
+    """Dirichlet(0.1) draws can be nearly periodic (relative margins ~1e-8, docs/theory.md §4): check margins ≥ 0 up to
     round-off, not an exact argmax."""
     per = mi_approximation(_task(g, pi.shape[0]), pi).per_pi[0]
     for i, (margin, j) in _parent_margin(g, per).items():

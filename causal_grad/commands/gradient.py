@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                                    "that population (exact enumeration; Monte Carlo with --num sequences when "
                                    "the size is beyond enumeration), rescale row i by (i+1)*T*S/beta0, and "
                                    "compare it with the mutual-information approximation M_eps after "
-                                   "row-centring (THEORY section 4, claims C1 and C2).")
+                                   "row-centring (docs/theory.md §4, claims C1 and C2).")
     add_graph_args(p, n=7, vocab=3, alpha=0.1)
     p.add_argument("--num-pi", type=int, default=16,
                    help="number of transition matrices in the population (default: 16)")

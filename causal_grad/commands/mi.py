@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                        description="Compute M[i, j] = mean over transition matrices of <P_ji, Q>_mu (or M_eps "
                                    "with --eps) for a graph, mark each row's parent entry, and check the "
                                    "data-processing inequality, the sigma1^(L-1) margin bound and the self "
-                                   "entry on every draw (THEORY section 4, claims C2-C4).")
+                                   "entry on every draw (docs/theory.md §4, claims C2-C4).")
     add_graph_args(p, n=12, vocab=4, alpha=0.1)
     p.add_argument("--draws", type=int, default=64,
                    help="number of transition matrices drawn from Dirichlet(alpha) (default: 64)")

@@ -1,10 +1,10 @@
-"""Exact and Monte Carlo gradients of the reduced model's first attention matrix (THEORY §3–4, claims C1, C2).
+"""Exact and Monte Carlo gradients of the reduced model's first attention matrix (docs/theory.md §3–4, claims C1, C2).
 
 * :mod:`.enumerate` — the enumerated population (contexts as base-``S`` digits, effective soft targets, the
   size limit);
 * :mod:`.exact` — :func:`exact_population_gradient`: the exact loss and ``dL/dA1``, ``dL/dA2`` (float64);
 * :mod:`.linearized` — :func:`linearized_gradient_at_init`: ``−dL/dA1 / β0`` at ``A1 = 0``, ``A2 = β0·I``,
-  ``β0 → 0`` (THEORY §4), exact;
+  ``β0 → 0`` (docs/theory.md §4), exact;
 * :mod:`.monte_carlo` — the same quantities by sampling, with standard errors, for sizes enumeration cannot reach;
 * :mod:`.compare` — the rescaled gradient against the mutual-information approximation ``M`` (C1, C2).
 """

@@ -1,4 +1,4 @@
-"""The gradient at initialisation against the mutual-information approximation (THEORY §4, claims C1 and C2).
+"""The gradient at initialisation against the mutual-information approximation (docs/theory.md §4, claims C1 and C2).
 
 With ``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I`` (:func:`causal_grad.linearized_gradient_at_init`,
 or its Monte Carlo estimate), the **rescaled gradient** is
@@ -45,7 +45,7 @@ def _check_square(name, X):
 
 
 def rescale_gradient(G, vocab_size: int) -> np.ndarray:
-    """``R[i, j] = (i+1)·T·S · G[i, j]`` for ``G = −(∂L/∂A1)/β0`` ``(T, T)`` (THEORY C1's rescaling)."""
+    """``R[i, j] = (i+1)·T·S · G[i, j]`` for ``G = −(∂L/∂A1)/β0`` ``(T, T)`` (the rescaling of claim C1, docs/theory.md §7)."""
     _check_square("G", G)
     vocab_size = check_int("vocab_size", vocab_size, minimum=1)
     G = np.asarray(G, dtype=np.float64)

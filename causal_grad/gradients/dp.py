@@ -1,6 +1,6 @@
 r"""The exact finite-``T`` gradient of ``A1`` at initialisation, in time polynomial in ``T`` and ``S`` (forests).
 
-THEORY §4: with ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0``, ``q = s_{T-1}``, ``ĉ(b) = N_b / T`` with
+docs/theory.md §4: with ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0``, ``q = s_{T-1}``, ``ĉ(b) = N_b / T`` with
 ``N_b = #{k ≤ T-1 : s_k = b}`` (the whole context, query included), ``ŷ = (1-ε)ĉ + ε/S`` and
 ``v_i(q) = (1/(i+1)) Σ_{j≤i} 1[s_j = q]``,
 
@@ -17,7 +17,7 @@ Derivation
     π[q,s_i]/ŷ(s_i) = (T/(1-ε)) · π[q,s_i]/(N_{s_i} + c),
     ĉ(b)/ŷ(b)       = (1/(1-ε)) · N_b/(N_b + c) = (1/(1-ε)) · Σ_m 1[s_m = b]/(N_b + c),
 
-(the sum over all ``T`` positions ``m``; at ``ε = 0`` this is ``1[N_b > 0]``, the ``ε → 0`` limit of THEORY §4,
+(the sum over all ``T`` positions ``m``; at ``ε = 0`` this is ``1[N_b > 0]``, the ``ε → 0`` limit of docs/theory.md §4,
 with no ``0/0`` since every term has ``s_m = b``, i.e. ``N_b ≥ 1``). Hence
 ``(1-ε) w_i = T·K_i − Σ_m K_m`` with ``K_m = π[q, s_m]/(N_{s_m} + c)``, and with the kernel
 
@@ -27,7 +27,7 @@ with no ``0/0`` since every term has ``s_m = b``, i.e. ``N_b ≥ 1``). Hence
     G[i,j]  = ( H[i,j] − (1/(i+1)) Σ_{k≤i} H[i,k] ) / ((i+1)T),           j ≤ i,
 
 because ``1[s_j = q] − v_i(q) = Σ_{k≤i} (δ_{jk} − 1/(i+1)) 1[s_k = q]``. Each row of ``G`` sums to zero by
-construction (THEORY §4: the softmax ignores a constant added to a row). Everything is linear in the law, so
+construction (docs/theory.md §4: the softmax ignores a constant added to a row). Everything is linear in the law, so
 the average over the given ``π`` is taken on ``A``.
 
 **2. The reciprocal as an integral.** For ``N ≥ 1``, ``1/(N + c) = ∫_0^1 z^{c-1} z^N dz``. Write ``n = T-1``
@@ -251,7 +251,7 @@ def _gradient_from_kernel(A: np.ndarray) -> np.ndarray:
 
 
 def exact_gradient_at_init_dp(task, pi_or_pis, *, eps: float = 0.0) -> np.ndarray:
-    """``−∂L/∂A1 / β0`` at ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0`` (THEORY §4), exactly, by sum-product on the forest.
+    """``−∂L/∂A1 / β0`` at ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0`` (docs/theory.md §4), exactly, by sum-product on the forest.
 
     Args:
         task: a :class:`~causal_grad.task.InContextTask` (or a forest :class:`~causal_grad.graphs.Graph` / parent
@@ -291,7 +291,7 @@ def exact_gradient_at_init_dp(task, pi_or_pis, *, eps: float = 0.0) -> np.ndarra
 
 # ---------------------------------------------------------------------- departure from the MI approximation
 def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
-    """How far the exact finite-``T`` gradient is from the mutual-information approximation (THEORY §4, C1).
+    """How far the exact finite-``T`` gradient is from the mutual-information approximation (docs/theory.md §4, C1).
 
     ``R[i,j] = (i+1)·T·S·G[i,j]`` on graph rows (``G`` from :func:`exact_gradient_at_init_dp` at ``eps``, averaged
     over ``pis``) and ``M`` (default: :func:`causal_grad.mi.mi_approximation` ``(task, pis, eps=None).M``, the

@@ -1,4 +1,4 @@
-"""Exact enumeration of the in-context task's population (THEORY §1), shared by the exact gradients.
+"""Exact enumeration of the in-context task's population (docs/theory.md §1), shared by the exact gradients.
 
 The population of :func:`causal_grad.gradients.exact_population_gradient` is uniform over a finite list of
 transition matrices ``π_1 … π_k``; given ``π`` the graph positions follow the forest (roots ``~ μ_π``, computed

@@ -1,4 +1,4 @@
-"""The exact population loss and gradient of the reduced model (THEORY §3), by enumeration.
+"""The exact population loss and gradient of the reduced model (docs/theory.md §3), by enumeration.
 
     L(A1, A2) = E_{π ∈ {π_1..π_k}} E_{s | π} E_{q ~ U[S]} [ −Σ_b π[q, b] log ŷ_b(s, q) ],
 

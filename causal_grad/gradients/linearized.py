@@ -1,4 +1,4 @@
-"""The gradient of ``A1`` at initialisation to first order in ``β0`` (THEORY §4), exact by enumeration.
+"""The gradient of ``A1`` at initialisation to first order in ``β0`` (docs/theory.md §4), exact by enumeration.
 
 At ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0``: ``α_ij = 1/(i+1)``, ``a_i = 1/T``, ``out = ĉ`` (token frequencies of
 the **whole** sequence, query included), ``ŷ = (1-ε)ĉ + ε/S``, and for every row ``i ≤ T-1`` (the query row
@@ -91,7 +91,7 @@ def _linearized(pis, mus, parents, eps, *, B, nchunks):
 
 
 def linearized_gradient_at_init(task, pis, *, eps: float) -> jax.Array:
-    """``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I`` (THEORY §4), ``(T, T)`` float64, exact.
+    """``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I`` (docs/theory.md §4), ``(T, T)`` float64, exact.
 
     The population is uniform over ``pis`` as in :func:`causal_grad.exact_population_gradient` (same
     validation, same size limit). Sign: this is the **negated** gradient (what gradient descent adds to

@@ -4,7 +4,7 @@
   of per-sequence losses and per-sequence automatic-differentiation gradients
   (:func:`causal_grad.models.reduced.reduced_loss` on one sequence with its soft target ``π[q]``).
 * :func:`monte_carlo_linearized_at_init` — ``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I``
-  (THEORY §4) from the per-sequence linearized estimator of :mod:`causal_grad.gradients.linearized`: unbiased
+  (docs/theory.md §4) from the per-sequence linearized estimator of :mod:`causal_grad.gradients.linearized`: unbiased
   (no ``O(β0)`` bias, unlike a finite-``β0`` gradient) and Rao–Blackwellised over the query (each sampled
   context is evaluated with all ``S`` queries, weight ``1/S`` each, targets ``π[q]``).
 

@@ -1,4 +1,4 @@
-"""Models as pure functions on explicit parameters (THEORY §3).
+"""Models as pure functions on explicit parameters (docs/theory.md §3).
 
 * :mod:`.reduced` — the reduced two-layer model the theory analyses (``A1`` positions×positions, ``A2``
   tokens×tokens, the layer-2 attention output as the prediction, smoothed by ``ε``).

@@ -1,4 +1,4 @@
-"""The disentangled transformer ("CatFormer" in the paper's code; THEORY §3).
+"""The disentangled transformer ("CatFormer" in the paper's code; docs/theory.md §3).
 
 Embedding ``h_i = [x(s_i); e_i] ∈ R^{d_0}``, ``d_0 = S + T`` (one-hot token first, then one-hot position). Layer
 ``ℓ`` has ``H_ℓ`` heads; head ``h`` has one matrix ``A ∈ R^{d_ℓ×d_ℓ}`` and computes, at position ``i``,
@@ -11,7 +11,7 @@ cross-entropy against the soft target ``y``: ``−Σ_b y_b log softmax(Wᵀh_{T-
 
 Parameters are a plain pytree ``{"A": [A_1, …, A_L], "W": W}`` with ``A_ℓ`` of shape ``(H_ℓ, d_ℓ, d_ℓ)``.
 
-Speed (PERFORMANCE.md). Only ``h_{T-1}`` of the last layer is read out, so the last layer is evaluated at the
+Speed (measured by `make bench`). Only ``h_{T-1}`` of the last layer is read out, so the last layer is evaluated at the
 query position only. The first layer's input is one-hot, so ``h_iᵀA`` is a row lookup ``A[s_i] + A[S+i]`` and
 the position half of every score and value is an index, not a product:
 
@@ -179,7 +179,7 @@ def _check_float_dtype(dtype):
 # ---------------------------------------------------------------------- initialisation
 def disentangled_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, key=None, scale: float = 0.0,
                       dtype=jnp.float32) -> dict:
-    """Zero parameters (THEORY §3), or i.i.d. ``N(0, scale²)`` entries when ``key`` is given.
+    """Zero parameters (docs/theory.md §3), or i.i.d. ``N(0, scale²)`` entries when ``key`` is given.
 
     The paper starts every matrix at zero for one head per layer and uses ``1e-4``-scale noise for several
     heads (identical zero heads receive identical gradients and never separate).
@@ -205,7 +205,7 @@ def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: floa
     """The layer-wise starting point: ``A_1 = 0``; every layer-2 head matches the query's token against the
     token its first-layer head ``h = 0`` gathered (block ``A_2[:S, d_0:d_0+S] = β0·I``); ``W`` reads the token
     that layer-2 head 0 copies (block ``W[d_1 + :S] = γ·I``), so ``logits = γ·out`` with ``out`` the reduced
-    model's layer-2 output. Two layers only. This is the disentangled analogue of ``A2 = β0·I`` (THEORY §5).
+    model's layer-2 output. Two layers only. This is the disentangled analogue of ``A2 = β0·I`` (docs/theory.md §5).
     """
     heads = _check_heads(heads)
     if len(heads) != 2:

@@ -1,4 +1,4 @@
-"""The reduced two-layer model (THEORY §3).
+"""The reduced two-layer model (docs/theory.md §3).
 
 Parameters ``A1 ∈ R^{T×T}`` (positions to positions) and ``A2 ∈ R^{S×S}`` (tokens to tokens). With one-hot
 tokens ``x(s)``:
@@ -45,7 +45,7 @@ def causal_softmax(scores: jax.Array) -> jax.Array:
 
 
 def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
-    """The initialisation of THEORY §4: ``A1 = 0``, ``A2 = β0·I``."""
+    """The initialisation of docs/theory.md §4: ``A1 = 0``, ``A2 = β0·I``."""
     T = check_int("T", T, minimum=1)
     S = check_int("S", S, minimum=1)
     beta0 = check_positive_float("beta0", beta0, allow_zero=True)

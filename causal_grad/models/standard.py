@@ -1,4 +1,4 @@
-"""A standard transformer (THEORY §3, the paper's figure 8), as a flax linen module.
+"""A standard transformer (docs/theory.md §3, the paper's figure 8), as a flax linen module.
 
 Learned token and position embeddings are added: ``h_i = E_tok[s_i] + E_pos[i] ∈ R^d``. Each of ``L`` layers is
 
@@ -6,7 +6,7 @@ Learned token and position embeddings are added: ``h_i = E_tok[s_i] + E_pos[i] �
     h ← h + W_2 · ReLU(W_1 h + b_1) + b_2,
 
 (residual sums, no normalisation, as in the paper's description), and the readout is linear at the query,
-``logits = W_out h_{T-1} + b_out``. Trained with AdamW (THEORY §5).
+``logits = W_out h_{T-1} + b_out``. Trained with AdamW (docs/theory.md §5).
 
 The parameters are flax's variable dict ``{"params": …}``; the architecture lives in the
 :class:`StandardTransformer` module (a frozen dataclass), so ``module.apply(params, tokens)`` is a pure function.

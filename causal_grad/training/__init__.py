@@ -1,4 +1,4 @@
-"""Fast, jit-compiled training of the reduced, disentangled and standard models (THEORY §5, claims C5–C7).
+"""Fast, jit-compiled training of the reduced, disentangled and standard models (docs/theory.md §5, claims C5–C7).
 
 * :mod:`.loop` — the compiled loop (sampling inside the step, many steps per call, data-parallel sharding);
 * :mod:`.schedules` — optax optimisers with cosine schedules, layer-wise and joint stages;

@@ -45,7 +45,7 @@ from .schedules import OPTIMIZERS, SCHEDULES, Stage
 __all__ = ["TrainConfig", "TrainResult", "HeldOut", "train", "load_run", "default_config", "write_json_atomic",
            "TrainingInterrupted"]
 
-#: Defaults per (model, schedule) (THEORY §6 and PERFORMANCE.md; the measured settings behind them are in
+#: Defaults per (model, schedule) (docs/theory.md §6; the measured settings behind them are in
 #: docs/theory.md, C5). The first schedule listed for a model is its default.
 DEFAULTS = {
     ("reduced", "layerwise"): dict(optimizer="sgd", lr=300.0, lr2=30.0, steps=200, stage1_steps=100, beta0=1.0),

@@ -1,4 +1,4 @@
-"""Optimisers, learning-rate schedules and training stages (THEORY §5).
+"""Optimisers, learning-rate schedules and training stages (docs/theory.md §5).
 
 * **Joint** training: one stage, every parameter trained from the initialisation.
 * **Layer-wise** training (the schedule the proof follows): stage 1 trains the first attention layer with the

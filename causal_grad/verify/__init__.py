@@ -1,4 +1,4 @@
-"""Verification of the paper's claims C1–C9 (THEORY §7): one check per claim, one row per claim; and one row
+"""Verification of the paper's claims C1–C9 (docs/theory.md §7): one check per claim, one row per claim; and one row
 for the sample-complexity study SC (experiments/sample_complexity.py), which is not a claim of the paper.
 
 Each check is a function ``check(ctx) -> ClaimResult`` registered in :data:`CLAIMS`. It computes its numbers
@@ -6,7 +6,7 @@ with the toolkit's own functions (named in ``checked_by`` by import path), decid
 alone, and may write figures into ``ctx.out``:
 
 * ``pass`` — the claim holds on every case checked, with the margins reported;
-* ``partial`` — the claim's theorem holds but a documented finite-size or boundary case fails (THEORY says
+* ``partial`` — the claim's theorem holds but a documented finite-size or boundary case fails (docs/theory.md says
   where: the finite-``T`` gradient, the self entry, sticky priors); the counterexample is in ``numbers``;
 * ``fail`` — a claim that should hold did not: ``causal-grad verify`` exits non-zero.
 

@@ -1,4 +1,4 @@
-"""The checks of claims C1–C9 (THEORY §7) and of the sample-complexity study SC (not a claim of the paper), each
+"""The checks of claims C1–C9 (docs/theory.md §7) and of the sample-complexity study SC (not a claim of the paper), each
 at a scale chosen by ``ctx.quick``.
 
 Every check decides its status from the numbers it computes; the thresholds are stated next to each check
@@ -43,7 +43,7 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
     G_enum = np.asarray(linearized_gradient_at_init(task, pis, eps=1e-3))
     G_dp = exact_gradient_at_init_dp(task, pis, eps=1e-3)
     method_gap = float(np.abs(G_enum - G_dp).max() / np.abs(G_enum).max())
-    # 2. the departure from M as T grows, per family and prior (ε = 0, the order of limits of THEORY §4)
+    # 2. the departure from M as T grows, per family and prior (ε = 0, the order of limits of docs/theory.md §4)
     sweeps, series = {}, {}
     for fam in ("chain", "icl-pairs", "random-tree"):
         for a in (1.0, 0.1):
@@ -81,7 +81,7 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
                        {"enumeration_vs_dp_max_rel_gap": method_gap, "sweeps": sweeps, "paper_size": paper_num,
                         "criterion": "pass: every Dirichlet(1) family's relative error has fitted slope < -0.5 "
                                      "in log T; partial: some Dirichlet(0.1) family does not (slow convergence "
-                                     "THEORY warns about); fail: a Dirichlet(1) family does not converge, or "
+                                     "docs/theory.md warns about); fail: a Dirichlet(1) family does not converge, or "
                                      "the two exact methods disagree beyond 1e-9"},
                        ["causal_grad.gradients.dp.departure_sweep", "causal_grad.gradients.dp.exact_gradient_at_init_dp",
                         "causal_grad.linearized_gradient_at_init", "causal_grad.mi.mi_approximation"], [str(fig)])
@@ -213,7 +213,7 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
         sticky[lam] = r
         rows[f"sticky(0.1, λ={lam}) S=3"] = {"win_prob": r.win_prob, "win_prob_se": r.win_prob_se,
                                              "mean_margin": r.mean_margin, "mean_margin_se": r.mean_margin_se}
-    # THEORY: a sticky prior makes the diagonal win on average once λ ≳ 0.3 at S = 3
+    # docs/theory.md §7: a sticky prior makes the diagonal win on average once λ ≳ 0.3 at S = 3
     if not sticky[0.5].mean_margin - 4 * sticky[0.5].mean_margin_se > 0:
         fails.append("sticky λ=0.5: the self entry does not win on average")
     # S = 2 criterion: the diagonal beats the parent iff λ = 1 − π01 − π10 ∈ (0, 1)
@@ -302,7 +302,7 @@ def check_c9(ctx: VerifyContext) -> ClaimResult:
 
 
 # ---------------------------------------------------------------------------------------------- training (C5–C8)
-PAPER_S, PAPER_N, PAPER_ALPHA = 10, 19, 0.1  # S = 10, T = 20, α = 0.1 (THEORY §6)
+PAPER_S, PAPER_N, PAPER_ALPHA = 10, 19, 0.1  # S = 10, T = 20, α = 0.1 (docs/theory.md §6)
 
 
 def _paper_graphs(ctx):
