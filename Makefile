@@ -1,11 +1,12 @@
-# causal_grad — the five jobs. PYTHON may point at a virtual environment's interpreter.
+# causal_grad — the jobs (install, test, verify, bench, figures; lint, docs). PYTHON may point at a virtual environment's interpreter.
 PYTHON ?= python3
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-fast verify bench figures clean
+.PHONY: install test test-fast verify bench figures lint format docs docs-serve clean
 
+# The package with the test, lint and documentation tools (the dev and docs extras).
 install:
-	$(PYTHON) -m pip install -e ".[dev]"
+	$(PYTHON) -m pip install -e ".[dev,docs]"
 
 # The whole suite, derandomised hypothesis profile, two workers; multi-device tests run in subprocesses.
 test:
@@ -18,12 +19,31 @@ test-fast:
 verify:
 	$(PYTHON) -m causal_grad verify
 
+# Every speed figure beside its target; writes results/bench.md (date, machine, JAX version, every row).
 bench:
-	$(PYTHON) -m causal_grad bench
+	$(PYTHON) -m causal_grad bench --out results/bench.md
 
 # Every experiment at the paper's settings (long: hours on a 2-core CPU; see docs/guide.md).
 figures:
 	$(PYTHON) -m causal_grad figures --full
 
+# ruff (lint, then the formatting check) and pyright (basic mode) on the package; configured in pyproject.toml.
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m pyright --pythonpath "$$($(PYTHON) -c 'import sys; print(sys.executable)')" causal_grad
+
+# Apply ruff's safe fixes and its formatting (then run make lint).
+format:
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+# The documentation site (theory, guide, API reference from the docstrings) into site/, warnings as errors.
+docs:
+	$(PYTHON) -m mkdocs build --strict
+
+docs-serve:
+	$(PYTHON) -m mkdocs serve
+
 clean:
-	rm -rf results .pytest_cache .hypothesis build *.egg-info
+	rm -rf results site .pytest_cache .hypothesis build *.egg-info

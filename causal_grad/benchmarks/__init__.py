@@ -2,8 +2,10 @@
 
 Each module ``causal_grad.benchmarks.<topic>`` defines ``run(quick: bool) -> list[dict]``; every dict is one
 printed row with keys ``name``, ``value``, ``unit`` and optionally ``target`` (a human-readable goal),
-``ok`` (bool: whether the measured value meets it) and ``note``. Timings use :func:`timeit` (best of
-repeats, after a warm-up call that includes compilation).
+``ok`` (bool: whether the measured value meets it) and ``note``. The module's docstring is the benchmark's
+definition (what is timed, at which sizes, against which target); ``causal-grad bench`` copies it, with every
+row, into ``results/bench.md``. Timings use [timeit][causal_grad.benchmarks.timeit] (best of repeats, after a
+warm-up call that includes compilation).
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from typing import Callable
+from collections.abc import Callable
+
+from .._validate import check_callable, check_int
 
 __all__ = ["timeit", "discover", "run_all", "format_rows"]
 
 
 def timeit(fn: Callable[[], object], *, repeat: int = 5, warmup: int = 1) -> float:
     """Best wall time (s) of ``fn()`` over ``repeat`` calls; ``fn`` must block until its result is ready."""
-    from .._validate import check_callable, check_int
-
     check_callable("fn", fn)
     repeat = check_int("repeat", repeat, minimum=1)
     warmup = check_int("warmup", warmup, minimum=0)
@@ -34,12 +36,21 @@ def timeit(fn: Callable[[], object], *, repeat: int = 5, warmup: int = 1) -> flo
 
 
 def discover() -> list[str]:
+    """The benchmark topics: the names of this package's public submodules, sorted."""
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
+    """Run the benchmarks of ``topics`` (default: every topic of [discover][causal_grad.benchmarks.discover]).
+
+    Prints each row through ``echo`` as it is measured and returns every row, each with its ``topic`` added.
+    """
     if topics is not None:
-        if isinstance(topics, str) or not isinstance(topics, (list, tuple)) or not all(isinstance(t, str) for t in topics):
+        if (
+            isinstance(topics, str)
+            or not isinstance(topics, (list, tuple))
+            or not all(isinstance(t, str) for t in topics)
+        ):
             raise TypeError(f"topics must be a list of benchmark names, got {topics!r}")
         unknown = [t for t in topics if t not in discover()]
         if unknown:
@@ -56,8 +67,10 @@ def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable
 
 
 def format_rows(rows: list[dict]) -> str:
-    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) and "name" in r and "value" in r
-                                                      for r in rows):
+    """One aligned text line per row: name, value, unit, then the target, whether it is met, and the note."""
+    if not isinstance(rows, (list, tuple)) or not all(
+        isinstance(r, dict) and "name" in r and "value" in r for r in rows
+    ):
         raise TypeError("rows must be a list of dicts with at least 'name' and 'value'")
     out = []
     for r in rows:

@@ -13,17 +13,16 @@ import time
 import jax
 import jax.numpy as jnp
 
+from .._x64 import x64
+from ..gradients.dp import exact_gradient_at_init_dp
+from ..graphs import random_tree
+from ..task import InContextTask
 from . import timeit
 
 TARGET_S = 10.0
 
 
 def run(quick: bool) -> list[dict]:
-    from .._x64 import x64
-    from ..gradients.dp import exact_gradient_at_init_dp
-    from ..graphs import random_tree
-    from ..task import InContextTask
-
     rows = []
     sizes = [(20, 1), (20, 16)] + ([] if quick else [(100, 1)])
     for T, k in sizes:
@@ -31,15 +30,19 @@ def run(quick: bool) -> list[dict]:
         with x64():
             pis = task.sample_pi(jax.random.key(0), k, dtype=jnp.float64)
 
-        def go():
+        def go(task=task, pis=pis):
             exact_gradient_at_init_dp(task, pis, eps=0.0)
 
         t0 = time.perf_counter()
         go()
         cold = time.perf_counter() - t0
         warm = timeit(go, repeat=2 if quick else 3, warmup=0)
-        row = {"name": f"exact grad at init (DP) random tree S=10 T={T}, {k} matrices", "value": warm,
-               "unit": "s", "note": f"cold (with compilation) {cold:.2f} s"}
+        row = {
+            "name": f"exact grad at init (DP) random tree S=10 T={T}, {k} matrices",
+            "value": warm,
+            "unit": "s",
+            "note": f"cold (with compilation) {cold:.2f} s",
+        }
         if T == 20:
             row.update(target=f"< {TARGET_S:g} s", ok=warm < TARGET_S and cold < TARGET_S)
         rows.append(row)
