@@ -6,7 +6,7 @@ Every function draws into a new figure, saves it to ``path`` (PNG) and returns t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
