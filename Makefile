@@ -40,10 +40,10 @@ format:
 
 # The documentation site (theory, guide, API reference from the docstrings) into site/, warnings as errors.
 docs:
-	$(PYTHON) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
 
 docs-serve:
-	$(PYTHON) -m mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs serve
 
 clean:
 	rm -rf results site .pytest_cache .hypothesis build *.egg-info
