@@ -5,8 +5,8 @@ Every function draws into a new figure, saves it to ``path`` (PNG) and returns t
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
