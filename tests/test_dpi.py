@@ -112,11 +112,11 @@ def test_self_entry_prior_S2_win_probability_is_one_half():
 
 
 def test_self_entry_prior_S3():
-    """S = 3, α = 0.1: THEORY quotes E[1 + I_χ²(Q)] = 1.809 and a win probability at the low end of 0.26–0.37.
+    """S = 3, α = 0.1: an earlier hand calculation gave E[1 + I_χ²(Q)] = 1.809 and a win probability at the low end of 0.26–0.37.
 
     Two independent samplers must agree (the package's Dirichlet prior, and Beta stick-breaking in NumPy).
     Measured at high precision (2·10⁶ draws each, two samplers): 1.8124 ± 0.0003, i.e. the quoted 1.809 is off in
-    its third decimal. That is a discrepancy of the brief (reported in docs/theory.md, C4), so the quote is not
+    its third decimal. That is a discrepancy of the hand calculation (reported in docs/theory.md, C4), so the quote is not
     asserted; the two independent samplers must agree with each other within 4 standard errors.
     """
     r = self_entry_over_prior(cg.Dirichlet(0.1), 3, jax.random.key(7), 20_000)

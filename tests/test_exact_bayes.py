@@ -41,8 +41,8 @@ def _numpy_mc_losses(n_pos, alpha, N, seed):
 
 
 def test_theory_example_icl_pairs():
-    """S = 2, six graph positions, icl pairs, α = 0.1. THEORY quotes estimator 0.3838 and exact Bayes 0.3330;
-    the converged integrals give 0.3848 and 0.3338 (gap 0.0510). Documented regression: THEORY's figures are
+    """S = 2, six graph positions, icl pairs, α = 0.1. an earlier hand calculation gave estimator 0.3838 and exact Bayes 0.3330;
+    the converged integrals give 0.3848 and 0.3338 (gap 0.0510). Documented regression: the hand figures are
     not reproduced. An independent NumPy Monte Carlo of the estimator (2M sequences) agrees with 0.38480 and is
     more than 5 standard errors away from 0.3838 (see docs/theory.md, Setting)."""
     task = InContextTask(icl_pairs(6), 2, 0.1)
@@ -51,7 +51,7 @@ def test_theory_example_icl_pairs():
     assert bayes < est
     mc, se = _numpy_mc_losses(6, 0.1, 2_000_000, seed=0)
     assert abs(mc - est) < 5 * se
-    assert abs(mc - 0.3838) > 5 * se  # THEORY's quoted value is off in the third decimal
+    assert abs(mc - 0.3838) > 5 * se  # the earlier hand value is off in the third decimal
 
 
 def test_quadrature_converges_and_integrates_beta_moments():

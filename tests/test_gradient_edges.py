@@ -1,7 +1,7 @@
 """Claim C2 for the exact finite-T gradient: the largest entry of each row of −dL/dA1 at initialisation
 (among j < i) is the parent — and where, at small T, it is not.
 
-THEORY proves the parent is the row argmax of M (data processing). The exact gradient at A1 = 0, A2 = β0·I is
+docs/theory.md §4 shows the parent is the row argmax of M (data processing). The exact gradient at A1 = 0, A2 = β0·I is
 M_ε plus a finite-T correction, so the property needs the parent's margin in M_ε to beat that correction. The
 stated (and tested) property:
 
@@ -72,7 +72,7 @@ def test_row_argmax_is_the_parent_when_the_M_margin_beats_the_finite_T_correctio
 # β0 → 0 limit is far below every margin asserted here.
 
 def test_theory_counterexample_S2_grandparent_beats_parent():
-    """THEORY C2's example: S = 2, parents (-1, 0, 1, 0), one floored π (entries ≥ 0.45; λ = 1 − π01 − π10 = 0.1).
+    """docs/theory.md §7.2's example: S = 2, parents (-1, 0, 1, 0), one floored π (entries ≥ 0.45; λ = 1 − π01 − π10 = 0.1).
     M_ε margin ≈ λ²(1−λ) = 0.009 > 0, but the finite-T correction (≈ −0.018) is larger: at position 2 the
     grandparent 0 wins (gradient margin ≈ −0.0093), at position 3 the sibling 1 beats the parent 0."""
     pi = np.array([[0.55, 0.45], [0.45, 0.55]])
