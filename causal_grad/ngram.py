@@ -70,7 +70,6 @@ drawn from ``p``: positions ``≥ k`` for the uniform initial law, all positions
 
 from __future__ import annotations
 
-import math
 from functools import cached_property, partial
 
 import jax
@@ -79,13 +78,24 @@ import numpy as np
 from jax import lax
 from scipy.special import gammaln
 
-from ._validate import check_choice, check_int, check_key, check_positive_float, check_stochastic, check_tokens
+from ._validate import (
+    check_array,
+    check_choice,
+    check_distribution_rows,
+    check_int,
+    check_key,
+    check_positive_float,
+    check_stochastic,
+    check_tokens,
+    is_concrete,
+    row_sum_atol,
+)
 from ._x64 import x64
 from .graphs import Graph
 from .priors import dirichlet
 from .stationary import stationary
 
-__all__ = ["NGramTask", "ngram_graph", "NGRAM_PRIORS", "NGRAM_INITIAL", "MAX_TABLE_ENTRIES"]
+__all__ = ["MAX_TABLE_ENTRIES", "NGRAM_INITIAL", "NGRAM_PRIORS", "NGramTask", "ngram_graph"]
 
 NGRAM_PRIORS = ("dirichlet", "unigram", "doubly_stochastic")
 NGRAM_INITIAL = ("uniform", "stationary")
@@ -257,7 +267,7 @@ class NGramTask:
         return self._next_token_targets(jnp.asarray(tokens), jnp.asarray(tables))
 
     def _next_token_targets(self, tokens, tables):
-        k, S, C = self.k, self.vocab_size, self.num_contexts
+        k, S = self.k, self.vocab_size
         idx = _tuple_index(tokens, k, S)  # (B, T)
         Y = jnp.take_along_axis(tables, idx[:, :, None], axis=1)  # (B, T, S)
         if k > 1:  # positions t < k-1: the conditional of the initial law given the prefix s_0..s_t
@@ -298,7 +308,7 @@ class NGramTask:
         Position ``t`` predicts ``s_{t+1}`` from ``s_0 … s_t``; the last position is the query form."""
         tokens = jnp.asarray(self._check_tokens(tokens))
         kind = check_choice("kind", kind, ("in_context", "unigram", "uniform", "exact_bayes"))
-        S, a, k, T = self.vocab_size, self.alpha, self.k, self.seq_len
+        S, a, T = self.vocab_size, self.alpha, self.seq_len
         B = tokens.shape[0]
         if kind == "uniform":
             return jnp.full((B, T, S), 1.0 / S)
@@ -334,7 +344,7 @@ class NGramTask:
 
     def _exact_bayes_all(self, tokens):
         form = self._closed_form()
-        S, a, k = self.vocab_size, self.alpha, self.k
+        a, k = self.alpha, self.k
         if form == "dirichlet":
             n = self._counts_all_positions(tokens) + a
             return n / n.sum(-1, keepdims=True)
@@ -428,8 +438,6 @@ class NGramTask:
 
 def _check_rows(name, tables):
     """Rows of a non-square ``(B, C, S)`` tensor: real, finite, non-negative, summing to 1 (when concrete)."""
-    from ._validate import check_array, check_distribution_rows, is_concrete, row_sum_atol
-
     tables = check_array(name, tables, kind="real", ndim=3)
     if is_concrete(tables) and np.size(tables):
         arr = np.asarray(tables, np.float64)

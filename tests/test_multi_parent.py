@@ -15,9 +15,16 @@ import numpy as np
 
 from causal_grad import baselines, two_parent
 from causal_grad._x64 import x64
-from causal_grad.gradients.multi_parent import (check_c10, enumerate_sequences, multi_parent_gradient_exact,
-                                                multi_parent_gradient_monte_carlo, pairwise_information,
-                                                parent_ranking, set_information, xor_tables)
+from causal_grad.gradients.multi_parent import (
+    check_c10,
+    enumerate_sequences,
+    multi_parent_gradient_exact,
+    multi_parent_gradient_monte_carlo,
+    pairwise_information,
+    parent_ranking,
+    set_information,
+    xor_tables,
+)
 from causal_grad.ngram import NGramTask, ngram_graph
 
 
