@@ -180,3 +180,25 @@ def test_input_checks():
         NGramTask(3, 1, 5, prior="zipf")
     with pytest.raises(ValueError, match="tables"):
         NGramTask(3, 2, 5).sample_given_tables(jax.random.key(0), np.ones((2, 3, 3)) / 3)
+
+
+def test_stationary_initial_law_breaks_the_count_estimator():
+    """Dirichlet prior, initial='stationary': importance sampling matches the conditional means of sampled
+    targets (|z| < 4.5), and differs from the in-context estimator (the first token informs about π)."""
+    S, k, T = 2, 1, 4
+    task = NGramTask(S, k, T, 0.5, initial="stationary")
+    seqs = _all_sequences(S, T)
+    mc = task.bayes_monte_carlo(jax.random.key(9), seqs, num=1 << 15)
+    N = 1 << 16
+    with x64():
+        tokens, y = task.sample(jax.random.key(10), N, jnp.float64)
+        tokens, y = np.asarray(tokens), np.asarray(y)
+    code = tokens @ (S ** np.arange(T - 1, -1, -1))
+    z = []
+    for c in range(S ** T):
+        grp = y[code == c, 0]
+        se = np.hypot(grp.std(ddof=1) / np.sqrt(grp.size), mc["se"][c, 0])
+        z.append((grp.mean() - mc["mean"][c, 0]) / se)
+    assert np.max(np.abs(z)) < Z_MAX, np.max(np.abs(z))
+    gap = np.abs(mc["mean"][:, 0] - np.asarray(task.in_context(seqs))[:, 0]) / mc["se"][:, 0]
+    assert gap.max() > 10, gap.max()
