@@ -1116,6 +1116,11 @@ register("causal_grad.gradients.multi_parent.parent_ranking", _mp.parent_ranking
          {"G": np.zeros((4, 4)), "graph": MP_GRAPH, "se": None},
          {"G": real_arrays((4, 4)), "graph": MP_GRAPH_BAD, "se": real_arrays((4, 4))})
 register("causal_grad.gradients.multi_parent.xor_tables", _mp.xor_tables, {"delta": 0.1}, {"delta": probs()})
+register("causal_grad.gradients.multi_parent.ngram_mi_approximation", _mp.ngram_mi_approximation,
+         {"table": XOR[2], "vocab_size": 2, "k": 2, "max_lag": 4},
+         {"table": real_arrays((4, 2)) + [Bad("rows that are not distributions", st.just(-XOR[2]), ValueError,
+                                              r"non-negative")],
+          "vocab_size": ints(2), "k": ints(1), "max_lag": ints(1)})
 register("causal_grad.gradients.multi_parent.check_c10", _mp.check_c10, {"quick": True, "seed": 0},
          {"quick": [b.named("quick") for b in _BOOL_BAD], "seed": seeds()})
 

@@ -35,6 +35,11 @@ sum-product on a *tree*, and its step 2 uses a query drawn independently of the 
 query ``s_{T−1}`` and the target read off the lifted chain's last state (not implemented; enumeration and Monte
 Carlo are).
 
+The large-``T`` limit (n-gram started stationary, rows far from both ends): ``(i+1)·T·G[i, i−d] → M[d] + c_i``
+with ``M[d] = Σ_{a,b} P_d(a,b) Q(a,b)/μ(b)`` (:func:`ngram_mi_approximation`; derived by analogy with
+docs/theory.md §4 and checked against Monte Carlo, not proved). The second parent ``i−2`` enters only through the
+overlap of the lag-2 and lag-1 joint laws, and on average over Dirichlet priors ``M[2] < M[3]``.
+
 Comparisons (per row ``i``, over ``j < i``)
 -------------------------------------------
 * pairwise χ² information ``I_χ²(s_j; s_i)`` and KL information ``I(s_j; s_i)`` (exact, fixed tables);
@@ -78,6 +83,7 @@ from .._x64 import x64
 from ..graphs import Graph, two_parent
 from ..information import chi2_mutual_information, mutual_information
 from ..ngram import NGramTask, ngram_graph
+from ..stationary import stationary
 from ..task import MultiParentTask
 from .linearized import linearized_terms, row_centre_lower
 
@@ -91,6 +97,7 @@ __all__ = [
     "multi_parent_gradient_exact",
     "multi_parent_gradient_monte_carlo",
     "pairwise_information",
+    "ngram_mi_approximation",
     "parent_ranking",
     "set_information",
     "xor_tables",
@@ -399,6 +406,40 @@ def xor_tables(delta: float) -> dict[int, np.ndarray]:
     return {2: t}
 
 
+# ---------------------------------------------------------------------- the large-T limit (n-gram, stationary)
+def ngram_mi_approximation(table, vocab_size: int, k: int, max_lag: int = 12) -> dict[str, np.ndarray]:
+    """The large-``T`` limit of a row of ``G`` for an n-gram table started stationary (a heuristic: the argument
+    of docs/theory.md §4 with ``(s_j, s_i)`` far from the end of the sequence): up to a row constant and the
+    factor ``1/((i+1)T)``, ``G[i, i−d] → M[d] = Σ_{a,b} P_d(a,b) Q(a,b) / μ(b)`` with ``P_d`` the stationary joint
+    law of ``(s_{t−d}, s_t)``, ``Q = P_1`` the law of (query, next token) and ``μ`` the stationary token law.
+    ``M[0] = Pr(s_{t+1} = s_t)``. Returns ``{"M" (max_lag+1,), "mu" (S,), "P" (max_lag+1, S, S)}``, float64.
+
+    ``table``: one transition tensor ``(S^k, S)``; the stationary law of the lifted chain on ``[S]^k`` by GTH."""
+    S = check_int("vocab_size", vocab_size, minimum=2)
+    k = check_int("k", k, minimum=1)
+    max_lag = check_int("max_lag", max_lag, minimum=1)
+    C = S ** k
+    tab = check_real_array("table", table, (C, S))
+    if np.any(tab < 0) or np.max(np.abs(tab.sum(-1) - 1)) > 1e-9:
+        raise ValueError("table must hold non-negative rows summing to 1")
+    L = np.zeros((C, C))
+    c = np.arange(C)
+    L[c[:, None], (c[:, None] % (C // S)) * S + np.arange(S)[None, :]] = tab
+    with x64():
+        mu_L = np.asarray(stationary(jnp.asarray(L)), np.float64)
+    last = np.eye(S)[c % S]  # (C, S): the newest token of each context
+    mu = mu_L @ last
+    P = np.empty((max_lag + 1, S, S))
+    Ld = np.eye(C)
+    for d in range(max_lag + 1):
+        P[d] = (mu_L[:, None] * last).T @ Ld @ last
+        Ld = Ld @ L
+    Q = P[1]
+    inv = np.where(mu > 0, 1.0 / np.where(mu > 0, mu, 1.0), 0.0)
+    M = np.einsum("dab,ab,b->d", P, Q, inv)
+    return {"M": M, "mu": mu, "P": P}
+
+
 # ---------------------------------------------------------------------- the study
 def _summarise(rank: list[RowRanking], G: np.ndarray) -> dict:
     """Strong criterion (every parent above every non-parent ``j < i``) and weak one (the row's argmax over
@@ -502,6 +543,19 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
         "tables_where_pairwise_chi2_misranks_a_parent": chi_fail,
         "tables_where_set_chi2_misses_the_parent_set": set_fail,
         "row_argmax_gradient_equals_argmax_pairwise_chi2": float(np.mean(agree))}
+    # 2b. the large-T limit (heuristic M of ngram_mi_approximation, stationary start), over the prior
+    m_tables = 200 if quick else 1000
+    for S_, a_ in ((2, 1.0), (2, 0.1), (3, 1.0), (3, 0.1)):
+        rng = np.random.default_rng(seed)
+        Ms = np.array([ngram_mi_approximation(rng.dirichlet(np.full(S_, a_), size=S_ ** 2), S_, 2, 8)["M"]
+                       for _ in range(m_tables)])
+        d23 = Ms[:, 2] - Ms[:, 3]
+        numbers[f"large_T_limit/ngram_S{S_}_k2/Dirichlet({a_})"] = {
+            "tables": m_tables, "mean_M_by_lag": Ms.mean(0).tolist(),
+            "mean_M2_minus_M3": float(d23.mean()), "se_M2_minus_M3": float(d23.std(ddof=1) / np.sqrt(m_tables)),
+            "fraction_second_parent_below_a_farther_lag": float(np.mean(Ms[:, 2] <= Ms[:, 3:].max(1))),
+            "fraction_nearest_parent_not_the_max": float(np.mean(Ms[:, 1] < Ms[:, 2:].max(1)))}
+    numbers["large_T_limit/xor_delta=0.1"] = {"M_by_lag": ngram_mi_approximation(xor[2], 2, 2, 8)["M"].tolist()}
     # 3. consistency of the exact and Monte Carlo gradients
     task = NGramTask(2, 2, 6, 1.0)
     ex = multi_parent_gradient_exact(task.graph, 2, alpha=1.0).G
@@ -520,6 +574,18 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
                 **record(f"monte_carlo/ngram_S{S_}_k2_T{T_}", task.graph, "Dirichlet(1.0)", rank, mc.G, seed),
                 "undecided_rows": sum(not r.decided for r in rank),
                 "decided_rows_not_all_parents_first": sum(r.decided and not r.ok for r in rank), "num": mc.num}
+    if not quick:  # the heuristic large-T limit against Monte Carlo at T = 48 (fixed table, stationary start)
+        tab = np.random.default_rng(seed).dirichlet(np.ones(2), size=4)
+        task = NGramTask(2, 2, 48, 1.0, initial="stationary")
+        mc = multi_parent_gradient_monte_carlo(task, jax.random.key(seed), num=1 << 16, batch=4096, table=tab)
+        M = ngram_mi_approximation(tab, 2, 2, 9)["M"]
+        rows = range(16, 40)
+        R = np.array([mc.G[i, i - np.arange(10)] * (i + 1) * 48 for i in rows])
+        Rc, Mc = R - R.mean(1, keepdims=True), M - M.mean()
+        numbers["large_T_limit/vs_monte_carlo/ngram_S2_k2_T48"] = {
+            "rows": [rows.start, rows.stop - 1], "lags": 10, "num": mc.num,
+            "rel_rms_row_centred": float(np.sqrt(np.mean((Rc - Mc) ** 2)) / np.sqrt(np.mean(Mc ** 2))),
+            "M_by_lag": M.tolist(), "mean_rescaled_row": R.mean(0).tolist()}
     if not (theorem_ok and mc_ok):
         status = "fail"
         summary = ("a check that must hold failed: " + ("the set chi2 criterion missed a parent set; " if not theorem_ok
