@@ -38,3 +38,6 @@ from .models import (disentangled_init, disentangled_logits, disentangled_loss, 
 from .training import TrainConfig, TrainResult, default_config, train, load_run, graph_metrics, head_parents
 
 # --- comparison and verification
+
+# --- n-gram tasks and the multi-parent gradient at initialisation (claim C10)
+from .ngram import NGramTask, ngram_graph

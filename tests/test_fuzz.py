@@ -1022,6 +1022,109 @@ register("causal_grad.debug.check_finite", _debug.check_finite, {"name": "x", "t
          {"name": [Bad("not a string", st.sampled_from([None, 3]), TypeError, r"string")]})
 
 
+# ---------------------------------------------------------------------- n-gram tasks and the multi-parent gradient (C10)
+from causal_grad import ngram as _ng  # noqa: E402
+from causal_grad.gradients import multi_parent as _mp  # noqa: E402
+
+NTASK = _ng.NGramTask(S, 2, T, 0.5)
+NTOK = np.zeros((2, T), np.int32)
+NTAB = np.ones((2, S ** 2, S)) / S
+
+
+def _bad_rows(how: str):
+    def f(args):
+        t = NTAB.copy()
+        t.flat[args % t.size] = {"negative": -0.5, "nan": math.nan, "rows": 0.9}[how]
+        return t
+    return st.integers(0, 99).map(f)
+
+
+TABLES_BAD = [
+    Bad("wrong shape (not (B, S^k, S))", st.sampled_from([np.ones((2, S, S)) / S, np.ones((S ** 2, S)) / S,
+                                                         np.ones((2, S ** 2, S + 1)) / (S + 1)]), ValueError, r"shape"),
+    Bad("not a real array", st.sampled_from([NTAB + 0j, NTAB > 0]), TypeError, r"real|dtype"),
+    Bad("an empty batch", st.just(np.zeros((0, S ** 2, S))), ValueError, r"at least one|empty"),
+    Bad("a negative entry", _bad_rows("negative"), ValueError, r"non-negative"),
+    Bad("a NaN entry", _bad_rows("nan"), ValueError, r"finite"),
+    Bad("rows not summing to 1", _bad_rows("rows"), ValueError, r"sum to 1")]
+register("causal_grad.ngram.ngram_graph", _ng.ngram_graph, {"seq_len": 4, "k": 2},
+         {"seq_len": ints(3), "k": ints(1)})
+register("causal_grad.ngram.NGramTask", _ng.NGramTask,
+         {"vocab_size": S, "k": 2, "seq_len": T, "alpha": 0.5, "prior": "dirichlet", "initial": "uniform"},
+         {"vocab_size": ints(2), "k": ints(1), "seq_len": ints(3), "alpha": floats(),
+          "prior": choices(*_ng.NGRAM_PRIORS) + [
+              Bad("doubly stochastic with k >= 2", st.just("doubly_stochastic"), ValueError, r"k == 1")],
+          "initial": choices(*_ng.NGRAM_INITIAL)})
+for _name in ("sample", "sample_with_tables", "sample_next_token", "sample_tables"):
+    register(f"causal_grad.ngram.NGramTask.{_name}", getattr(_ng.NGramTask, _name),
+             {"self": NTASK, "key": KEY, "batch": 2}, {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
+register("causal_grad.ngram.NGramTask.sample_given_tables", _ng.NGramTask.sample_given_tables,
+         {"self": NTASK, "key": KEY, "tables": NTAB}, {"key": keys(), "tables": TABLES_BAD})
+register("causal_grad.ngram.NGramTask.initial_law", _ng.NGramTask.initial_law, {"self": NTASK, "tables": NTAB},
+         {"tables": TABLES_BAD})
+register("causal_grad.ngram.NGramTask.next_token_targets", _ng.NGramTask.next_token_targets,
+         {"self": NTASK, "tokens": NTOK, "tables": NTAB},
+         {"tokens": token_arrays(2, T, S), "tables": TABLES_BAD + [
+             Bad("not one tensor per sequence", st.just(NTAB[:1]), ValueError, r"one tensor per sequence")]})
+register("causal_grad.ngram.NGramTask.predictive_all_positions", _ng.NGramTask.predictive_all_positions,
+         {"self": NTASK, "tokens": NTOK, "kind": "in_context"},
+         {"tokens": token_arrays(2, T, S), "kind": choices("in_context", "unigram", "uniform", "exact_bayes")})
+for _name in ("in_context", "unigram", "exact_bayes", "sequence_log_prob"):
+    register(f"causal_grad.ngram.NGramTask.{_name}", getattr(_ng.NGramTask, _name), {"self": NTASK, "tokens": NTOK},
+             {"tokens": token_arrays(2, T, S)})
+register("causal_grad.ngram.NGramTask.exact_bayes[no closed form]", _ng.NGramTask.exact_bayes,
+         {"self": NTASK, "tokens": NTOK},
+         {"self": [Bad("a prior or initial law without a closed form",
+                       st.just(_ng.NGramTask(S, 2, T, 0.5, initial="stationary")), ValueError, r"closed form",
+                       names=("initial", "prior"))]})
+register("causal_grad.ngram.NGramTask.bayes_monte_carlo", _ng.NGramTask.bayes_monte_carlo,
+         {"self": NTASK, "key": KEY, "tokens": NTOK, "num": 4},
+         {"key": keys(), "tokens": token_arrays(2, T, S), "num": ints(2)})
+
+MP_GRAPH = _ng.ngram_graph(4, 2)
+MP_GRAPH_BAD = [Bad("not a Graph", st.sampled_from([None, 3, [(), (0,)]]), TypeError, r"Graph"),
+                Bad("a target without parents", st.just(cg.Graph([(), (0,), ()])), ValueError, r"target")]
+XOR = _mp.xor_tables(0.1)
+MP_TABLES_BAD = [Bad("not a dict arity -> table", st.sampled_from([3, "x", [XOR[2]]]), TypeError, r"dict"),
+                 Bad("a missing arity, a wrong shape, or rows that are not distributions",
+                     st.sampled_from([{1: np.ones((2, 2)) / 2}, {2: np.ones((4, 3)) / 3}, {2: -XOR[2]},
+                                      {2: XOR[2] * 2}]), ValueError, r"tables")]
+TOO_LONG = [Bad("S**T beyond exact enumeration", st.just(_ng.ngram_graph(24, 2)), ValueError, r"limit",
+                names=("S**T",))]
+for _name, _extra in (("enumerate_sequences", {}), ("multi_parent_gradient_exact", {"eps": EPS01})):
+    register(f"causal_grad.gradients.multi_parent.{_name}", getattr(_mp, _name),
+             {"graph": MP_GRAPH, "vocab_size": 2, "alpha": 0.5, "tables": None},
+             {"graph": MP_GRAPH_BAD + TOO_LONG, "vocab_size": ints(2), "alpha": floats(optional=True), **_extra})
+    register(f"causal_grad.gradients.multi_parent.{_name}[tables]", getattr(_mp, _name),
+             {"graph": MP_GRAPH, "vocab_size": 2, "alpha": None, "tables": XOR}, {"tables": MP_TABLES_BAD})
+register("causal_grad.gradients.multi_parent.multi_parent_gradient_monte_carlo", _mp.multi_parent_gradient_monte_carlo,
+         {"task": _ng.NGramTask(2, 2, 4, 1.0), "key": KEY, "eps": 0.0, "num": 4, "batch": 2, "table": None},
+         {"task": [Bad("not an NGramTask or MultiParentTask", st.sampled_from([None, 3, TASK]), TypeError, r"task")],
+          "key": keys(), "eps": EPS01, "num": ints(2), "batch": ints(1),
+          "table": [Bad("not one (S^k, S) tensor", st.sampled_from([np.ones((2, 2)) / 2, np.ones((1, 4, 2)) / 2]),
+                        ValueError, r"shape"),
+                    Bad("rows that are not distributions", st.just(-XOR[2]), ValueError, r"non-negative",
+                        names=("tables", "table"))]})
+register("causal_grad.gradients.multi_parent.pairwise_information", _mp.pairwise_information,
+         {"graph": MP_GRAPH, "vocab_size": 2, "tables": XOR},
+         {"graph": MP_GRAPH_BAD, "vocab_size": ints(2), "tables": MP_TABLES_BAD})
+register("causal_grad.gradients.multi_parent.set_information", _mp.set_information,
+         {"graph": MP_GRAPH, "vocab_size": 2, "tables": XOR, "row": 3, "size": None},
+         {"graph": MP_GRAPH_BAD, "vocab_size": ints(2), "tables": MP_TABLES_BAD, "row": ints(1, 3),
+          "size": ints(1, 3, optional=True)})
+register("causal_grad.gradients.multi_parent.parent_ranking", _mp.parent_ranking,
+         {"G": np.zeros((4, 4)), "graph": MP_GRAPH, "se": None},
+         {"G": real_arrays((4, 4)), "graph": MP_GRAPH_BAD, "se": real_arrays((4, 4))})
+register("causal_grad.gradients.multi_parent.xor_tables", _mp.xor_tables, {"delta": 0.1}, {"delta": probs()})
+register("causal_grad.gradients.multi_parent.ngram_mi_approximation", _mp.ngram_mi_approximation,
+         {"table": XOR[2], "vocab_size": 2, "k": 2, "max_lag": 4},
+         {"table": real_arrays((4, 2)) + [Bad("rows that are not distributions", st.just(-XOR[2]), ValueError,
+                                              r"non-negative")],
+          "vocab_size": ints(2), "k": ints(1), "max_lag": ints(1)})
+register("causal_grad.gradients.multi_parent.check_c10", _mp.check_c10, {"quick": True, "seed": 0},
+         {"quick": [b.named("quick") for b in _BOOL_BAD], "seed": seeds()})
+
+
 # ====================================================================== coverage of the public names
 #: Reviewed: pure data types (dataclasses / named tuples / flax module definitions / abstract bases) and
 #: constants. They hold results or settings; the functions that build them validate their inputs.
@@ -1041,6 +1144,9 @@ DATA_TYPES = {
     "causal_grad.training.run.TrainResult", "causal_grad.training.run.HeldOut",
     "causal_grad.training.schedules.Stage", "causal_grad.training.schedules.OPTIMIZERS",
     "causal_grad.training.schedules.SCHEDULES", "causal_grad.training.run.TrainingInterrupted",
+    "causal_grad.ngram.NGRAM_PRIORS", "causal_grad.ngram.NGRAM_INITIAL", "causal_grad.ngram.MAX_TABLE_ENTRIES",
+    "causal_grad.gradients.multi_parent.MultiParentGradient", "causal_grad.gradients.multi_parent.RowRanking",
+    "causal_grad.gradients.multi_parent.C10Result", "causal_grad.gradients.multi_parent.MAX_SEQUENCES",
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover"}
