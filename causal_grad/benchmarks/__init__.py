@@ -13,6 +13,8 @@ import pkgutil
 import time
 from typing import Callable
 
+from ..progress import progress
+
 __all__ = ["timeit", "discover", "run_all", "format_rows"]
 
 
@@ -45,7 +47,7 @@ def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable
         if unknown:
             raise ValueError(f"topics must be among {', '.join(discover())}; unknown: {', '.join(unknown)}")
     rows: list[dict] = []
-    for topic in topics or discover():
+    for topic in progress(topics or discover(), desc="bench", unit="topic"):
         mod = importlib.import_module(f"{__name__}.{topic}")
         echo(f"== {topic}")
         for row in mod.run(quick):
