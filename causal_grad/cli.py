@@ -18,7 +18,7 @@ from .progress import quiet_progress
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # In the order they appear in --help.
-SUBCOMMANDS = ("sample", "mi", "gradient", "train", "compare", "verify", "figures", "bench")
+SUBCOMMANDS = ("sample", "mi", "gradient", "train", "plot", "compare", "verify", "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,9 @@ so that a training loop needs two lines:
   variable ``WANDB_MODE=offline`` keeps everything local, ``wandb sync`` uploads later).
 
 Values are written as given (TensorBoard stores float32); ``nan``/``inf`` are kept (CSV: ``nan``, ``inf``).
+
+:class:`AttentionSnapshots` records the first-layer attention at chosen steps into ``attention.npz``, the
+input of the animation of ``causal-grad plot`` (:func:`causal_grad.plots.plot_run`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["Writer", "CSVWriter", "TensorBoardWriter", "WandbWriter", "MultiWriter", "open_writers",
-           "flatten_metrics", "LOG_KINDS", "CSV_NAME"]
+           "flatten_metrics", "LOG_KINDS", "CSV_NAME", "AttentionSnapshots", "load_snapshots", "SNAPSHOT_NAME"]
 
 #: The optional writers :func:`open_writers` knows (``metrics.csv`` is always written).
 LOG_KINDS = ("tensorboard", "wandb")
@@ -336,3 +339,73 @@ def open_writers(run_dir: str | os.PathLike, log: Sequence[str] | str | None = (
             w.close()
         raise
     return MultiWriter(writers)
+
+
+# ---------------------------------------------------------------------- attention snapshots over training
+#: The file of a run's attention snapshots (read by ``causal_grad.plots.plot_run``).
+SNAPSHOT_NAME = "attention.npz"
+
+
+class AttentionSnapshots:
+    """First-layer attention maps recorded during training, for the animation of ``causal-grad plot``.
+
+    ``add(step, attention)`` appends one ``(H, T, T)`` map (e.g. the model's ``first_layer_attention``, averaged
+    over the batch); ``save(path)`` writes ``steps (K,)`` and ``attention (K, H, T, T)`` (float32) to an
+    ``.npz``; :func:`load_snapshots` reads it back. On a resumed run ``AttentionSnapshots.load(path,
+    up_to=step)`` keeps the snapshots up to the checkpoint's step."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.maps: list[np.ndarray] = []
+
+    def add(self, step: int, attention) -> None:
+        step = _check_step(step)
+        a = np.asarray(attention, dtype=np.float32)
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3 or a.shape[1] != a.shape[2]:
+            raise ValueError(f"attention must have shape (H, T, T), got {a.shape}")
+        if self.maps and a.shape != self.maps[0].shape:
+            raise ValueError(f"attention: shape {a.shape} differs from the first snapshot's {self.maps[0].shape}")
+        if self.steps and step <= self.steps[-1]:
+            raise ValueError(f"step must increase: {step} after {self.steps[-1]}")
+        self.steps.append(step)
+        self.maps.append(a)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the snapshots (atomically: a temporary file renamed). Returns the path."""
+        if not self.maps:
+            raise ValueError("save: no snapshot was added")
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp.npz")
+        np.savez_compressed(tmp, steps=np.asarray(self.steps, np.int64), attention=np.stack(self.maps))
+        os.replace(tmp, p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, up_to: int | None = None) -> AttentionSnapshots:
+        steps, att = load_snapshots(path)
+        out = cls()
+        for s, a in zip(steps.tolist(), att):
+            if up_to is None or s <= up_to:
+                out.add(s, a)
+        return out
+
+    def __repr__(self) -> str:
+        shape = None if not self.maps else self.maps[0].shape
+        return f"AttentionSnapshots({len(self)} maps of shape {shape})"
+
+
+def load_snapshots(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps (K,), attention (K, H, T, T))`` from a snapshot file written by :class:`AttentionSnapshots`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"path: no attention snapshot file at {p}")
+    with np.load(p) as z:
+        if "steps" not in z or "attention" not in z:
+            raise ValueError(f"path: {p} is not an attention snapshot file (needs 'steps' and 'attention')")
+        return np.asarray(z["steps"]), np.asarray(z["attention"])

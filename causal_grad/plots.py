@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import functools
 import os
 import sys
@@ -46,10 +47,11 @@ from matplotlib.ticker import (
 
 from ._validate import check_int
 from .graphs import Graph
+from .logs import load_snapshots
 
 __all__ = ["DEFAULT_DPI", "PARENT_COLORS", "FORMATS", "save", "output_options", "output_path", "parent_slot_edges", "heatmaps", "scatter", "histogram",
            "curves", "panels", "errorbars", "bars", "loss_curve", "attention_heatmap", "head_parents",
-           "animate_attention", "save_animation"]
+           "animate_attention", "save_animation", "plot_run"]
 
 #: Resolution of raster files when ``dpi`` is not given.
 DEFAULT_DPI = 150
@@ -624,8 +626,11 @@ def attention_heatmap(attention, graph=None, *, titles: Sequence[str] | None = N
     for h in range(H):
         t = titles[h] if titles is not None else f"layer-1 head {h}"
         if shares is not None and titles is None and shares.shape[1]:
-            parts = [f"{_ORDINALS[m]} ({PARENT_COLORS[m]}) {shares[h, m]:.0%}" for m in range(shares.shape[1])]
-            t += "\nargmax on parent " + ", ".join(parts)
+            if shares.shape[1] == 1:
+                t += f"\nrow argmax on the parent: {shares[h, 0]:.0%}"
+            else:
+                parts = [f"{_ORDINALS[m]} ({PARENT_COLORS[m]}) {shares[h, m]:.0%}" for m in range(shares.shape[1])]
+                t += "\nargmax on parent " + ", ".join(parts)
         _draw_heatmap(fig, axes[0, h], a[h], edge_sets=sets, cmap=cmap, vmin=vmin, vmax=vmax, title=t)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
@@ -756,3 +761,86 @@ def save_animation(animation, path, *, fps: float | None = None, dpi: float | No
     if close:
         _plt().close(animation._fig)
     return p
+
+
+# ---------------------------------------------------------------------- a run folder (causal-grad plot RUN)
+def _run_references(baselines: Mapping) -> dict[str, float]:
+    refs = {}
+    for key in ("in_context", "bayes", "exact_bayes", "unigram", "entropy_floor"):
+        v = baselines.get(key)
+        if isinstance(v, Mapping):
+            v = v.get("mean")
+        if isinstance(v, (int, float)) and REFERENCE_LABELS.get(key, key) not in {REFERENCE_LABELS.get(k, k)
+                                                                                for k in refs}:
+            refs[key] = float(v)
+    return refs
+
+
+def _run_graph(config: Mapping):
+    g = config.get("graph")
+    if isinstance(g, Mapping):
+        if g.get("parent_sets") is not None:
+            return Graph([tuple(ps) for ps in g["parent_sets"]])
+        if g.get("parents") is not None:
+            return Graph(list(g["parents"]))
+    if isinstance(g, (list, tuple)):
+        return Graph(list(g))
+    return None
+
+
+def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None, animate: bool = True,
+             echo: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """The figures of a training run folder (``config.json``, ``history.json``, optional ``attention.npz`` of
+    :class:`causal_grad.logs.AttentionSnapshots`), written to ``out`` (default: the run folder):
+
+    * ``loss.<format>`` — held-out loss against the in-context estimator, unigram and entropy floor
+      (:func:`loss_curve`; the start of stage 2 marked for a layer-wise run);
+    * with snapshots: ``attention.<format>`` — the last snapshot's first-layer attention with the graph's
+      edges outlined per parent slot (:func:`attention_heatmap`), ``head_parents.<format>``
+      (:func:`head_parents`), and ``attention.gif`` — one frame per snapshot (:func:`animate_attention`).
+
+    Returns ``{name: path}``. ``ValueError`` naming the missing file when the folder is not a run."""
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise TypeError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
+    run = Path(run_dir)
+    missing = [f for f in ("config.json", "history.json") if not (run / f).is_file()]
+    if missing:
+        raise ValueError(f"run_dir: {run} is not a training run folder (no {', '.join(missing)})")
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if format not in supported:
+        raise ValueError(f"format must be one of {', '.join(sorted(supported))}, got {format!r}")
+    config = json.loads((run / "config.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    dest = run if out is None else Path(out)
+    say = echo or (lambda _msg: None)
+    written: dict[str, Path] = {}
+    ev = [e for e in history.get("eval", []) if isinstance(e, Mapping) and "step" in e and "loss" in e]
+    if ev:
+        marks = {}
+        if config.get("schedule") == "layerwise" and isinstance(config.get("steps"), int):
+            s1 = config.get("stage1_steps")
+            marks["stage 2 starts"] = config["steps"] // 2 if s1 is None else s1
+        refs = _run_references(history.get("baselines") or {})
+        title = f"{config.get('model', 'model')} ({config.get('schedule', '')}): final loss {ev[-1]['loss']:.3f}"
+        loss_curve([e["step"] for e in ev], [e["loss"] for e in ev], refs, marks=marks, title=title,
+                   path=dest / f"loss.{format}", dpi=dpi)
+        written["loss"] = output_path(dest / f"loss.{format}")
+    else:
+        say(f"{run}: history.json has no held-out evaluations: no loss curve")
+    snap = run / "attention.npz"
+    if snap.is_file():
+        steps, att = load_snapshots(snap)
+        graph = _run_graph(config)
+        attention_heatmap(att[-1], graph, path=dest / f"attention.{format}", dpi=dpi,
+                          suptitle=f"first-layer attention at step {int(steps[-1])}")
+        written["attention"] = output_path(dest / f"attention.{format}")
+        if graph is not None and any(graph.parent_sets[: att.shape[-1]]):
+            head_parents(att[-1], graph, path=dest / f"head_parents.{format}", dpi=dpi,
+                         title=f"attention on each parent at step {int(steps[-1])}")
+            written["head_parents"] = output_path(dest / f"head_parents.{format}")
+        if animate:
+            _, anim = animate_attention(att, steps, graph)
+            written["animation"] = save_animation(anim, dest / "attention.gif")
+    else:
+        say(f"{run}: no attention.npz (attention snapshots of the run): only the loss curve")
+    return written

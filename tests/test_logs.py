@@ -98,3 +98,19 @@ def test_wandb_offline_run(tmp_path, monkeypatch):
     files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1 and files[0].stat().st_size > 0
     del wandb
+
+
+def test_attention_snapshots_round_trip_and_resume(tmp_path):
+    s = logs.AttentionSnapshots()
+    for k in range(3):
+        s.add(10 * k, np.full((2, 4, 4), k / 4))
+    with pytest.raises(ValueError, match="step must increase"):
+        s.add(5, np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="differs from the first"):
+        s.add(40, np.zeros((1, 4, 4)))
+    path = s.save(tmp_path / "attention.npz")
+    steps, att = logs.load_snapshots(path)
+    assert steps.tolist() == [0, 10, 20] and att.shape == (3, 2, 4, 4) and att.dtype == np.float32
+    assert len(logs.AttentionSnapshots.load(path, up_to=10)) == 2
+    with pytest.raises(ValueError, match="no attention snapshot file"):
+        logs.load_snapshots(tmp_path / "nope.npz")

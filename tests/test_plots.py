@@ -211,3 +211,51 @@ def test_mp4_needs_ffmpeg(tmp_path):
         with pytest.raises(ValueError, match="ffmpeg"):
             plots.save_animation(anim, tmp_path / "a.mp4")
     matplotlib.pyplot.close(fig)
+
+
+def _fake_run(folder, *, snapshots=True):
+    import json
+
+    from causal_grad.logs import AttentionSnapshots
+
+    g = two_parent(7)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"graph": {"kind": "dag", "parent_sets": [list(p) for p in
+                                                                                             g.parent_sets]},
+                                                    "model": "disentangled", "schedule": "layerwise", "steps": 40,
+                                                    "stage1_steps": None}))
+    (folder / "history.json").write_text(json.dumps({
+        "baselines": {"bayes": 1.2, "unigram": 1.5, "entropy_floor": 0.9},
+        "eval": [{"step": s, "loss": 2.0 - s / 50} for s in range(0, 41, 10)]}))
+    if snapshots:
+        s = AttentionSnapshots()
+        for k in range(4):
+            s.add(10 * k, _attention(g, seed=k))
+        s.save(folder / "attention.npz")
+    return folder
+
+
+def test_plot_run_draws_loss_attention_and_one_frame_per_snapshot(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    written = plots.plot_run(run, format="svg", dpi=60)
+    assert set(written) == {"loss", "attention", "head_parents", "animation"}
+    assert written["loss"] == run / "loss.svg" and written["loss"].read_bytes()[:5] == MAGIC["svg"]
+    with Image.open(written["animation"]) as im:
+        assert im.n_frames == 4
+    bare = _fake_run(tmp_path / "bare", snapshots=False)
+    msgs = []
+    assert set(plots.plot_run(bare, echo=msgs.append)) == {"loss"}
+    assert "no attention.npz" in msgs[0]
+    with pytest.raises(ValueError, match="not a training run folder"):
+        plots.plot_run(tmp_path)
+
+
+def test_plot_command(tmp_path, capsys):
+    from causal_grad.cli import main
+
+    run = _fake_run(tmp_path / "run")
+    assert main(["plot", str(run), "--out", str(tmp_path / "figs"), "--format", "pdf", "--no-animation"]) == 0
+    assert (tmp_path / "figs" / "attention.pdf").read_bytes()[:4] == MAGIC["pdf"]
+    assert not (tmp_path / "figs" / "attention.gif").exists()
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+    assert "not a training run folder" in capsys.readouterr().err
