@@ -53,9 +53,9 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
-def _check_step(step) -> int:
+def _check_step(step, name: str = "step") -> int:
     if isinstance(step, bool) or not isinstance(step, (numbers.Integral, np.integer)) or step < 0:
-        raise TypeError(f"step must be a non-negative int, got {step!r}")
+        raise TypeError(f"{name} must be a non-negative int, got {step!r}")
     return int(step)
 
 
@@ -135,7 +135,7 @@ class CSVWriter:
         self.columns: list[str] | None = None
         self._rows: list[dict[str, str]] = []
         if resume_from is not None:
-            resume_from = _check_step(resume_from)
+            resume_from = _check_step(resume_from, "resume_from")
             if p.exists():
                 with open(p, newline="") as fh:
                     reader = csv.DictReader(fh)

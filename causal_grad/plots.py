@@ -91,6 +91,8 @@ def output_options(format: str | None = None, dpi: float | None = None):
 def output_path(path) -> Path:
     """``path`` with the suffix of the active :func:`output_options` format (unchanged outside one): the
     file a plotting call given ``path`` writes."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     fmt = _OUTPUT.get()[0]
     return p if fmt is None else p.with_suffix("." + fmt)
@@ -803,12 +805,14 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
     run = Path(run_dir)
-    missing = [f for f in ("config.json", "history.json") if not (run / f).is_file()]
-    if missing:
-        raise ValueError(f"run_dir: {run} is not a training run folder (no {', '.join(missing)})")
     supported = FigureCanvasBase.get_supported_filetypes()
     if format not in supported:
         raise ValueError(f"format must be one of {', '.join(sorted(supported))}, got {format!r}")
+    if dpi is not None:
+        _check_dpi(dpi)
+    missing = [f for f in ("config.json", "history.json") if not (run / f).is_file()]
+    if missing:
+        raise ValueError(f"run_dir: {run} is not a training run folder (no {', '.join(missing)})")
     config = json.loads((run / "config.json").read_text())
     history = json.loads((run / "history.json").read_text())
     dest = run if out is None else Path(out)

@@ -195,25 +195,27 @@ def head_detector_scores(model, tokens, pattern: Any = "previous_token_head", *,
     sequence from its tokens) or a fixed lower-triangular ``(T, T)`` array; the score is TL's
     ``compute_head_attention_similarity_score`` (``"mul"``: the share of the head's attention on the
     pattern's cells). The in-context graphs' own pattern: a 0/1 matrix with ones at ``(i, p(i))``."""
-    torch, _ = _torch_tl()
-    from transformer_lens import head_detector as hd
-
+    names = ("previous_token_head", "duplicate_token_head", "induction_head")
     tok = np.asarray(tokens)
     if tok.ndim == 1:
         tok = tok[None]
     if tok.ndim != 2 or not np.issubdtype(tok.dtype, np.integer):
         raise ValueError(f"tokens must be an integer array (B, T), got {tok.dtype} {tok.shape}")
+    if isinstance(pattern, str):
+        if pattern not in names:
+            raise ValueError(f"pattern must be one of {', '.join(names)} or a (T, T) array, got {pattern!r}")
+        fixed_np = None
+    else:
+        fixed_np = np.asarray(pattern, dtype=np.float32)
+        if fixed_np.shape != (tok.shape[1], tok.shape[1]):
+            raise ValueError(f"pattern must have shape (T, T) = {(tok.shape[1],) * 2}, got {fixed_np.shape}")
+    torch, _ = _torch_tl()
+    from transformer_lens import head_detector as hd  # optional dependency
+
     named = {"previous_token_head": hd.get_previous_token_head_detection_pattern,
              "duplicate_token_head": hd.get_duplicate_token_head_detection_pattern,
              "induction_head": hd.get_induction_head_detection_pattern}
-    if isinstance(pattern, str):
-        if pattern not in named:
-            raise ValueError(f"pattern must be one of {', '.join(named)} or a (T, T) array, got {pattern!r}")
-        fixed = None
-    else:
-        fixed = torch.as_tensor(np.asarray(pattern, dtype=np.float32))
-        if tuple(fixed.shape) != (tok.shape[1], tok.shape[1]):
-            raise ValueError(f"pattern must have shape (T, T) = {(tok.shape[1],) * 2}, got {tuple(fixed.shape)}")
+    fixed = None if fixed_np is None else torch.as_tensor(fixed_np)
     cfg = model.cfg
     scores = np.zeros((cfg.n_layers, cfg.n_heads))
     with torch.no_grad():
