@@ -69,9 +69,7 @@ def _check_metrics(metrics) -> dict[str, float]:
             raise TypeError(f"metrics: keys must be non-empty strings, got {k!r}")
         if k == "step":
             raise ValueError("metrics: 'step' is the step column, not a metric name")
-        if isinstance(v, (bool, np.bool_)):
-            v = float(v)
-        elif isinstance(v, (numbers.Real, np.floating, np.integer)):
+        if isinstance(v, (bool, np.bool_, numbers.Real, np.floating, np.integer)):
             v = float(v)
         elif hasattr(v, "shape") and getattr(v, "shape", None) == () and np.issubdtype(np.asarray(v).dtype,
                                                                                        np.number):
@@ -99,9 +97,9 @@ def flatten_metrics(row: Mapping[str, Any], *, prefix: str = "", sep: str = "/")
         elif isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0):
             for i, x in enumerate(v):
                 walk(f"{name}{sep}{i}", x)
-        elif isinstance(v, (bool, np.bool_, numbers.Real, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0):
-            if name != "step":
-                out[name] = float(v)
+        elif (isinstance(v, (bool, np.bool_, numbers.Real, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0)) \
+                and name != "step":
+            out[name] = float(v)
 
     walk(prefix, row)
     return out
@@ -298,7 +296,7 @@ class MultiWriter:
         for w in self.writers:
             try:
                 w.close()
-            except Exception as exc:  # close every writer, then report
+            except Exception as exc:  # noqa: BLE001 (close every writer, then report the first error)
                 errors.append(exc)
         if errors:
             raise errors[0]

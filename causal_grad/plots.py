@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import functools
+import json
 import os
 import sys
 import textwrap

@@ -12,9 +12,9 @@ if not hasattr(tl, "HookedTransformerConfig"):
     pytest.skip("transformer_lens >= 4 has no HookedTransformer (the extra pins transformer_lens<4)",
                 allow_module_level=True)
 
-from causal_grad.interop import transformer_lens as tlx  # noqa: E402
-from causal_grad.models import disentangled as dis  # noqa: E402
-from causal_grad.models import standard as std  # noqa: E402
+from causal_grad.interop import transformer_lens as tlx
+from causal_grad.models import disentangled as dis
+from causal_grad.models import standard as std
 
 # float32 on both sides: logits of size O(1-10) agree to a few ulps of float32 times the depth
 RTOL, ATOL = 1e-5, 1e-5

@@ -70,12 +70,12 @@ def standard_config(params) -> dict[str, Any]:
     L = sum(1 for k in p if k.startswith("attn_"))
     if L == 0 or any(f"{n}_{l}" not in p for l in range(L) for n in ("attn", "mlp_in", "mlp_out")):
         raise ValueError("params: expected attn_<l>, mlp_in_<l>, mlp_out_<l> for l = 0 … L-1")
-    _, three, H, dh = _np(p["attn_0"]["qkv"]["kernel"]).shape
+    _, _, H, dh = _np(p["attn_0"]["qkv"]["kernel"]).shape
     d_mlp = _np(p["mlp_in_0"]["kernel"]).shape[1]
-    return dict(n_layers=L, d_model=int(d), n_ctx=int(T), d_head=int(dh), n_heads=int(H), d_mlp=int(d_mlp),
-                d_vocab=int(S), d_vocab_out=int(S), act_fn="relu", normalization_type=None, attn_only=False,
-                positional_embedding_type="standard", use_attn_scale=True, default_prepend_bos=False,
-                original_architecture="causal_grad.standard")
+    return {"n_layers": L, "d_model": int(d), "n_ctx": int(T), "d_head": int(dh), "n_heads": int(H),
+            "d_mlp": int(d_mlp), "d_vocab": int(S), "d_vocab_out": int(S), "act_fn": "relu",
+            "normalization_type": None, "attn_only": False, "positional_embedding_type": "standard",
+            "use_attn_scale": True, "default_prepend_bos": False, "original_architecture": "causal_grad.standard"}
 
 
 def _build(cfg_kwargs: dict, weights: dict[str, np.ndarray], *, dtype, device):
@@ -153,10 +153,10 @@ def disentangled_config(params, seq_len: int) -> dict[str, Any]:
     if A[0].shape[1] != S + seq_len:
         raise ValueError(f"seq_len: the first layer's width {A[0].shape[1]} must be S + T = {S} + {seq_len}")
     d_L = W.shape[0]
-    return dict(n_layers=len(A), d_model=int(d_L), n_ctx=int(seq_len), d_head=int(d_L),
-                n_heads=int(max(a.shape[0] for a in A)), d_vocab=int(S), d_vocab_out=int(S), act_fn="relu",
-                normalization_type=None, attn_only=True, positional_embedding_type="standard", use_attn_scale=False,
-                default_prepend_bos=False, original_architecture="causal_grad.disentangled")
+    return {"n_layers": len(A), "d_model": int(d_L), "n_ctx": int(seq_len), "d_head": int(d_L),
+            "n_heads": int(max(a.shape[0] for a in A)), "d_vocab": int(S), "d_vocab_out": int(S), "act_fn": "relu",
+            "normalization_type": None, "attn_only": True, "positional_embedding_type": "standard",
+            "use_attn_scale": False, "default_prepend_bos": False, "original_architecture": "causal_grad.disentangled"}
 
 
 def disentangled_to_hooked(params, seq_len: int, *, dtype: Any = "float32", device: str = "cpu"):
