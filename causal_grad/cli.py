@@ -8,14 +8,17 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
 
+from .progress import quiet_progress
+
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # In the order they appear in --help.
-SUBCOMMANDS = ("sample", "mi", "gradient", "train", "compare", "verify", "figures", "bench")
+SUBCOMMANDS = ("sample", "mi", "gradient", "train", "plot", "compare", "verify", "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +41,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        rc = args.func(args)
+        # a subcommand's --no-progress hides every progress bar of the job (causal_grad.progress)
+        with quiet_progress() if getattr(args, "no_progress", False) else contextlib.nullcontext():
+            rc = args.func(args)
     except (ValueError, TypeError) as exc:
         print(f"causal-grad: error: {exc}", file=sys.stderr)
         return 2

@@ -27,16 +27,29 @@ FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def cli(run: Callable, doc: str, name: str, argv=None) -> dict:
-    """Parse ``--quick/--out/--seed``, call ``run``, print where the results went."""
+    """Parse ``--quick/--out/--seed/--format/--dpi``, call ``run`` (its figures in that format and resolution),
+    print where the results went."""
+    from causal_grad import plots
+
     ap = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=doc, formatter_class=FORMAT)
     ap.add_argument("--quick", action="store_true", help="small, fast settings (default: the paper's settings)")
     ap.add_argument("--out", default=f"results/{name}", help=f"output folder (default: results/{name})")
     ap.add_argument("--seed", type=int, default=0, help="seed of graphs, training and data (default: 0)")
+    add_figure_options(ap)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = run(quick=args.quick, out=Path(args.out), seed=args.seed)
+    with plots.output_options(args.format, args.dpi):
+        res = run(quick=args.quick, out=Path(args.out), seed=args.seed)
     print(f"{name}: wrote {args.out} in {time.perf_counter() - t0:.0f} s")
     return res
+
+
+def add_figure_options(ap: argparse.ArgumentParser) -> None:
+    """``--format`` (png, pdf, svg) and ``--dpi`` of the figure files (see ``causal_grad.plots.output_options``)."""
+    from causal_grad.plots import DEFAULT_DPI, FORMATS
+
+    ap.add_argument("--format", default=None, choices=FORMATS, help="figure file format (default: png)")
+    ap.add_argument("--dpi", type=float, default=None, help=f"raster figure resolution (default: {DEFAULT_DPI})")
 
 
 def _jsonable(x):
@@ -200,8 +213,9 @@ def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int
         print(f"{name} {gname}: loss {f['loss']:.4f} (estimator {f['bayes']:.4f}, floor {f['entropy_floor']:.4f}, "
               f"unigram {f['unigram']:.4f}); parent attention {f['mean_parent_attention']:.3f}, recovered "
               f"{f['recovered']:.0%}, SHD {f['shd']}; {f['wall_s']:.0f} s", flush=True)
-    fig = plots.panels(out / f"{name}.png", specs, suptitle=f"{suptitle} [{mode}: {cfg.model} {cfg.schedule}, "
-                                                              f"{cfg.steps} steps × {cfg.batch}]", ncol=3)
+    fig = plots.output_path(out / f"{name}.png")
+    plots.panels(specs, suptitle=f"{suptitle} [{mode}: {cfg.model} {cfg.schedule}, {cfg.steps} steps × {cfg.batch}]",
+                 ncol=3, path=fig)
     summary = {"experiment": name, "mode": mode, "config": cfg.to_json() | {"graph": None},
                "graphs": results, "figure": fig.name, "seconds": time.perf_counter() - t0}
     write_summary(out, summary)

@@ -79,9 +79,10 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
            "one parent i-1": b["one_parent_1"], "unigram": b["unigram"], "entropy floor": b["entropy_floor"]}
     specs.append(dict(kind="curves", x=steps, series={"disentangled [2,1]": losses}, hlines=ref, xlabel="step",
                       ylabel="held-out loss (nats)", title=f"loss {f['loss']:.3f}; heads split: {heads['split']}"))
-    fig = plots.panels(out / f"{NAME}.png", specs, ncol=3,
-                       suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
-                                f"{cfg.lr:g}, {cfg.steps} steps × {cfg.batch}]")
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.panels(specs, ncol=3,
+                 suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
+                          f"{cfg.lr:g}, {cfg.steps} steps × {cfg.batch}]", path=fig)
     summary = {"experiment": NAME, "mode": mode, "T": T, "loss": f["loss"], "excess_over_bayes": f["excess_over_bayes"],
                "bayes": b["bayes"], "one_parent_0": b["one_parent_0"], "one_parent_1": b["one_parent_1"],
                "unigram": b["unigram"], "entropy_floor": b["entropy_floor"], "heads": heads, "head_takes": takes,

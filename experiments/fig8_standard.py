@@ -64,9 +64,10 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     specs[0]["title"] = (f"layer-1 attention, mean over 512 sequences\nprevious-token weight "
                          f"{summary['previous_token']:.3f}, argmax recovers {summary['recovered']:.0%}")
     specs[-1]["title"] += "" if reached else f"\n(not within {REACH_TOL} nats of the estimator at this length)"
-    fig = plots.panels(out / f"{NAME}.png", specs, ncol=2,
-                       suptitle=f"Fig. 8 — standard transformer (d={cfg.d_model}, {cfg.layers} layers, MLP), chain, "
-                                f"S=10, T=20\n[{mode}: AdamW {cfg.lr:g}, {cfg.steps} steps × {cfg.batch}]")
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.panels(specs, ncol=2,
+                 suptitle=f"Fig. 8 — standard transformer (d={cfg.d_model}, {cfg.layers} layers, MLP), chain, "
+                          f"S=10, T=20\n[{mode}: AdamW {cfg.lr:g}, {cfg.steps} steps × {cfg.batch}]", path=fig)
     summary.update(experiment=NAME, mode=mode, reached_estimator=reached, reach_tolerance=REACH_TOL,
                    config=cfg.to_json() | {"graph": "chain(19)"}, figure=fig.name,
                    seconds=time.perf_counter() - t0)

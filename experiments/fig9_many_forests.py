@@ -104,9 +104,10 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         dict(kind="heatmap", data=att0[0], edges=edges0, vmin=0.0, vmax=1.0,
              title="forest 0: layer-1 attention (edges outlined)"),
     ]
-    fig = plots.panels(out / f"{NAME}.png", specs, ncol=3,
-                       suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
-                                f"{cfg.schedule}, {cfg.steps} steps × {cfg.batch}]")
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.panels(specs, ncol=3,
+                 suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
+                          f"{cfg.schedule}, {cfg.steps} steps × {cfg.batch}]", path=fig)
     summary = {"experiment": NAME, "mode": mode, "graphs": len(graphs), "headline": headline,
                "headline_sd": headline_sd,
                "per_position": {"position": pos.tolist(), "mean": mean[pos].tolist(), "sd": sd[pos].tolist(),

@@ -691,6 +691,126 @@ register("causal_grad.plots.errorbars", getattr(_plots, "errorbars", None),
 register("causal_grad.plots.bars", getattr(_plots, "bars", None), {"path": _PNG, "labels": ["a"], "series": {"a": [1]}},
          {"series": [Bad("not a non-empty dict", st.sampled_from([None, {}, [1]]), (TypeError, ValueError),
                          r"series")]})
+_ATT2 = np.full((2, 4, 4), 0.25)
+_PATHS = [Bad("not a path", st.sampled_from([3, 1.5, ["a.png"]]), TypeError, r"path"),
+          Bad("no or an unknown format suffix", st.sampled_from([f"{NOWHERE}/f", f"{NOWHERE}/f.xyz"]), ValueError,
+              r"suffix|format")]
+_DPI = [Bad("not a positive number", st.sampled_from([0, -1, float("nan"), "high", True]), ValueError, r"positive")]
+_ATT_BAD = [Bad("not (H, T, T) or (T, T)", st.sampled_from([np.ones(3), np.ones((2, 3, 4)), np.ones((1, 1, 2, 2))]),
+                ValueError, r"\(H, T, T\)"),
+            Bad("not real", st.sampled_from([None, "a"]), (TypeError, ValueError), r"real|shape")]
+register("causal_grad.plots.save", _plots.save, {"fig": None, "path": _PNG},
+         {"path": [Bad("None", st.just(None), TypeError, r"path")] + _PATHS, "dpi": _DPI})
+register("causal_grad.plots.output_options", _plots.output_options, {},
+         {"format": [Bad("not a figure format", st.sampled_from(["xyz", 3, ""]), ValueError, r"format")],
+          "dpi": _DPI}, call=lambda **kw: _plots.output_options(**kw).__enter__())
+register("causal_grad.plots.output_path", _plots.output_path, {"path": _PNG},
+         {"path": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"path|str|PathLike")]})
+register("causal_grad.plots.parent_slot_edges", _plots.parent_slot_edges, {"graph": [-1, 0]},
+         {"graph": [Bad("not a graph", st.sampled_from([None, 3, "chain"]), TypeError, r"graph")]})
+register("causal_grad.plots.loss_curve", _plots.loss_curve, {"steps": [0, 1], "losses": [2.0, 1.0], "path": _PNG},
+         {"steps": [Bad("not 1-D real or of another length", st.sampled_from([[], ["a"], [0, 1, 2]]),
+                        (TypeError, ValueError), r"steps")],
+          "references": [Bad("not a mapping", st.sampled_from([[1.0], 2.0]), TypeError, r"mapping")],
+          "marks": [Bad("not a mapping", st.sampled_from([[1.0], 2.0]), TypeError, r"mapping")],
+          "path": _PATHS, "dpi": _DPI})
+register("causal_grad.plots.attention_heatmap", _plots.attention_heatmap, {"attention": _ATT2, "path": _PNG},
+         {"attention": _ATT_BAD, "graph": [Bad("not a graph", st.sampled_from([3, "chain"]), TypeError, r"graph")],
+          "titles": [Bad("not one per head", st.sampled_from([["a"], "ab"]), ValueError, r"titles")],
+          "path": _PATHS, "dpi": _DPI})
+register("causal_grad.plots.head_parents", _plots.head_parents, {"attention": _ATT2, "graph": [-1, 0, 1, 2],
+                                                                 "path": _PNG},
+         {"attention": _ATT_BAD,
+          "graph": [Bad("not a graph, or without edges", st.sampled_from([3, [-1, -1, -1, -1]]), (TypeError, ValueError),
+                        r"graph")], "path": _PATHS})
+register("causal_grad.plots.animate_attention", _plots.animate_attention,
+         {"snapshots": np.full((2, 1, 3, 3), 1 / 3), "steps": [0, 1]},
+         {"snapshots": [Bad("not (K, H, T, T)", st.sampled_from([np.ones((2, 1, 3, 4)), np.ones((0, 1, 3, 3))]),
+                            ValueError, r"snapshots")],
+          "steps": [Bad("not one per snapshot", st.sampled_from([[0], [0, 1, 2]]), ValueError, r"steps")],
+          "interval_ms": ints(1)})
+register("causal_grad.plots.save_animation", _plots.save_animation, {"animation": None, "path": f"{NOWHERE}/a.gif"},
+         {"path": [Bad("not .gif or .mp4", st.sampled_from([f"{NOWHERE}/a.avi", f"{NOWHERE}/a"]), ValueError,
+                       r"\.gif"), Bad("not a path", st.sampled_from([None, 3]), TypeError, r"path")],
+          "fps": [Bad("not positive", st.sampled_from([0, -2.0, "x"]), ValueError, r"positive")]})
+register("causal_grad.plots.plot_run", _plots.plot_run, {"run_dir": NOWHERE},
+         {"run_dir": [Bad("not a run folder", st.just(NOWHERE), ValueError, r"run folder"),
+                      Bad("not a path", st.sampled_from([None, 3]), TypeError, r"folder path")]})
+
+from causal_grad import logs as _logs, progress as _progress, reprs as _reprs  # noqa: E402
+
+_STEP = [Bad("not a non-negative int", st.sampled_from([-1, 1.5, "3", None, True]), TypeError, r"non-negative int")]
+_METRICS = [Bad("not a mapping of names to numbers", st.sampled_from([None, [1.0], {"a": "x"}, {"a": {"b": 1}}, {3: 1.0}]),
+                TypeError, r"metrics")]
+
+
+def _csv_write(**kw):
+    w = _logs.CSVWriter(f"{NOWHERE}/csv")
+    try:
+        return w.write(**kw)
+    finally:
+        w.close()
+
+
+register("causal_grad.logs.CSVWriter", _logs.CSVWriter, {"path": f"{NOWHERE}/csv"},
+         {"path": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"path")],
+          "strict": [Bad("not a bool", st.sampled_from([None, 1, "yes"]), TypeError, r"bool")],
+          "resume_from": [Bad("not a non-negative int", st.sampled_from([-1, 1.5, "3", True]), TypeError,
+                              r"non-negative int")]})
+register("causal_grad.logs.CSVWriter.write", _logs.CSVWriter.write, {"step": 0, "metrics": {"loss": 1.0}},
+         {"step": _STEP, "metrics": _METRICS}, call=_csv_write)
+register("causal_grad.logs.TensorBoardWriter", _logs.TensorBoardWriter, {"logdir": f"{NOWHERE}/tb"},
+         {"logdir": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"logdir")]})
+register("causal_grad.logs.WandbWriter", _logs.WandbWriter, {"mode": "disabled"},
+         {"mode": [Bad("not a wandb mode", st.sampled_from(["local", "on"]), ValueError, r"mode")],
+          "config": [Bad("not a mapping", st.sampled_from([[1], "x"]), TypeError, r"config")]})
+register("causal_grad.logs.MultiWriter", _logs.MultiWriter, {"writers": []},
+         {"writers": [Bad("not writers", st.sampled_from([[3], [None]]), TypeError, r"writers")]})
+register("causal_grad.logs.open_writers", _logs.open_writers, {"run_dir": f"{NOWHERE}/run"},
+         {"log": [Bad("unknown writer kinds", st.sampled_from([["csv"], "tb", ["tensorboard", "x"]]), ValueError,
+                      r"log")],
+          "run_dir": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"run_dir")]})
+register("causal_grad.logs.flatten_metrics", _logs.flatten_metrics, {"row": {"a": 1.0}},
+         {"row": [Bad("not a mapping", st.sampled_from([None, [1], 2.0]), TypeError, r"row")]})
+register("causal_grad.logs.AttentionSnapshots", _logs.AttentionSnapshots, {"step": 0, "attention": _ATT2},
+         {"step": _STEP,
+          "attention": [Bad("not (H, T, T)", st.sampled_from([np.ones(3), np.ones((2, 3, 4))]), ValueError,
+                            r"attention")]},
+         call=lambda **kw: _logs.AttentionSnapshots().add(**kw))
+register("causal_grad.logs.load_snapshots", _logs.load_snapshots, {"path": f"{NOWHERE}/a.npz"},
+         {"path": [Bad("no such file", st.just(f"{NOWHERE}/a.npz"), ValueError, r"path")]})
+register("causal_grad.progress.progress", _progress.progress, {"iterable": [1]},
+         {"total": [Bad("negative or not an int", st.sampled_from([-1, 1.5, "3"]), ValueError, r"total")],
+          "enabled": [Bad("not a bool", st.sampled_from([1, "yes"]), TypeError, r"enabled")]})
+register("causal_grad.progress.quiet_progress", _progress.quiet_progress, {},
+         {"quiet": [Bad("not a bool", st.sampled_from([1, "yes", None]), TypeError, r"quiet")]},
+         call=lambda **kw: _progress.quiet_progress(**kw).__enter__())
+register("causal_grad.reprs.compact_repr", _reprs.compact_repr, {"obj": 1}, {})
+register("causal_grad.reprs.array_summary", _reprs.array_summary, {"x": np.zeros(2)}, {})
+from causal_grad.interop import transformer_lens as _tlx  # noqa: E402  (torch is imported only when used)
+
+_NOT_STD = [Bad("not the standard transformer's flax variables", st.sampled_from([None, {"A": []}, {"params": {}}]),
+                TypeError, r"params")]
+_NOT_DIS = [Bad("not the disentangled transformer's parameters", st.sampled_from([None, {"W": 1}, {"params": {}}]),
+                TypeError, r"params")]
+register("causal_grad.interop.transformer_lens.standard_config", _tlx.standard_config, {"params": None},
+         {"params": _NOT_STD})
+register("causal_grad.interop.transformer_lens.standard_to_hooked", _tlx.standard_to_hooked, {"params": None},
+         {"params": _NOT_STD})
+register("causal_grad.interop.transformer_lens.disentangled_config", _tlx.disentangled_config,
+         {"params": {"A": [np.zeros((1, 5, 5))], "W": np.zeros((10, 3))}, "seq_len": 2},
+         {"params": _NOT_DIS,
+          "seq_len": [Bad("not S + T of the first layer", st.sampled_from([1, 3]), ValueError, r"seq_len"),
+                      Bad("not a positive int", st.sampled_from([0, -1, 2.0, None]), ValueError, r"seq_len")]})
+register("causal_grad.interop.transformer_lens.disentangled_to_hooked", _tlx.disentangled_to_hooked,
+         {"params": {"A": [np.zeros((1, 5, 5))], "W": np.zeros((10, 3))}, "seq_len": 2},
+         {"params": _NOT_DIS, "seq_len": [Bad("not S + T", st.sampled_from([1, 3]), ValueError, r"seq_len")]})
+register("causal_grad.interop.transformer_lens.head_detector_scores", _tlx.head_detector_scores,
+         {"model": None, "tokens": np.zeros((1, 4), np.int64)},
+         {"tokens": [Bad("not an integer (B, T) array", st.sampled_from([np.zeros((1, 4)), np.zeros((1, 2, 2), int)]),
+                         ValueError, r"tokens")],
+          "pattern": [Bad("an unknown name or the wrong shape", st.sampled_from(["nope", np.zeros((3, 3))]), ValueError,
+                          r"pattern")]})
 register("causal_grad.benchmarks.timeit", _bench.timeit, {"fn": lambda: None, "repeat": 1, "warmup": 0},
          {"fn": [Bad("not callable", st.sampled_from([None, 3]), TypeError, r"callable")], "repeat": ints(1),
           "warmup": ints(0)})
@@ -1147,9 +1267,12 @@ DATA_TYPES = {
     "causal_grad.ngram.NGRAM_PRIORS", "causal_grad.ngram.NGRAM_INITIAL", "causal_grad.ngram.MAX_TABLE_ENTRIES",
     "causal_grad.gradients.multi_parent.MultiParentGradient", "causal_grad.gradients.multi_parent.RowRanking",
     "causal_grad.gradients.multi_parent.C10Result", "causal_grad.gradients.multi_parent.MAX_SEQUENCES",
+    "causal_grad.logs.LOG_KINDS", "causal_grad.logs.CSV_NAME", "causal_grad.logs.SNAPSHOT_NAME",
+    "causal_grad.plots.DEFAULT_DPI", "causal_grad.plots.PARENT_COLORS", "causal_grad.plots.FORMATS",
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
-NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover"}
+NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover",
+                "causal_grad.progress.progress_enabled", "causal_grad.logs.Writer"}
 #: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input; it fails for a subcommand without cases).
 CLI = {"causal_grad.cli.main"}
 CLI_MODULES = ("causal_grad.commands.",)

@@ -132,6 +132,10 @@ CASES: dict[str, tuple[list[str], list[BadFlag]]] = {
                 [BadFlag("--only", "unknown experiment names", st.sampled_from(["nope", "fig2_chain,zzz"]).map(
                     lambda v: [f"--only={v}"]), ("only",)),
                  BadFlag("--seed", "< 0", st.integers(-1000, -1).map(lambda v: [f"--seed={v}"]), ("seed",))]),
+    "plot": (["plot", "/nonexistent/causal_grad_run"],
+             [BadFlag("run", "not a training run folder", st.just([]), ("run_dir",)),
+              BadFlag("--dpi", "<= 0", st.sampled_from(["0", "-5"]).map(lambda v: [f"--dpi={v}"]), ("dpi",)),
+              BadFlag("--format", "an unknown format", st.just(["--format", "tiff"]), argparse=True)]),
     "bench": (["bench", "--quick"],
               [BadFlag("topics", "unknown benchmark topics", st.sampled_from(["nope", "sampler nope"]).map(
                   str.split), ("topics",))]),

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from .._validate import check_callable, check_int
 
+from ..progress import progress
+
 __all__ = ["timeit", "discover", "run_all", "format_rows"]
 
 
@@ -56,7 +58,7 @@ def run_all(topics: list[str] | None = None, quick: bool = False, echo: Callable
         if unknown:
             raise ValueError(f"topics must be among {', '.join(discover())}; unknown: {', '.join(unknown)}")
     rows: list[dict] = []
-    for topic in topics or discover():
+    for topic in progress(topics or discover(), desc="bench", unit="topic"):
         mod = importlib.import_module(f"{__name__}.{topic}")
         echo(f"== {topic}")
         for row in mod.run(quick):

@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="smaller sizes (seconds), for smoke tests")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"markdown report to write (default: {DEFAULT_OUT})")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
     p.set_defaults(func=run)
 
 

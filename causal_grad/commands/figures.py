@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from .. import plots
+from ..progress import progress
+
 __all__ = ["EXPERIMENTS", "experiments_dir", "load_experiment", "add_parser", "run"]
 
 #: The experiments, in the order ``causal-grad figures`` runs them, with a one-line description.
@@ -97,6 +100,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="results", help="parent folder of the per-experiment folders (default: results)")
     p.add_argument("--seed", type=int, default=0, help="seed passed to every experiment (default: 0)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--format", default=None, choices=plots.FORMATS, help="figure file format (default: png)")
+    p.add_argument("--dpi", type=float, default=None, help=f"raster figure resolution (default: {plots.DEFAULT_DPI})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
     p.set_defaults(func=run)
 
 
@@ -115,10 +121,11 @@ def run(args) -> int:
     out = Path(args.out)
     mode = "full" if args.full else "quick"
     times = {}
-    for name in names:
+    for name in progress(names, desc="figures", unit="experiment"):
         print(f"== {name} ({mode}): {EXPERIMENTS[name]}", flush=True)
         t0 = time.perf_counter()
-        load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
+        with plots.output_options(args.format, args.dpi):
+            load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
         times[name] = time.perf_counter() - t0
         print(f"== {name}: {times[name]:.0f} s -> {out / name}", flush=True)
     print("\n" + "\n".join(f"{k:<20} {v:7.0f} s" for k, v in times.items()))

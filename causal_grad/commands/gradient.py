@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--num", type=int, default=200_000,
                    help="sequences for the Monte Carlo fallback (default: 200000)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for the Monte Carlo fallback")
     p.set_defaults(func=run)
 
 

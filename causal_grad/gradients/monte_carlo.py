@@ -10,9 +10,10 @@
 
 Sequences come from the task's prior (``pis=None``: a fresh ``π`` per sequence) or, with ``pis`` given, from
 the population of :func:`causal_grad.exact_population_gradient` (``π`` uniform over ``pis``), so the two can be
-compared directly. Everything runs in float64 inside one jit-compiled ``lax.fori_loop`` over batches that
-accumulates sums and sums of squares; the standard error of each entry is ``sqrt(var/N)`` with the unbiased
-per-sequence variance ``var``. Batch ``b`` uses the key ``fold_in(key, b)``.
+compared directly. Everything runs in float64 inside a jit-compiled ``lax.fori_loop`` over batches that
+accumulates sums and sums of squares (called on consecutive ranges of batches, at most :data:`CHUNKS` calls,
+for a progress bar: the sums are added in the same order as in one loop); the standard error of each entry
+is ``sqrt(var/N)`` with the unbiased per-sequence variance ``var``. Batch ``b`` uses the key ``fold_in(key, b)``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from jax import lax
 from .._validate import check_int, check_key, check_probability, check_transition_matrices
 from .._x64 import x64
 from ..models.reduced import reduced_loss
+from ..progress import progress
 from .enumerate import _check_task, check_params
 from .linearized import linearized_terms
 
@@ -72,8 +74,23 @@ def _moments(x, N):
     return mean, jnp.sqrt(var / N)
 
 
-@partial(jax.jit, static_argnames=("task", "batch", "nb"))
-def _mc_grad(task, key, A1, A2, pis, eps, *, batch, nb):
+#: At most this many jitted calls (ranges of batches) per estimate, one progress-bar update each.
+CHUNKS = 20
+
+
+def _run_chunks(step, acc, nb: int, desc: str):
+    """``acc = step(acc, lo, hi)`` over consecutive batch ranges ``[lo, hi)`` covering ``0 … nb-1``."""
+    n = min(nb, CHUNKS)
+    edges = [nb * c // n for c in range(n + 1)]
+    with progress(total=nb, desc=desc, unit="batch") as bar:
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            acc = jax.block_until_ready(step(acc, jnp.int32(lo), jnp.int32(hi)))
+            bar.update(hi - lo)
+    return acc
+
+
+@partial(jax.jit, static_argnames=("task", "batch"))
+def _mc_grad(task, key, A1, A2, pis, eps, acc, lo, hi, *, batch):
     def one(t, y):
         return jax.value_and_grad(reduced_loss, argnums=(0, 1))(A1, A2, t[None], y[None], eps)
 
@@ -83,8 +100,7 @@ def _mc_grad(task, key, A1, A2, pis, eps, *, batch, nb):
         l, (g1, g2) = jax.vmap(one)(tokens, y)
         return tuple((s + jnp.sum(x, 0), s2 + jnp.sum(x * x, 0)) for (s, s2), x in zip(acc, (l, g1, g2)))
 
-    zero = tuple((jnp.zeros(s, jnp.float64), jnp.zeros(s, jnp.float64)) for s in ((), A1.shape, A2.shape))
-    return lax.fori_loop(0, nb, body, zero)
+    return lax.fori_loop(lo, hi, body, acc)
 
 
 def _check_mc(task, key, eps, num, batch, pis):
@@ -129,14 +145,16 @@ def monte_carlo_gradient(task, key, A1, A2, *, eps: float, num: int, batch: int 
     N = batch * nb
     with x64():
         pis_j = None if pis is None else jnp.asarray(pis, jnp.float64)
-        acc = _mc_grad(task, key, jnp.asarray(A1, jnp.float64), jnp.asarray(A2, jnp.float64), pis_j,
-                       jnp.float64(eps), batch=batch, nb=nb)
+        A1_j, A2_j = jnp.asarray(A1, jnp.float64), jnp.asarray(A2, jnp.float64)
+        zero = tuple((jnp.zeros(s, jnp.float64), jnp.zeros(s, jnp.float64)) for s in ((), A1_j.shape, A2_j.shape))
+        acc = _run_chunks(lambda a, lo, hi: _mc_grad(task, key, A1_j, A2_j, pis_j, jnp.float64(eps), a, lo, hi,
+                                                     batch=batch), zero, nb, "Monte Carlo gradient")
         (l, sl), (g1, s1), (g2, s2) = (_moments(a, N) for a in acc)
         return MonteCarloGradient(l, g1, g2, sl, s1, s2, N)
 
 
-@partial(jax.jit, static_argnames=("task", "batch", "nb"))
-def _mc_lin(task, key, pis, eps, *, batch, nb):
+@partial(jax.jit, static_argnames=("task", "batch"))
+def _mc_lin(task, key, pis, eps, acc, lo, hi, *, batch):
     """Sums of the per-sequence estimator ``G_b[i,j] = c_i (K_b[i,j] − r_b[i])`` and of its squares, without
     forming ``(batch, T, T)`` tensors: ``K_b[i,j] = Σ_q g[b,q,i] E[b,q,j]`` reduces to ``g[b, s_j, i]`` at graph
     positions ``j`` (one query matches ``s_j``) and to ``Σ_q g[b,q,i]`` at ``j = T-1``; ``r_b[i] = Σ_q g[b,q,i]
@@ -166,8 +184,7 @@ def _mc_lin(task, key, pis, eps, *, batch, nb):
         G2 = (c * c)[:, None] * (sK2 - 2.0 * sKr + sr2[:, None])
         return acc[0] + jnp.where(mask, G1, 0.0), acc[1] + jnp.where(mask, G2, 0.0)
 
-    zero = (jnp.zeros((T, T), jnp.float64), jnp.zeros((T, T), jnp.float64))
-    return lax.fori_loop(0, nb, body, zero)
+    return lax.fori_loop(lo, hi, body, acc)
 
 
 def monte_carlo_linearized_at_init(task, key, *, eps: float, num: int, batch: int | None = None,
@@ -183,6 +200,8 @@ def monte_carlo_linearized_at_init(task, key, *, eps: float, num: int, batch: in
     N = batch * nb
     with x64():
         pis_j = None if pis is None else jnp.asarray(pis, jnp.float64)
-        acc = _mc_lin(task, key, pis_j, jnp.float64(eps), batch=batch, nb=nb)
+        zero = (jnp.zeros((T, T), jnp.float64), jnp.zeros((T, T), jnp.float64))
+        acc = _run_chunks(lambda a, lo, hi: _mc_lin(task, key, pis_j, jnp.float64(eps), a, lo, hi, batch=batch),
+                          zero, nb, "Monte Carlo G at init")
         G, se = _moments(acc, N)
         return LinearizedEstimate(G, se, N)
