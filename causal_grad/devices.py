@@ -32,7 +32,7 @@ import jax
 
 from ._validate import check_int
 
-__all__ = ["CpuDevices", "OPT_OUT_ENV", "core_count", "use_all_cores"]
+__all__ = ["OPT_OUT_ENV", "CpuDevices", "core_count", "use_all_cores"]
 
 #: Environment variable: an integer number of host CPU devices (``1`` = opt out, one device as plain JAX).
 OPT_OUT_ENV = "CAUSAL_GRAD_CPU_DEVICES"

@@ -35,7 +35,7 @@ def _run(arg: str = "", before: str = "", **env) -> dict:
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
     e["JAX_PLATFORMS"] = "cpu"
     e.update(env)
-    r = subprocess.run([sys.executable, "-c", _SCRIPT.format(arg=arg, before=before)], capture_output=True,
+    r = subprocess.run([sys.executable, "-c", _SCRIPT.format(arg=arg, before=before)], check=False, capture_output=True,
                        text=True, env=e, timeout=300)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -79,7 +79,7 @@ def test_accelerator_platform_left_alone():
             "from causal_grad.devices import use_all_cores; r = use_all_cores(3); print(r.devices, r.reason)")
     e = dict(os.environ, PYTHONPATH=str(REPO))
     e.pop("JAX_PLATFORMS", None)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=e, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("None accelerator"), r.stdout
 
