@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._fusion import accepted_options
 from ._validate import check_callable, check_int
 from .training.loop import (
     FAST_CPU_OPTIONS,
@@ -147,10 +148,8 @@ class BatchedRunner:
     def _compile(self, state, seed_keys):
         if self._compiled is None:
             lowered = self._jit.lower(state, seed_keys, jnp.int32(1))
-            try:
-                self._compiled = lowered.compile(compiler_options=self.compiler_options or None)
-            except Exception:  # an XLA that does not take these options: compile plainly
-                self._compiled = lowered.compile()
+            # options this JAX/XLA does not take are dropped (probed once per set, as the training loop does)
+            self._compiled = lowered.compile(compiler_options=accepted_options(self.compiler_options) or None)
         return self._compiled
 
     def __call__(self, state: TrainState, seed_keys: jax.Array, n: int) -> tuple[TrainState, jax.Array]:
