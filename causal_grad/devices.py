@@ -63,12 +63,12 @@ def core_count() -> int:
 
 def _accelerator_default() -> str | None:
     """The reason an accelerator will be JAX's default platform, or ``None`` (checked without starting JAX)."""
-    platforms = jax.config.jax_platforms or os.environ.get("JAX_PLATFORMS", "")
+    platforms = getattr(jax.config, "jax_platforms", None) or os.environ.get("JAX_PLATFORMS", "")
     names = [p.strip().lower() for p in str(platforms).split(",") if p.strip()]
     if names:
         return None if names[0] == "cpu" else f"JAX_PLATFORMS names {names[0]!r} first"
     try:
-        import jax_plugins  # namespace package of the CUDA/ROCm plugins, absent on a CPU-only install
+        import jax_plugins  # pyright: ignore[reportMissingImports]  # namespace package of the CUDA/ROCm plugins, absent on a CPU-only install
         plugins = sorted(m.name for m in pkgutil.iter_modules(jax_plugins.__path__))
     except ImportError:
         plugins = []
@@ -101,7 +101,9 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
             n = core_count()
     if n == 1:
         return CpuDevices(None, "one device requested (opt-out)")
-    current = jax.config.jax_num_cpu_devices
+    if not hasattr(jax.config, "jax_num_cpu_devices"):
+        return CpuDevices(None, "this JAX has no jax_num_cpu_devices option")
+    current = getattr(jax.config, "jax_num_cpu_devices", None)
     if current is not None and int(current) != -1:
         return CpuDevices(None, f"jax_num_cpu_devices already set to {current}")
     if _FORCE_FLAG in os.environ.get("XLA_FLAGS", ""):

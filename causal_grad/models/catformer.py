@@ -127,8 +127,8 @@ def _shape(params, config: Config) -> tuple[int, int, int]:
 def embed(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``h_i = E[s_i] + P[i]``: ``(B, T, d)``."""
     S, T, _ = _shape(params, config)
-    tokens = check_tokens("tokens", tokens, seq_len=T, vocab_size=S)
-    return params["E"][tokens] + params["P"][None]
+    tok = check_tokens("tokens", tokens, seq_len=T, vocab_size=S)
+    return params["E"][tok] + params["P"][None]
 
 
 def _attention(A: jax.Array, h: jax.Array) -> jax.Array:
@@ -167,8 +167,8 @@ def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) ->
     """Batch mean of ``−Σ_c y_c log softmax(Wᵀh_{T-1})_c`` against the soft targets ``(B, S)``."""
     S, _, _ = _shape(params, config)
     lg = logits(params, tokens, config)
-    targets = check_array("targets", targets, kind="real", shape=(lg.shape[0], S))
-    return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(lg, axis=-1), axis=-1))
+    y = check_array("targets", targets, kind="real", shape=(lg.shape[0], S))
+    return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(lg, axis=-1), axis=-1))
 
 
 def layer_attention(params: dict, tokens: jax.Array, config: Config, layer: int = 0) -> jax.Array:
