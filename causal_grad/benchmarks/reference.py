@@ -53,12 +53,16 @@ __all__ = [
     "run",
 ]
 
-#: The one-off comparison with the real public code (see the module docstring); figures from that run.
+#: The one-off comparison with the real public code (see the module docstring), 2026-12-01, this 2-core CPU while
+#: shared (load average 13-19): compiled cost and times, real code vs this module, interleaved in one process.
 REFERENCE_CHECK = {
-    "date": "2026-12-01",
-    "samples": "bit-identical tokens and targets for the same keys (65,536 sequences, chain and random tree)",
-    "gradients": "max relative difference 3e-7 (float32), loss identical",
-    "timing": "filled in below by the check",
+    "samples": "bit-identical tokens and targets for the same keys (65,536 sequences, chain and a random tree)",
+    "gradients": "loss and every gradient bit-identical on the same random weights and batch of 1024",
+    "step_flops": "930.9 M (real) vs 933.3 M (this module), XLA cost analysis; bytes accessed 304.8 M vs 303.6 M",
+    "sampler_time_ratio": "this / real: median 0.98 (8 rounds of 8,192 sequences; best-of 1.04); "
+                          "2,780 vs 2,670 seq/s best under load",
+    "step_time_ratio": "this / real: median 1.07 (8 rounds; best-of 0.56, load-driven scatter); alone, 3 x 3 "
+                       "calls each: 212-215 ms vs 234-242 ms (1.1)",
 }
 
 
