@@ -113,7 +113,7 @@ def test_multi_parent_task_sample_and_tables():
 
 
 def test_held_out_losses():
-    check_keyed(lambda k: held_out_losses(TASK, k, 16, 8, {"bayes": TASK.bayes}))
+    check_keyed(lambda k: held_out_losses(TASK, k, 16, 8, {"in_context": TASK.in_context}))
 
 
 def test_self_entry_over_prior():

@@ -380,10 +380,10 @@ register("causal_grad.baselines.cross_entropy", _bl.cross_entropy, {"y": PIS[0],
 register("causal_grad.baselines.entropy", _bl.entropy, {"p": PI}, {"p": arrays_struct((S, S), "real")[1:]},
          note="traceable: structure only")
 register("causal_grad.baselines.held_out_losses", _bl.held_out_losses,
-         {"task": TASK, "key": KEY, "num": 4, "batch": 2, "predictors": {"bayes": TASK.bayes}},
+         {"task": TASK, "key": KEY, "num": 4, "batch": 2, "predictors": {"in_context": TASK.in_context}},
          {"task": [Bad("not a task", st.sampled_from([None, 3, "x"]), TypeError, r"task")], "key": keys(),
           "num": ints(2), "batch": ints(1),
-          "predictors": [Bad("not a dict of callables", st.sampled_from([None, [TASK.bayes], {"x": 3}]), TypeError,
+          "predictors": [Bad("not a dict of callables", st.sampled_from([None, [TASK.in_context], {"x": 3}]), TypeError,
                              r"predictors")]})
 
 TASK2 = cg.InContextTask(cg.chain(3), 2, 0.5)
@@ -651,7 +651,7 @@ register("causal_grad.structure.parent_recovery", _struct.parent_recovery,
 register("causal_grad.ood.default_ood_priors", _ood.default_ood_priors, {"alpha_train": 0.1},
          {"alpha_train": floats()})
 register("causal_grad.ood.evaluate_ood", _ood.evaluate_ood,
-         {"predict": TASK.bayes, "task": TASK, "priors": {"d": cg.Dirichlet(1.0)}, "key": KEY, "num": 4, "batch": 2},
+         {"predict": TASK.in_context, "task": TASK, "priors": {"d": cg.Dirichlet(1.0)}, "key": KEY, "num": 4, "batch": 2},
          {"predict": [Bad("not callable", st.sampled_from([None, 3, "x"]), TypeError, r"callable")],
           "task": TASK_BAD, "key": keys(), "num": ints(2), "batch": ints(1),
           "priors": [Bad("not a mapping of priors", st.sampled_from([None, [cg.Dirichlet(1.0)], {"d": 0.1}]),
@@ -782,7 +782,7 @@ for _name, _t, _T in (("InContextTask", TASK, T), ("MultiParentTask", MTASK, MTA
     _cls = type(_t)
     register(f"causal_grad.task.{_name}.sample", _cls.sample, {"self": _t, "key": KEY, "batch": 2},
              {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
-    register(f"causal_grad.task.{_name}.bayes", _cls.bayes, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
+    register(f"causal_grad.task.{_name}.in_context", _cls.in_context, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
              {"tokens": token_arrays(2, _T, S)})
     register(f"causal_grad.task.{_name}.unigram", _cls.unigram, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
              {"tokens": token_arrays(2, _T, S)})

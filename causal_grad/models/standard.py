@@ -14,6 +14,8 @@ The parameters are flax's variable dict ``{"params": …}``; the architecture li
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,8 @@ import numpy as np
 
 from .._validate import check_array, check_int, check_key, check_tokens
 
-__all__ = ["StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
+__all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names", "induction",
+           "module_for", "StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
            "standard_attention"]
 
 
@@ -125,3 +128,65 @@ def standard_attention(module: StandardTransformer, params, tokens, layer: int =
     tokens = _check_tokens(module, tokens)
     _, atts = module.apply(params, tokens, return_attention=True)
     return atts[layer]
+
+
+# ---------------------------------------------------------------------- the model protocol
+@dataclass(frozen=True)
+class Config:
+    """The standard transformer's hyper-parameters: width ``d_model`` (divisible by ``heads``), ``layers``,
+    ``heads`` per layer, MLP width ``mlp_ratio·d_model``. Initialisation: flax's default (:func:`standard_init`)."""
+
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 1
+    mlp_ratio: int = 4
+    name: str = field(default="standard", init=False)
+
+    def __post_init__(self):
+        for f in ("d_model", "layers", "heads", "mlp_ratio"):
+            object.__setattr__(self, f, check_int(f, getattr(self, f), minimum=1))
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model must be divisible by heads, got d_model={self.d_model}, heads={self.heads}")
+
+
+def module_for(config: Config, S: int, T: int) -> StandardTransformer:
+    """The flax module of ``config`` for vocabulary ``S`` and sequence length ``T``."""
+    return standard_model(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+
+
+def _module_of(params, config: Config) -> StandardTransformer:
+    p = params["params"]
+    return StandardTransformer(int(p["readout"]["bias"].shape[0]), int(p["pos_embed"].shape[0]), config.d_model,
+                               config.layers, config.heads, config.mlp_ratio)
+
+
+def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
+    """Flax's default initialisation from ``key`` (:func:`standard_init`)."""
+    return standard_init(module_for(config, S, T), key)
+
+
+def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    return standard_logits(_module_of(params, config), params, tokens)
+
+
+def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    return standard_loss(_module_of(params, config), params, tokens, targets)
+
+
+def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """Layer 0's attention on ``tokens`` averaged over the batch: ``(H, T, T)``."""
+    return jnp.mean(standard_attention(_module_of(params, config), params, tokens, 0), axis=0)
+
+
+def group_labels(params: dict, config: Config) -> dict:
+    """One group, ``all``: the standard transformer trains jointly."""
+    return jax.tree.map(lambda _: "all", params)
+
+
+def group_names(config: Config) -> tuple[str, ...]:
+    return ("all",)
+
+
+def induction(params: dict, config: Config) -> None:
+    """No induction block is read out of the standard transformer."""
+    return None
