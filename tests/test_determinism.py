@@ -144,7 +144,7 @@ def test_exact_paths_bit_identical():
 
 # ---------------------------------------------------------------------- models' random initialisation
 def test_model_initialisation():
-    check_keyed(lambda k: cg.disentangled_init(S, 5, (2, 1), key=k, scale=1e-2))
+    check_keyed(lambda k: cg.disentangled_normal(k, S, 5, (2, 1), scale=1e-2))
     module = cg.standard_model(S, 5, d_model=8, layers=1)
     check_keyed(lambda k: cg.standard_init(module, k))
 
