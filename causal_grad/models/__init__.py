@@ -17,7 +17,7 @@ from .reduced import DEFAULT_EPS, causal_softmax, reduced_apply, reduced_init, r
 from .registry import MODELS, Model, build_model, get_model, model_config, model_names, register_model
 from .standard import StandardTransformer, standard_attention, standard_init, standard_loss, standard_model
 
-__all__ = ["reduced", "disentangled", "standard", "MODELS", "Model", "build_model", "get_model", "model_config",
+__all__ = ["MODELS", "Model", "build_model", "get_model", "model_config",
            "model_names", "register_model", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init",
            "DEFAULT_EPS", "disentangled_zeros", "disentangled_normal", "disentangled_logits", "disentangled_apply",
            "disentangled_loss", "disentangled_reference_logits", "position_attention", "layer1_attention",

@@ -519,10 +519,17 @@ class Config:
                              f"init_scale such as 1e-4")
 
 
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.disentangled.Config, got {type(config).__name__}")
+    return config
+
+
 def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
     """Parameters ``{"A": [...], "W": ...}`` in float32 by ``config.init``: ``"induction"``
     (:func:`induction_init`), ``"zeros"`` (:func:`disentangled_zeros`) or ``"normal"``
     (:func:`disentangled_normal` with ``key``). ``key`` is always checked; only ``"normal"`` draws from it."""
+    _config(config)
     key = check_key("key", key)
     if config.init == "induction":
         return induction_init(S, T, config.heads, beta0=config.beta0, gamma=config.gamma)
@@ -533,35 +540,42 @@ def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
 
 def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``Wᵀ h_{T-1}`` ``(B, S)`` (:func:`disentangled_logits`)."""
+    _config(config)
     return disentangled_logits(params, tokens)
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
     """Batch mean of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b`` (:func:`disentangled_loss`)."""
+    _config(config)
     return disentangled_loss(params, tokens, targets)
 
 
 def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """The first layer's attention on ``tokens`` averaged over the batch: ``(H_1, T, T)``."""
+    _config(config)
     return jnp.mean(layer1_attention(params, tokens), axis=0)
 
 
 def graph_attention(params: dict, tokens: jax.Array | None, config: Config) -> jax.Array:
     """The read-out the graph metrics use: the position block of the first layer, softmaxed causally
     (:func:`position_attention`, layer 0), ``(H_1, T, T)``; ``tokens`` is not used."""
+    _config(config)
     return position_attention(params, 0)
 
 
 def group_labels(params: dict, config: Config) -> dict:
     """``A1`` (first layer), ``A2`` (later layers), ``W`` (readout)."""
+    _config(config)
     return {"A": ["A1"] + ["A2"] * (len(params["A"]) - 1), "W": "W"}
 
 
 def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
     return ("A1", "A2", "W") if len(config.heads) >= 2 else ("A1", "W")
 
 
 def induction(params: dict, config: Config) -> jax.Array | None:
     """The induction block of layer-2 head 0 against first-layer head 0 (:func:`induction_block`), ``(S, S)``;
     ``None`` for one layer."""
+    _config(config)
     return induction_block(params, 0, 0) if len(config.heads) >= 2 else None

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
-from .._validate import (arrays, check_array, check_int, check_positive_float, check_probability, check_tokens,
+from .._validate import (arrays, check_array, check_int, check_key, check_positive_float, check_probability,
+                         check_tokens,
                          is_concrete)
 
 __all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names",
@@ -120,38 +121,52 @@ class Config:
                              "infinite loss at eps = 0)")
 
 
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.reduced.Config, got {type(config).__name__}")
+    return config
+
+
 def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
     """``{"A1": 0 (T, T), "A2": β0·I (S, S)}`` in float32 (docs/theory.md §4). Deterministic: ``key`` is
-    accepted for the protocol and not used."""
+    checked and not used."""
+    check_key("key", key)
+    _config(config)
     A1, A2 = reduced_init(T, S, config.beta0)
     return {"A1": A1, "A2": A2}
 
 
 def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``log ŷ`` ``(B, S)`` at the query (the model's prediction is a distribution, so its log is its logits)."""
+    _config(config)
     return jnp.log(reduced_apply(params["A1"], params["A2"], tokens, config.eps))
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
     """Batch mean of ``−Σ_b y_b log ŷ_b`` (:func:`reduced_loss`)."""
+    _config(config)
     return reduced_loss(params["A1"], params["A2"], tokens, targets, config.eps)
 
 
 def first_layer_attention(params: dict, tokens: jax.Array | None, config: Config) -> jax.Array:
     """``softmax_{j≤i}(A1)`` as ``(1, T, T)``: the first layer attends by position only, so this is its
     attention on every sequence (``tokens`` is not used)."""
+    _config(config)
     return causal_softmax(params["A1"])[None]
 
 
 def group_labels(params: dict, config: Config) -> dict:
     """``A1`` (first layer) and ``A2`` (second layer), the parameter groups of the schedules."""
+    _config(config)
     return {"A1": "A1", "A2": "A2"}
 
 
 def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
     return ("A1", "A2")
 
 
 def induction(params: dict, config: Config) -> jax.Array:
     """The layer-2 token block ``A2`` ``(S, S)``: diagonal-dominant for an induction head (C6)."""
+    _config(config)
     return params["A2"]

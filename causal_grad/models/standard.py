@@ -151,42 +151,62 @@ class Config:
 
 def module_for(config: Config, S: int, T: int) -> StandardTransformer:
     """The flax module of ``config`` for vocabulary ``S`` and sequence length ``T``."""
+    _config(config)
+    S = check_int("S", S, minimum=2)
+    T = check_int("T", T, minimum=1)
     return standard_model(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
 
 
 def _module_of(params, config: Config) -> StandardTransformer:
-    p = params["params"]
-    return StandardTransformer(int(p["readout"]["bias"].shape[0]), int(p["pos_embed"].shape[0]), config.d_model,
-                               config.layers, config.heads, config.mlp_ratio)
+    try:
+        p = params["params"]
+        S, T = int(p["readout"]["bias"].shape[0]), int(p["pos_embed"].shape[0])
+    except (KeyError, TypeError, IndexError, AttributeError):
+        raise TypeError("params must be the standard transformer's flax variables {'params': {...}} (from "
+                        "init)") from None
+    return StandardTransformer(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+
+
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.standard.Config, got {type(config).__name__}")
+    return config
 
 
 def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
     """Flax's default initialisation from ``key`` (:func:`standard_init`)."""
+    _config(config)
     return standard_init(module_for(config, S, T), key)
 
 
 def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    _config(config)
     return standard_logits(_module_of(params, config), params, tokens)
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    _config(config)
     return standard_loss(_module_of(params, config), params, tokens, targets)
 
 
 def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """Layer 0's attention on ``tokens`` averaged over the batch: ``(H, T, T)``."""
+    _config(config)
     return jnp.mean(standard_attention(_module_of(params, config), params, tokens, 0), axis=0)
 
 
 def group_labels(params: dict, config: Config) -> dict:
     """One group, ``all``: the standard transformer trains jointly."""
+    _config(config)
     return jax.tree.map(lambda _: "all", params)
 
 
 def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
     return ("all",)
 
 
 def induction(params: dict, config: Config) -> None:
     """No induction block is read out of the standard transformer."""
+    _config(config)
     return None

@@ -334,5 +334,8 @@ def _from_flat(d: dict) -> TrainConfig:
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[Any, Any]]:
     """The fields whose values differ, by flat name: ``{name: (a's value, b's value)}``."""
+    for name, c in (("a", a), ("b", b)):
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"{name} must be a TrainConfig, got {type(c).__name__}")
     fa, fb = a.flat(), b.flat()
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}

@@ -103,7 +103,7 @@ def preset_for(model: str, schedule: Optional[str] = None) -> str:
     if not avail:
         raise ValueError(f"model must be one of {', '.join(sorted({p.model.name for p in PRESETS.values()}))}, "
                          f"got {model!r}")
-    raise ValueError(f"schedule {schedule!r} is not available for model {model!r} (choose from {', '.join(avail)})")
+    raise ValueError(f"schedule must be one of {', '.join(avail)} for model {model!r}, got {schedule!r}")
 
 
 def default_config(model: str, graph: Graph, *, schedule: Optional[str] = None, **fields: Any) -> TrainConfig:
