@@ -659,7 +659,7 @@ register("causal_grad.ood.evaluate_ood", _ood.evaluate_ood,
 
 # ---------------------------------------------------------------------- plots, benchmarks, verify
 from causal_grad import benchmarks as _bench, plots as _plots  # noqa: E402
-from causal_grad.verify import report as _rep  # noqa: E402
+from causal_grad.verify import records as _vrec, registry as _vreg, report as _rep, runner as _vrun  # noqa: E402
 
 _PNG = f"{NOWHERE}/fuzz.png"
 register("causal_grad.plots.heatmaps", _plots.heatmaps, {"path": _PNG, "panels": [("M", np.eye(3))]},
@@ -701,7 +701,7 @@ register("causal_grad.benchmarks.format_rows", _bench.format_rows, {"rows": [{"n
          {"rows": [Bad("not a list of dicts with name and value",
                        st.sampled_from([None, [3], [{"value": 1}], [{"name": "x"}]]), (TypeError, ValueError),
                        r"rows")]})
-register("causal_grad.verify.report.run_verify", _rep.run_verify,
+register("causal_grad.verify.runner.run_verify", _vrun.run_verify,
          {"claims": ["C3"], "quick": True, "out": NOWHERE, "seed": 0},
          {"claims": [Bad("unknown claim ids", st.sampled_from([["C99"], ["C1", "X"]]), ValueError, r"claims"),
                      Bad("not a list of ids", st.sampled_from([3, [3]]), TypeError, r"claims")],
@@ -709,10 +709,12 @@ register("causal_grad.verify.report.run_verify", _rep.run_verify,
 register("causal_grad.verify.report.write_report", _rep.write_report,
          {"results": [], "out": NOWHERE, "quick": True},
          {"results": [Bad("not a list of ClaimResult", st.sampled_from([None, [3], ["x"]]), TypeError, r"results")]})
-register("causal_grad.verify.report.claim", _rep.claim, {"cid": "C1", "title": "x"},
+register("causal_grad.verify.registry.ordered_ids", _vreg.ordered_ids, {"ids": ["C2", "C1"]},
+         {"ids": [Bad("not an iterable of id strings", st.sampled_from([None, 3, "C1", [3]]), TypeError, r"ids")]})
+register("causal_grad.verify.registry.claim", _vreg.claim, {"cid": "C1", "title": "x"},
          {"cid": [Bad("not a claim id like C1", st.sampled_from([3, None, "", "X1"]), (TypeError, ValueError),
                       r"cid")], "title": [Bad("not a string", st.sampled_from([3, None]), TypeError, r"title")]})
-register("causal_grad.verify.report.ClaimResult", _rep.ClaimResult,
+register("causal_grad.verify.records.ClaimResult", _vrec.ClaimResult,
          {"id": "C1", "title": "t", "status": "pass", "summary": "s", "numbers": {}, "checked_by": []},
          {"status": choices("pass", "partial", "fail")})
 
@@ -1104,19 +1106,22 @@ register("causal_grad.debug.check_finite", _debug.check_finite, {"name": "x", "t
 DATA_TYPES = {
     "causal_grad.graphs.GRAPH_FAMILIES", "causal_grad.gradients.enumerate.MAX_ENUMERATION_COST",
     "causal_grad.cli.SUBCOMMANDS", "causal_grad.models.reduced.DEFAULT_EPS", "causal_grad.population.SCHEDULES",
-    "causal_grad.verify.report.CLAIMS", "causal_grad.verify.report.STATUSES",
+    "causal_grad.verify.registry.CLAIMS", "causal_grad.verify.records.STATUSES",
+    "causal_grad.verify.claims.CHECKS",
     "causal_grad.laws.PairGeometry", "causal_grad.mi.MIApproximation", "causal_grad.mi.DPIReport",
     "causal_grad.mi.SelfEntryReport", "causal_grad.gradients.exact.ExactGradient",
     "causal_grad.gradients.monte_carlo.MonteCarloGradient", "causal_grad.gradients.monte_carlo.LinearizedEstimate",
     "causal_grad.gradients.compare.GradientVsMI", "causal_grad.comparison.A1Agreement",
     "causal_grad.comparison.ClosedFormVsTraining", "causal_grad.population.PopulationTrajectory",
-    "causal_grad.verify.report.VerifyContext", "causal_grad.priors.Prior",
+    "causal_grad.verify.records.VerifyContext", "causal_grad.priors.Prior",
     "causal_grad.models.standard.StandardTransformer",  # a flax module definition; standard_model checks it
     "causal_grad.models.registry.MODELS", "causal_grad.models.registry.Model", "causal_grad.models.registry.REQUIRED",
     "causal_grad.models.disentangled.INITS", "causal_grad.training.config.PRIORS",
     "causal_grad.training.config.CONFIG_FORMAT", "causal_grad.training.config.LAYERS",
     "causal_grad.training.presets.PRESETS", "causal_grad.training.presets.Preset",
-    "causal_grad.training.run.BaselineLosses",
+    "causal_grad.training.run.BaselineLosses", "causal_grad.training.metrics.GraphMetrics",
+    "causal_grad.training.metrics.DiagonalDominance", "causal_grad.training.metrics.InductionMetrics",
+    "causal_grad.training.metrics.HeadParents",
     "causal_grad.training.loop.TrainState", "causal_grad.training.loop.FAST_CPU_OPTIONS",
     "causal_grad.training.run.TrainResult", "causal_grad.training.run.HeldOut",
     "causal_grad.training.schedules.Stage", "causal_grad.training.schedules.OPTIMIZERS",

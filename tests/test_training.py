@@ -79,13 +79,13 @@ def test_metrics_on_hand_made_attention():
     att[2] = [0.2, 0.7, 0.1, 0, 0]  # wrong: attends to 1, parent is 0
     att[3] = [0.1, 0.6, 0.2, 0.1, 0]
     att[4] = [0.2] * 5
-    m = graph_metrics(att, g)
+    m = graph_metrics(att, g).to_dict()
     assert m["recovered"] == pytest.approx(2 / 3) and not m["all_recovered"]
     assert m["mean_parent_attention"] == pytest.approx((0.9 + 0.2 + 0.6) / 3)
     assert argmax_parents(att, 4) == (-1, 0, 1, 1)
     assert m["shd"] == shd((-1, 0, 1, 1), g) == 2  # edge 0->2 missing, 1->2 extra
     assert previous_token_score(att, 4) == pytest.approx((0.9 + 0.7 + 0.2) / 3)
-    d = diagonal_dominance(np.array([[2.0, 0.0], [1.0, 0.5]]))
+    d = diagonal_dominance(np.array([[2.0, 0.0], [1.0, 0.5]])).to_dict()
     assert d["diag_minus_offdiag"] == pytest.approx(1.25 - 0.5) and d["diag_argmax_rows"] == 0.5
     # two heads, two parents: head 0 takes the first parent, head 1 the second
     dag = Graph(((), (), (0, 1), (1, 2)))
@@ -93,10 +93,10 @@ def test_metrics_on_hand_made_attention():
     for i, ps in enumerate(dag.parent_sets):
         for h in range(2):
             two[h, i, ps[h] if ps else i] = 1
-    hp = head_parents(two, dag)
+    hp = head_parents(two, dag).to_dict()
     assert hp["split"] and hp["dominant_parent"] == [0, 1] and hp["argmax"] == [[1, 0], [0, 1]]
     hp = head_parents(two[[0, 0]], dag)
-    assert not hp["split"]
+    assert not hp.split
 
 
 def test_bad_config_raises_before_compute():

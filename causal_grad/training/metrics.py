@@ -17,13 +17,71 @@ the causal attention of position ``i``. Graph positions are the sequence positio
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
 import numpy as np
 
 from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
 
 __all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previous_token_score",
-           "diagonal_dominance", "head_parents", "induction_metrics"]
+           "diagonal_dominance", "head_parents", "induction_metrics", "GraphMetrics", "DiagonalDominance",
+           "InductionMetrics", "HeadParents"]
+
+
+class _Record:
+    """Frozen result records: ``to_dict()`` gives the JSON-ready dict a run's history keeps."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class GraphMetrics(_Record):
+    """How well head 0 of a first-layer read-out writes a forest: parent attention ``α[i, p(i)]`` (mean and
+    minimum over child positions), argmax recovery (fraction, all recovered) and the SHD of the argmax graph
+    (a parent counts when its weight is at least the threshold, ½ by default)."""
+
+    mean_parent_attention: float
+    min_parent_attention: float
+    recovered: float
+    all_recovered: bool
+    shd: int
+
+
+@dataclass(frozen=True)
+class DiagonalDominance(_Record):
+    """Of a layer-2 token block: ``mean diag − mean off-diag`` and the fraction of rows with diagonal argmax."""
+
+    diag_minus_offdiag: float
+    diag_argmax_rows: float
+
+
+@dataclass(frozen=True)
+class InductionMetrics(_Record):
+    """C6: the previous-token weight of the first layer, and the block's diagonal dominance (``None``
+    without a block)."""
+
+    previous_token: float
+    diag_minus_offdiag: Optional[float] = None
+    diag_argmax_rows: Optional[float] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class HeadParents(_Record):
+    """C7: per head (rows) and parent slot (columns), the mean weight and the argmax fraction over the positions
+    with the most parents; each head's dominant slot; ``split`` — every head takes a different parent."""
+
+    weight: list
+    argmax: list
+    dominant_parent: list
+    split: bool
+    positions: int
 
 
 def _att(att) -> np.ndarray:
@@ -72,7 +130,7 @@ def shd(pred, true) -> int:
     return len(set(p.edges) ^ set(t.edges))
 
 
-def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
+def graph_metrics(att, graph, threshold: float = 0.5) -> GraphMetrics:
     """Parent attention (mean, min), argmax recovery (fraction and all-recovered flag) and SHD of the argmax
     graph for a forest ``graph`` (head 0)."""
     threshold = check_probability("threshold", threshold)
@@ -84,13 +142,13 @@ def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
     am = np.array([int(np.argmax(a[i, :i + 1])) for i in kids], dtype=int)
     rec = am == par[kids]
     pred = argmax_parents(att, g.n, threshold)
-    return {
-        "mean_parent_attention": float(w.mean()) if w.size else float("nan"),
-        "min_parent_attention": float(w.min()) if w.size else float("nan"),
-        "recovered": float(rec.mean()) if rec.size else float("nan"),
-        "all_recovered": bool(rec.all()),
-        "shd": shd(pred, g),
-    }
+    return GraphMetrics(
+        mean_parent_attention=float(w.mean()) if w.size else float("nan"),
+        min_parent_attention=float(w.min()) if w.size else float("nan"),
+        recovered=float(rec.mean()) if rec.size else float("nan"),
+        all_recovered=bool(rec.all()),
+        shd=shd(pred, g),
+    )
 
 
 def previous_token_score(att, n: int) -> float:
@@ -100,7 +158,7 @@ def previous_token_score(att, n: int) -> float:
     return float(np.mean([a[i, i - 1] for i in range(1, n)]))
 
 
-def diagonal_dominance(block) -> dict:
+def diagonal_dominance(block) -> DiagonalDominance:
     """For the layer-2 token block ``(S, S)``: ``mean diag − mean off-diag`` and the fraction of rows whose
     argmax is the diagonal (1 for a match-and-copy head)."""
     b = np.asarray(check_array("block", block), dtype=np.float64)
@@ -108,21 +166,20 @@ def diagonal_dominance(block) -> dict:
         raise ValueError(f"block must be square, got shape {b.shape}")
     S = b.shape[0]
     off = (b.sum() - np.trace(b)) / (S * S - S)
-    return {"diag_minus_offdiag": float(np.trace(b) / S - off),
-            "diag_argmax_rows": float(np.mean(np.argmax(b, axis=1) == np.arange(S)))}
+    return DiagonalDominance(diag_minus_offdiag=float(np.trace(b) / S - off),
+                             diag_argmax_rows=float(np.mean(np.argmax(b, axis=1) == np.arange(S))))
 
 
-def induction_metrics(att, block, n: int) -> dict:
+def induction_metrics(att, block, n: int) -> InductionMetrics:
     """C6: previous-token score of the first layer plus diagonal dominance of the layer-2 token block."""
-    if block is not None:
-        diagonal_dominance(block)  # checked before anything is computed
-    out = {"previous_token": previous_token_score(att, n)}
-    if block is not None:
-        out.update(diagonal_dominance(block))
-    return out
+    d = diagonal_dominance(block) if block is not None else None  # checked before anything else is computed
+    pt = previous_token_score(att, n)
+    if d is None:
+        return InductionMetrics(pt)
+    return InductionMetrics(pt, d.diag_minus_offdiag, d.diag_argmax_rows)
 
 
-def head_parents(att, graph) -> dict:
+def head_parents(att, graph) -> HeadParents:
     """C7: for every head and every parent slot ``m`` of the positions with the most parents, the mean weight
     the head puts on parent ``m`` and the fraction of those positions whose row argmax is parent ``m``.
 
@@ -145,5 +202,5 @@ def head_parents(att, graph) -> dict:
     dom = argmax.argmax(axis=1)
     split = bool(H >= k and len(set(dom.tolist())) == min(H, k)
                  and all(argmax[h, dom[h]] >= 0.5 for h in range(H)))
-    return {"weight": weight.tolist(), "argmax": argmax.tolist(), "dominant_parent": dom.tolist(),
-            "split": split, "positions": len(rows)}
+    return HeadParents(weight=weight.tolist(), argmax=argmax.tolist(), dominant_parent=dom.tolist(), split=split,
+                       positions=len(rows))

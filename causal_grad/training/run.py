@@ -193,11 +193,11 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
         out["excess_over_in_context"] = out["loss"] - held.in_context
         att = np.asarray(att)
         if g.is_forest:
-            out.update(graph_metrics(att, g))
+            out.update(graph_metrics(att, g).to_dict())
             block = np.asarray(ind) if ind is not None else None
-            out.update(induction_metrics(att, block, n_graph))
+            out.update(induction_metrics(att, block, n_graph).to_dict())
         else:
-            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1]))
+            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1])).to_dict()
         return out
 
     return evaluate

@@ -8,6 +8,7 @@ and follow the maths (float64 exact paths: 1e-12 round-off; Monte Carlo: 4 stand
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,21 @@ import numpy as np
 from .._x64 import x64
 from ..graphs import random_forest, random_tree
 from ..priors import Dirichlet, Floored, Sticky
-from .report import ClaimResult, VerifyContext, claim
+from .records import ClaimResult, VerifyContext
+
+__all__ = ["CHECKS"]
+
+#: The built-in checks in registration order: (claim id, title, check(ctx) -> ClaimResult); the registry
+#: (:mod:`causal_grad.verify.registry`) enters them.
+CHECKS: list[tuple[str, str, Callable[[VerifyContext], ClaimResult]]] = []
+
+
+def _check(cid: str, title: str):
+    def deco(fn):
+        CHECKS.append((cid, title, fn))
+        return fn
+
+    return deco
 
 __all__: list[str] = []
 
@@ -27,7 +42,7 @@ def _forests(key, count: int, n: int):
 
 
 # ---------------------------------------------------------------------------------------------- C1
-@claim("C1", "the rescaled exact gradient at init matches M up to row constants as T grows")
+@_check("C1", "the rescaled exact gradient at init matches M up to row constants as T grows")
 def check_c1(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
     from ..gradients import linearized_gradient_at_init
@@ -88,7 +103,7 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
 
 
 # ---------------------------------------------------------------------------------------------- C2
-@claim("C2", "the largest entry of each gradient row (j < i) is the parent")
+@_check("C2", "the largest entry of each gradient row (j < i) is the parent")
 def check_c2(ctx: VerifyContext) -> ClaimResult:
     from ..gradients import parent_argmax_study
     from ..mi import mi_approximation
@@ -143,7 +158,7 @@ def check_c2(ctx: VerifyContext) -> ClaimResult:
 
 
 # ---------------------------------------------------------------------------------------------- C3
-@claim("C3", "data processing: no position carries more information about s_i than its parent; σ1 margin bound")
+@_check("C3", "data processing: no position carries more information about s_i than its parent; σ1 margin bound")
 def check_c3(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
     from ..mi import dpi_report
@@ -184,7 +199,7 @@ def check_c3(ctx: VerifyContext) -> ClaimResult:
 
 
 # ---------------------------------------------------------------------------------------------- C4
-@claim("C4", "the self entry tr π against the parent entry 1 + I_χ²(Q): when it wins, when it loses")
+@_check("C4", "the self entry tr π against the parent entry 1 + I_χ²(Q): when it wins, when it loses")
 def check_c4(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
     from ..mi import self_entry_over_prior
@@ -250,7 +265,7 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
 
 
 # ---------------------------------------------------------------------------------------------- C9
-@claim("C9", "early in stage 1, A1 moves along the closed form; rows with smaller predicted margins recover later")
+@_check("C9", "early in stage 1, A1 moves along the closed form; rows with smaller predicted margins recover later")
 def check_c9(ctx: VerifyContext) -> ClaimResult:
     from scipy import stats
 
@@ -346,7 +361,7 @@ def _attention_figure(ctx, res, name, title):
     return str(plots.heatmaps(ctx.fig_path(name), [(title, att[:cfg.graph.n, :cfg.graph.n])], edges=edges))
 
 
-@claim("C5", "training recovers the graph: attention on the parent near 1, loss near the in-context estimator")
+@_check("C5", "training recovers the graph: attention on the parent near 1, loss near the in-context estimator")
 def check_c5(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
 
@@ -402,7 +417,7 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
                         "causal_grad.task.InContextTask.baseline_losses"], figs)
 
 
-@claim("C6", "a chain gives an induction head: previous-token A1, diagonal-dominant A2")
+@_check("C6", "a chain gives an induction head: previous-token A1, diagonal-dominant A2")
 def check_c6(ctx: VerifyContext) -> ClaimResult:
     rows, fails = {}, []
     for model, sched in (("reduced", "layerwise"), ("disentangled", "layerwise"), ("disentangled", "joint")):
@@ -423,7 +438,7 @@ def check_c6(ctx: VerifyContext) -> ClaimResult:
                        ["causal_grad.training.induction_metrics", "causal_grad.training.train"], [fig])
 
 
-@claim("C8", "out of distribution: a model trained on Dirichlet(0.1) works on other priors")
+@_check("C8", "out of distribution: a model trained on Dirichlet(0.1) works on other priors")
 def check_c8(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
     from ..ood import default_ood_priors, evaluate_ood
@@ -462,7 +477,7 @@ def check_c8(ctx: VerifyContext) -> ClaimResult:
                        ["causal_grad.ood.evaluate_ood", "causal_grad.training.train"], [str(fig)])
 
 
-@claim("C7", "multi-parent graphs: each first-layer head takes one parent")
+@_check("C7", "multi-parent graphs: each first-layer head takes one parent")
 def check_c7(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
     from ..graphs import two_parent
@@ -507,7 +522,7 @@ SC_FRESH, SC_CONTROL = "Chow–Liu", "Chow–Liu, fixed π (control)"
 SC_LEVEL = 0.5  # the Wilson 95% lower bound of P(recover the tree) at the largest N must reach this
 
 
-@claim("SC", "sample complexity: sequences needed to recover a tree by the gradient sign, training, and Chow–Liu")
+@_check("SC", "sample complexity: sequences needed to recover a tree by the gradient sign, training, and Chow–Liu")
 def check_sc(ctx: VerifyContext) -> ClaimResult:
     import contextlib
     import io
