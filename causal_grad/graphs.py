@@ -22,11 +22,14 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ._validate import check_int, check_key, check_probability, check_seed
+
+if TYPE_CHECKING:  # annotations only: jax is imported where a random graph is drawn
+    import jax
 
 __all__ = [
     "Graph",
@@ -290,7 +293,7 @@ def icl_pairs(n: int) -> Graph:
     return Graph(tuple(-1 if i % 2 == 0 else i - 1 for i in range(n)))
 
 
-def random_tree(key, n: int) -> Graph:
+def random_tree(key: jax.Array, n: int) -> Graph:
     """A random forest with ``p(i)`` uniform on ``{-1, 0, …, i-1}`` (position 0 is a root)."""
     key = check_key("key", key)
     n = check_int("n", n, minimum=1)
@@ -302,7 +305,7 @@ def random_tree(key, n: int) -> Graph:
     return Graph(tuple(parents))
 
 
-def random_forest(key, n: int, p_root: float) -> Graph:
+def random_forest(key: jax.Array, n: int, p_root: float) -> Graph:
     """Position 0 a root; each later position a root with probability ``p_root``, else a parent uniform among
     the earlier positions."""
     key = check_key("key", key)

@@ -38,6 +38,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
                          check_real_array, check_tokens, is_concrete, row_sum_atol)
@@ -120,12 +121,12 @@ def _check_heads(heads) -> tuple[int, ...]:
     return tuple(check_int(f"heads[{k}]", h, minimum=1) for k, h in enumerate(heads))
 
 
-def disentangled_heads(params) -> tuple[int, ...]:
+def disentangled_heads(params: dict) -> tuple[int, ...]:
     """Heads per layer of ``params`` (checked by :func:`disentangled_shape`)."""
     return disentangled_shape(params)[2]
 
 
-def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
+def disentangled_shape(params: dict) -> tuple[int, int, tuple[int, ...]]:
     """``(S, T, heads)`` of ``params``, after checking that they are a dict ``{"A": [...], "W": ...}`` of
     floating-point arrays whose shapes fit together (raises ``TypeError``/``ValueError``). Shapes and dtypes only,
     so this also works on traced parameters (inside ``jit``/``grad``), at trace time."""
@@ -194,7 +195,7 @@ def _shapes(S: int, T: int, heads) -> list[tuple[int, ...]]:
     return [(H, d, d) for H, d in zip(_check_heads(heads), dims[:-1])] + [(dims[-1], S)]
 
 
-def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype=jnp.float32) -> dict:
+def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype: DTypeLike = jnp.float32) -> dict:
     """All-zero parameters (docs/theory.md §3): the paper's start for one head per layer."""
     shapes = _shapes(S, T, heads)
     dtype = _check_float_dtype(dtype)
@@ -203,7 +204,7 @@ def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype=j
 
 
 def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (1, 1), *, scale: float,
-                        dtype=jnp.float32) -> dict:
+                        dtype: DTypeLike = jnp.float32) -> dict:
     """I.i.d. ``N(0, scale²)`` entries (``scale > 0``), one key split per matrix. The paper uses ``1e-4``-scale
     noise for several heads per layer: identical zero heads receive identical gradients and never separate."""
     key = check_key("key", key)
@@ -216,7 +217,7 @@ def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (
 
 
 def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: float = 1.0, gamma: float = 1.0,
-                   dtype=jnp.float32) -> dict:
+                   dtype: DTypeLike = jnp.float32) -> dict:
     """The layer-wise starting point: ``A_1 = 0``; every layer-2 head matches the query's token against the
     token its first-layer head ``h = 0`` gathered (block ``A_2[:S, d_0:d_0+S] = β0·I``); ``W`` reads the token
     that layer-2 head 0 copies (block ``W[d_1 + :S] = γ·I``), so ``logits = γ·out`` with ``out`` the reduced
@@ -270,7 +271,7 @@ def _h1_from_layer1(X, P, T):
     return jnp.concatenate(parts, axis=-1)
 
 
-def disentangled_logits(params, tokens) -> jax.Array:
+def disentangled_logits(params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits ``Wᵀ h_{T-1}`` ``(B, S)`` (fast path: last layer at the query only, one-hot first layer).
 
     Refuses, before computing: ``params`` whose structure does not fit (:func:`disentangled_shape`); ``tokens``
@@ -384,12 +385,13 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     return W.T @ jnp.concatenate(outs, 0)  # (S, B)
 
 
-def disentangled_apply(params, tokens) -> jax.Array:
+def disentangled_apply(params: dict, tokens: ArrayLike) -> jax.Array:
     """The prediction ``softmax(Wᵀ h_{T-1})`` ``(B, S)``."""
     return jax.nn.softmax(disentangled_logits(params, tokens), axis=-1)
 
 
-def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
+def disentangled_loss(params: dict, tokens: ArrayLike, targets: ArrayLike,
+                      weights: ArrayLike | None = None) -> jax.Array:
     """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``.
 
     Refuses, before computing: ``targets`` not real ``(B, S)`` and ``weights`` not real ``(B,)``; when they are
@@ -410,7 +412,7 @@ def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
 
 
 # ---------------------------------------------------------------------- the literal definition
-def disentangled_reference_logits(params, tokens, *, query_only_last: bool = False) -> jax.Array:
+def disentangled_reference_logits(params: dict, tokens: ArrayLike, *, query_only_last: bool = False) -> jax.Array:
     """The definition, computed densely: embed ``h_i = [x(s_i); e_i]``, every layer at every position (or the
     last layer at the query only), plain products and softmaxes. Slow; for tests and FLOP counts."""
     if not isinstance(query_only_last, (bool, np.bool_)):
@@ -437,7 +439,7 @@ def disentangled_reference_logits(params, tokens, *, query_only_last: bool = Fal
 
 
 # ---------------------------------------------------------------------- read-outs for the metrics
-def position_attention(params, layer: int = 0) -> jax.Array:
+def position_attention(params: dict, layer: int = 0) -> jax.Array:
     """The position–position block of layer ``layer``'s matrices, softmaxed causally: ``(H, T, T)`` with
     ``α[h, i, j] = softmax_{j≤i}(A[h][S+i, S+j])`` (the paper's figure-9 read-out of the learned graph; for
     ``layer = 0`` the position block of the one-hot embedding)."""
@@ -449,7 +451,7 @@ def position_attention(params, layer: int = 0) -> jax.Array:
     return jax.nn.softmax(jnp.where(mask, block, -jnp.inf), axis=-1)
 
 
-def layer1_attention(params, tokens) -> jax.Array:
+def layer1_attention(params: dict, tokens: ArrayLike) -> jax.Array:
     """The first layer's actual attention on every sequence of ``tokens``: ``(B, H_1, T, T)`` (token and
     position parts)."""
     S, T, _ = disentangled_shape(params)
@@ -458,7 +460,7 @@ def layer1_attention(params, tokens) -> jax.Array:
     return _layer1_full(params["A"][0], X, S)
 
 
-def induction_block(params, head: int = 0, source_head: int = 0) -> jax.Array:
+def induction_block(params: dict, head: int = 0, source_head: int = 0) -> jax.Array:
     """The block of layer-2 head ``head`` that scores the query's token against the token gathered by
     first-layer head ``source_head``: ``A_2[head][:S, d_0(1+source_head) : d_0(1+source_head)+S]`` ``(S, S)``.
     Diagonal-dominant for an induction head (C6)."""
@@ -471,7 +473,7 @@ def induction_block(params, head: int = 0, source_head: int = 0) -> jax.Array:
     return params["A"][1][head, :S, off:off + S]
 
 
-def readout_block(params, head: int = 0) -> jax.Array:
+def readout_block(params: dict, head: int = 0) -> jax.Array:
     """The block of ``W`` reading the token copied by the last layer's head ``head``: ``(S, S)``."""
     S, T, heads = disentangled_shape(params)
     head = check_int("head", head, minimum=0, maximum=heads[-1] - 1)

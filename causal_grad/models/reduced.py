@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from .._validate import (arrays, check_array, check_int, check_key, check_positive_float, check_probability,
                          check_tokens,
@@ -47,7 +48,7 @@ def causal_softmax(scores: jax.Array) -> jax.Array:
     return jax.nn.softmax(jnp.where(mask, clipped, -jnp.inf), axis=-1)
 
 
-def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
+def reduced_init(T: int, S: int, beta0: float = 0.0, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
     """The initialisation of docs/theory.md §4: ``A1 = 0``, ``A2 = β0·I``."""
     T = check_int("T", T, minimum=1)
     S = check_int("S", S, minimum=1)

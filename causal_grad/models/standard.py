@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._validate import check_array, check_int, check_key, check_tokens
 
@@ -88,7 +89,7 @@ def standard_model(vocab_size: int, seq_len: int, d_model: int = 64, layers: int
     return StandardTransformer(S, T, d, L, H, r)
 
 
-def standard_init(module: StandardTransformer, key) -> dict:
+def standard_init(module: StandardTransformer, key: jax.Array) -> dict:
     """Flax's default initialisation (LeCun-normal dense layers, N(0, 1) token embedding, N(0, 0.02²)
     positions)."""
     _check_module(module)
@@ -108,13 +109,13 @@ def _check_tokens(module, tokens):
     return check_tokens("tokens", tokens, seq_len=module.seq_len, vocab_size=module.vocab_size)
 
 
-def standard_logits(module: StandardTransformer, params, tokens) -> jax.Array:
+def standard_logits(module: StandardTransformer, params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits at the query ``(B, S)``."""
     tokens = _check_tokens(module, tokens)
     return module.apply(params, tokens)
 
 
-def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.Array:
+def standard_loss(module: StandardTransformer, params: dict, tokens: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Mean cross-entropy ``−Σ_b y_b log softmax(logits)_b`` against the soft targets."""
     B = len(_check_tokens(module, tokens))
     check_array("targets", targets, shape=(B, module.vocab_size))
@@ -122,7 +123,7 @@ def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.A
     return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1))
 
 
-def standard_attention(module: StandardTransformer, params, tokens, layer: int = 0) -> jax.Array:
+def standard_attention(module: StandardTransformer, params: dict, tokens: ArrayLike, layer: int = 0) -> jax.Array:
     """Attention of layer ``layer`` on ``tokens``: ``(B, H, T, T)``."""
     layer = check_int("layer", layer, minimum=0, maximum=_check_module(module).layers - 1)
     tokens = _check_tokens(module, tokens)

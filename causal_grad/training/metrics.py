@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
+
+from numpy.typing import ArrayLike
 
 import numpy as np
 
 from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
+
+#: A graph or what :class:`~causal_grad.graphs.Graph` accepts (a parent list).
+GraphLike = Union[Graph, Sequence]
 
 __all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previous_token_score",
            "diagonal_dominance", "head_parents", "induction_metrics", "GraphMetrics", "DiagonalDominance",
@@ -97,7 +102,7 @@ def _graph(graph) -> Graph:
     return graph if isinstance(graph, Graph) else Graph(graph)
 
 
-def parent_attention(att, graph) -> np.ndarray:
+def parent_attention(att: ArrayLike, graph: GraphLike) -> np.ndarray:
     """``α[i, p(i)]`` for every child position ``i`` of a forest ``graph`` (head 0 of ``att``), in order."""
     a = _att(att)[0]
     g = _graph(graph)
@@ -108,7 +113,7 @@ def parent_attention(att, graph) -> np.ndarray:
     return a[kids, par[kids]]
 
 
-def argmax_parents(att, n: int, threshold: float = 0.5) -> tuple[int, ...]:
+def argmax_parents(att: ArrayLike, n: int, threshold: float = 0.5) -> tuple[int, ...]:
     """The argmax graph of head 0 on positions ``0 … n-1``: ``p̂(i) = argmax_{j≤i} α[i, j]`` if that is an
     earlier position with weight ``≥ threshold``, else ``-1`` (root)."""
     a = _att(att)[0]
@@ -121,7 +126,7 @@ def argmax_parents(att, n: int, threshold: float = 0.5) -> tuple[int, ...]:
     return tuple(out)
 
 
-def shd(pred, true) -> int:
+def shd(pred: GraphLike, true: GraphLike) -> int:
     """Structural Hamming distance between two forests on the same positions (forward edges only: the size of
     the symmetric difference of the edge sets)."""
     p, t = _graph(pred), _graph(true)
@@ -130,7 +135,7 @@ def shd(pred, true) -> int:
     return len(set(p.edges) ^ set(t.edges))
 
 
-def graph_metrics(att, graph, threshold: float = 0.5) -> GraphMetrics:
+def graph_metrics(att: ArrayLike, graph: GraphLike, threshold: float = 0.5) -> GraphMetrics:
     """Parent attention (mean, min), argmax recovery (fraction and all-recovered flag) and SHD of the argmax
     graph for a forest ``graph`` (head 0)."""
     threshold = check_probability("threshold", threshold)
@@ -151,14 +156,14 @@ def graph_metrics(att, graph, threshold: float = 0.5) -> GraphMetrics:
     )
 
 
-def previous_token_score(att, n: int) -> float:
+def previous_token_score(att: ArrayLike, n: int) -> float:
     """Mean of ``α[i, i-1]`` over ``i = 1 … n-1`` (head 0): 1 for a perfect previous-token head."""
     a = _att(att)[0]
     n = check_int("n", n, minimum=2, maximum=a.shape[0])
     return float(np.mean([a[i, i - 1] for i in range(1, n)]))
 
 
-def diagonal_dominance(block) -> DiagonalDominance:
+def diagonal_dominance(block: ArrayLike) -> DiagonalDominance:
     """For the layer-2 token block ``(S, S)``: ``mean diag − mean off-diag`` and the fraction of rows whose
     argmax is the diagonal (1 for a match-and-copy head)."""
     b = np.asarray(check_array("block", block), dtype=np.float64)
@@ -170,7 +175,7 @@ def diagonal_dominance(block) -> DiagonalDominance:
                              diag_argmax_rows=float(np.mean(np.argmax(b, axis=1) == np.arange(S))))
 
 
-def induction_metrics(att, block, n: int) -> InductionMetrics:
+def induction_metrics(att: ArrayLike, block: ArrayLike | None, n: int) -> InductionMetrics:
     """C6: previous-token score of the first layer plus diagonal dominance of the layer-2 token block."""
     d = diagonal_dominance(block) if block is not None else None  # checked before anything else is computed
     pt = previous_token_score(att, n)
@@ -179,7 +184,7 @@ def induction_metrics(att, block, n: int) -> InductionMetrics:
     return InductionMetrics(pt, d.diag_minus_offdiag, d.diag_argmax_rows)
 
 
-def head_parents(att, graph) -> HeadParents:
+def head_parents(att: ArrayLike, graph: GraphLike) -> HeadParents:
     """C7: for every head and every parent slot ``m`` of the positions with the most parents, the mean weight
     the head puts on parent ``m`` and the fraction of those positions whose row argmax is parent ``m``.
 

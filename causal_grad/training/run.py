@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -122,7 +122,7 @@ class TrainResult:
                 f"{'' if self.out is None else f'; in {self.out}'})")
 
 
-def write_json_atomic(path, obj) -> None:
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -246,7 +246,8 @@ def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
     return _CONTEXTS[key]
 
 
-def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool = True, mesh=None,
+def train(config: TrainConfig, out: str | os.PathLike | None = None, *, resume: bool = False, progress: bool = True,
+          mesh: jax.sharding.Mesh | None = None,
           stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100) -> TrainResult:
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
     early after an evaluation (used by the benchmarks to time recovery). Returns the final parameters and
@@ -378,7 +379,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     return TrainResult(cfg, params, history, out)
 
 
-def load_run(out) -> TrainResult:
+def load_run(out: str | os.PathLike) -> TrainResult:
     """Read a results folder: config, final weights (as the model's pytree) and history."""
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a results folder path, got {type(out).__name__}")
