@@ -241,7 +241,7 @@ def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
         assert hist["interrupted_at"] == 15 and hist["eval"][-1]["step"] == 15
         assert (out / "checkpoints" / "15").is_dir()
         resumed = train(cfg, out, resume=True, progress=False)
-        assert resumed.history["steps_done"] == cfg.steps
+        assert resumed.history["steps_done"] == cfg.run.steps
         assert bit_identical(straight, resumed.params)
         assert bit_identical(straight, load_weights(out / "weights.npz", straight))
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
