@@ -11,6 +11,10 @@
 ``resume=True`` restores the newest checkpoint and continues. The batch of step ``t`` is drawn with a key that
 depends on ``(seed, t)`` only and the chunk boundaries are fixed by the configuration, so a resumed run ends
 with the same weights as an uninterrupted one (bit for bit on the same machine; see ``tests/test_training.py``).
+A run without a checkpoint is trained again from step 0. ``resume=True`` with a config that differs from the
+saved one only by a larger ``steps`` extends the run (the layer-wise stage 1 keeps its saved length; the last
+stage's cosine decay is recomputed over the new length); any other difference raises a ``ValueError`` naming
+the fields.
 """
 
 from __future__ import annotations
@@ -290,11 +294,9 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "config.json", cfg.to_json())
+        # a run that kept no checkpoint has no state to continue from: resume then trains it from step 0
         if cfg.run.checkpoint_every or (resume and (out / "checkpoints").is_dir()):  # (an interrupted run's)
             ckpt = Checkpointer(out / "checkpoints")
-        elif resume and (out / "weights.npz").exists():
-            raise ValueError(f"resume: the finished run in {out} kept no checkpoint to continue from (train it "
-                             f"with checkpoint_every > 0, --checkpoint-every, to extend it later)")
 
     runner_for = ctx.runner
     step, k = 0, 0
