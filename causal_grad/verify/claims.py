@@ -381,7 +381,7 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
             "min_parent_attention": float(np.min(f["parent_attention"])) if "parent_attention" in f else None,
             "loss": f["loss"], "estimator_loss": f["loss"] - f["excess_over_in_context"],
             "excess_over_estimator": f["excess_over_in_context"], "unigram_loss": base["unigram"]["mean"],
-            "gap_closed": closed, "steps": res.config.steps, "wall_s": res.history.get("wall_s")}
+            "gap_closed": closed, "steps": res.config.run.steps, "wall_s": res.history.get("wall_s")}
         if not (f["all_recovered"] and f["mean_parent_attention"] >= 0.9):
             fails.append(f"{model}/{sched} on {name}: recovered {f['all_recovered']}, parent attention "
                          f"{f['mean_parent_attention']:.3f}")
