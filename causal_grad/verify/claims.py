@@ -33,8 +33,6 @@ def _check(cid: str, title: str):
 
     return deco
 
-__all__: list[str] = []
-
 
 def _forests(key, count: int, n: int):
     keys = jax.random.split(key, count)
