@@ -33,9 +33,10 @@ from .gradients import (exact_population_gradient, linearized_gradient_at_init, 
 from .gradients.dp import exact_gradient_at_init_dp
 
 # --- training
-from .models import (disentangled_init, disentangled_logits, disentangled_loss, position_attention,
-                     standard_model, standard_init)
-from .training import TrainConfig, TrainResult, default_config, train, load_run, graph_metrics, head_parents
+from .models import (build_model, register_model, disentangled_zeros, disentangled_normal, disentangled_logits,
+                     disentangled_loss, position_attention, standard_model, standard_init)
+from .training import (TrainConfig, TrainResult, default_config, preset, train, load_run, graph_metrics,
+                       head_parents)
 
 # --- comparison and verification
 

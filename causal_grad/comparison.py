@@ -22,6 +22,7 @@ recovered later (negative rank correlation).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,9 @@ class A1Agreement:
     spearman_gradient: float  # the same against the exact finite-T gradient at initialisation
     argmax_parent: float  # fraction of rows with a parent and a competitor whose strict argmax over j < i is p(i)
     parent_attention: float  # mean over rows with a parent of softmax_{j≤i}(A1[i])[p(i)]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def _softmax_rows(A1: np.ndarray) -> np.ndarray:
@@ -204,7 +208,7 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     return np.stack(runs)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClosedFormVsTraining:
     """The side-by-side record (see the module docstring). Arrays are indexed by recorded step."""
 
@@ -222,6 +226,25 @@ class ClosedFormVsTraining:
     M: np.ndarray
     A1_exact: np.ndarray = field(repr=False)
     A1_stochastic: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (f"ClosedFormVsTraining({len(self.steps)} recorded steps up to {int(self.steps[-1])}, "
+                f"{len(self.parents)} positions; final distance {self.distance[-1]:.3g})")
+
+    def to_dict(self) -> dict:
+        """JSON-ready: arrays as lists, agreements as dicts (the A1 trajectories left out: ``A1_exact``,
+        ``A1_stochastic``)."""
+        def conv(v):
+            if isinstance(v, np.ndarray):
+                return v.tolist()
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [x.to_dict() if isinstance(x, A1Agreement) else conv(x) for x in v]
+            return v
+
+        return {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.name not in ("A1_exact", "A1_stochastic")}
 
     def table(self) -> str:
         lines = ["ρ: Spearman of row-centred (i+1)·A1 with row-centred M (ρ_G: with the exact gradient at init)",

@@ -2,13 +2,19 @@
 
 A :class:`Graph` is an immutable description of which earlier positions each position depends on.
 
-* A **forest** (one parent per position) is stored as a tuple ``parents`` with ``parents[i] ∈ {-1, 0, …, i-1}``;
-  ``-1`` marks a root. Edges point forward, so every forest is a set of trees.
-* A **multi-parent DAG** (docs/theory.md §1, section 6 of the paper) is stored as one *ordered* tuple of parents per
-  position; ``()`` marks a root. For the multi-parent task the *last* position of the graph is the target,
-  whose token is not part of the sequence (see :class:`causal_grad.task.MultiParentTask`).
+A graph is stored as one *ordered* tuple of parents per position (``()`` marks a root) and may be written
+either way: as parent tuples ``((), (0,), (1,))`` or, when every position has at most one parent, as a flat
+list ``(-1, 0, 1)`` with ``-1`` for a root. Its kind is decided by the parent sets alone, never by the writing:
 
-Graphs carry positions ``0 … n-1`` only. The in-context task appends the query position ``T-1 = n``.
+* a **forest**: every position has at most one parent (edges point forward, so it is a set of trees). Its task
+  is the in-context task (:class:`causal_grad.task.InContextTask`), which appends the query position
+  ``T-1 = n``: :attr:`Graph.seq_len` ``= n + 1``;
+* a **multi-parent DAG** (docs/theory.md §1, section 6 of the paper): some position has two or more parents. Its
+  task is the multi-parent task (:class:`causal_grad.task.MultiParentTask`), whose *last* graph position is the
+  prediction target, not a token of the sequence (:attr:`Graph.target`): :attr:`Graph.seq_len` ``= n - 1``.
+
+So ``Graph(((), (0,), (1,))) == Graph((-1, 0, 1))`` (the same chain), and the one rule for the sequence length is
+:attr:`Graph.seq_len`.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ._validate import check_int, check_key, check_probability, check_seed
+
+if TYPE_CHECKING:  # annotations only: jax is imported where a random graph is drawn
+    import jax
 
 __all__ = [
     "Graph",
@@ -47,8 +56,9 @@ def _as_int(name: str, v) -> int:
 class Graph:
     """An immutable causal graph on positions ``0 … n-1``.
 
-    Construct it from a parent list: ``Graph((-1, 0, 1))`` (a forest; ``-1`` = root) or
-    ``Graph(((), (), (0, 1)))`` (a multi-parent DAG with ordered parent tuples).
+    Construct it from a parent list: ``Graph((-1, 0, 1))`` (``-1`` = root) or ordered parent tuples
+    ``Graph(((), (), (0, 1)))``. ``is_forest`` is true when every position has at most one parent, however the
+    list was written (``Graph(((), (0,), (1,))) == Graph((-1, 0, 1))``).
 
     Rules (checked before anything else, with a ``ValueError``/``TypeError`` naming the rule): at least one
     position; integer parents; each parent in ``{0, …, i-1}`` (or ``-1`` for a forest root), so the graph is
@@ -82,16 +92,14 @@ class Graph:
                 if len(set(ps)) != len(ps):
                     raise ValueError(f"parents[{i}] = {ps}: a position cannot list the same parent twice")
                 sets.append(ps)
-            forest = False
         else:
             for i, p in enumerate(parents):
                 p = _as_int(f"parents[{i}]", p)
                 if not -1 <= p < i:
                     raise ValueError(f"parents[{i}] = {p}: a parent must be -1 (root) or lie in 0..{i - 1}")
                 sets.append(() if p == ROOT else (p,))
-            forest = True
         object.__setattr__(self, "parent_sets", tuple(sets))
-        object.__setattr__(self, "is_forest", forest)
+        object.__setattr__(self, "is_forest", all(len(ps) <= 1 for ps in sets))
 
     # ------------------------------------------------------------------ basic views
     @property
@@ -101,6 +109,33 @@ class Graph:
 
     def __len__(self) -> int:
         return self.n
+
+    @property
+    def target(self) -> int | None:
+        """The graph position that is the prediction target rather than a token: ``n - 1`` for a multi-parent
+        DAG (the multi-parent task predicts the last position from its parents), ``None`` for a forest (the
+        in-context task appends a query position after the ``n`` graph positions instead)."""
+        return None if self.is_forest else self.n - 1
+
+    @property
+    def seq_len(self) -> int:
+        """``T``, the length of a token sequence of this graph's task: ``n + 1`` for a forest (graph positions
+        then the query), ``n - 1`` for a multi-parent DAG (every position but the target). The one place this
+        rule is written."""
+        return self.n + 1 if self.is_forest else self.n - 1
+
+    @property
+    def token_positions(self) -> int:
+        """The graph positions that are tokens of the sequence: ``n`` for a forest, ``n - 1`` (all but the
+        target) for a multi-parent DAG."""
+        return self.n if self.is_forest else self.n - 1
+
+    @staticmethod
+    def n_for_seq_len(seq_len: int, *, multi_parent: bool) -> int:
+        """The number of graph positions ``n`` whose task has sequences of length ``seq_len`` (the inverse of
+        :attr:`seq_len`): ``T - 1`` for a forest, ``T + 1`` for a multi-parent DAG."""
+        seq_len = check_int("seq_len", seq_len, minimum=2)
+        return seq_len + 1 if multi_parent else seq_len - 1
 
     @property
     def parents(self) -> tuple[int, ...]:
@@ -258,7 +293,7 @@ def icl_pairs(n: int) -> Graph:
     return Graph(tuple(-1 if i % 2 == 0 else i - 1 for i in range(n)))
 
 
-def random_tree(key, n: int) -> Graph:
+def random_tree(key: jax.Array, n: int) -> Graph:
     """A random forest with ``p(i)`` uniform on ``{-1, 0, …, i-1}`` (position 0 is a root)."""
     key = check_key("key", key)
     n = check_int("n", n, minimum=1)
@@ -270,7 +305,7 @@ def random_tree(key, n: int) -> Graph:
     return Graph(tuple(parents))
 
 
-def random_forest(key, n: int, p_root: float) -> Graph:
+def random_forest(key: jax.Array, n: int, p_root: float) -> Graph:
     """Position 0 a root; each later position a root with probability ``p_root``, else a parent uniform among
     the earlier positions."""
     key = check_key("key", key)

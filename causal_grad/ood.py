@@ -47,8 +47,8 @@ def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Pr
     """Evaluate ``predict(tokens) -> ŷ (B, S)`` on ``num`` sequences per prior in ``priors``.
 
     ``task`` fixes the graph, ``S`` and the estimator's pseudo-count ``α`` (the training task). Returns, per
-    prior, ``{"model", "bayes", "unigram", "entropy_floor", "excess"}`` each as ``{"mean", "se"}``, where
-    ``excess`` is the paired difference ``model − bayes``.
+    prior, ``{"model", "in_context", "unigram", "entropy_floor", "excess"}`` each as ``{"mean", "se"}``, where
+    ``excess`` is the paired difference ``model − in_context``.
     """
     check_callable("predict", predict)
     key = check_key("key", key)
@@ -65,19 +65,19 @@ def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Pr
     for name, prior in priors.items():
         ev = InContextTask(task.graph, task.vocab_size, task.alpha, prior=prior)
         key, sub = jax.random.split(key)
-        cols = {k: [] for k in ("model", "bayes", "unigram", "entropy_floor")}
+        cols = {k: [] for k in ("model", "in_context", "unigram", "entropy_floor")}
         left = num
         while left > 0:
             sub, kb = jax.random.split(sub)
             b = min(batch, left)
             tokens, y = ev.sample(kb, b)
             cols["model"].append(np.asarray(cross_entropy(y, predict(tokens)), np.float64))
-            cols["bayes"].append(np.asarray(cross_entropy(y, ev.bayes(tokens)), np.float64))
+            cols["in_context"].append(np.asarray(cross_entropy(y, ev.in_context(tokens)), np.float64))
             cols["unigram"].append(np.asarray(cross_entropy(y, ev.unigram(tokens)), np.float64))
             cols["entropy_floor"].append(np.asarray(entropy(y), np.float64))
             left -= b
         arr = {k: np.concatenate(v) for k, v in cols.items()}
         res = {k: _stats(v) for k, v in arr.items()}
-        res["excess"] = _stats(arr["model"] - arr["bayes"])
+        res["excess"] = _stats(arr["model"] - arr["in_context"])
         results[name] = res
     return results

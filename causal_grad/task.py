@@ -164,8 +164,8 @@ class InContextTask:
 
     @property
     def seq_len(self) -> int:
-        """``T``: graph positions plus the query position."""
-        return self.graph.n + 1
+        """``T``: graph positions plus the query position (:attr:`causal_grad.graphs.Graph.seq_len`)."""
+        return self.graph.seq_len
 
     @property
     def parents(self) -> tuple[int, ...]:
@@ -265,7 +265,7 @@ class InContextTask:
         return self._sampler.tokens_given_pi(key, pis)
 
     # ------------------------------------------------------------------ baselines (docs/theory.md §2)
-    def bayes(self, tokens) -> jax.Array:
+    def in_context(self, tokens) -> jax.Array:
         """The in-context Dirichlet estimator ``(n_b + α)/(Σ n + Sα)`` with
         ``n_b = #{i < T-1 : p(i) ≠ -1, s_{p(i)} = s_{T-1}, s_i = b}``."""
         return baselines.in_context_estimator(self._check_tokens(tokens), self.parents, self.vocab_size, self.alpha)
@@ -278,7 +278,7 @@ class InContextTask:
         """Held-out cross-entropy (nats) of the in-context estimator, the unigram estimator and the entropy
         floor ``E[H(π[q])]``, each as ``{"mean", "se"}`` over ``num`` fresh sequences."""
         return baselines.held_out_losses(self, key, num, batch,
-                                         {"bayes": self.bayes, "unigram": self.unigram})
+                                         {"in_context": self.in_context, "unigram": self.unigram})
 
     def _check_tokens(self, tokens) -> jax.Array:
         # integer (B, T) with B >= 1; values in 0..S-1 when concrete (not traced)
@@ -295,8 +295,9 @@ class MultiParentTask:
 
     def __init__(self, graph, vocab_size: int, alpha: float):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
-        if graph.n < 2:
-            raise ValueError("graph must have at least 2 positions (context and target) for MultiParentTask")
+        if graph.is_forest:
+            raise ValueError("graph must have a position with two or more parents for MultiParentTask (a graph "
+                             "whose positions have at most one parent is a forest: use InContextTask)")
         target = graph.parent_sets[-1]
         if not target:
             raise ValueError("graph's last position is the target and must have at least one parent")
@@ -317,7 +318,8 @@ class MultiParentTask:
 
     @property
     def seq_len(self) -> int:
-        return self.graph.n - 1
+        """``T = n - 1``: every graph position but the target (:attr:`causal_grad.graphs.Graph.seq_len`)."""
+        return self.graph.seq_len
 
     @property
     def target_parents(self) -> tuple[int, ...]:
@@ -371,7 +373,7 @@ class MultiParentTask:
         batch = _check_batch(batch)
         return self._sampler(key, batch, _check_dtype(dtype))
 
-    def bayes(self, tokens) -> jax.Array:
+    def in_context(self, tokens) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
         s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor."""
         return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
@@ -388,7 +390,7 @@ class MultiParentTask:
                                            include_last=True)
 
     def baseline_losses(self, key, num: int = 65536, batch: int = 8192) -> dict:
-        fns = {"bayes": self.bayes, "unigram": self.unigram}
+        fns = {"in_context": self.in_context, "unigram": self.unigram}
         for m in range(len(self.target_parents)):
             fns[f"one_parent_{m}"] = partial(self.one_parent, which=m)
         return baselines.held_out_losses(self, key, num, batch, fns)

@@ -97,14 +97,13 @@ def readouts(res, num_tokens: int = 512):
     import jax
 
     from causal_grad.task import make_task
-    from causal_grad.training import build_model
 
     cfg = res.config
-    spec = build_model(cfg.model, cfg.vocab, cfg.seq_len, schedule=cfg.schedule, heads=cfg.heads,
-                       d_model=cfg.d_model, layers=cfg.layers, std_heads=cfg.std_heads)
+    spec = cfg.build_model()
     tokens = None
-    if cfg.model == "standard":
-        tokens = make_task(cfg.graph, cfg.vocab, cfg.alpha).sample(jax.random.key(cfg.eval_seed), num_tokens)[0]
+    if cfg.model.name == "standard":
+        tokens = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha).sample(jax.random.key(cfg.run.eval_seed),
+                                                                             num_tokens)[0]
     att = np.asarray(spec.attention(res.params, tokens), dtype=float)
     block = None if spec.induction is None else np.asarray(spec.induction(res.params), dtype=float)
     return att, block
@@ -115,7 +114,7 @@ def loss_curve(res) -> tuple[list[int], list[float]]:
     return [e["step"] for e in ev], [e["loss"] for e in ev]
 
 
-BASELINE_LABELS = {"bayes": "in-context estimator", "entropy_floor": "entropy floor", "unigram": "unigram"}
+BASELINE_LABELS = {"in_context": "in-context estimator", "entropy_floor": "entropy floor", "unigram": "unigram"}
 
 
 def forest_summary(res) -> dict:
@@ -123,20 +122,21 @@ def forest_summary(res) -> dict:
     scores; with the run's length and wall time."""
     f = dict(res.final)
     b = res.history["baselines"]
-    keys = ("loss", "excess_over_bayes", "recovered", "all_recovered", "mean_parent_attention",
+    keys = ("loss", "excess_over_in_context", "recovered", "all_recovered", "mean_parent_attention",
             "min_parent_attention", "shd", "previous_token", "diag_minus_offdiag", "diag_argmax_rows")
     out = {k: f[k] for k in keys if k in f}
-    out.update(bayes=b["bayes"], entropy_floor=b["entropy_floor"], unigram=b.get("unigram"),
+    out.update(in_context=b["in_context"], entropy_floor=b["entropy_floor"], unigram=b.get("unigram"),
                parents=list(res.config.graph.parents), steps=res.history.get("steps_done"),
-               wall_s=res.history.get("wall_s"), model=res.config.model, schedule=res.config.schedule)
+               wall_s=res.history.get("wall_s"), model=res.config.model.name,
+               schedule=res.config.optim.schedule)
     return out
 
 
 def stage_marks(cfg) -> dict:
     """``{"stage 2 starts": step}`` for a layer-wise run (empty for joint training)."""
-    if cfg.schedule != "layerwise":
+    if cfg.optim.schedule != "layerwise":
         return {}
-    return {"stage 2 starts": cfg.steps // 2 if cfg.stage1_steps is None else cfg.stage1_steps}
+    return {"stage 2 starts": cfg.stage1}
 
 
 def model_panels(res, att, block, name: str) -> list[dict]:
@@ -156,35 +156,33 @@ def model_panels(res, att, block, name: str) -> list[dict]:
                           title=f"{name}: layer-2 token block (A2)\ndiag − off-diag {dd:.2f}"))
     steps, losses = loss_curve(res)
     b = res.history["baselines"]
-    specs.append(dict(kind="curves", x=steps, series={f"{res.config.model} ({res.config.schedule})": losses},
-                      hlines={BASELINE_LABELS[k]: b[k] for k in ("bayes", "unigram", "entropy_floor") if k in b},
+    specs.append(dict(kind="curves", x=steps, series={f"{res.config.model.name} ({res.config.optim.schedule})": losses},
+                      hlines={BASELINE_LABELS[k]: b[k] for k in ("in_context", "unigram", "entropy_floor") if k in b},
                       vlines=stage_marks(res.config), xlabel="step", ylabel="held-out loss (nats)",
-                      title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['bayes']:.3f}"))
+                      title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['in_context']:.3f}"))
     return specs
 
 
 #: The tests' "smoke" training: a few steps of joint training (one compiled stage instead of two); it checks the
 #: plumbing, not the learning.
 SMOKE_TRAIN = dict(schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=128, eval_size=512, eval_every=10,
-                   log_every=10)
+                   log_every=10)  # (with a preset of joint schedule: "reduced-joint", "disentangled-joint")
 
 
 # ---------------------------------------------------------------------- figures 2 and 6
 def forest_config(graph, mode: str, seed: int):
-    """The paper's figure-2/6 run (``mode="full"``: disentangled, heads [1, 1], all parameters from zero,
-    plain GD at lr 1 with a cosine decay, 2^17 steps of 1024 sequences, 2^16 held-out sequences; docs/theory.md §6),
-    or the fast layer-wise schedule of ``causal_grad.training.run.DEFAULTS`` (``"quick"``; ``"smoke"``: a few
-    steps, for the tests only). S = 10, α = 0.1."""
-    from causal_grad.training import default_config
+    """The paper's figure-2/6 run (``mode="full"``: preset ``fig2``, disentangled, heads [1, 1], all parameters
+    from zero, plain GD at lr 1 with a cosine decay, 2^17 steps of 1024 sequences, 2^16 held-out sequences;
+    docs/theory.md §6), or the fast layer-wise preset ``disentangled`` (``"quick"``; ``"smoke"``: a few steps of
+    joint plain GD from zero, for the tests only). S = 10, α = 0.1."""
+    from causal_grad.training import preset
 
     if mode == "full":
-        return default_config("disentangled", graph, vocab=10, alpha=0.1, schedule="joint", optimizer="sgd",
-                              lr=1.0, steps=1 << 17, batch=1024, eval_size=1 << 16, eval_every=1 << 11,
-                              log_every=1 << 11, checkpoint_every=1 << 14, seed=seed)
+        return preset("fig2", graph, vocab=10, alpha=0.1, seed=seed)
     if mode == "quick":
-        return default_config("disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25,
-                              log_every=25, seed=seed)
-    return default_config("disentangled", graph, vocab=10, alpha=0.1, **SMOKE_TRAIN, seed=seed)
+        return preset("disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25, log_every=25,
+                      seed=seed)
+    return preset("disentangled-joint", graph, vocab=10, alpha=0.1, **SMOKE_TRAIN, seed=seed)
 
 
 def mode_of(quick: bool, smoke: bool) -> str:
@@ -210,12 +208,12 @@ def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int
         specs += model_panels(res, att, block, gname)
         results[gname] = forest_summary(res)
         f = results[gname]
-        print(f"{name} {gname}: loss {f['loss']:.4f} (estimator {f['bayes']:.4f}, floor {f['entropy_floor']:.4f}, "
+        print(f"{name} {gname}: loss {f['loss']:.4f} (estimator {f['in_context']:.4f}, floor {f['entropy_floor']:.4f}, "
               f"unigram {f['unigram']:.4f}); parent attention {f['mean_parent_attention']:.3f}, recovered "
               f"{f['recovered']:.0%}, SHD {f['shd']}; {f['wall_s']:.0f} s", flush=True)
     fig = plots.output_path(out / f"{name}.png")
-    plots.panels(specs, suptitle=f"{suptitle} [{mode}: {cfg.model} {cfg.schedule}, {cfg.steps} steps × {cfg.batch}]",
-                 ncol=3, path=fig)
+    plots.panels(specs, suptitle=f"{suptitle} [{mode}: {cfg.model.name} {cfg.optim.schedule}, {cfg.run.steps} steps "
+                                 f"× {cfg.run.batch}]", ncol=3, path=fig)
     summary = {"experiment": name, "mode": mode, "config": cfg.to_json() | {"graph": None},
                "graphs": results, "figure": fig.name, "seconds": time.perf_counter() - t0}
     write_summary(out, summary)

@@ -28,8 +28,8 @@ NAME = "fig2_chain"
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Train on the chain and draw the figure. Returns ``{"graphs": {"chain": {loss, bayes, entropy_floor,
-    unigram, excess_over_bayes, recovered, all_recovered, mean_parent_attention, min_parent_attention, shd,
+    """Train on the chain and draw the figure. Returns ``{"graphs": {"chain": {loss, in_context, entropy_floor,
+    unigram, excess_over_in_context, recovered, all_recovered, mean_parent_attention, min_parent_attention, shd,
     previous_token, diag_minus_offdiag, diag_argmax_rows, ...}}, "mode", "seconds", "figure"}``.
     ``smoke`` (tests only) trains for a few steps."""
     from causal_grad.graphs import chain

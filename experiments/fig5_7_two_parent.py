@@ -5,7 +5,7 @@ arity, uniform roots; the target's distribution is ``π_2[tokens of its two pare
 disentangled transformer has two first-layer heads and one second-layer head (heads [2, 1]), all parameters
 from N(0, (1e-4)²), AdamW with a cosine decay. Panels: each first-layer head's position attention with the
 edges to parent (i-1)//2 outlined in red and to parent i-1 in cyan, and the held-out loss against the tuple
-estimator ("bayes": matches both parents; exact Bayes here, roots being uniform), the two one-parent estimators,
+estimator ("in_context": matches both parents; exact Bayes here, roots being uniform), the two one-parent estimators,
 the unigram estimator and the entropy floor.
 
     python experiments/fig5_7_two_parent.py --quick  # 16 tokens + target, AdamW lr 0.1, 4000 steps × 512
@@ -32,23 +32,20 @@ SLOT_NAMES = ("(i-1)//2", "i-1")
 
 def config(mode: str, seed: int):
     from causal_grad.graphs import two_parent
-    from causal_grad.training import default_config
+    from causal_grad.training import preset
 
-    common = dict(vocab=5, alpha=0.1, heads=(2, 1), schedule="joint", optimizer="adamw", seed=seed)
-    if mode == "full":
-        return default_config("disentangled", two_parent(33), lr=1e-2, weight_decay=1e-4, steps=1 << 16,
-                              batch=1024, eval_size=1 << 16, eval_every=1 << 11, log_every=1 << 11,
-                              checkpoint_every=1 << 13, **common)
+    if mode == "full":  # the paper's run: the preset itself
+        return preset("two-parent", two_parent(33), seed=seed)
     if mode == "quick":
-        return default_config("disentangled", two_parent(17), lr=0.1, weight_decay=1e-4, steps=4000, batch=512,
-                              eval_size=4096, eval_every=250, log_every=250, **common)
-    return default_config("disentangled", two_parent(9), lr=0.1, weight_decay=1e-4, steps=40, batch=128,
-                          eval_size=512, eval_every=20, log_every=20, **common)
+        return preset("two-parent", two_parent(17), lr=0.1, steps=4000, batch=512, eval_size=4096, eval_every=250,
+                      log_every=250, checkpoint_every=0, seed=seed)
+    return preset("two-parent", two_parent(9), lr=0.1, steps=40, batch=128, eval_size=512, eval_every=20,
+                  log_every=20, checkpoint_every=0, seed=seed)
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Train and draw. Returns ``{"loss", "bayes", "one_parent_0", "one_parent_1", "unigram", "entropy_floor",
-    "excess_over_bayes", "heads": {weight, argmax, dominant_parent, split, positions}, "head_takes":
+    """Train and draw. Returns ``{"loss", "in_context", "one_parent_0", "one_parent_1", "unigram", "entropy_floor",
+    "excess_over_in_context", "heads": {weight, argmax, dominant_parent, split, positions}, "head_takes":
     [parent name per head], "split", "T", "mode", "seconds", "figure"}``; ``heads["argmax"][h][m]`` is the
     fraction of two-parent positions whose head-``h`` argmax is parent slot ``m`` (0: (i-1)//2, 1: i-1)."""
     from causal_grad import plots
@@ -75,22 +72,23 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
                           title=f"head {h}: takes parent {takes[h].split(' ')[0]}\nargmax on (i-1)//2 {a[0]:.0%}, "
                                 f"on i-1 {a[1]:.0%} (red: (i-1)//2, cyan: i-1)"))
     steps, losses = _expkit.loss_curve(res)
-    ref = {"tuple estimator (Bayes)": b["bayes"], "one parent (i-1)//2": b["one_parent_0"],
+    ref = {"tuple estimator (Bayes)": b["in_context"], "one parent (i-1)//2": b["one_parent_0"],
            "one parent i-1": b["one_parent_1"], "unigram": b["unigram"], "entropy floor": b["entropy_floor"]}
     specs.append(dict(kind="curves", x=steps, series={"disentangled [2,1]": losses}, hlines=ref, xlabel="step",
                       ylabel="held-out loss (nats)", title=f"loss {f['loss']:.3f}; heads split: {heads['split']}"))
     fig = plots.output_path(out / f"{NAME}.png")
     plots.panels(specs, ncol=3,
                  suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
-                          f"{cfg.lr:g}, {cfg.steps} steps × {cfg.batch}]", path=fig)
-    summary = {"experiment": NAME, "mode": mode, "T": T, "loss": f["loss"], "excess_over_bayes": f["excess_over_bayes"],
-               "bayes": b["bayes"], "one_parent_0": b["one_parent_0"], "one_parent_1": b["one_parent_1"],
+                          f"{cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]", path=fig)
+    summary = {"experiment": NAME, "mode": mode, "T": T, "loss": f["loss"],
+               "excess_over_in_context": f["excess_over_in_context"],
+               "in_context": b["in_context"], "one_parent_0": b["one_parent_0"], "one_parent_1": b["one_parent_1"],
                "unigram": b["unigram"], "entropy_floor": b["entropy_floor"], "heads": heads, "head_takes": takes,
                "split": heads["split"], "steps": res.history.get("steps_done"), "wall_s": res.history.get("wall_s"),
                "config": cfg.to_json() | {"graph": f"two_parent({cfg.graph.n})"}, "figure": fig.name,
                "seconds": time.perf_counter() - t0}
     _expkit.write_summary(out, summary)
-    print(f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['bayes']:.4f}, one parent {b['one_parent_0']:.4f} / "
+    print(f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
           f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
           flush=True)
     return summary

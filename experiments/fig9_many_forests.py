@@ -53,7 +53,7 @@ def forests(count: int, seed: int):
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     """Train one model per forest and draw. Returns ``{"headline" (mean over graphs of the per-graph average
     parent attention), "headline_sd", "per_position": {"position", "mean", "sd", "count"}, "per_graph": [{parents,
-    mean_parent_attention, min_parent_attention, recovered, all_recovered, loss, bayes, excess_over_bayes}],
+    mean_parent_attention, min_parent_attention, recovered, all_recovered, loss, in_context, excess_over_in_context}],
     "all_recovered_fraction", "graphs", "mode", "seconds", "figure"}``."""
     from causal_grad import plots
     from causal_grad.training import default_config, parent_attention
@@ -74,9 +74,9 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         weights[g, kids] = parent_attention(att, graph)
         s = _expkit.forest_summary(res)
         per_graph.append({k: s[k] for k in ("parents", "mean_parent_attention", "min_parent_attention", "recovered",
-                                            "all_recovered", "loss", "bayes", "excess_over_bayes", "wall_s")})
+                                            "all_recovered", "loss", "in_context", "excess_over_in_context", "wall_s")})
         print(f"{NAME} forest {g}: {len(kids)} edges, mean parent attention {s['mean_parent_attention']:.3f} "
-              f"(min {s['min_parent_attention']:.3f}), loss {s['loss']:.4f} vs estimator {s['bayes']:.4f}", flush=True)
+              f"(min {s['min_parent_attention']:.3f}), loss {s['loss']:.4f} vs estimator {s['in_context']:.4f}", flush=True)
         if first is None:
             first = (res, att)
     count = np.sum(~np.isnan(weights), axis=0)
@@ -107,7 +107,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     fig = plots.output_path(out / f"{NAME}.png")
     plots.panels(specs, ncol=3,
                  suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
-                          f"{cfg.schedule}, {cfg.steps} steps × {cfg.batch}]", path=fig)
+                          f"{cfg.optim.schedule}, {cfg.run.steps} steps × {cfg.run.batch}]", path=fig)
     summary = {"experiment": NAME, "mode": mode, "graphs": len(graphs), "headline": headline,
                "headline_sd": headline_sd,
                "per_position": {"position": pos.tolist(), "mean": mean[pos].tolist(), "sd": sd[pos].tolist(),

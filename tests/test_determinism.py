@@ -113,7 +113,7 @@ def test_multi_parent_task_sample_and_tables():
 
 
 def test_held_out_losses():
-    check_keyed(lambda k: held_out_losses(TASK, k, 16, 8, {"bayes": TASK.bayes}))
+    check_keyed(lambda k: held_out_losses(TASK, k, 16, 8, {"in_context": TASK.in_context}))
 
 
 def test_self_entry_over_prior():
@@ -144,7 +144,7 @@ def test_exact_paths_bit_identical():
 
 # ---------------------------------------------------------------------- models' random initialisation
 def test_model_initialisation():
-    check_keyed(lambda k: cg.disentangled_init(S, 5, (2, 1), key=k, scale=1e-2))
+    check_keyed(lambda k: cg.disentangled_normal(k, S, 5, (2, 1), scale=1e-2))
     module = cg.standard_model(S, 5, d_model=8, layers=1)
     check_keyed(lambda k: cg.standard_init(module, k))
 
@@ -241,7 +241,7 @@ def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
         assert hist["interrupted_at"] == 15 and hist["eval"][-1]["step"] == 15
         assert (out / "checkpoints" / "15").is_dir()
         resumed = train(cfg, out, resume=True, progress=False)
-        assert resumed.history["steps_done"] == cfg.steps
+        assert resumed.history["steps_done"] == cfg.run.steps
         assert bit_identical(straight, resumed.params)
         assert bit_identical(straight, load_weights(out / "weights.npz", straight))
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

@@ -20,7 +20,7 @@ from causal_grad.commands import figures
 from causal_grad.commands.figures import EXPERIMENTS, load_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FOREST_KEYS = ("loss", "bayes", "entropy_floor", "unigram", "excess_over_bayes", "recovered", "all_recovered",
+FOREST_KEYS = ("loss", "in_context", "entropy_floor", "unigram", "excess_over_in_context", "recovered", "all_recovered",
                "mean_parent_attention", "min_parent_attention", "shd", "previous_token", "parents")
 
 
@@ -33,7 +33,7 @@ def _forest_ok(r):
     for k in FOREST_KEYS:
         assert k in r, k
     assert r["loss"] >= r["entropy_floor"] - 1e-5  # cross-entropy ≥ entropy on the same sequences (float32)
-    assert r["excess_over_bayes"] == pytest.approx(r["loss"] - r["bayes"], abs=1e-5)
+    assert r["excess_over_in_context"] == pytest.approx(r["loss"] - r["in_context"], abs=1e-5)
     assert 0.0 <= r["min_parent_attention"] <= r["mean_parent_attention"] <= 1.0
     assert 0.0 <= r["recovered"] <= 1.0
 
@@ -53,7 +53,7 @@ def _check_fig6(res, out):
 
 def _check_fig5_7(res, out):
     _png(out / "fig5_7_two_parent.png")
-    for k in ("loss", "bayes", "one_parent_0", "one_parent_1", "unigram", "entropy_floor", "heads", "head_takes",
+    for k in ("loss", "in_context", "one_parent_0", "one_parent_1", "unigram", "entropy_floor", "heads", "head_takes",
               "split"):
         assert k in res, k
     assert res["loss"] >= res["entropy_floor"] - 1e-5
@@ -65,7 +65,7 @@ def _check_fig5_7(res, out):
 def _check_fig8(res, out):
     _png(out / "fig8_standard.png")
     _forest_ok(res)
-    assert res["reached_estimator"] == (res["excess_over_bayes"] <= res["reach_tolerance"])
+    assert res["reached_estimator"] == (res["excess_over_in_context"] <= res["reach_tolerance"])
 
 
 def _check_fig9(res, out):
@@ -99,9 +99,9 @@ def _check_ood(res, out):
         assert list(per) == res["priors"]
         for name, r in per.items():
             assert name in md
-            assert r["excess"]["mean"] == pytest.approx(r["model"]["mean"] - r["bayes"]["mean"], abs=1e-9)
+            assert r["excess"]["mean"] == pytest.approx(r["model"]["mean"] - r["in_context"]["mean"], abs=1e-9)
             assert r["model"]["mean"] >= r["entropy_floor"]["mean"] - 1e-5
-            assert r["unigram_excess"] == pytest.approx(r["unigram"]["mean"] - r["bayes"]["mean"], abs=1e-12)
+            assert r["unigram_excess"] == pytest.approx(r["unigram"]["mean"] - r["in_context"]["mean"], abs=1e-12)
         assert per[res["train_prior"]]["shift_from_train"] == 0.0
 
 

@@ -380,10 +380,10 @@ register("causal_grad.baselines.cross_entropy", _bl.cross_entropy, {"y": PIS[0],
 register("causal_grad.baselines.entropy", _bl.entropy, {"p": PI}, {"p": arrays_struct((S, S), "real")[1:]},
          note="traceable: structure only")
 register("causal_grad.baselines.held_out_losses", _bl.held_out_losses,
-         {"task": TASK, "key": KEY, "num": 4, "batch": 2, "predictors": {"bayes": TASK.bayes}},
+         {"task": TASK, "key": KEY, "num": 4, "batch": 2, "predictors": {"in_context": TASK.in_context}},
          {"task": [Bad("not a task", st.sampled_from([None, 3, "x"]), TypeError, r"task")], "key": keys(),
           "num": ints(2), "batch": ints(1),
-          "predictors": [Bad("not a dict of callables", st.sampled_from([None, [TASK.bayes], {"x": 3}]), TypeError,
+          "predictors": [Bad("not a dict of callables", st.sampled_from([None, [TASK.in_context], {"x": 3}]), TypeError,
                              r"predictors")]})
 
 TASK2 = cg.InContextTask(cg.chain(3), 2, 0.5)
@@ -651,7 +651,7 @@ register("causal_grad.structure.parent_recovery", _struct.parent_recovery,
 register("causal_grad.ood.default_ood_priors", _ood.default_ood_priors, {"alpha_train": 0.1},
          {"alpha_train": floats()})
 register("causal_grad.ood.evaluate_ood", _ood.evaluate_ood,
-         {"predict": TASK.bayes, "task": TASK, "priors": {"d": cg.Dirichlet(1.0)}, "key": KEY, "num": 4, "batch": 2},
+         {"predict": TASK.in_context, "task": TASK, "priors": {"d": cg.Dirichlet(1.0)}, "key": KEY, "num": 4, "batch": 2},
          {"predict": [Bad("not callable", st.sampled_from([None, 3, "x"]), TypeError, r"callable")],
           "task": TASK_BAD, "key": keys(), "num": ints(2), "batch": ints(1),
           "priors": [Bad("not a mapping of priors", st.sampled_from([None, [cg.Dirichlet(1.0)], {"d": 0.1}]),
@@ -659,7 +659,7 @@ register("causal_grad.ood.evaluate_ood", _ood.evaluate_ood,
 
 # ---------------------------------------------------------------------- plots, benchmarks, verify
 from causal_grad import benchmarks as _bench, plots as _plots  # noqa: E402
-from causal_grad.verify import report as _rep  # noqa: E402
+from causal_grad.verify import records as _vrec, registry as _vreg, report as _rep, runner as _vrun  # noqa: E402
 
 _PNG = f"{NOWHERE}/fuzz.png"
 register("causal_grad.plots.heatmaps", _plots.heatmaps, {"path": _PNG, "panels": [("M", np.eye(3))]},
@@ -821,7 +821,7 @@ register("causal_grad.benchmarks.format_rows", _bench.format_rows, {"rows": [{"n
          {"rows": [Bad("not a list of dicts with name and value",
                        st.sampled_from([None, [3], [{"value": 1}], [{"name": "x"}]]), (TypeError, ValueError),
                        r"rows")]})
-register("causal_grad.verify.report.run_verify", _rep.run_verify,
+register("causal_grad.verify.runner.run_verify", _vrun.run_verify,
          {"claims": ["C3"], "quick": True, "out": NOWHERE, "seed": 0},
          {"claims": [Bad("unknown claim ids", st.sampled_from([["C99"], ["C1", "X"]]), ValueError, r"claims"),
                      Bad("not a list of ids", st.sampled_from([3, [3]]), TypeError, r"claims")],
@@ -829,10 +829,12 @@ register("causal_grad.verify.report.run_verify", _rep.run_verify,
 register("causal_grad.verify.report.write_report", _rep.write_report,
          {"results": [], "out": NOWHERE, "quick": True},
          {"results": [Bad("not a list of ClaimResult", st.sampled_from([None, [3], ["x"]]), TypeError, r"results")]})
-register("causal_grad.verify.report.claim", _rep.claim, {"cid": "C1", "title": "x"},
+register("causal_grad.verify.registry.ordered_ids", _vreg.ordered_ids, {"ids": ["C2", "C1"]},
+         {"ids": [Bad("not an iterable of id strings", st.sampled_from([None, 3, "C1", [3]]), TypeError, r"ids")]})
+register("causal_grad.verify.registry.claim", _vreg.claim, {"cid": "C1", "title": "x"},
          {"cid": [Bad("not a claim id like C1", st.sampled_from([3, None, "", "X1"]), (TypeError, ValueError),
                       r"cid")], "title": [Bad("not a string", st.sampled_from([3, None]), TypeError, r"title")]})
-register("causal_grad.verify.report.ClaimResult", _rep.ClaimResult,
+register("causal_grad.verify.records.ClaimResult", _vrec.ClaimResult,
          {"id": "C1", "title": "t", "status": "pass", "summary": "s", "numbers": {}, "checked_by": []},
          {"status": choices("pass", "partial", "fail")})
 
@@ -902,7 +904,7 @@ for _name, _t, _T in (("InContextTask", TASK, T), ("MultiParentTask", MTASK, MTA
     _cls = type(_t)
     register(f"causal_grad.task.{_name}.sample", _cls.sample, {"self": _t, "key": KEY, "batch": 2},
              {"key": keys(), "batch": ints(1), "dtype": DTYPE_BAD})
-    register(f"causal_grad.task.{_name}.bayes", _cls.bayes, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
+    register(f"causal_grad.task.{_name}.in_context", _cls.in_context, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
              {"tokens": token_arrays(2, _T, S)})
     register(f"causal_grad.task.{_name}.unigram", _cls.unigram, {"self": _t, "tokens": np.zeros((2, _T), np.int32)},
              {"tokens": token_arrays(2, _T, S)})
@@ -939,8 +941,8 @@ for _name, _valid, _bad in [
 # ---------------------------------------------------------------------- models: disentangled and standard
 from causal_grad.models import disentangled as _dis, standard as _std  # noqa: E402
 
-DPARAMS = _dis.disentangled_init(S, T, (1, 1))
-DPARAMS2 = _dis.disentangled_init(S, T, (2, 1))
+DPARAMS = _dis.disentangled_zeros(S, T, (1, 1))
+DPARAMS2 = _dis.disentangled_zeros(S, T, (2, 1))
 PARAMS_BAD = [Bad("not a disentangled parameter dict, or shapes that do not fit together",
                   st.sampled_from([None, {"A": []}, {"A": [np.zeros((1, 4, 4))], "W": np.zeros((7, S))},
                                    {"A": DPARAMS["A"], "W": np.zeros((3, S))}, {"A": [np.zeros((4, 4))], "W": np.zeros((4, 3))}]),
@@ -964,11 +966,13 @@ PARAM_DTYPE_BAD = [Bad("not a floating-point dtype", st.sampled_from([np.int32, 
                        r"floating")]
 register("causal_grad.models.disentangled.disentangled_dims", _dis.disentangled_dims, {"S": S, "T": T, "heads": (1, 1)},
          {"S": ints(2), "T": ints(1), "heads": HEADS_BAD})
-register("causal_grad.models.disentangled.disentangled_init", _dis.disentangled_init,
-         {"S": S, "T": T, "heads": (1, 1), "key": None, "scale": 0.0},
-         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD, "key": keys(optional=True),
-          "scale": floats(allow_zero=True) + [Bad("> 0 without a key", st.just(0.1), ValueError, r"key",
-                                                  names=("scale",))], "dtype": PARAM_DTYPE_BAD})
+register("causal_grad.models.disentangled.disentangled_zeros", _dis.disentangled_zeros,
+         {"S": S, "T": T, "heads": (1, 1)},
+         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD, "dtype": PARAM_DTYPE_BAD})
+register("causal_grad.models.disentangled.disentangled_normal", _dis.disentangled_normal,
+         {"key": KEY, "S": S, "T": T, "heads": (1, 1), "scale": 0.1},
+         {"key": keys(), "S": ints(2), "T": ints(1), "heads": HEADS_BAD, "scale": floats(),
+          "dtype": PARAM_DTYPE_BAD})
 register("causal_grad.models.disentangled.induction_init", _dis.induction_init,
          {"S": S, "T": T, "heads": (1, 1), "beta0": 1.0, "gamma": 1.0},
          {"S": ints(2), "T": ints(1), "heads": HEADS_BAD + [Bad("not two layers", st.sampled_from([(1,), (1, 1, 1)]),
@@ -978,7 +982,7 @@ register("causal_grad.models.disentangled.disentangled_shape", _dis.disentangled
          {"params": PARAMS_BAD})
 register("causal_grad.models.disentangled.disentangled_heads", _dis.disentangled_heads, {"params": DPARAMS},
          {"params": PARAMS_BAD})
-for _name in ("disentangled_logits", "disentangled_apply", "first_layer_attention"):
+for _name in ("disentangled_logits", "disentangled_apply", "layer1_attention"):
     register(f"causal_grad.models.disentangled.{_name}", getattr(_dis, _name),
              {"params": DPARAMS, "tokens": TOKENS}, {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S)})
 register("causal_grad.models.disentangled.disentangled_reference_logits", _dis.disentangled_reference_logits,
@@ -1015,8 +1019,65 @@ register("causal_grad.models.standard.standard_attention", _std.standard_attenti
          {"module": SMODEL, "params": {}, "tokens": TOKENS, "layer": 0},
          {"module": MODULE_BAD, "tokens": token_arrays(2, T, S), "layer": ints(0, 0)})
 
+# ---------------------------------------------------------------------- models: the protocol and the registry
+from causal_grad.models import reduced as _redm, registry as _reg  # noqa: E402
+
+_CONFIGS = {"reduced": _redm.Config(), "disentangled": _dis.Config(), "standard": _std.Config(d_model=8, layers=1)}
+_PARAMS = {"reduced": _redm.init(KEY, _CONFIGS["reduced"], S, T), "disentangled": DPARAMS,
+           "standard": _std.init(KEY, _CONFIGS["standard"], S, T)}
+
+
+def _config_bad(name):
+    other = next(c for k, c in _CONFIGS.items() if k != name)
+    return [Bad("not this model's Config", st.sampled_from([None, 3, "cfg", other]), TypeError, r"config")]
+
+
+for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std)):
+    _c, _p, _lab = _CONFIGS[_mname], _PARAMS[_mname], f"causal_grad.models.{_mname}"
+    register(f"{_lab}.init", _mod.init, {"key": KEY, "config": _c, "S": S, "T": T},
+             {"key": keys(), "config": _config_bad(_mname), "S": ints(2), "T": ints(1)})
+    register(f"{_lab}.logits", _mod.logits, {"params": _p, "tokens": TOKENS, "config": _c},
+             {"tokens": token_arrays(2, T, S), "config": _config_bad(_mname)})
+    register(f"{_lab}.loss", _mod.loss, {"params": _p, "tokens": TOKENS, "targets": PIS[0][:2], "config": _c},
+             {"tokens": token_arrays(2, T, S), "config": _config_bad(_mname)})
+    register(f"{_lab}.first_layer_attention", _mod.first_layer_attention,
+             {"params": _p, "tokens": TOKENS, "config": _c}, {"config": _config_bad(_mname)})
+    register(f"{_lab}.group_labels", _mod.group_labels, {"params": _p, "config": _c},
+             {"config": _config_bad(_mname)})
+    register(f"{_lab}.group_names", _mod.group_names, {"config": _c}, {"config": _config_bad(_mname)})
+    register(f"{_lab}.induction", _mod.induction, {"params": _p, "config": _c}, {"config": _config_bad(_mname)})
+register("causal_grad.models.disentangled.graph_attention", _dis.graph_attention,
+         {"params": DPARAMS, "tokens": None, "config": _CONFIGS["disentangled"]},
+         {"params": PARAMS_BAD, "config": _config_bad("disentangled")})
+register("causal_grad.models.standard.module_for", _std.module_for, {"config": _CONFIGS["standard"], "S": S, "T": T},
+         {"config": _config_bad("standard"), "S": ints(2), "T": ints(1)})
+register("causal_grad.models.reduced.Config", _redm.Config, {"beta0": 1.0, "eps": 1e-3},
+         {"beta0": floats(allow_zero=True), "eps": probs(open_high=True)[:1] + [
+             Bad("0 or >= 1", st.sampled_from([0.0, 1.0, 2.0]), ValueError, r"eps")]})
+register("causal_grad.models.disentangled.Config", _dis.Config,
+         {"heads": (1, 1), "init": "zeros", "init_scale": 0.0, "beta0": 1.0, "gamma": 5.0},
+         {"heads": HEADS_BAD + [Bad("several heads in a layer from zeros", st.just((2, 1)), ValueError,
+                                    r"never separate")],
+          "init": choices(*_dis.INITS),
+          "init_scale": [Bad("> 0 with init zeros", st.floats(1e-6, 1.0), ValueError, r"init_scale")],
+          "beta0": floats(allow_zero=True), "gamma": floats(allow_zero=True)})
+register("causal_grad.models.standard.Config", _std.Config, {"d_model": 8, "layers": 1, "heads": 2, "mlp_ratio": 2},
+         {"d_model": ints(1), "layers": ints(1), "heads": ints(1), "mlp_ratio": ints(1)})
+register("causal_grad.models.registry.build_model", _reg.build_model,
+         {"config": _CONFIGS["reduced"], "S": S, "T": T},
+         {"config": [Bad("not a registered model's Config", st.sampled_from([None, "reduced", 3]), TypeError,
+                         r"config")], "S": ints(2), "T": ints(1)})
+register("causal_grad.models.registry.get_model", _reg.get_model, {"name": "reduced"},
+         {"name": choices(*_reg.MODELS)})
+register("causal_grad.models.registry.model_config", _reg.model_config, {"name": "reduced"},
+         {"name": choices(*_reg.MODELS)})
+register("causal_grad.models.registry.register_model", _reg.register_model, {"module": _redm},
+         {"module": [Bad("without the protocol's names", st.sampled_from([None, 3, types.SimpleNamespace()]),
+                         TypeError, r"module")]})
+
 # ---------------------------------------------------------------------- training
-from causal_grad.training import adapters as _ad, checkpoint as _ck, loop as _lp, metrics as _met  # noqa: E402
+from causal_grad.training import checkpoint as _ck, config as _cfgm, loop as _lp, metrics as _met  # noqa: E402
+from causal_grad.training import presets as _pre  # noqa: E402
 from causal_grad.training import run as _run, schedules as _sch, sharding as _sh  # noqa: E402
 
 ATT = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
@@ -1049,27 +1110,44 @@ register("causal_grad.training.metrics.induction_metrics", _met.induction_metric
          {"att": ATT_BAD, "n": ints(2, T),
           "block": [Bad("not square 2-D", st.sampled_from([np.ones((S, S + 1)), np.ones(S)]), ValueError,
                         r"square|shape")]})
-register("causal_grad.training.adapters.build_model", _ad.build_model,
-         {"name": "reduced", "S": S, "T": T, "schedule": "joint"},
-         {"name": choices(*_ad.MODELS), "S": ints(2), "T": ints(1), "schedule": choices(*_sch.SCHEDULES),
-          "beta0": floats(allow_zero=True), "eps": probs(open_high=True)})
 register("causal_grad.training.schedules.make_optimizer", _sch.make_optimizer,
          {"name": "adamw", "lr": 0.1, "steps": 10, "weight_decay": 0.0, "warmup": 0},
          {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "steps": ints(1), "weight_decay": floats(allow_zero=True),
           "warmup": ints(0, 9)})
-register("causal_grad.training.run.TrainConfig", _run.TrainConfig, {"graph": CHAIN, "vocab": S, "steps": 4, "batch": 8},
+register("causal_grad.training.config.TaskConfig", _cfgm.TaskConfig, {"graph": CHAIN, "vocab": S, "alpha": 0.5},
          {"graph": [b.named("graph", "parents") for b in bad_parents()[:2]], "vocab": ints(2), "alpha": floats(),
-          "model": choices(*_ad.MODELS), "schedule": choices(*_sch.SCHEDULES), "optimizer": choices(*_sch.OPTIMIZERS),
-          "lr": floats(), "steps": ints(1), "batch": ints(1), "seed": ints(0), "eval_every": ints(1),
-          "eval_size": ints(1), "checkpoint_every": ints(0), "eps": floats(),
-          "heads": [Bad("not integers >= 1", st.sampled_from([(0, 1), (1.5, 1)]), (TypeError, ValueError), r"heads",
-                        names=("heads", "heads[0]"))]})
-register("causal_grad.training.run.default_config", _run.default_config, {"model": "reduced", "graph": CHAIN},
-         {"model": choices(*_ad.MODELS), "graph": [b.named("graph", "parents") for b in bad_parents()[:2]]})
-_CFG = _run.default_config("reduced", CHAIN, vocab=S, steps=4, batch=8, eval_every=2, eval_size=8)
+          "prior": choices(*_cfgm.PRIORS)})
+register("causal_grad.training.config.OptimConfig", _cfgm.OptimConfig,
+         {"schedule": "joint", "optimizer": "adamw", "lr": 0.1, "weight_decay": 0.0},
+         {"schedule": choices(*_sch.SCHEDULES), "optimizer": choices(*_sch.OPTIMIZERS), "lr": floats(),
+          "lr2": floats(optional=True), "stage1_steps": ints(1, optional=True), "warmup": ints(0), "weight_decay": floats(allow_zero=True)})
+register("causal_grad.training.config.RunConfig", _cfgm.RunConfig, {"steps": 4, "batch": 8},
+         {"steps": ints(1), "batch": ints(1), "seed": ints(0), "eval_every": ints(1), "eval_size": ints(1),
+          "checkpoint_every": ints(0), "log_every": ints(1)})
+_TASKC = _cfgm.TaskConfig(CHAIN, S, 0.5)
+register("causal_grad.training.config.TrainConfig", _cfgm.TrainConfig,
+         {"task": _TASKC, "model": _CONFIGS["reduced"], "optim": _cfgm.OptimConfig(), "run": _cfgm.RunConfig(steps=4)},
+         {"task": [Bad("not a TaskConfig", st.sampled_from([None, 3, CHAIN]), TypeError, r"task")],
+          "model": [Bad("not a registered model's Config", st.sampled_from([None, "reduced", 3]), TypeError,
+                        r"model")],
+          "optim": [Bad("not an OptimConfig", st.sampled_from([None, {}]), TypeError, r"optim")],
+          "run": [Bad("not a RunConfig, or fewer steps than stage 1 needs",
+                      st.sampled_from([None, _cfgm.RunConfig(steps=1)]), (TypeError, ValueError),
+                      r"run|stage1_steps", names=("run", "stage1_steps"))]})
+register("causal_grad.training.config.config_diff", _cfgm.config_diff,
+         {"a": _pre.preset("reduced", CHAIN), "b": _pre.preset("reduced", CHAIN)},
+         {"a": [Bad("not a TrainConfig", st.sampled_from([None, 3]), TypeError, r"TrainConfig")],
+          "b": [Bad("not a TrainConfig", st.sampled_from([None, 3]), TypeError, r"TrainConfig")]})
+register("causal_grad.training.presets.preset", _pre.preset, {"name": "reduced", "graph": CHAIN},
+         {"name": choices(*_pre.PRESETS), "graph": [b.named("graph", "parents") for b in bad_parents()[:2]]})
+register("causal_grad.training.presets.preset_for", _pre.preset_for, {"model": "reduced", "schedule": None},
+         {"model": choices(*_reg.MODELS), "schedule": choices("layerwise", "joint")[:1]})
+register("causal_grad.training.presets.default_config", _pre.default_config, {"model": "reduced", "graph": CHAIN},
+         {"model": choices(*_reg.MODELS), "graph": [b.named("graph", "parents") for b in bad_parents()[:2]]})
+_CFG = _pre.default_config("reduced", CHAIN, vocab=S, steps=4, batch=8, eval_every=2, eval_size=8)
 register("causal_grad.training.run.train", _run.train,
          {"config": _CFG, "out": None, "resume": False, "progress": False, "max_chunk": 10},
-         {"config": [Bad("not a TrainConfig (or its dict)", st.sampled_from([None, 3, "cfg"]), TypeError,
+         {"config": [Bad("not a TrainConfig", st.sampled_from([None, 3, "cfg", {}]), TypeError,
                          r"config|TrainConfig")],
           "resume": [Bad("resume without out", st.just(True), ValueError, r"out", names=("resume",))],
           "max_chunk": ints(1),
@@ -1251,15 +1329,22 @@ register("causal_grad.gradients.multi_parent.check_c10", _mp.check_c10, {"quick"
 DATA_TYPES = {
     "causal_grad.graphs.GRAPH_FAMILIES", "causal_grad.gradients.enumerate.MAX_ENUMERATION_COST",
     "causal_grad.cli.SUBCOMMANDS", "causal_grad.models.reduced.DEFAULT_EPS", "causal_grad.population.SCHEDULES",
-    "causal_grad.verify.report.CLAIMS", "causal_grad.verify.report.STATUSES",
+    "causal_grad.verify.registry.CLAIMS", "causal_grad.verify.records.STATUSES",
+    "causal_grad.verify.claims.CHECKS",
     "causal_grad.laws.PairGeometry", "causal_grad.mi.MIApproximation", "causal_grad.mi.DPIReport",
     "causal_grad.mi.SelfEntryReport", "causal_grad.gradients.exact.ExactGradient",
     "causal_grad.gradients.monte_carlo.MonteCarloGradient", "causal_grad.gradients.monte_carlo.LinearizedEstimate",
     "causal_grad.gradients.compare.GradientVsMI", "causal_grad.comparison.A1Agreement",
     "causal_grad.comparison.ClosedFormVsTraining", "causal_grad.population.PopulationTrajectory",
-    "causal_grad.verify.report.VerifyContext", "causal_grad.priors.Prior",
+    "causal_grad.verify.records.VerifyContext", "causal_grad.priors.Prior",
     "causal_grad.models.standard.StandardTransformer",  # a flax module definition; standard_model checks it
-    "causal_grad.training.adapters.MODELS", "causal_grad.training.adapters.ModelSpec",
+    "causal_grad.models.registry.MODELS", "causal_grad.models.registry.Model", "causal_grad.models.registry.REQUIRED",
+    "causal_grad.models.disentangled.INITS", "causal_grad.training.config.PRIORS",
+    "causal_grad.training.config.CONFIG_FORMAT", "causal_grad.training.config.LAYERS",
+    "causal_grad.training.presets.PRESETS", "causal_grad.training.presets.Preset",
+    "causal_grad.training.run.BaselineLosses", "causal_grad.training.metrics.GraphMetrics",
+    "causal_grad.training.metrics.DiagonalDominance", "causal_grad.training.metrics.InductionMetrics",
+    "causal_grad.training.metrics.HeadParents",
     "causal_grad.training.loop.TrainState", "causal_grad.training.loop.FAST_CPU_OPTIONS",
     "causal_grad.training.run.TrainResult", "causal_grad.training.run.HeldOut",
     "causal_grad.training.schedules.Stage", "causal_grad.training.schedules.OPTIMIZERS",
@@ -1272,7 +1357,8 @@ DATA_TYPES = {
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover",
-                "causal_grad.progress.progress_enabled", "causal_grad.logs.Writer"}
+                "causal_grad.progress.progress_enabled", "causal_grad.logs.Writer",
+                "causal_grad.models.registry.model_names", "causal_grad.training.presets.preset_table"}
 #: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input; it fails for a subcommand without cases).
 CLI = {"causal_grad.cli.main"}
 CLI_MODULES = ("causal_grad.commands.",)

@@ -75,3 +75,25 @@ def test_bad_constructor_args():
         random_forest(jax.random.key(0), 5, 1.5)
     with pytest.raises(ValueError, match="graph must be one of"):
         named_graph("star", 5)
+
+
+def test_forest_or_dag_is_decided_by_the_parent_sets():
+    """Issue 14: the same chain written as parent tuples or as a flat list is one graph, with one length."""
+    from causal_grad.task import InContextTask, MultiParentTask, make_task
+
+    tuples, flat = Graph(((), (0,), (1,))), Graph((-1, 0, 1))
+    assert tuples == flat and hash(tuples) == hash(flat) and tuples.is_forest
+    assert tuples.seq_len == flat.seq_len == 4 and tuples.target is None and repr(tuples) == repr(flat)
+    assert isinstance(make_task(tuples, 3, 0.5), InContextTask)
+    dag = two_parent(9)
+    assert not dag.is_forest and dag.target == 8 and dag.seq_len == 8 and dag.token_positions == 8
+    assert make_task(dag, 3, 0.5).seq_len == dag.seq_len
+    assert InContextTask(chain(5), 3, 0.5).seq_len == chain(5).seq_len == 6
+    # the inverse used by `train --T`
+    assert Graph.n_for_seq_len(20, multi_parent=False) == 19 and Graph.n_for_seq_len(32, multi_parent=True) == 33
+    # a graph whose positions have one parent each is a forest, never the multi-parent task
+    with pytest.raises(ValueError, match="forest: use InContextTask"):
+        MultiParentTask(Graph(((), (), (0,))), 3, 0.5)
+    # JSON names the kind the parent sets give
+    assert tuples.to_json() == {"kind": "forest", "parents": [-1, 0, 1]}
+    assert Graph(((), (0,), (0, 1))).to_json() == {"kind": "dag", "parents": [[], [0], [0, 1]]}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from causal_grad.models import causal_softmax, reduced_apply
-from causal_grad.models.disentangled import (disentangled_apply, disentangled_dims, disentangled_init,
-                                             disentangled_logits, disentangled_loss, disentangled_reference_logits,
-                                             first_layer_attention, induction_block, induction_init,
+from causal_grad.models.disentangled import (disentangled_apply, disentangled_dims, disentangled_logits,
+                                             disentangled_loss, disentangled_normal, disentangled_reference_logits,
+                                             disentangled_zeros, induction_block, induction_init, layer1_attention,
                                              position_attention, readout_block)
 from causal_grad.models.standard import standard_attention, standard_init, standard_loss, standard_model
 
@@ -37,7 +37,7 @@ def _targets(seed=1, b=B):
 
 @pytest.mark.parametrize("heads", HEADS)
 def test_shapes_and_zero_init(heads):
-    p = disentangled_init(S, T, heads)
+    p = disentangled_zeros(S, T, heads)
     dims = disentangled_dims(S, T, heads)
     assert dims[0] == S + T and all(dims[k + 1] == dims[k] * (1 + h) for k, h in enumerate(heads))
     assert [a.shape for a in p["A"]] == [(h, d, d) for h, d in zip(heads, dims)]
@@ -52,7 +52,7 @@ def test_shapes_and_zero_init(heads):
 
 @pytest.mark.parametrize("heads", HEADS)
 def test_fast_path_matches_definition(heads):
-    p = disentangled_init(S, T, heads, key=jax.random.key(3), scale=0.7)
+    p = disentangled_normal(jax.random.key(3), S, T, heads, scale=0.7)
     tok, y = _tokens(), _targets()
     ref = ref_fn(p, tok)
     np.testing.assert_allclose(logits_fn(p, tok), ref, atol=TOL)
@@ -74,7 +74,7 @@ def test_two_layer_fast_path_matches_definition_in_float64(heads):
     from causal_grad._x64 import x64
 
     with x64():
-        p = disentangled_init(S, T, heads, key=jax.random.key(5), scale=0.9, dtype=jnp.float64)
+        p = disentangled_normal(jax.random.key(5), S, T, heads, scale=0.9, dtype=jnp.float64)
         tok, y = _tokens(2, b=7), _targets(3, b=7).astype(jnp.float64)
 
         def ref_loss(q):
@@ -91,13 +91,13 @@ def test_two_layer_fast_path_matches_definition_in_float64(heads):
 
 def test_first_layer_gradient_at_zero_init_is_finite():
     tok, y = _tokens(), _targets()
-    g = grad_fn(disentangled_init(S, T, (1, 1)), tok, y)
+    g = grad_fn(disentangled_zeros(S, T, (1, 1)), tok, y)
     assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(g))
     # With W = 0 the logits do not depend on any A: A1 gets no gradient at all (the plateau of joint GD),
     # while W does.
     np.testing.assert_array_equal(g["A"][0], 0.0)
     assert np.abs(np.asarray(g["W"])).max() > 0
-    noisy = disentangled_init(S, T, (2, 1), key=jax.random.key(0), scale=1e-4)
+    noisy = disentangled_normal(jax.random.key(0), S, T, (2, 1), scale=1e-4)
     g = grad_fn(noisy, tok, y)
     assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(g))
     assert np.abs(np.asarray(g["A"][0])).max() > 0
@@ -119,8 +119,8 @@ def test_induction_init_is_the_reduced_model_with_a_softmax_readout():
 
 
 def test_attention_readouts_are_causal_distributions():
-    p = disentangled_init(S, T, (2, 1), key=jax.random.key(1), scale=1.0)
-    for att in (jax.jit(position_attention)(p), jax.jit(first_layer_attention)(p, _tokens())):
+    p = disentangled_normal(jax.random.key(1), S, T, (2, 1), scale=1.0)
+    for att in (jax.jit(position_attention)(p), jax.jit(layer1_attention)(p, _tokens())):
         att = np.asarray(att)
         np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
         assert np.all(np.triu(att, k=1) == 0)
@@ -131,7 +131,7 @@ def test_attention_readouts_are_causal_distributions():
     sc = np.where(np.tril(np.ones((T, T), bool)), sc, -np.inf)
     want = np.exp(sc - sc.max(-1, keepdims=True))
     want /= want.sum(-1, keepdims=True)
-    np.testing.assert_allclose(jax.jit(first_layer_attention)(p, tok), want, atol=TOL)
+    np.testing.assert_allclose(jax.jit(layer1_attention)(p, tok), want, atol=TOL)
     m = standard_model(S, T, d_model=8, layers=2, heads=2)
     q = standard_init(m, jax.random.key(0))
     att = np.asarray(jax.jit(lambda q, t: standard_attention(m, q, t))(q, _tokens()))
@@ -155,7 +155,7 @@ def test_standard_model_shapes_and_loss():
 
 
 def test_bad_input_raises_before_compute():
-    p = disentangled_init(S, T, (1, 1))
+    p = disentangled_zeros(S, T, (1, 1))
     with pytest.raises(TypeError, match="tokens must be an integer"):
         disentangled_logits(p, np.zeros((2, T), np.float32))
     with pytest.raises(ValueError, match=r"tokens must have shape \(B, 6\)"):
@@ -163,11 +163,13 @@ def test_bad_input_raises_before_compute():
     with pytest.raises(ValueError, match="tokens must lie in"):
         disentangled_logits(p, np.full((2, T), S, np.int32))
     with pytest.raises(ValueError, match="heads must list at least one layer"):
-        disentangled_init(S, T, ())
+        disentangled_zeros(S, T, ())
     with pytest.raises(ValueError, match=r"heads\[1\] must be >= 1"):
-        disentangled_init(S, T, (1, 0))
-    with pytest.raises(ValueError, match="scale > 0 needs a key"):
-        disentangled_init(S, T, (1,), scale=0.1)
+        disentangled_zeros(S, T, (1, 0))
+    with pytest.raises(TypeError, match="key"):
+        disentangled_normal(None, S, T, (1,), scale=0.1)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        disentangled_normal(jax.random.key(0), S, T, (1,), scale=0.0)
     bad = {"A": p["A"], "W": jnp.zeros((7, S))}
     with pytest.raises(ValueError, match="params\\['W'\\] must have shape"):
         disentangled_logits(bad, _tokens())
@@ -179,3 +181,37 @@ def test_bad_input_raises_before_compute():
         standard_model(S, T, d_model=6, heads=4)
     with pytest.raises(ValueError, match="exactly two layers"):
         induction_init(S, T, (1,))
+
+
+def test_the_model_protocol_and_build_model():
+    """Every registered model: ``init(key, config, S, T)`` key first, ``logits`` ``(B, S)``, ``loss`` its batch-mean
+    cross-entropy, ``first_layer_attention`` ``(H, T, T)`` causal rows, and build_model binds them."""
+    from causal_grad.models import MODELS, build_model, disentangled, reduced, standard
+
+    assert set(MODELS) >= {"reduced", "disentangled", "standard"}
+    tok, y = _tokens(), _targets()
+    for cfg in (reduced.Config(), disentangled.Config(), disentangled.Config(heads=(2, 1), init="normal",
+                                                                             init_scale=0.5),
+                disentangled.Config(init="induction"), standard.Config(d_model=8, heads=2)):
+        mod = MODELS[cfg.name]
+        params = mod.init(jax.random.key(0), cfg, S, T)
+        lg = np.asarray(jax.jit(lambda p, t: mod.logits(p, t, cfg))(params, tok), np.float64)
+        assert lg.shape == (B, S)
+        logp = lg - lg.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        want = -np.mean(np.sum(np.asarray(y) * logp, -1))
+        np.testing.assert_allclose(jax.jit(lambda p: mod.loss(p, tok, y, cfg))(params), want, rtol=2e-5)
+        att = np.asarray(mod.first_layer_attention(params, tok, cfg))
+        assert att.ndim == 3 and att.shape[1:] == (T, T)
+        np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+        m = build_model(cfg, S, T)
+        assert m.group_names == tuple(mod.group_names(cfg)) and len(repr(m)) < 200
+        for a, b in zip(jax.tree.leaves(m.init(jax.random.key(0))), jax.tree.leaves(params)):
+            np.testing.assert_array_equal(a, b)
+    # the all-zero start is an explicit choice, and a missing key is an error, not zeros
+    with pytest.raises(TypeError, match="key"):
+        disentangled.init(None, disentangled.Config(), S, T)
+    with pytest.raises(ValueError, match="init_scale must be > 0"):
+        disentangled.Config(init="normal")
+    with pytest.raises(TypeError, match="config must be the Config"):
+        build_model("reduced", S, T)

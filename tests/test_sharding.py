@@ -20,13 +20,13 @@ SCRIPT = r"""
 import json, jax, numpy as np
 from causal_grad.graphs import random_tree
 from causal_grad.task import InContextTask
-from causal_grad.training.adapters import build_model
+from causal_grad.models import build_model, disentangled, reduced, standard
 from causal_grad.training.loop import ChunkRunner, task_sampler
 from causal_grad.training.schedules import make_optimizer
 from causal_grad.training.sharding import check_batch_divisible, data_mesh
 
 task = InContextTask(random_tree(jax.random.key(0), 7), 5, 0.1)
-spec = build_model("disentangled", 5, 8, heads=(2, 1), init_scale=1e-2)
+spec = build_model(disentangled.Config(heads=(2, 1), init="normal", init_scale=1e-2), 5, 8)
 p0 = spec.init(jax.random.key(1))
 out = {"devices": len(jax.devices())}
 for n in (1, 8):
@@ -42,8 +42,8 @@ for n in (1, 8):
               "param_devices": len(jax.tree.leaves(st.params)[0].sharding.device_set)}
 # the other models and a frozen group (stage 1 of the layer-wise schedule trains A1 only), one chunk each
 out["others"] = {}
-for name, kw, trainable in (("reduced", {}, ("A1",)), ("standard", {"d_model": 16}, ("all",))):
-    sp = build_model(name, 5, 8, **kw)
+for name, mc, trainable in (("reduced", reduced.Config(), ("A1",)), ("standard", standard.Config(d_model=16), ("all",))):
+    sp = build_model(mc, 5, 8)
     q0 = sp.init(jax.random.key(2))
     runs = []
     for n in (1, 8):

@@ -71,14 +71,14 @@ def test_in_context_estimator_counts_children_of_query():
     # context 2,1,2,0 ; query 2 : children of positions holding 2 with a parent -> position 1 (parent 0 = 2) gives 1,
     # position 3 (parent 0 = 2) gives 0; position 2 (parent 1 = 1) does not count
     tokens = jnp.array([[2, 1, 2, 0, 2]])
-    pred = np.asarray(task.bayes(tokens))[0]
+    pred = np.asarray(task.in_context(tokens))[0]
     np.testing.assert_allclose(pred, np.array([1.5, 1.5, 0.5]) / 3.5, rtol=1e-6)
 
 
 def test_baseline_losses_order():
     task = InContextTask(chain(19), 5, 0.1)
     res = task.baseline_losses(jax.random.key(0), num=4096, batch=2048)
-    assert res["entropy_floor"]["mean"] < res["bayes"]["mean"] < res["unigram"]["mean"]
+    assert res["entropy_floor"]["mean"] < res["in_context"]["mean"] < res["unigram"]["mean"]
     assert all(v["se"] > 0 for v in res.values())
 
 
@@ -97,8 +97,8 @@ def test_multi_parent_task():
     assert stats.chisquare(np.bincount(np.asarray(tokens[:, 0]), minlength=3)).pvalue > 1e-3
     # the full-tuple estimator beats the one-parent estimator on held-out loss
     res = task.baseline_losses(jax.random.key(1), num=4000, batch=4000)
-    assert res["bayes"]["mean"] < res["one_parent_0"]["mean"]
-    assert res["bayes"]["mean"] < res["one_parent_1"]["mean"]
+    assert res["in_context"]["mean"] < res["one_parent_0"]["mean"]
+    assert res["in_context"]["mean"] < res["one_parent_1"]["mean"]
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [
@@ -130,7 +130,7 @@ def test_bad_sample_args():
     with pytest.raises(ValueError, match="forest"):
         InContextTask(two_parent(5), 3, 0.1)
     with pytest.raises(ValueError, match="shape"):
-        task.bayes(jnp.zeros((2, 3), jnp.int32))
+        task.in_context(jnp.zeros((2, 3), jnp.int32))
 
 
 # ---------------------------------------------------------------------- the batch-last sampler's paths

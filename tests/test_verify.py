@@ -10,16 +10,31 @@ from causal_grad.verify import CLAIMS, ClaimResult, run_verify
 
 
 def test_every_claim_is_registered_in_order():
-    from causal_grad.verify import claims  # noqa: F401
-    from causal_grad.verify.report import _ordered
+    from causal_grad.verify import ordered_ids
 
     # the paper's claims by number, then the studies (not claims of the paper) in the order registered
-    assert _ordered(CLAIMS) == [f"C{k}" for k in range(1, 10)] + ["SC"]
-    assert _ordered(["SC", "C10", "C2"]) == ["C2", "C10", "SC"]
+    assert ordered_ids(CLAIMS) == [f"C{k}" for k in range(1, 10)] + ["SC"]
+    assert ordered_ids(["SC", "C10", "C2"]) == ["C2", "C10", "SC"]
+
+
+def test_verify_modules_import_one_way():
+    """records <- claims <- registry <- runner -> report -> records: no cycle, no import kept for a side effect."""
+    import ast
+    from pathlib import Path
+
+    import causal_grad.verify as v
+
+    here = Path(v.__file__).parent
+    deps = {}
+    for name in ("records", "claims", "registry", "runner", "report"):
+        tree = ast.parse((here / f"{name}.py").read_text())
+        deps[name] = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+    assert deps["records"] == set() and deps["claims"] == {"records"} and deps["report"] == {"records"}
+    assert deps["registry"] == {"claims", "records"} and deps["runner"] == {"records", "registry", "report"}
 
 
 def test_claim_ids_are_claims_or_studies():
-    from causal_grad.verify.report import claim
+    from causal_grad.verify import claim
 
     claim("C1", "t")  # the decorator factory accepts both kinds without registering anything yet
     claim("SC", "t")

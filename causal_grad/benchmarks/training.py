@@ -62,8 +62,8 @@ def recovery_rows(quick: bool) -> list[dict]:
             f = res.final
             hit = stop(f)
             t = f["time_s"] if hit else float("inf")
-            note = (f"{cfg.optimizer} lr={cfg.lr}, batch {cfg.batch}; reached at step {f['step']}" if hit else
-                    f"not reached in {res.history['steps_done']} steps") + (
+            note = (f"{cfg.optim.optimizer} lr={cfg.optim.lr}, batch {cfg.run.batch}; reached at step {f['step']}"
+                    if hit else f"not reached in {res.history['steps_done']} steps") + (
                 f"; mean parent attention {f['mean_parent_attention']:.3f}, min {f['min_parent_attention']:.3f}, "
                 f"recovered {f['recovered']:.0%}, SHD {f['shd']}")
             rows.append({"name": f"recover tree (seed {gseed}) {model} {schedule}", "value": round(t, 1),
@@ -82,7 +82,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     from ..graphs import random_tree
     from ..models.disentangled import disentangled_reference_logits
     from ..task import InContextTask
-    from ..training.adapters import build_model
+    from ..models import build_model, disentangled
     from ..training.loop import FAST_CPU_OPTIONS, ChunkRunner, make_train_step, partition, task_sampler
     from ..training.schedules import make_optimizer
     from ..training.sharding import data_mesh
@@ -91,8 +91,8 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     repeat = 5 if quick else 15
     mesh = data_mesh(jax.devices()[:n_devices] if n_devices else None)
     task = InContextTask(random_tree(jax.random.key(0), T - 1), S, 0.1)
-    spec = build_model("disentangled", S, T, heads=(1, 1))
-    p0 = spec.init(None)
+    spec = build_model(disentangled.Config(heads=(1, 1), init="zeros"), S, T)
+    p0 = spec.init(jax.random.key(0))
     opt = make_optimizer("sgd", 1.0, 1 << 17)
     sample = task_sampler(task)
 

@@ -7,20 +7,31 @@ import argparse
 from ..graphs import GRAPH_FAMILIES, Graph, named_graph
 
 
-def add_graph_args(p: argparse.ArgumentParser, *, n: int = 12, vocab: int = 3, alpha: float = 0.1,
-                   graph: str = "random-tree") -> None:
+__all__ = ["add_graph_args", "graph_from_args"]
+
+
+def _default(v) -> str:
+    return "the preset's" if v is None else str(v)
+
+
+def add_graph_args(p: argparse.ArgumentParser, *, n: int | None = 12, vocab: int | None = 3,
+                   alpha: float | None = 0.1, graph: str | None = "random-tree") -> None:
+    """The task options ``--graph --n --vocab --alpha --seed --p-root``; a default of ``None`` means the
+    subcommand fills it in (``train``: from its preset)."""
     g = p.add_argument_group("task")
     g.add_argument("--graph", default=graph,
                    help=f"graph family ({', '.join(GRAPH_FAMILIES)}) or an explicit parent list such as "
-                        f"--graph=-1,0,1,0 (default: {graph})")
-    g.add_argument("--n", type=int, default=n, help=f"number of graph positions, T-1 (default: {n})")
-    g.add_argument("--vocab", type=int, default=vocab, help=f"vocabulary size S (default: {vocab})")
-    g.add_argument("--alpha", type=float, default=alpha, help=f"Dirichlet concentration (default: {alpha})")
+                        f"--graph=-1,0,1,0 (default: {_default(graph)})")
+    g.add_argument("--n", type=int, default=n, help=f"number of graph positions, T-1 (default: {_default(n)})")
+    g.add_argument("--vocab", type=int, default=vocab, help=f"vocabulary size S (default: {_default(vocab)})")
+    g.add_argument("--alpha", type=float, default=alpha,
+                   help=f"Dirichlet concentration (default: {_default(alpha)})")
     g.add_argument("--seed", type=int, default=0, help="random seed for graphs and sampling (default: 0)")
     g.add_argument("--p-root", type=float, default=0.5, help="root probability for random-forest (default: 0.5)")
 
 
-def graph_from_args(args) -> Graph:
+def graph_from_args(args: argparse.Namespace) -> Graph:
+    """The graph of parsed task options (the shared options checked first, before a random graph is drawn)."""
     from .._validate import check_int, check_positive_float, check_probability, check_seed
 
     # the shared options first, before a random graph is drawn

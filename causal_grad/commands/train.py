@@ -1,8 +1,22 @@
-"""``causal-grad train``: train the reduced, disentangled or standard model and keep the run."""
+"""``causal-grad train``: train a registered model from a named preset and keep the run."""
 
 from __future__ import annotations
 
+import argparse
+import json
+
+from ..graphs import Graph
+from ..models.registry import model_names
+from ..training.presets import PRESETS, preset, preset_for, preset_table
+from ..training.run import train
 from ._common import add_graph_args, graph_from_args
+
+__all__ = ["add_parser", "run", "config_from_args"]
+
+#: CLI flag destinations that override a config field of the same name.
+_FIELDS = ("vocab", "alpha", "heads", "schedule", "optimizer", "lr", "lr2", "steps", "stage1_steps", "batch", "seed",
+           "beta0", "gamma", "eps", "init", "init_scale", "weight_decay", "warmup", "d_model", "layers", "mlp_ratio",
+           "eval_every", "eval_size", "eval_seed", "checkpoint_every", "log_every")
 
 
 def _heads(text: str) -> tuple[int, ...]:
@@ -15,76 +29,107 @@ def _heads(text: str) -> tuple[int, ...]:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model on the in-context task and report how well it recovered the graph",
-        description="Train the reduced, disentangled or standard model (sampling on device, many steps per "
-                    "compiled call). Prints held-out loss against the in-context estimator and the entropy "
-                    "floor, parent attention, argmax recovery and SHD. With --out, keeps config.json, "
-                    "history.json, weights.npz and (with --checkpoint-every) orbax checkpoints; --resume "
-                    "continues from the last checkpoint to the same weights as an uninterrupted run. "
-                    "Unset options take per-model defaults (see causal_grad.training.run.DEFAULTS).")
-    add_graph_args(p, n=19, vocab=10, alpha=0.1)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model from a named preset (sampling on device, many steps per compiled call); every "
+                    "flag overrides the preset's field of the same name. Prints held-out loss against the "
+                    "in-context estimator and the entropy floor, parent attention, argmax recovery and SHD. With "
+                    "--out, keeps config.json, history.json, weights.npz and (with --checkpoint-every) orbax "
+                    "checkpoints; --resume continues from the last checkpoint to the same weights as an "
+                    "uninterrupted run, and --resume with a larger --steps extends a finished run.",
+        epilog="presets (--preset NAME; without it, --model M [--schedule S] picks M's fast preset):\n\n"
+               + preset_table())
+    add_graph_args(p, n=None, vocab=None, alpha=None, graph=None)
     p.add_argument("--T", type=int, default=None, help="sequence length T instead of --n (n = T-1 for forests, "
                                                         "T+1 for the two-parent DAG, whose target is not a token)")
-    m = p.add_argument_group("model and schedule")
-    m.add_argument("--model", choices=("reduced", "disentangled", "standard"), default="reduced")
-    m.add_argument("--heads", type=_heads, default=None, help="disentangled heads per layer (default: 1,1)")
-    m.add_argument("--schedule", choices=("layerwise", "joint"), default=None,
-                   help="default: layerwise (reduced), joint (disentangled, standard)")
-    m.add_argument("--optimizer", choices=("sgd", "adamw"), default=None)
-    m.add_argument("--lr", type=float, default=None, help="peak learning rate (stage 1 for layerwise)")
-    m.add_argument("--lr2", type=float, default=None, help="stage-2 learning rate (layerwise)")
-    m.add_argument("--steps", type=int, default=None)
-    m.add_argument("--stage1-steps", type=int, default=None, help="layerwise: steps of stage 1 (default: half)")
-    m.add_argument("--batch", type=int, default=1024)
-    m.add_argument("--beta0", type=float, default=None, help="A2 = beta0*I held in stage 1")
-    m.add_argument("--gamma", type=float, default=None, help="disentangled layerwise: readout scale")
-    m.add_argument("--init-scale", type=float, default=None, help="disentangled joint: N(0, s^2) initialisation")
-    m.add_argument("--weight-decay", type=float, default=None, help="adamw weight decay")
-    m.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
-    m.add_argument("--d-model", type=int, default=None, help="standard transformer width (default 64)")
-    m.add_argument("--layers", type=int, default=None, help="standard transformer layers (default 2)")
+    m = p.add_argument_group("preset and model (unset flags keep the preset's values, listed below)")
+    m.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="named configuration (default: the fast preset of --model)")
+    m.add_argument("--model", choices=model_names(), default=None,
+                   help="model, when no --preset is given (default: reduced)")
+    m.add_argument("--heads", type=_heads, default=None, help="heads per layer (disentangled: e.g. 2,1; standard: "
+                                                              "one number)")
+    m.add_argument("--init", default=None, help="disentangled initialisation: induction, zeros or normal")
+    m.add_argument("--init-scale", type=float, default=None, help="disentangled init normal: N(0, s^2)")
+    m.add_argument("--beta0", type=float, default=None, help="A2 = beta0*I held in stage 1 (reduced); the "
+                                                             "induction start's match scale (disentangled)")
+    m.add_argument("--gamma", type=float, default=None, help="disentangled induction start: readout scale")
+    m.add_argument("--eps", type=float, default=None, help="reduced model: readout smoothing")
+    m.add_argument("--d-model", type=int, default=None, help="standard transformer width")
+    m.add_argument("--layers", type=int, default=None, help="standard transformer layers")
+    m.add_argument("--mlp-ratio", type=int, default=None, help="standard transformer MLP width / d_model")
+    o = p.add_argument_group("optimiser and schedule")
+    o.add_argument("--schedule", choices=("layerwise", "joint"), default=None,
+                   help="without --preset: picks the model's preset for that schedule")
+    o.add_argument("--optimizer", choices=("sgd", "adamw"), default=None)
+    o.add_argument("--lr", type=float, default=None, help="peak learning rate (stage 1 for layerwise)")
+    o.add_argument("--lr2", type=float, default=None, help="stage-2 learning rate (layerwise; default: lr)")
+    o.add_argument("--stage1-steps", type=int, default=None, help="layerwise: steps of stage 1 (default: half)")
+    o.add_argument("--weight-decay", type=float, default=None, help="adamw weight decay")
+    o.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
     r = p.add_argument_group("run")
+    r.add_argument("--steps", type=int, default=None)
+    r.add_argument("--batch", type=int, default=None)
+    r.add_argument("--eval-every", type=int, default=None, help="held-out evaluation interval")
+    r.add_argument("--eval-size", type=int, default=None, help="held-out sequences")
+    r.add_argument("--eval-seed", type=int, default=None, help="key of the held-out set")
+    r.add_argument("--log-every", type=int, default=None, help="training-loss logging interval")
+    r.add_argument("--checkpoint-every", type=int, default=None, help="orbax checkpoint interval (0: none; needs "
+                                                                     "--out)")
     r.add_argument("--out", default=None, help="results folder to keep the run in (default: nothing is written)")
-    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    r.add_argument("--eval-every", type=int, default=None, help="held-out evaluation interval (default: 50)")
-    r.add_argument("--checkpoint-every", type=int, default=None, help="orbax checkpoint interval (default: "
-                                                                     "none; needs --out)")
-    r.add_argument("--eval-size", type=int, default=None, help="held-out sequences (default: 8192)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                                                         "(with a larger --steps: extend it)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, seed=None)
 
 
-def run(args) -> int:
-    import json
-
-    from ..graphs import named_graph
-    from ..training.run import default_config, train
-
+def config_from_args(args):
+    """The :class:`~causal_grad.training.TrainConfig` of parsed ``train`` arguments: the preset, its graph
+    replaced by ``--graph``/``--n``/``--T`` when given, then every flag that was set."""
+    name = args.preset or preset_for(args.model or "reduced", args.schedule)
+    p = PRESETS[name]
+    if args.model is not None and args.model != p.model.name:
+        raise ValueError(f"model: --model {args.model} differs from preset {name!r}'s model {p.model.name}")
+    family = args.graph if args.graph is not None else p.graph[0]
+    args.graph = family
     if args.T is not None:
         if args.T < 2:
             raise ValueError(f"T must be >= 2, got {args.T}")
-        two = args.graph.replace("_", "-") in ("two-parent", "dag")
-        args.n = args.T + 1 if two else args.T - 1
-    graph = graph_from_args(args)
+        multi = family.replace("_", "-") in ("two-parent", "dag")
+        args.n = Graph.n_for_seq_len(args.T, multi_parent=multi)
+    if args.n is None:
+        args.n = p.graph[1]
+    seed = 0 if args.seed is None else args.seed
+    graph_args = argparse.Namespace(**{**vars(args), "seed": seed,
+                                       "vocab": p.vocab if args.vocab is None else args.vocab,
+                                       "alpha": p.alpha if args.alpha is None else args.alpha})
+    graph = graph_from_args(graph_args)
+    given = {k: getattr(args, k) for k in _FIELDS if getattr(args, k, None) is not None}
+    if p.model.name == "standard" and "heads" in given:
+        if len(given["heads"]) != 1:
+            raise ValueError(f"heads: the standard transformer takes one head count per layer, got {given['heads']}")
+        given["heads"] = given["heads"][0]
+    return preset(name, graph, **given)
+
+
+def run(args) -> int:
     if args.resume and not args.out:
         raise ValueError("--resume needs --out (the folder of the run to continue)")
     if args.checkpoint_every and not args.out:
         raise ValueError("--checkpoint-every needs --out (where to keep the checkpoints)")
-    cfg = default_config(
-        args.model, graph, vocab=args.vocab, alpha=args.alpha, heads=args.heads, schedule=args.schedule,
-        optimizer=args.optimizer, lr=args.lr, lr2=args.lr2, steps=args.steps, stage1_steps=args.stage1_steps,
-        batch=args.batch, seed=args.seed, beta0=args.beta0, gamma=args.gamma, init_scale=args.init_scale,
-        weight_decay=args.weight_decay, warmup=args.warmup, d_model=args.d_model, layers=args.layers,
-        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, eval_size=args.eval_size)
+    cfg = config_from_args(args)
+    graph = cfg.graph
     res = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     f = res.final
     b = res.history["baselines"]
-    print(f"{cfg.model} / {cfg.schedule} / {cfg.optimizer} lr={cfg.lr}: {res.history['steps_done']} steps of "
-          f"{cfg.batch} in {res.history['wall_s']:.1f} s")
-    print(f"held-out loss {f['loss']:.4f} nats (in-context estimator {b['bayes']:.4f}, entropy floor "
-          f"{b['entropy_floor']:.4f}; excess {f['excess_over_bayes']:+.4f})")
+    o = cfg.optim
+    print(f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {res.history['steps_done']} steps of "
+          f"{cfg.run.batch} in {res.history['wall_s']:.1f} s")
+    print(f"held-out loss {f['loss']:.4f} nats (in-context estimator {b['in_context']:.4f}, entropy floor "
+          f"{b['entropy_floor']:.4f}; excess {f['excess_over_in_context']:+.4f})")
     if "recovered" in f:
         print(f"first layer: parent attention mean {f['mean_parent_attention']:.3f} (min "
-              f"{f['min_parent_attention']:.3f}), argmax recovers {f['recovered']:.0%} of parents, SHD {f['shd']}")
+              f"{f['min_parent_attention']:.3f}), argmax recovers {f['recovered']:.0%} of parents, SHD {f['shd']} "
+              f"(argmax graph: a parent counts when its weight is at least 0.5)")
         if f.get("previous_token") is not None and graph.parents == tuple(range(-1, graph.n - 1)):
             extra = "" if "diag_minus_offdiag" not in f else (
                 f", layer-2 token block diag - offdiag {f['diag_minus_offdiag']:.3f}, rows with diagonal argmax "

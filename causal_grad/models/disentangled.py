@@ -31,19 +31,32 @@ the literal dense definition (every position, every product), kept for tests and
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
                          check_real_array, check_tokens, is_concrete, row_sum_atol)
 
 __all__ = [
+    "Config",
+    "INITS",
+    "init",
+    "logits",
+    "loss",
+    "first_layer_attention",
+    "graph_attention",
+    "group_labels",
+    "group_names",
+    "induction",
     "disentangled_dims",
-    "disentangled_init",
+    "disentangled_zeros",
+    "disentangled_normal",
     "disentangled_logits",
     "disentangled_apply",
     "disentangled_loss",
@@ -51,7 +64,7 @@ __all__ = [
     "disentangled_heads",
     "disentangled_shape",
     "position_attention",
-    "first_layer_attention",
+    "layer1_attention",
     "induction_block",
     "readout_block",
     "induction_init",
@@ -108,12 +121,12 @@ def _check_heads(heads) -> tuple[int, ...]:
     return tuple(check_int(f"heads[{k}]", h, minimum=1) for k, h in enumerate(heads))
 
 
-def disentangled_heads(params) -> tuple[int, ...]:
+def disentangled_heads(params: dict) -> tuple[int, ...]:
     """Heads per layer of ``params`` (checked by :func:`disentangled_shape`)."""
     return disentangled_shape(params)[2]
 
 
-def disentangled_shape(params) -> tuple[int, int, tuple[int, ...]]:
+def disentangled_shape(params: dict) -> tuple[int, int, tuple[int, ...]]:
     """``(S, T, heads)`` of ``params``, after checking that they are a dict ``{"A": [...], "W": ...}`` of
     floating-point arrays whose shapes fit together (raises ``TypeError``/``ValueError``). Shapes and dtypes only,
     so this also works on traced parameters (inside ``jit``/``grad``), at trace time."""
@@ -177,31 +190,34 @@ def _check_float_dtype(dtype):
 
 
 # ---------------------------------------------------------------------- initialisation
-def disentangled_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, key=None, scale: float = 0.0,
-                      dtype=jnp.float32) -> dict:
-    """Zero parameters (docs/theory.md §3), or i.i.d. ``N(0, scale²)`` entries when ``key`` is given.
-
-    The paper starts every matrix at zero for one head per layer and uses ``1e-4``-scale noise for several
-    heads (identical zero heads receive identical gradients and never separate).
-    """
+def _shapes(S: int, T: int, heads) -> list[tuple[int, ...]]:
     dims = disentangled_dims(S, T, heads)
-    heads = _check_heads(heads)
-    scale = check_positive_float("scale", scale, allow_zero=True)
+    return [(H, d, d) for H, d in zip(_check_heads(heads), dims[:-1])] + [(dims[-1], S)]
+
+
+def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype: DTypeLike = jnp.float32) -> dict:
+    """All-zero parameters (docs/theory.md §3): the paper's start for one head per layer."""
+    shapes = _shapes(S, T, heads)
     dtype = _check_float_dtype(dtype)
-    shapes = [(H, d, d) for H, d in zip(heads, dims[:-1])] + [(dims[-1], S)]
-    if key is None:
-        if scale:
-            raise ValueError("scale > 0 needs a key")
-        arrs = [jnp.zeros(s, dtype) for s in shapes]
-    else:
-        key = check_key("key", key)
-        keys = jax.random.split(key, len(shapes))
-        arrs = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
+    arrs = [jnp.zeros(s, dtype) for s in shapes]
+    return {"A": arrs[:-1], "W": arrs[-1]}
+
+
+def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (1, 1), *, scale: float,
+                        dtype: DTypeLike = jnp.float32) -> dict:
+    """I.i.d. ``N(0, scale²)`` entries (``scale > 0``), one key split per matrix. The paper uses ``1e-4``-scale
+    noise for several heads per layer: identical zero heads receive identical gradients and never separate."""
+    key = check_key("key", key)
+    shapes = _shapes(S, T, heads)
+    scale = check_positive_float("scale", scale)
+    dtype = _check_float_dtype(dtype)
+    keys = jax.random.split(key, len(shapes))
+    arrs = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
     return {"A": arrs[:-1], "W": arrs[-1]}
 
 
 def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: float = 1.0, gamma: float = 1.0,
-                   dtype=jnp.float32) -> dict:
+                   dtype: DTypeLike = jnp.float32) -> dict:
     """The layer-wise starting point: ``A_1 = 0``; every layer-2 head matches the query's token against the
     token its first-layer head ``h = 0`` gathered (block ``A_2[:S, d_0:d_0+S] = β0·I``); ``W`` reads the token
     that layer-2 head 0 copies (block ``W[d_1 + :S] = γ·I``), so ``logits = γ·out`` with ``out`` the reduced
@@ -213,7 +229,7 @@ def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: floa
     beta0 = check_positive_float("beta0", beta0, allow_zero=True)
     gamma = check_positive_float("gamma", gamma, allow_zero=True)
     dtype = _check_float_dtype(dtype)
-    p = disentangled_init(S, T, heads, dtype=dtype)
+    p = disentangled_zeros(S, T, heads, dtype=dtype)
     d0, d1, _ = disentangled_dims(S, T, heads)
     eye = jnp.eye(S, dtype=dtype)
     p["A"][1] = p["A"][1].at[:, :S, d0:d0 + S].set(beta0 * eye)
@@ -255,7 +271,7 @@ def _h1_from_layer1(X, P, T):
     return jnp.concatenate(parts, axis=-1)
 
 
-def disentangled_logits(params, tokens) -> jax.Array:
+def disentangled_logits(params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits ``Wᵀ h_{T-1}`` ``(B, S)`` (fast path: last layer at the query only, one-hot first layer).
 
     Refuses, before computing: ``params`` whose structure does not fit (:func:`disentangled_shape`); ``tokens``
@@ -369,12 +385,13 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     return W.T @ jnp.concatenate(outs, 0)  # (S, B)
 
 
-def disentangled_apply(params, tokens) -> jax.Array:
+def disentangled_apply(params: dict, tokens: ArrayLike) -> jax.Array:
     """The prediction ``softmax(Wᵀ h_{T-1})`` ``(B, S)``."""
     return jax.nn.softmax(disentangled_logits(params, tokens), axis=-1)
 
 
-def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
+def disentangled_loss(params: dict, tokens: ArrayLike, targets: ArrayLike,
+                      weights: ArrayLike | None = None) -> jax.Array:
     """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``.
 
     Refuses, before computing: ``targets`` not real ``(B, S)`` and ``weights`` not real ``(B,)``; when they are
@@ -395,7 +412,7 @@ def disentangled_loss(params, tokens, targets, weights=None) -> jax.Array:
 
 
 # ---------------------------------------------------------------------- the literal definition
-def disentangled_reference_logits(params, tokens, *, query_only_last: bool = False) -> jax.Array:
+def disentangled_reference_logits(params: dict, tokens: ArrayLike, *, query_only_last: bool = False) -> jax.Array:
     """The definition, computed densely: embed ``h_i = [x(s_i); e_i]``, every layer at every position (or the
     last layer at the query only), plain products and softmaxes. Slow; for tests and FLOP counts."""
     if not isinstance(query_only_last, (bool, np.bool_)):
@@ -422,7 +439,7 @@ def disentangled_reference_logits(params, tokens, *, query_only_last: bool = Fal
 
 
 # ---------------------------------------------------------------------- read-outs for the metrics
-def position_attention(params, layer: int = 0) -> jax.Array:
+def position_attention(params: dict, layer: int = 0) -> jax.Array:
     """The position–position block of layer ``layer``'s matrices, softmaxed causally: ``(H, T, T)`` with
     ``α[h, i, j] = softmax_{j≤i}(A[h][S+i, S+j])`` (the paper's figure-9 read-out of the learned graph; for
     ``layer = 0`` the position block of the one-hot embedding)."""
@@ -434,15 +451,16 @@ def position_attention(params, layer: int = 0) -> jax.Array:
     return jax.nn.softmax(jnp.where(mask, block, -jnp.inf), axis=-1)
 
 
-def first_layer_attention(params, tokens) -> jax.Array:
-    """The first layer's actual attention on ``tokens``: ``(B, H_1, T, T)`` (token and position parts)."""
+def layer1_attention(params: dict, tokens: ArrayLike) -> jax.Array:
+    """The first layer's actual attention on every sequence of ``tokens``: ``(B, H_1, T, T)`` (token and
+    position parts)."""
     S, T, _ = disentangled_shape(params)
     tokens = _check_tokens(tokens, T, S)
     X = jax.nn.one_hot(tokens, S, dtype=params["W"].dtype)
     return _layer1_full(params["A"][0], X, S)
 
 
-def induction_block(params, head: int = 0, source_head: int = 0) -> jax.Array:
+def induction_block(params: dict, head: int = 0, source_head: int = 0) -> jax.Array:
     """The block of layer-2 head ``head`` that scores the query's token against the token gathered by
     first-layer head ``source_head``: ``A_2[head][:S, d_0(1+source_head) : d_0(1+source_head)+S]`` ``(S, S)``.
     Diagonal-dominant for an induction head (C6)."""
@@ -455,9 +473,111 @@ def induction_block(params, head: int = 0, source_head: int = 0) -> jax.Array:
     return params["A"][1][head, :S, off:off + S]
 
 
-def readout_block(params, head: int = 0) -> jax.Array:
+def readout_block(params: dict, head: int = 0) -> jax.Array:
     """The block of ``W`` reading the token copied by the last layer's head ``head``: ``(S, S)``."""
     S, T, heads = disentangled_shape(params)
     head = check_int("head", head, minimum=0, maximum=heads[-1] - 1)
     d = int(params["A"][-1].shape[-1])
     return params["W"][d * (1 + head):d * (1 + head) + S]
+
+
+# ---------------------------------------------------------------------- the model protocol
+#: Initialisations: ``"induction"`` (:func:`induction_init`, the layer-wise start, two layers), ``"zeros"``
+#: (:func:`disentangled_zeros`, the paper's joint start for one head per layer), ``"normal"``
+#: (:func:`disentangled_normal` with ``init_scale``, for several heads per layer).
+INITS = ("induction", "zeros", "normal")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The disentangled transformer's hyper-parameters: ``heads`` per layer; ``init`` (one of :data:`INITS`);
+    ``init_scale`` — the standard deviation of the ``"normal"`` initialisation (``> 0`` there, ``0`` otherwise);
+    ``beta0``, ``gamma`` — the ``"induction"`` initialisation's layer-2 match scale and readout scale."""
+
+    heads: tuple[int, ...] = (1, 1)
+    init: str = "zeros"
+    init_scale: float = 0.0
+    beta0: float = 1.0
+    gamma: float = 5.0
+    name: str = field(default="disentangled", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "heads", _check_heads(self.heads))
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        object.__setattr__(self, "init_scale", check_positive_float("init_scale", self.init_scale, allow_zero=True))
+        object.__setattr__(self, "beta0", check_positive_float("beta0", self.beta0, allow_zero=True))
+        object.__setattr__(self, "gamma", check_positive_float("gamma", self.gamma, allow_zero=True))
+        if self.init == "normal" and not self.init_scale:
+            raise ValueError("init_scale must be > 0 for init 'normal' (an all-zero start is init 'zeros')")
+        if self.init != "normal" and self.init_scale:
+            raise ValueError(f"init_scale applies to init 'normal' only, got init_scale={self.init_scale} with "
+                             f"init {self.init!r}")
+        if self.init == "induction" and len(self.heads) != 2:
+            raise ValueError(f"init 'induction' needs exactly two layers, got heads {self.heads}")
+        if self.init == "zeros" and max(self.heads) > 1:
+            raise ValueError(f"init 'zeros' with several heads in a layer (heads {self.heads}): identical zero "
+                             f"heads get identical gradients and never separate; use init 'normal' with an "
+                             f"init_scale such as 1e-4")
+
+
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.disentangled.Config, got {type(config).__name__}")
+    return config
+
+
+def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
+    """Parameters ``{"A": [...], "W": ...}`` in float32 by ``config.init``: ``"induction"``
+    (:func:`induction_init`), ``"zeros"`` (:func:`disentangled_zeros`) or ``"normal"``
+    (:func:`disentangled_normal` with ``key``). ``key`` is always checked; only ``"normal"`` draws from it."""
+    _config(config)
+    key = check_key("key", key)
+    if config.init == "induction":
+        return induction_init(S, T, config.heads, beta0=config.beta0, gamma=config.gamma)
+    if config.init == "normal":
+        return disentangled_normal(key, S, T, config.heads, scale=config.init_scale)
+    return disentangled_zeros(S, T, config.heads)
+
+
+def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """``Wᵀ h_{T-1}`` ``(B, S)`` (:func:`disentangled_logits`)."""
+    _config(config)
+    return disentangled_logits(params, tokens)
+
+
+def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    """Batch mean of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b`` (:func:`disentangled_loss`)."""
+    _config(config)
+    return disentangled_loss(params, tokens, targets)
+
+
+def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """The first layer's attention on ``tokens`` averaged over the batch: ``(H_1, T, T)``."""
+    _config(config)
+    return jnp.mean(layer1_attention(params, tokens), axis=0)
+
+
+def graph_attention(params: dict, tokens: jax.Array | None, config: Config) -> jax.Array:
+    """The read-out the graph metrics use: the position block of the first layer, softmaxed causally
+    (:func:`position_attention`, layer 0), ``(H_1, T, T)``; ``tokens`` is not used."""
+    _config(config)
+    return position_attention(params, 0)
+
+
+def group_labels(params: dict, config: Config) -> dict:
+    """``A1`` (first layer), ``A2`` (later layers), ``W`` (readout)."""
+    _config(config)
+    return {"A": ["A1"] + ["A2"] * (len(params["A"]) - 1), "W": "W"}
+
+
+def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
+    return ("A1", "A2", "W") if len(config.heads) >= 2 else ("A1", "W")
+
+
+def induction(params: dict, config: Config) -> jax.Array | None:
+    """The induction block of layer-2 head 0 against first-layer head 0 (:func:`induction_block`), ``(S, S)``;
+    ``None`` for one layer."""
+    _config(config)
+    return induction_block(params, 0, 0) if len(config.heads) >= 2 else None

@@ -15,14 +15,18 @@ children of earlier occurrences of the query token: the in-context estimator (fo
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
-from .._validate import (arrays, check_array, check_int, check_positive_float, check_probability, check_tokens,
+from .._validate import (arrays, check_array, check_int, check_key, check_positive_float, check_probability,
+                         check_tokens,
                          is_concrete)
 
-__all__ = ["causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS"]
+__all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names",
+           "induction", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS"]
 
 #: Default readout smoothing ε: keeps the log-loss finite when the target token never occurs in the context.
 DEFAULT_EPS = 1e-3
@@ -44,7 +48,7 @@ def causal_softmax(scores: jax.Array) -> jax.Array:
     return jax.nn.softmax(jnp.where(mask, clipped, -jnp.inf), axis=-1)
 
 
-def reduced_init(T: int, S: int, beta0: float = 0.0, dtype=jnp.float32):
+def reduced_init(T: int, S: int, beta0: float = 0.0, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
     """The initialisation of docs/theory.md §4: ``A1 = 0``, ``A2 = β0·I``."""
     T = check_int("T", T, minimum=1)
     S = check_int("S", S, minimum=1)
@@ -98,3 +102,72 @@ def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.A
     if weights is None:
         return jnp.mean(ce)
     return jnp.sum(weights * ce)
+
+
+# ---------------------------------------------------------------------- the model protocol
+@dataclass(frozen=True)
+class Config:
+    """The reduced model's hyper-parameters: ``beta0`` — the initialisation ``A2 = β0·I`` (held in stage 1 of the
+    layer-wise schedule); ``eps`` — the readout smoothing ``ŷ = (1-ε)·out + ε/S`` (``0 < ε < 1``)."""
+
+    beta0: float = 1.0
+    eps: float = DEFAULT_EPS
+    name: str = field(default="reduced", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "beta0", check_positive_float("beta0", self.beta0, allow_zero=True))
+        object.__setattr__(self, "eps", check_probability("eps", self.eps, open_high=True))
+        if self.eps == 0:
+            raise ValueError("eps must be > 0 for training (a target token absent from the context gives an "
+                             "infinite loss at eps = 0)")
+
+
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.reduced.Config, got {type(config).__name__}")
+    return config
+
+
+def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
+    """``{"A1": 0 (T, T), "A2": β0·I (S, S)}`` in float32 (docs/theory.md §4). Deterministic: ``key`` is
+    checked and not used."""
+    check_key("key", key)
+    _config(config)
+    A1, A2 = reduced_init(T, S, config.beta0)
+    return {"A1": A1, "A2": A2}
+
+
+def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """``log ŷ`` ``(B, S)`` at the query (the model's prediction is a distribution, so its log is its logits)."""
+    _config(config)
+    return jnp.log(reduced_apply(params["A1"], params["A2"], tokens, config.eps))
+
+
+def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    """Batch mean of ``−Σ_b y_b log ŷ_b`` (:func:`reduced_loss`)."""
+    _config(config)
+    return reduced_loss(params["A1"], params["A2"], tokens, targets, config.eps)
+
+
+def first_layer_attention(params: dict, tokens: jax.Array | None, config: Config) -> jax.Array:
+    """``softmax_{j≤i}(A1)`` as ``(1, T, T)``: the first layer attends by position only, so this is its
+    attention on every sequence (``tokens`` is not used)."""
+    _config(config)
+    return causal_softmax(params["A1"])[None]
+
+
+def group_labels(params: dict, config: Config) -> dict:
+    """``A1`` (first layer) and ``A2`` (second layer), the parameter groups of the schedules."""
+    _config(config)
+    return {"A1": "A1", "A2": "A2"}
+
+
+def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
+    return ("A1", "A2")
+
+
+def induction(params: dict, config: Config) -> jax.Array:
+    """The layer-2 token block ``A2`` ``(S, S)``: diagonal-dominant for an induction head (C6)."""
+    _config(config)
+    return params["A2"]

@@ -14,14 +14,18 @@ The parameters are flax's variable dict ``{"params": …}``; the architecture li
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._validate import check_array, check_int, check_key, check_tokens
 
-__all__ = ["StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
+__all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names", "induction",
+           "module_for", "StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
            "standard_attention"]
 
 
@@ -85,7 +89,7 @@ def standard_model(vocab_size: int, seq_len: int, d_model: int = 64, layers: int
     return StandardTransformer(S, T, d, L, H, r)
 
 
-def standard_init(module: StandardTransformer, key) -> dict:
+def standard_init(module: StandardTransformer, key: jax.Array) -> dict:
     """Flax's default initialisation (LeCun-normal dense layers, N(0, 1) token embedding, N(0, 0.02²)
     positions)."""
     _check_module(module)
@@ -105,13 +109,13 @@ def _check_tokens(module, tokens):
     return check_tokens("tokens", tokens, seq_len=module.seq_len, vocab_size=module.vocab_size)
 
 
-def standard_logits(module: StandardTransformer, params, tokens) -> jax.Array:
+def standard_logits(module: StandardTransformer, params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits at the query ``(B, S)``."""
     tokens = _check_tokens(module, tokens)
     return module.apply(params, tokens)
 
 
-def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.Array:
+def standard_loss(module: StandardTransformer, params: dict, tokens: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Mean cross-entropy ``−Σ_b y_b log softmax(logits)_b`` against the soft targets."""
     B = len(_check_tokens(module, tokens))
     check_array("targets", targets, shape=(B, module.vocab_size))
@@ -119,9 +123,91 @@ def standard_loss(module: StandardTransformer, params, tokens, targets) -> jax.A
     return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1))
 
 
-def standard_attention(module: StandardTransformer, params, tokens, layer: int = 0) -> jax.Array:
+def standard_attention(module: StandardTransformer, params: dict, tokens: ArrayLike, layer: int = 0) -> jax.Array:
     """Attention of layer ``layer`` on ``tokens``: ``(B, H, T, T)``."""
     layer = check_int("layer", layer, minimum=0, maximum=_check_module(module).layers - 1)
     tokens = _check_tokens(module, tokens)
     _, atts = module.apply(params, tokens, return_attention=True)
     return atts[layer]
+
+
+# ---------------------------------------------------------------------- the model protocol
+@dataclass(frozen=True)
+class Config:
+    """The standard transformer's hyper-parameters: width ``d_model`` (divisible by ``heads``), ``layers``,
+    ``heads`` per layer, MLP width ``mlp_ratio·d_model``. Initialisation: flax's default (:func:`standard_init`)."""
+
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 1
+    mlp_ratio: int = 4
+    name: str = field(default="standard", init=False)
+
+    def __post_init__(self):
+        for f in ("d_model", "layers", "heads", "mlp_ratio"):
+            object.__setattr__(self, f, check_int(f, getattr(self, f), minimum=1))
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model must be divisible by heads, got d_model={self.d_model}, heads={self.heads}")
+
+
+def module_for(config: Config, S: int, T: int) -> StandardTransformer:
+    """The flax module of ``config`` for vocabulary ``S`` and sequence length ``T``."""
+    _config(config)
+    S = check_int("S", S, minimum=2)
+    T = check_int("T", T, minimum=1)
+    return standard_model(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+
+
+def _module_of(params, config: Config) -> StandardTransformer:
+    try:
+        p = params["params"]
+        S, T = int(p["readout"]["bias"].shape[0]), int(p["pos_embed"].shape[0])
+    except (KeyError, TypeError, IndexError, AttributeError):
+        raise TypeError("params must be the standard transformer's flax variables {'params': {...}} (from "
+                        "init)") from None
+    return StandardTransformer(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+
+
+def _config(config) -> "Config":
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a causal_grad.models.standard.Config, got {type(config).__name__}")
+    return config
+
+
+def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
+    """Flax's default initialisation from ``key`` (:func:`standard_init`)."""
+    _config(config)
+    return standard_init(module_for(config, S, T), key)
+
+
+def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    _config(config)
+    return standard_logits(_module_of(params, config), params, tokens)
+
+
+def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    _config(config)
+    return standard_loss(_module_of(params, config), params, tokens, targets)
+
+
+def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """Layer 0's attention on ``tokens`` averaged over the batch: ``(H, T, T)``."""
+    _config(config)
+    return jnp.mean(standard_attention(_module_of(params, config), params, tokens, 0), axis=0)
+
+
+def group_labels(params: dict, config: Config) -> dict:
+    """One group, ``all``: the standard transformer trains jointly."""
+    _config(config)
+    return jax.tree.map(lambda _: "all", params)
+
+
+def group_names(config: Config) -> tuple[str, ...]:
+    _config(config)
+    return ("all",)
+
+
+def induction(params: dict, config: Config) -> None:
+    """No induction block is read out of the standard transformer."""
+    _config(config)
+    return None

@@ -17,13 +17,76 @@ the causal attention of position ``i``. Graph positions are the sequence positio
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+from numpy.typing import ArrayLike
+
 import numpy as np
 
 from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
 
+#: A graph or what :class:`~causal_grad.graphs.Graph` accepts (a parent list).
+GraphLike = Union[Graph, Sequence]
+
 __all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previous_token_score",
-           "diagonal_dominance", "head_parents", "induction_metrics"]
+           "diagonal_dominance", "head_parents", "induction_metrics", "GraphMetrics", "DiagonalDominance",
+           "InductionMetrics", "HeadParents"]
+
+
+class _Record:
+    """Frozen result records: ``to_dict()`` gives the JSON-ready dict a run's history keeps."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class GraphMetrics(_Record):
+    """How well head 0 of a first-layer read-out writes a forest: parent attention ``α[i, p(i)]`` (mean and
+    minimum over child positions), argmax recovery (fraction, all recovered) and the SHD of the argmax graph
+    (a parent counts when its weight is at least the threshold, ½ by default)."""
+
+    mean_parent_attention: float
+    min_parent_attention: float
+    recovered: float
+    all_recovered: bool
+    shd: int
+
+
+@dataclass(frozen=True)
+class DiagonalDominance(_Record):
+    """Of a layer-2 token block: ``mean diag − mean off-diag`` and the fraction of rows with diagonal argmax."""
+
+    diag_minus_offdiag: float
+    diag_argmax_rows: float
+
+
+@dataclass(frozen=True)
+class InductionMetrics(_Record):
+    """C6: the previous-token weight of the first layer, and the block's diagonal dominance (``None``
+    without a block)."""
+
+    previous_token: float
+    diag_minus_offdiag: Optional[float] = None
+    diag_argmax_rows: Optional[float] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class HeadParents(_Record):
+    """C7: per head (rows) and parent slot (columns), the mean weight and the argmax fraction over the positions
+    with the most parents; each head's dominant slot; ``split`` — every head takes a different parent."""
+
+    weight: list
+    argmax: list
+    dominant_parent: list
+    split: bool
+    positions: int
 
 
 def _att(att) -> np.ndarray:
@@ -39,7 +102,7 @@ def _graph(graph) -> Graph:
     return graph if isinstance(graph, Graph) else Graph(graph)
 
 
-def parent_attention(att, graph) -> np.ndarray:
+def parent_attention(att: ArrayLike, graph: GraphLike) -> np.ndarray:
     """``α[i, p(i)]`` for every child position ``i`` of a forest ``graph`` (head 0 of ``att``), in order."""
     a = _att(att)[0]
     g = _graph(graph)
@@ -50,7 +113,7 @@ def parent_attention(att, graph) -> np.ndarray:
     return a[kids, par[kids]]
 
 
-def argmax_parents(att, n: int, threshold: float = 0.5) -> tuple[int, ...]:
+def argmax_parents(att: ArrayLike, n: int, threshold: float = 0.5) -> tuple[int, ...]:
     """The argmax graph of head 0 on positions ``0 … n-1``: ``p̂(i) = argmax_{j≤i} α[i, j]`` if that is an
     earlier position with weight ``≥ threshold``, else ``-1`` (root)."""
     a = _att(att)[0]
@@ -63,7 +126,7 @@ def argmax_parents(att, n: int, threshold: float = 0.5) -> tuple[int, ...]:
     return tuple(out)
 
 
-def shd(pred, true) -> int:
+def shd(pred: GraphLike, true: GraphLike) -> int:
     """Structural Hamming distance between two forests on the same positions (forward edges only: the size of
     the symmetric difference of the edge sets)."""
     p, t = _graph(pred), _graph(true)
@@ -72,7 +135,7 @@ def shd(pred, true) -> int:
     return len(set(p.edges) ^ set(t.edges))
 
 
-def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
+def graph_metrics(att: ArrayLike, graph: GraphLike, threshold: float = 0.5) -> GraphMetrics:
     """Parent attention (mean, min), argmax recovery (fraction and all-recovered flag) and SHD of the argmax
     graph for a forest ``graph`` (head 0)."""
     threshold = check_probability("threshold", threshold)
@@ -84,23 +147,23 @@ def graph_metrics(att, graph, threshold: float = 0.5) -> dict:
     am = np.array([int(np.argmax(a[i, :i + 1])) for i in kids], dtype=int)
     rec = am == par[kids]
     pred = argmax_parents(att, g.n, threshold)
-    return {
-        "mean_parent_attention": float(w.mean()) if w.size else float("nan"),
-        "min_parent_attention": float(w.min()) if w.size else float("nan"),
-        "recovered": float(rec.mean()) if rec.size else float("nan"),
-        "all_recovered": bool(rec.all()),
-        "shd": shd(pred, g),
-    }
+    return GraphMetrics(
+        mean_parent_attention=float(w.mean()) if w.size else float("nan"),
+        min_parent_attention=float(w.min()) if w.size else float("nan"),
+        recovered=float(rec.mean()) if rec.size else float("nan"),
+        all_recovered=bool(rec.all()),
+        shd=shd(pred, g),
+    )
 
 
-def previous_token_score(att, n: int) -> float:
+def previous_token_score(att: ArrayLike, n: int) -> float:
     """Mean of ``α[i, i-1]`` over ``i = 1 … n-1`` (head 0): 1 for a perfect previous-token head."""
     a = _att(att)[0]
     n = check_int("n", n, minimum=2, maximum=a.shape[0])
     return float(np.mean([a[i, i - 1] for i in range(1, n)]))
 
 
-def diagonal_dominance(block) -> dict:
+def diagonal_dominance(block: ArrayLike) -> DiagonalDominance:
     """For the layer-2 token block ``(S, S)``: ``mean diag − mean off-diag`` and the fraction of rows whose
     argmax is the diagonal (1 for a match-and-copy head)."""
     b = np.asarray(check_array("block", block), dtype=np.float64)
@@ -108,21 +171,20 @@ def diagonal_dominance(block) -> dict:
         raise ValueError(f"block must be square, got shape {b.shape}")
     S = b.shape[0]
     off = (b.sum() - np.trace(b)) / (S * S - S)
-    return {"diag_minus_offdiag": float(np.trace(b) / S - off),
-            "diag_argmax_rows": float(np.mean(np.argmax(b, axis=1) == np.arange(S)))}
+    return DiagonalDominance(diag_minus_offdiag=float(np.trace(b) / S - off),
+                             diag_argmax_rows=float(np.mean(np.argmax(b, axis=1) == np.arange(S))))
 
 
-def induction_metrics(att, block, n: int) -> dict:
+def induction_metrics(att: ArrayLike, block: ArrayLike | None, n: int) -> InductionMetrics:
     """C6: previous-token score of the first layer plus diagonal dominance of the layer-2 token block."""
-    if block is not None:
-        diagonal_dominance(block)  # checked before anything is computed
-    out = {"previous_token": previous_token_score(att, n)}
-    if block is not None:
-        out.update(diagonal_dominance(block))
-    return out
+    d = diagonal_dominance(block) if block is not None else None  # checked before anything else is computed
+    pt = previous_token_score(att, n)
+    if d is None:
+        return InductionMetrics(pt)
+    return InductionMetrics(pt, d.diag_minus_offdiag, d.diag_argmax_rows)
 
 
-def head_parents(att, graph) -> dict:
+def head_parents(att: ArrayLike, graph: GraphLike) -> HeadParents:
     """C7: for every head and every parent slot ``m`` of the positions with the most parents, the mean weight
     the head puts on parent ``m`` and the fraction of those positions whose row argmax is parent ``m``.
 
@@ -145,5 +207,5 @@ def head_parents(att, graph) -> dict:
     dom = argmax.argmax(axis=1)
     split = bool(H >= k and len(set(dom.tolist())) == min(H, k)
                  and all(argmax[h, dom[h]] >= 0.5 for h in range(H)))
-    return {"weight": weight.tolist(), "argmax": argmax.tolist(), "dominant_parent": dom.tolist(),
-            "split": split, "positions": len(rows)}
+    return HeadParents(weight=weight.tolist(), argmax=argmax.tolist(), dominant_parent=dom.tolist(), split=split,
+                       positions=len(rows))

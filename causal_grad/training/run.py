@@ -11,6 +11,10 @@
 ``resume=True`` restores the newest checkpoint and continues. The batch of step ``t`` is drawn with a key that
 depends on ``(seed, t)`` only and the chunk boundaries are fixed by the configuration, so a resumed run ends
 with the same weights as an uninterrupted one (bit for bit on the same machine; see ``tests/test_training.py``).
+A run without a checkpoint is trained again from step 0. ``resume=True`` with a config that differs from the
+saved one only by a larger ``steps`` extends the run (the layer-wise stage 1 keeps its saved length; the last
+stage's cosine decay is recomputed over the new length); any other difference raises a ``ValueError`` naming
+the fields.
 """
 
 from __future__ import annotations
@@ -25,196 +29,58 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_callable, check_int, check_positive_float
+from .._validate import check_callable, check_int
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
-from ..models.reduced import DEFAULT_EPS
 from ..task import make_task
-from .adapters import MODELS, build_model
 from .checkpoint import Checkpointer, load_weights, save_weights
-from .loop import ChunkRunner, TrainState, fast_cpu_jit, task_sampler
+from .config import TrainConfig, config_diff
+from .loop import ChunkRunner, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
-from .schedules import OPTIMIZERS, SCHEDULES, Stage
+from .schedules import Stage
 
-__all__ = ["TrainConfig", "TrainResult", "HeldOut", "train", "load_run", "default_config", "write_json_atomic",
-           "TrainingInterrupted"]
-
-#: Defaults per (model, schedule) (docs/theory.md §6; the measured settings behind them are in
-#: docs/theory.md, C5). The first schedule listed for a model is its default.
-DEFAULTS = {
-    ("reduced", "layerwise"): dict(optimizer="sgd", lr=300.0, lr2=30.0, steps=200, stage1_steps=100, beta0=1.0),
-    ("reduced", "joint"): dict(optimizer="sgd", lr=300.0, steps=200, beta0=1.0),
-    ("disentangled", "layerwise"): dict(optimizer="sgd", lr=300.0, lr2=3.0, steps=300, stage1_steps=150, beta0=1.0,
-                                        gamma=5.0),
-    ("disentangled", "joint"): dict(optimizer="adamw", lr=0.1, steps=400),
-    ("standard", "joint"): dict(optimizer="adamw", lr=1e-2, weight_decay=2e-4, steps=4096),
-}
-#: Peak learning rates of the paper's runs, used when the optimiser differs from the default.
-PAPER_LR = {"sgd": 1.0, "adamw": 1e-2}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. ``graph`` is a :class:`~causal_grad.graphs.Graph` (forest: in-context task; DAG:
-    multi-parent task). ``lr2`` is stage 2's peak learning rate (layer-wise; default ``lr``);
-    ``stage1_steps`` defaults to half of ``steps``. ``beta0``: the held ``A2 = β0·I`` of stage 1 (reduced) or
-    the induction initialisation's scale (disentangled layer-wise); ``gamma``: that initialisation's readout
-    scale; ``init_scale``: ``N(0, init_scale²)`` initialisation of the disentangled model for joint training
-    (0 = zeros); ``eps``: the reduced model's readout smoothing."""
-
-    graph: Graph
-    vocab: int = 10
-    alpha: float = 0.1
-    model: str = "reduced"
-    heads: tuple[int, ...] = (1, 1)
-    schedule: str = "layerwise"
-    optimizer: str = "sgd"
-    lr: float = 300.0
-    lr2: Optional[float] = None
-    steps: int = 200
-    stage1_steps: Optional[int] = None
-    batch: int = 1024
-    seed: int = 0
-    beta0: float = 1.0
-    gamma: float = 5.0
-    eps: float = DEFAULT_EPS
-    init_scale: float = 0.0
-    weight_decay: float = 0.0
-    warmup: int = 0
-    d_model: int = 64
-    layers: int = 2
-    std_heads: int = 1
-    eval_every: int = 50
-    checkpoint_every: int = 0
-    log_every: int = 50
-    eval_size: int = 8192
-    eval_seed: int = 20240214
-
-    def __post_init__(self):
-        g = self.graph if isinstance(self.graph, Graph) else Graph(self.graph)
-        object.__setattr__(self, "graph", g)
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        check_int("vocab", self.vocab, minimum=2)
-        check_positive_float("alpha", self.alpha)
-        check_positive_float("lr", self.lr)
-        if self.lr2 is not None:
-            check_positive_float("lr2", self.lr2)
-        check_int("steps", self.steps, minimum=1)
-        check_int("batch", self.batch, minimum=1)
-        check_int("seed", self.seed, minimum=0)
-        for name in ("eval_every", "log_every", "eval_size"):
-            check_int(name, getattr(self, name), minimum=1)
-        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        check_positive_float("beta0", self.beta0, allow_zero=True)
-        check_positive_float("gamma", self.gamma, allow_zero=True)
-        check_positive_float("eps", self.eps)
-        check_positive_float("init_scale", self.init_scale, allow_zero=True)
-        check_positive_float("weight_decay", self.weight_decay, allow_zero=True)
-        if self.optimizer == "sgd" and self.weight_decay:
-            raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
-        heads = tuple(self.heads)
-        object.__setattr__(self, "heads", tuple(check_int(f"heads[{k}]", h, minimum=1) for k, h in enumerate(heads)))
-        if not self.heads:
-            raise ValueError("heads must list at least one layer")
-        if self.schedule == "layerwise":
-            if self.model == "standard":
-                raise ValueError("schedule 'layerwise' is defined for the reduced and disentangled models; use "
-                                 "'joint' for the standard transformer")
-            if self.model == "disentangled" and len(self.heads) != 2:
-                raise ValueError(f"the layer-wise schedule of the disentangled model needs two layers, got heads "
-                                 f"{self.heads}")
-            s1 = self.steps // 2 if self.stage1_steps is None else self.stage1_steps
-            check_int("stage1_steps", s1, minimum=1, maximum=self.steps)
-        if self.model == "reduced" and not self.graph.is_forest:
-            raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")
-        if self.warmup:
-            check_int("warmup", self.warmup, minimum=0, maximum=self.steps - 1)
-
-    # ------------------------------------------------------------------ derived
-    @property
-    def seq_len(self) -> int:
-        return self.graph.n + 1 if self.graph.is_forest else self.graph.n - 1
-
-    def stages(self, group_names) -> list[Stage]:
-        common = dict(optimizer=self.optimizer, weight_decay=self.weight_decay, warmup=self.warmup)
-        if self.schedule == "joint":
-            return [Stage("joint", 0, self.steps, tuple(group_names), lr=self.lr, **common)]
-        s1 = self.steps // 2 if self.stage1_steps is None else self.stage1_steps
-        out = [Stage("stage1", 0, s1, ("A1",), lr=self.lr, **{**common, "warmup": min(self.warmup, s1 - 1)})]
-        if s1 < self.steps:
-            rest = tuple(g for g in group_names if g != "A1")
-            out.append(Stage("stage2", s1, self.steps - s1, rest, lr=self.lr2 or self.lr,
-                             **{**common, "warmup": min(self.warmup, self.steps - s1 - 1)}))
-        return out
-
-    def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["graph"] = self.graph.to_json()
-        d["heads"] = list(self.heads)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        g = d.pop("graph")
-        parents = g["parents"] if g["kind"] == "forest" else [tuple(p) for p in g["parents"]]
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"config has unknown fields {sorted(unknown)}")
-        d["heads"] = tuple(d.get("heads", (1, 1)))
-        return cls(graph=Graph(parents), **d)
-
-
-def default_config(model: str, graph, **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` with the defaults of :data:`DEFAULTS` for ``model`` and its schedule (the first
-    listed unless ``schedule`` is given), then ``overrides`` (``None`` values are ignored). Changing the
-    optimiser without a learning rate uses the paper's (:data:`PAPER_LR`); changing ``steps`` without
-    ``stage1_steps`` puts the stage boundary at half."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    schedule = given.get("schedule") or next(s for (m, s) in DEFAULTS if m == model)
-    if (model, schedule) not in DEFAULTS:
-        raise ValueError(f"schedule {schedule!r} is not available for model {model!r} (choose from "
-                         f"{', '.join(s for (m, s) in DEFAULTS if m == model)})")
-    kw = dict(DEFAULTS[(model, schedule)], schedule=schedule)
-    if "optimizer" in given and given["optimizer"] != kw["optimizer"]:
-        kw.pop("weight_decay", None)
-        if "lr" not in given:
-            kw["lr"] = kw["lr2"] = PAPER_LR[given["optimizer"]] if given["optimizer"] in PAPER_LR else None
-    if "steps" in given and "stage1_steps" not in given:
-        kw.pop("stage1_steps", None)
-    kw.update(given)
-    if model == "disentangled" and max(kw.get("heads", (1, 1))) > 1 and "init_scale" not in given:
-        kw["init_scale"] = 1e-4  # identical zero heads get identical gradients and never separate
-    return TrainConfig(graph=graph, model=model, **kw)
-
+__all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted"]
 
 # ---------------------------------------------------------------------- held-out evaluation
-@dataclass
+@dataclass(frozen=True)
+class BaselineLosses:
+    """Held-out reference losses (nats, means over the held-out set): ``in_context`` — the in-context estimator
+    (for a DAG: the one matching the whole parent tuple); ``entropy_floor`` — ``E[H(π[q])]``; ``others`` — the
+    weaker references by name (``unigram``; for a DAG ``one_parent_m``)."""
+
+    in_context: float
+    entropy_floor: float
+    others: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"in_context": self.in_context, "entropy_floor": self.entropy_floor, **self.others}
+
+
+@dataclass(frozen=True, repr=False)
 class HeldOut:
     """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the
-    models are scored on: the in-context estimator's loss ("bayes"; the whole parent tuple for a DAG), the
-    entropy floor ``E[H(π[q])]``, and in ``others`` the weaker references (unigram; for a DAG the estimators
-    that match only parent ``m``, ``one_parent_m``)."""
+    models are scored on: the in-context estimator's loss ``in_context`` (the whole parent tuple for a DAG),
+    the entropy floor ``E[H(π[q])]``, and in ``others`` the weaker references (unigram; for a DAG the
+    estimators that match only parent ``m``, ``one_parent_m``)."""
 
     tokens: jax.Array
     targets: jax.Array
-    bayes: float
+    in_context: float
     entropy_floor: float
     others: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"HeldOut({self.tokens.shape[0]} sequences of {self.tokens.shape[1]}, in_context="
+                f"{self.in_context:.4f}, entropy_floor={self.entropy_floor:.4f}, others={self.others})")
+
+    def losses(self) -> BaselineLosses:
+        return BaselineLosses(self.in_context, self.entropy_floor, dict(self.others))
 
     @classmethod
     def build(cls, task, size: int, seed: int) -> "HeldOut":
@@ -227,15 +93,18 @@ class HeldOut:
         @jax.jit
         def baselines(tokens, targets):
             ce = {k: jnp.mean(cross_entropy(targets, f(tokens))) for k, f in weaker.items()}
-            return jnp.mean(cross_entropy(targets, task.bayes(tokens))), jnp.mean(entropy(targets)), ce
+            return jnp.mean(cross_entropy(targets, task.in_context(tokens))), jnp.mean(entropy(targets)), ce
 
-        bayes, floor, ce = baselines(tokens, targets)
-        return cls(tokens, targets, float(bayes), float(floor), {k: float(v) for k, v in ce.items()})
+        ic, floor, ce = baselines(tokens, targets)
+        return cls(tokens, targets, float(ic), float(floor), {k: float(v) for k, v in ce.items()})
 
 
 # ---------------------------------------------------------------------- the run
-@dataclass
+@dataclass(frozen=True, repr=False)
 class TrainResult:
+    """A finished (or loaded) run: its ``config``, final ``params``, ``history`` (the contents of
+    ``history.json``: ``baselines``, ``eval`` entries, ``train`` ``[step, mean loss]`` pairs) and ``out`` folder."""
+
     config: TrainConfig
     params: object
     history: dict
@@ -243,10 +112,21 @@ class TrainResult:
 
     @property
     def final(self) -> dict:
+        """The last held-out evaluation (``{}`` when none)."""
         return self.history["eval"][-1] if self.history["eval"] else {}
 
+    def __repr__(self) -> str:
+        c, f = self.config, self.final
+        n = sum(int(np.size(x)) for x in jax.tree.leaves(self.params))
+        loss = f"loss {f['loss']:.4f}" if "loss" in f else "not evaluated"
+        base = self.history.get("baselines", {})
+        ref = f", in-context estimator {base['in_context']:.4f}" if "in_context" in base else ""
+        return (f"TrainResult({c.model.name}/{c.optim.schedule}, {self.history.get('steps_done', f.get('step'))} "
+                f"of {c.run.steps} steps × {c.run.batch}, {n} parameters; {loss}{ref}"
+                f"{'' if self.out is None else f'; in {self.out}'})")
 
-def write_json_atomic(path, obj) -> None:
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -291,10 +171,11 @@ def _stop_on_signals():
 
 
 def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
-    marks = {cfg.steps}
-    for every in (cfg.eval_every, cfg.log_every, cfg.checkpoint_every):
+    r = cfg.run
+    marks = {r.steps}
+    for every in (r.eval_every, r.log_every, r.checkpoint_every):
         if every:
-            marks.update(range(every, cfg.steps, every))
+            marks.update(range(every, r.steps, every))
     marks.update(s.end for s in stages)
     return sorted(marks)
 
@@ -308,19 +189,19 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
         return spec.loss(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
 
     g = cfg.graph
-    n_graph = g.n if g.is_forest else g.n - 1
+    n_graph = g.token_positions
 
     def evaluate(params) -> dict:
         loss, att, ind = jax.device_get(readouts(params))
         out = {"loss": float(loss)}
-        out["excess_over_bayes"] = out["loss"] - held.bayes
+        out["excess_over_in_context"] = out["loss"] - held.in_context
         att = np.asarray(att)
         if g.is_forest:
-            out.update(graph_metrics(att, g))
+            out.update(graph_metrics(att, g).to_dict())
             block = np.asarray(ind) if ind is not None else None
-            out.update(induction_metrics(att, block, n_graph))
+            out.update(induction_metrics(att, block, n_graph).to_dict())
         else:
-            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1]))
+            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1])).to_dict()
         return out
 
     return evaluate
@@ -332,12 +213,10 @@ class _Context:
     (several seeds, a resumed run) compile once."""
 
     def __init__(self, cfg: TrainConfig, mesh, max_chunk: int):
-        self.task = make_task(cfg.graph, cfg.vocab, cfg.alpha)
-        self.spec = build_model(cfg.model, cfg.vocab, cfg.seq_len, schedule=cfg.schedule, heads=cfg.heads,
-                                beta0=cfg.beta0, gamma=cfg.gamma, eps=cfg.eps, init_scale=cfg.init_scale,
-                                d_model=cfg.d_model, layers=cfg.layers, std_heads=cfg.std_heads)
+        self.task = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha)
+        self.spec = cfg.build_model()
         self.stages = cfg.stages(self.spec.group_names)
-        self.held = HeldOut.build(self.task, cfg.eval_size, cfg.eval_seed)
+        self.held = HeldOut.build(self.task, cfg.run.eval_size, cfg.run.eval_seed)
         self.evaluate = _make_evaluator(cfg, self.spec, self.task, self.held)
         self._sample = task_sampler(self.task)
         self._cfg, self._mesh, self._max_chunk = cfg, mesh, max_chunk
@@ -349,7 +228,7 @@ class _Context:
             st = self.stages[k]
             labels = self.spec.groups(self._example)
             self._runners[k] = ChunkRunner(self.spec.loss, self._sample, st.make(), self._example, labels,
-                                           st.trainable, self._cfg.batch, mesh=self._mesh,
+                                           st.trainable, self._cfg.run.batch, mesh=self._mesh,
                                            max_chunk=self._max_chunk)
         return self._runners[k]
 
@@ -360,7 +239,9 @@ _MAX_CONTEXTS = 4
 
 def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
     ignore = ("seed", "eval_every", "log_every", "checkpoint_every")
-    key = (json.dumps({k: v for k, v in cfg.to_json().items() if k not in ignore}, sort_keys=True),
+    d = cfg.to_json()
+    d["run"] = {k: v for k, v in d["run"].items() if k not in ignore}
+    key = (json.dumps(d, sort_keys=True),
            None if mesh is None else tuple(d.id for d in mesh.devices.flat), max_chunk)
     if key not in _CONTEXTS:
         while len(_CONTEXTS) >= _MAX_CONTEXTS:
@@ -369,7 +250,8 @@ def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
     return _CONTEXTS[key]
 
 
-def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool = True, mesh=None,
+def train(config: TrainConfig, out: str | os.PathLike | None = None, *, resume: bool = False, progress: bool = True,
+          mesh: jax.sharding.Mesh | None = None,
           stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100) -> TrainResult:
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
     early after an evaluation (used by the benchmarks to time recovery). Returns the final parameters and
@@ -385,9 +267,10 @@ def train(config: TrainConfig, out=None, *, resume: bool = False, progress: bool
 
 def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals) -> TrainResult:
     t_start = time.perf_counter()
-    if not isinstance(config, (TrainConfig, dict)):
-        raise TypeError(f"config must be a TrainConfig (or a dict of its fields), got {type(config).__name__}")
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig (e.g. causal_grad.training.preset(...)), got "
+                        f"{type(config).__name__}")
+    cfg = config
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = Path(out) if out is not None else None
@@ -399,24 +282,20 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
         raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
                          f"choose another folder")
+    if resume and (out / "config.json").exists():
+        cfg = _resumable(cfg, out)
     ctx = _context(cfg, mesh, max_chunk)
     spec, stages, held, evaluate = ctx.spec, ctx.stages, ctx.held, ctx.evaluate
-    seed_key = jax.random.key(cfg.seed)
+    seed_key = jax.random.key(cfg.run.seed)
     params = spec.init(jax.random.fold_in(seed_key, 1))
 
-    history = {"config": cfg.to_json(), "baselines": {"bayes": held.bayes, "entropy_floor": held.entropy_floor,
-                                                        **held.others},
-               "eval": [], "train": []}
+    history = {"config": cfg.to_json(), "baselines": held.losses().to_dict(), "eval": [], "train": []}
     ckpt = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        cfg_path = out / "config.json"
-        if resume and cfg_path.exists():
-            saved = json.loads(cfg_path.read_text())
-            if saved != cfg.to_json():
-                raise ValueError(f"resume: the config differs from the one saved in {cfg_path}")
-        write_json_atomic(cfg_path, cfg.to_json())
-        if cfg.checkpoint_every or (resume and (out / "checkpoints").is_dir()):  # (an interrupted run's)
+        write_json_atomic(out / "config.json", cfg.to_json())
+        # a run that kept no checkpoint has no state to continue from: resume then trains it from step 0
+        if cfg.run.checkpoint_every or (resume and (out / "checkpoints").is_dir()):  # (an interrupted run's)
             ckpt = Checkpointer(out / "checkpoints")
 
     runner_for = ctx.runner
@@ -437,7 +316,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.model}/{cfg.schedule}", unit="step",
+        bar = tqdm(total=cfg.run.steps, initial=step, desc=f"{cfg.model.name}/{cfg.optim.schedule}", unit="step",
                    dynamic_ncols=True)
     marks = _boundaries(cfg, stages)
     last = history["eval"][-1] if history["eval"] else {}
@@ -446,7 +325,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
         if step == 0 and not history["eval"]:
             last = {"step": 0, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
             history["eval"].append(last)
-        while step < cfg.steps and not stopped and not signals:
+        while step < cfg.run.steps and not stopped and not signals:
             if step >= stages[k].end:  # next stage: fresh optimiser over the newly trainable groups
                 k += 1
                 state = runner_for(k).init_state(state.params, step)
@@ -459,14 +338,15 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"training loss is {mean_loss} at step {step}: lower the learning rate")
             history["train"].append([step, mean_loss])
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            if step % cfg.run.eval_every == 0 or step == cfg.run.steps:
                 last = {"step": step, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
                 history["eval"].append(last)
                 if out is not None:
                     write_json_atomic(out / "history.json", history)
                 if stop_when is not None and stop_when(last):
                     stopped = True
-            if ckpt is not None and cfg.checkpoint_every and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            every = cfg.run.checkpoint_every
+            if ckpt is not None and every and (step % every == 0 or step == cfg.run.steps):
                 ckpt.save(step, state)
             if bar is not None:
                 post = {"loss": f"{mean_loss:.4f}"}
@@ -475,7 +355,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
                     post["parent_att"] = f"{last['mean_parent_attention']:.3f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(n)
-        if signals and step < cfg.steps:  # interrupted: keep the consistent state of the last chunk boundary
+        if signals and step < cfg.run.steps:  # interrupted: keep the consistent state of the last chunk boundary
             where = ""
             if out is not None:
                 if step > 0:
@@ -501,7 +381,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     return TrainResult(cfg, params, history, out)
 
 
-def load_run(out) -> TrainResult:
+def load_run(out: str | os.PathLike) -> TrainResult:
     """Read a results folder: config, final weights (as the model's pytree) and history."""
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a results folder path, got {type(out).__name__}")
@@ -510,9 +390,24 @@ def load_run(out) -> TrainResult:
     if missing:
         raise ValueError(f"out {out} is not a finished results folder (missing {', '.join(missing)})")
     cfg = TrainConfig.from_json(json.loads((out / "config.json").read_text()))
-    spec = build_model(cfg.model, cfg.vocab, cfg.seq_len, schedule=cfg.schedule, heads=cfg.heads,
-                       d_model=cfg.d_model, layers=cfg.layers, std_heads=cfg.std_heads)
-    like = spec.init(jax.random.key(0))
+    like = cfg.build_model().init(jax.random.key(0))
     params = load_weights(out / "weights.npz", like)
     history = json.loads((out / "history.json").read_text())
     return TrainResult(cfg, params, history, out)
+
+
+def _resumable(cfg: TrainConfig, out: Path) -> TrainConfig:
+    """``cfg`` checked against the config saved in ``out``: equal, or equal but for a larger ``steps`` (the run
+    is extended: a layer-wise stage 1 keeps its saved length, and the last stage's cosine decay is recomputed
+    over the new length, so an extended run is not the run that had the larger ``steps`` from the start)."""
+    saved = TrainConfig.from_json(json.loads((out / "config.json").read_text()))
+    if cfg == saved:
+        return cfg
+    diff = config_diff(saved, cfg)
+    if set(diff) == {"steps"} and cfg.run.steps > saved.run.steps:
+        if cfg.optim.schedule == "layerwise" and cfg.optim.stage1_steps is None:
+            cfg = cfg.replace(stage1_steps=saved.stage1)
+        return cfg
+    shown = "; ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items())
+    raise ValueError(f"resume: the config differs from the one saved in {out / 'config.json'} ({shown}); only "
+                     f"a larger steps can extend a run")

@@ -1,0 +1,41 @@
+"""The runner of ``causal-grad verify``: run the registered checks in order, print a row per claim as it
+finishes, and rewrite the report after each one (so a partial report survives an interruption)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from .._validate import check_seed
+from .records import ClaimResult, VerifyContext
+from .registry import CLAIMS, ordered_ids
+from .report import write_report
+
+__all__ = ["run_verify"]
+
+
+def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str | Path = "results",
+               seed: int = 0, echo: Callable[[str], None] = print) -> list[ClaimResult]:
+    """Run the checks of ``claims`` (default: all registered: the claims C1, C2, … then the studies such as
+    ``SC``), print one row per claim as it finishes, and write the report under ``out``."""
+    if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
+                               or not all(isinstance(c, str) for c in claims)):
+        raise TypeError(f"claims must be a list of claim ids such as ['C1', 'SC'], got {claims!r}")
+    seed = check_seed("seed", seed)
+    ids = ordered_ids(CLAIMS) if not claims else list(claims)
+    unknown = [c for c in ids if c not in CLAIMS]
+    if unknown:
+        raise ValueError(f"claims must be among {', '.join(CLAIMS)}; unknown: {', '.join(unknown)}")
+    ctx = VerifyContext(out=Path(out), quick=quick, seed=seed, echo=echo)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for k, cid in enumerate(ids, 1):
+        title, fn = CLAIMS[cid]
+        echo(f"[{k}/{len(ids)}] {cid}: {title} ...")
+        t0 = time.perf_counter()
+        r = fn(ctx).timed(time.perf_counter() - t0, title)
+        echo(f"    {r.status.upper():8s} {r.summary}  ({r.seconds:.1f} s)")
+        results.append(r)
+        write_report(results, ctx.out, quick=quick)  # partial report survives an interruption
+    return results
