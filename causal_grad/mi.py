@@ -26,11 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_positive_float, check_stochastic, check_transition_matrices
+from ._validate import check_int, check_key, check_positive_float, check_stochastic, check_transition_matrices
 from ._x64 import x64
 from .graphs import Graph
-from .laws import _bucket, _padded_geometry, matrix_powers, pair_geometry, time_reversal
+from .information import chi2_mutual_information, mutual_information
+from .laws import bucket, matrix_powers, pair_geometry, pair_joint_from_depths, time_reversal
+from .priors import Prior
 from .stationary import stationary
+from .task import InContextTask
 
 __all__ = [
     "MIApproximation",
@@ -97,7 +100,7 @@ def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
     if np.ndim(pi) != 2:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
     pi = jnp.asarray(check_stochastic("pi", pi))
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     n = graph.n
     return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]
 
@@ -144,15 +147,13 @@ def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
         pis: transition matrices ``(k, S, S)`` (or one ``(S, S)``) over which to average.
         eps: readout smoothing ``ε ∈ (0, 1)``; ``None`` gives the ``ε → 0`` limit ``M``.
     """
-    from .task import InContextTask
-
     if not isinstance(task, InContextTask):
         raise TypeError(f"task must be a causal_grad.task.InContextTask, got {type(task).__name__}")
     eps = _check_eps(eps)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     graph = task.graph
     geo = pair_geometry(graph)
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     n, k = graph.n, pis.shape[0]
     with x64():
         per = _mi_padded_many(jnp.asarray(pis, jnp.float64), di, dj, same, jnp.float64(0.0 if eps is None else eps),
@@ -182,8 +183,6 @@ def _sigma1(pis: np.ndarray, mus: np.ndarray) -> np.ndarray:
 def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
     """Per matrix, in one compiled pass: KL and χ² information of ``P`` for the depth pairs ``(u_di, u_dj)``,
     ``I(Q)``, ``I_χ²(Q)``, ``μ`` and ``M_π`` (padded)."""
-    from .information import chi2_mutual_information, mutual_information
-    from .laws import pair_joint_from_depths
 
     def one(pi):
         mu = stationary(pi)
@@ -282,8 +281,6 @@ class SelfEntryReport:
 
 @partial(jax.jit, static_argnums=(1,))
 def _self_entry_arrays(pis, batch):
-    from .information import chi2_mutual_information
-
     def one(pi):
         mu = stationary(pi)
         tr = jnp.sum(jnp.where(mu > 0, jnp.diagonal(pi), 0.0))
@@ -312,9 +309,6 @@ def self_entry_over_prior(prior, vocab_size: int, key, num: int = 100_000) -> Se
     """Monte Carlo of C4 over a prior: ``num`` float64 draws of ``π`` from ``prior`` (a
     :class:`~causal_grad.priors.Prior`), then :func:`self_entry_report` (win probability and prior averages
     with standard errors)."""
-    from ._validate import check_int, check_key
-    from .priors import Prior
-
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
     S = check_int("vocab_size", vocab_size, minimum=2)
@@ -459,11 +453,11 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     keys = geo.d_i * n_pad + geo.d_j
     uniq, inv = np.unique(keys[in_tree], return_inverse=True)
     U = len(uniq)
-    U_pad = _bucket(U, min(n_pad * n_pad // 2, 128))  # small graphs: one shape per n_pad (fewer compiles)
+    U_pad = bucket(U, min(n_pad * n_pad // 2, 128))  # small graphs: one shape per n_pad (fewer compiles)
     u_di = np.zeros(U_pad, np.int64)
     u_dj = np.zeros(U_pad, np.int64)
     u_di[:U], u_dj[:U] = uniq // n_pad, uniq % n_pad
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     batch = min(k, _PI_BATCH)
     with x64():
         pj = jnp.asarray(pis, jnp.float64)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_int, check_positive_float
+from .graphs import Graph
 
 __all__ = ["empirical_pair_mi", "chow_liu", "parent_recovery"]
 
@@ -81,8 +82,6 @@ def chow_liu(tokens, vocab_size: int, threshold: float | None = None) -> tuple[i
 def parent_recovery(estimate, parents) -> dict:
     """Compare an estimated parent tuple with the true one: the fraction of positions with a parent whose
     parent is recovered, whether all are, and the structural Hamming distance (edges added + removed)."""
-    from .graphs import Graph
-
     true = Graph(parents).parents
     try:
         est = Graph(estimate).parents

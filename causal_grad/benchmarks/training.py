@@ -80,7 +80,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     (default: all): sampler alone, step alone (pre-sampled batches), end to end; plus FLOP counts."""
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    from .._fusion import accepted_options
+    from ..kernels import accepted_options
     from ..graphs import random_tree
     from ..models.disentangled import disentangled_reference_logits
     from ..task import InContextTask
