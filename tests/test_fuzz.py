@@ -1069,7 +1069,8 @@ KERNELS = {f"causal_grad.kernels.{m}.{n}" for m, names in {
 CLI = {"causal_grad.cli.main"}
 CLI_MODULES = ("causal_grad.commands.",)
 #: Not yet covered: modules other engineers are still changing (to be removed when they settle).
-PENDING_MODULES: tuple[str, ...] = ()
+PENDING_MODULES: tuple[str, ...] = ("causal_grad.studies.",)  # moved in from experiments/; their training calls
+# change with the layered training configurations
 
 
 def _public_modules() -> list[types.ModuleType]:

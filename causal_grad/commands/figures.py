@@ -3,8 +3,10 @@ and write each one's PNG and JSON under ``<out>/<name>/`` (``make figures`` = ``
 
 The scripts live in the source tree, not in the package: they are loaded by path from the folder
 ``experiments/`` beside the package (``causal_grad/../experiments``). Each provides
-``run(quick: bool, out: Path, seed: int = 0) -> dict`` (its key numbers) and ``main()``; :func:`load_experiment`
-is the way to call one from Python (the checks of ``causal-grad verify`` do).
+``run(quick: bool, out: Path, seed: int = 0) -> dict`` (its key numbers) and ``main()``. The scripts of the
+studies (sample complexity, OOD, finite-T departure) are thin wrappers around :mod:`causal_grad.studies`, which
+is where Python code (the checks of ``causal-grad verify``) calls them; the figure scripts are reached with
+:func:`load_experiment`.
 """
 
 from __future__ import annotations
