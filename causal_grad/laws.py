@@ -27,6 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._validate import arrays, check_array, check_int, check_stochastic
 from .graphs import Graph
@@ -168,7 +169,7 @@ def time_reversal(pi: jax.Array, mu: jax.Array | None = None) -> jax.Array:
 
 
 @arrays(pows=dict(ndim=3), mu=dict(ndim=1), d_i=dict(kind="int"), d_j=dict(kind="int"))
-def pair_joint_from_depths(pows: jax.Array, mu: jax.Array, d_i, d_j) -> jax.Array:
+def pair_joint_from_depths(pows: jax.Array, mu: jax.Array, d_i: ArrayLike, d_j: ArrayLike) -> jax.Array:
     """``P = (π^{d_j})ᵀ diag(μ) π^{d_i}`` for index arrays ``d_i, d_j`` (any common shape), from ``pows`` =
     :func:`matrix_powers`. Result shape ``(*d_i.shape, S, S)``, ``[.., a, b] = Pr(s_j = a, s_i = b)``."""
     A = pows[d_j]

@@ -25,12 +25,25 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ._validate import check_int, check_key, check_positive_float, check_stochastic, check_transition_matrices
+from ._validate import (
+    check_int,
+    check_key,
+    check_positive_float,
+    check_stochastic,
+    check_transition_matrices,
+)
 from ._x64 import x64
 from .graphs import Graph
 from .information import chi2_mutual_information, mutual_information
-from .laws import bucket, matrix_powers, pair_geometry, pair_joint_from_depths, time_reversal
+from .laws import (
+    bucket,
+    matrix_powers,
+    pair_geometry,
+    pair_joint_from_depths,
+    time_reversal,
+)
 from .priors import Prior
 from .stationary import stationary
 from .task import InContextTask
@@ -91,7 +104,7 @@ def _mi_padded_many(pis, d_i, d_j, same, eps, n_pad, batch):
     return jax.lax.map(lambda p: _mi_padded_single(p, d_i, d_j, same, n_pad, eps), pis, batch_size=batch)
 
 
-def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
+def mi_matrix(graph: Graph, pi: ArrayLike, *, eps: float | None = None) -> jax.Array:
     """``M_π`` (``eps=None``) or ``M_{ε,π}`` for one transition matrix ``pi`` ``(S, S)``: shape ``(n, n)``,
     ``[i, j]`` for ``j ≤ i``, zero above the diagonal. Traceable: ``jax.vmap`` over a stack of ``π`` (the graph is
     static). Runs in ``pi``'s dtype; call inside ``with causal_grad.x64():`` with float64 for exact work."""
@@ -139,7 +152,7 @@ def _parent_margins(graph: Graph, per_pi: np.ndarray) -> np.ndarray:
     return out
 
 
-def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
+def mi_approximation(task: InContextTask, pis: ArrayLike, *, eps: float | None = None) -> MIApproximation:
     """``M[i, j] = mean_π ⟨P_{ji}, Q⟩_μ`` (``eps=None``) or ``M_ε`` (docs/theory.md §4), in float64.
 
     Args:
@@ -184,7 +197,7 @@ def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
     """Per matrix, in one compiled pass: KL and χ² information of ``P`` for the depth pairs ``(u_di, u_dj)``,
     ``I(Q)``, ``I_χ²(Q)``, ``μ`` and ``M_π`` (padded)."""
 
-    def one(pi):
+    def one(pi: ArrayLike):
         mu = stationary(pi)
         P = pair_joint_from_depths(matrix_powers(pi, n_pad), mu, u_di, u_dj)
         Q = mu[:, None] * pi
@@ -281,7 +294,7 @@ class SelfEntryReport:
 
 @partial(jax.jit, static_argnums=(1,))
 def _self_entry_arrays(pis, batch):
-    def one(pi):
+    def one(pi: ArrayLike):
         mu = stationary(pi)
         tr = jnp.sum(jnp.where(mu > 0, jnp.diagonal(pi), 0.0))
         return tr, 1.0 + chi2_mutual_information(mu[:, None] * pi)
@@ -289,7 +302,7 @@ def _self_entry_arrays(pis, batch):
     return jax.lax.map(one, pis, batch_size=batch)
 
 
-def self_entry_report(pis) -> SelfEntryReport:
+def self_entry_report(pis: ArrayLike) -> SelfEntryReport:
     """C4 per matrix: ``tr π = ⟨P_{ii}, Q⟩_μ`` against ``1 + I_χ²(Q) = ⟨Q, Q⟩_μ``, with averages and standard
     errors across ``pis`` ``(k, S, S)`` (e.g. draws from a prior: see :func:`self_entry_over_prior`)."""
     pis = check_transition_matrices("pis", pis)
@@ -305,7 +318,7 @@ def _self_entry_from(tr: np.ndarray, pe: np.ndarray) -> SelfEntryReport:
                            ties=np.abs(margin) <= TOL)
 
 
-def self_entry_over_prior(prior, vocab_size: int, key, num: int = 100_000) -> SelfEntryReport:
+def self_entry_over_prior(prior: Prior, vocab_size: int, key: jax.Array, num: int = 100_000) -> SelfEntryReport:
     """Monte Carlo of C4 over a prior: ``num`` float64 draws of ``π`` from ``prior`` (a
     :class:`~causal_grad.priors.Prior`), then :func:`self_entry_report` (win probability and prior averages
     with standard errors)."""
@@ -438,7 +451,7 @@ class DPIReport:
         return "\n".join(lines)
 
 
-def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
+def dpi_report(graph: Graph, pis: ArrayLike, *, tol: float = TOL) -> DPIReport:
     """Check the data-processing inequality and the ``σ1^{L-1}`` bound (docs/theory.md §4, C3) and report the self
     entry (C4), for a forest ``graph`` and transition matrices ``pis`` ``(k, S, S)``, in float64."""
     geo = pair_geometry(graph)

@@ -9,12 +9,24 @@ exact grouped gamma sampler of :mod:`causal_grad.kernels.gamma_sampler`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
-from ._validate import check_int, check_positive_float, check_probability, check_transition_matrices
-from .kernels import check_draw, check_float_dtype, dirichlet, dirichlet_matrices_batch_last
+from ._validate import (
+    check_int,
+    check_positive_float,
+    check_probability,
+    check_transition_matrices,
+)
+from .kernels import (
+    check_draw,
+    check_float_dtype,
+    dirichlet,
+    dirichlet_matrices_batch_last,
+)
 
 __all__ = [
     "Dirichlet",
@@ -29,10 +41,10 @@ __all__ = [
 class Prior:
     """Base class: ``sample(key, shape, S, dtype)`` returns transition matrices of shape ``(*shape, S, S)``."""
 
-    def sample(self, key, shape, S: int, dtype=jnp.float32):  # pragma: no cover - interface
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def sample_batch_last(self, key, batch: int, S: int, dtype=jnp.float32):
+    def sample_batch_last(self, key: jax.Array, batch: int, S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         """``batch`` matrices laid out batch-last, ``(S, S, batch)`` (the samplers' internal layout; the default
         transposes :meth:`sample`, priors with a native batch-last sampler override it)."""
         self._check_bl(key, batch, S, dtype)
@@ -62,11 +74,11 @@ class Dirichlet(Prior):
     def __post_init__(self):
         object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
 
-    def sample(self, key, shape, S, dtype=jnp.float32):
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
         return dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
 
-    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+    def sample_batch_last(self, key: jax.Array, batch: int, S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check_bl(key, batch, S, dtype)
         return dirichlet_matrices_batch_last(key, self.alpha, int(batch), int(S), check_float_dtype(dtype))
 
@@ -82,12 +94,12 @@ class Floored(Prior):
         object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
         object.__setattr__(self, "gamma", check_probability("gamma", self.gamma, open_low=True))
 
-    def sample(self, key, shape, S, dtype=jnp.float32):
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
         return self.gamma / S + (1.0 - self.gamma) * d
 
-    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+    def sample_batch_last(self, key: jax.Array, batch: int, S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check_bl(key, batch, S, dtype)
         d = dirichlet_matrices_batch_last(key, self.alpha, int(batch), int(S), check_float_dtype(dtype))
         return self.gamma / S + (1.0 - self.gamma) * d
@@ -104,12 +116,12 @@ class Sticky(Prior):
         object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
         object.__setattr__(self, "lam", check_probability("lam", self.lam, open_high=True))
 
-    def sample(self, key, shape, S, dtype=jnp.float32):
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
         d = dirichlet(key, self.alpha, tuple(shape) + (S,), S, dtype)
         return self.lam * jnp.eye(S, dtype=dtype) + (1.0 - self.lam) * d
 
-    def sample_batch_last(self, key, batch, S, dtype=jnp.float32):
+    def sample_batch_last(self, key: jax.Array, batch: int, S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check_bl(key, batch, S, dtype)
         dtype = check_float_dtype(dtype)
         d = dirichlet_matrices_batch_last(key, self.alpha, int(batch), int(S), dtype)
@@ -128,7 +140,7 @@ class PermutationLike(Prior):
         object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
         object.__setattr__(self, "delta", check_probability("delta", self.delta, open_low=True))
 
-    def sample(self, key, shape, S, dtype=jnp.float32):
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
         kp, kd = jax.random.split(key)
         shape = tuple(shape)
@@ -150,7 +162,7 @@ class UniformOver(Prior):
     def __repr__(self) -> str:
         return f"UniformOver(k={self.pis.shape[0]}, S={self.pis.shape[1]})"
 
-    def sample(self, key, shape, S, dtype=jnp.float32):
+    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
         if S != self.pis.shape[1]:
             raise ValueError(f"S must be {self.pis.shape[1]} for this UniformOver prior, got {S}")

@@ -30,13 +30,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from . import baselines
-from ._validate import arrays, check_int, check_key, check_positive_float, check_stochastic, check_tokens
+from ._validate import (
+    arrays,
+    check_int,
+    check_key,
+    check_positive_float,
+    check_stochastic,
+    check_tokens,
+)
 from .graphs import Graph
-from .kernels import (TOKEN_DTYPE, cdf_batch_last, cpu_vector_options, dirichlet, dirichlet_batch_last,
-                      draw_from_cdf, forest_tokens_batch_last, jit_with_options, key_words, materialize,
-                      random_lanes, row_at)
+from .kernels import (
+    TOKEN_DTYPE,
+    cdf_batch_last,
+    cpu_vector_options,
+    dirichlet,
+    dirichlet_batch_last,
+    draw_from_cdf,
+    forest_tokens_batch_last,
+    jit_with_options,
+    key_words,
+    materialize,
+    random_lanes,
+    row_at,
+)
 from .priors import Dirichlet, Prior
 from .stationary import stationary
 
@@ -63,7 +82,7 @@ def _check_batch(batch) -> int:
     return check_int("batch", batch, minimum=1)
 
 
-def check_dtype(dtype) -> np.dtype:
+def check_dtype(dtype: DTypeLike) -> np.dtype:
     """``dtype`` as a NumPy dtype; it must name float32 or float64 (the samplers draw floating-point uniforms).
     Raises ``TypeError`` otherwise."""
     try:
@@ -116,14 +135,14 @@ class InContextTask:
         return f"InContextTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha}, prior={self.prior!r})"
 
     # ------------------------------------------------------------------ sampling
-    def sample_pi(self, key, k: int, dtype=jnp.float32) -> jax.Array:
+    def sample_pi(self, key: jax.Array, k: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         """``k`` transition matrices from the prior, shape ``(k, S, S)``."""
         key = check_key("key", key)
         k = check_int("k", k, minimum=1)
         check_dtype(dtype)
         return self.prior.sample(key, (k,), self.vocab_size, dtype)
 
-    def stationary(self, pi) -> jax.Array:
+    def stationary(self, pi: ArrayLike) -> jax.Array:
         """``μ_π`` for each matrix (GTH elimination), vectorised over leading axes."""
         return stationary(pi)
 
@@ -137,11 +156,11 @@ class InContextTask:
         parents = np.array(self.parents, dtype=np.int32)
         S, prior = self.vocab_size, self.prior
 
-        def tokens_bl(key, pi):
+        def tokens_bl(key: jax.Array, pi: ArrayLike):
             """Tokens ``(T, B)`` and the query ``(B,)`` for batch-last matrices ``pi`` ``(S, S, B)``."""
             return forest_tokens_batch_last(key, pi, parents)
 
-        def one(key, batch, dtype, with_pi):
+        def one(key: jax.Array, batch: int, dtype: DTypeLike, with_pi):
             kp, ks = jax.random.split(key)
             pi = prior.sample_batch_last(kp, batch, S, dtype)
             tok, q = tokens_bl(ks, pi)
@@ -150,7 +169,7 @@ class InContextTask:
                 return tok.T, y, jnp.transpose(pi, (2, 0, 1))
             return tok.T, y
 
-        def run(key, batch, dtype, with_pi):
+        def run(key: jax.Array, batch: int, dtype: DTypeLike, with_pi):
             if batch <= _CHUNK:
                 return one(key, batch, dtype, with_pi)
             # chunks of _CHUNK sequences, one key each: every intermediate stays in cache (about 40% less CPU
@@ -165,19 +184,19 @@ class InContextTask:
         sample.tokens_given_pi = jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
         return sample
 
-    def sample_with_pi(self, key, batch: int, dtype=jnp.float32):
+    def sample_with_pi(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Like :meth:`sample` and also return each sequence's ``π``: ``(tokens, targets, pis)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
         return self.sampler(key, batch, check_dtype(dtype))
 
-    def sample(self, key, batch: int, dtype=jnp.float32):
+    def sample(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """``batch`` sequences: ``tokens`` int32 ``(B, T)`` and soft targets ``y = π[s_{T-1}]`` ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
         return self.sampler.tokens_targets(key, batch, check_dtype(dtype))
 
-    def sample_given_pi(self, key, pis) -> jax.Array:
+    def sample_given_pi(self, key: jax.Array, pis: ArrayLike) -> jax.Array:
         """Tokens ``(B, T)`` for given transition matrices ``pis`` ``(B, S, S)`` (one sequence per matrix)."""
         key = check_key("key", key)
         if np.ndim(pis) != 3:
@@ -186,16 +205,16 @@ class InContextTask:
         return self.sampler.tokens_given_pi(key, pis)
 
     # ------------------------------------------------------------------ baselines (docs/theory.md §2)
-    def bayes(self, tokens) -> jax.Array:
+    def bayes(self, tokens: ArrayLike) -> jax.Array:
         """The in-context Dirichlet estimator ``(n_b + α)/(Σ n + Sα)`` with
         ``n_b = #{i < T-1 : p(i) ≠ -1, s_{p(i)} = s_{T-1}, s_i = b}``."""
         return baselines.in_context_estimator(self._check_tokens(tokens), self.parents, self.vocab_size, self.alpha)
 
-    def unigram(self, tokens) -> jax.Array:
+    def unigram(self, tokens: ArrayLike) -> jax.Array:
         """Smoothed empirical token frequencies of the graph positions ``(c_b + α)/(T-1 + Sα)``."""
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha)
 
-    def baseline_losses(self, key, num: int = 65536, batch: int = 8192) -> dict:
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         """Held-out cross-entropy (nats) of the in-context estimator, the unigram estimator and the entropy
         floor ``E[H(π[q])]``, each as ``{"mean", "se"}`` over ``num`` fresh sequences."""
         return baselines.held_out_losses(self, key, num, batch,
@@ -247,7 +266,7 @@ class MultiParentTask:
     def __repr__(self) -> str:
         return f"MultiParentTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha})"
 
-    def sample_tables(self, key, batch: int, dtype=jnp.float32) -> dict[int, jax.Array]:
+    def sample_tables(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> dict[int, jax.Array]:
         """One table per arity ``k``: shape ``(batch, S**k, S)`` (parent tuples flattened, first parent major)."""
         key = check_key("key", key)
         batch = _check_batch(batch)
@@ -264,7 +283,7 @@ class MultiParentTask:
         table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG)."""
         S, sets, alpha, arities = self.vocab_size, self.graph.parent_sets, self.alpha, self.arities
 
-        def sample(key, batch, dtype):
+        def sample(key: jax.Array, batch: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
             kt, ks = jax.random.split(key)
             keys = jax.random.split(kt, len(arities))
             tables = {k: dirichlet_batch_last(key_words(kk), alpha, S, S ** k, batch, dtype)
@@ -287,29 +306,29 @@ class MultiParentTask:
 
         return jit_with_options(sample, cpu_vector_options(), static_argnums=(1, 2))
 
-    def sample(self, key, batch: int, dtype=jnp.float32):
+    def sample(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """``tokens`` int32 ``(B, T)`` with ``T = n - 1`` and targets ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
         return self.sampler(key, batch, check_dtype(dtype))
 
-    def bayes(self, tokens) -> jax.Array:
+    def bayes(self, tokens: ArrayLike) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
         s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor."""
         return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
                                          self.alpha, which=None)
 
-    def one_parent(self, tokens, which: int = 0) -> jax.Array:
+    def one_parent(self, tokens: ArrayLike, which: int = 0) -> jax.Array:
         """The estimator that matches only parent number ``which`` of the target's parent tuple."""
         which = check_int("which", which, minimum=0, maximum=len(self.target_parents) - 1)
         return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
                                          self.alpha, which=which)
 
-    def unigram(self, tokens) -> jax.Array:
+    def unigram(self, tokens: ArrayLike) -> jax.Array:
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha,
                                            include_last=True)
 
-    def baseline_losses(self, key, num: int = 65536, batch: int = 8192) -> dict:
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         fns = {"bayes": self.bayes, "unigram": self.unigram}
         for m in range(len(self.target_parents)):
             fns[f"one_parent_{m}"] = partial(self.one_parent, which=m)
@@ -320,7 +339,7 @@ class MultiParentTask:
         return jnp.asarray(check_tokens("tokens", tokens, seq_len=self.seq_len, vocab_size=self.vocab_size))
 
 
-def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None):
+def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None) -> InContextTask | MultiParentTask:
     """:class:`InContextTask` for a forest, :class:`MultiParentTask` for a multi-parent DAG."""
     graph = graph if isinstance(graph, Graph) else Graph(graph)
     if graph.is_forest:

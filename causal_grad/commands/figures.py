@@ -16,6 +16,8 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 __all__ = ["EXPERIMENTS", "experiments_dir", "load_experiment", "add_parser", "run"]
 
@@ -47,7 +49,7 @@ def experiments_dir() -> Path:
     return d
 
 
-def load_experiment(name: str):
+def load_experiment(name: str) -> ModuleType:
     """Import ``experiments/<name>.py`` by path and return the module (with ``run`` and ``main``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
@@ -82,7 +84,7 @@ def _names(positional, text: str | None) -> list[str]:
     return list(dict.fromkeys(names)) or list(EXPERIMENTS)
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     lines = "\n".join(f"  {k:<20} {v}" for k, v in EXPERIMENTS.items())
     p = sub.add_parser(
         "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
@@ -102,7 +104,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.list:
         for k, v in EXPERIMENTS.items():
             print(f"{k:<20} {v}")

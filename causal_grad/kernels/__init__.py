@@ -18,14 +18,53 @@ Modules: :mod:`~causal_grad.kernels.xla` (compiler options, :func:`materialize`)
 
 from __future__ import annotations
 
-from .gamma_sampler import (check_draw, check_float_dtype, dirichlet, dirichlet_batch_last,
-                            dirichlet_matrices_batch_last, dirichlet_reference, gamma, log_gamma_reference,
-                            log_gamma_variates)
-from .gth import UNROLL_MAX_S, gth_batch_last, gth_loop, gth_reference, stationary_batch_last
-from .sampler import (TOKEN_DTYPE, UNROLL_MAX_POSITIONS, cdf_batch_last, draw_from_cdf, forest_tokens_batch_last,
-                      forest_tokens_reference, random_lanes, row_at, uniform_token, uniform_token_reference)
-from .threefry import counter_words, key_words, threefry2x32, threefry2x32_reference, unit_f32, unit_f64, uniforms
-from .xla import FAST_CPU_OPTIONS, accepted_options, cpu_vector_options, fast_cpu_jit, jit_with_options, materialize
+from .gamma_sampler import (
+                            check_draw,
+                            check_float_dtype,
+                            dirichlet,
+                            dirichlet_batch_last,
+                            dirichlet_matrices_batch_last,
+                            dirichlet_reference,
+                            gamma,
+                            log_gamma_reference,
+                            log_gamma_variates,
+)
+from .gth import (
+                            UNROLL_MAX_S,
+                            gth_batch_last,
+                            gth_loop,
+                            gth_reference,
+                            stationary_batch_last,
+)
+from .sampler import (
+                            TOKEN_DTYPE,
+                            UNROLL_MAX_POSITIONS,
+                            cdf_batch_last,
+                            draw_from_cdf,
+                            forest_tokens_batch_last,
+                            forest_tokens_reference,
+                            random_lanes,
+                            row_at,
+                            uniform_token,
+                            uniform_token_reference,
+)
+from .threefry import (
+                            counter_words,
+                            key_words,
+                            threefry2x32,
+                            threefry2x32_reference,
+                            uniforms,
+                            unit_f32,
+                            unit_f64,
+)
+from .xla import (
+                            FAST_CPU_OPTIONS,
+                            accepted_options,
+                            cpu_vector_options,
+                            fast_cpu_jit,
+                            jit_with_options,
+                            materialize,
+)
 
 __all__ = [
     # xla

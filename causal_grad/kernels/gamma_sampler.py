@@ -35,20 +35,28 @@ from __future__ import annotations
 import math
 import numbers
 from functools import lru_cache, partial
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
-from .._validate import check_array, check_int, check_key, check_positive_float, is_concrete
+from .._validate import (
+    check_array,
+    check_int,
+    check_key,
+    check_positive_float,
+    is_concrete,
+)
 from .threefry import key_words, uniforms
 from .xla import materialize
 
 __all__ = ["log_gamma_variates", "gamma", "dirichlet", "dirichlet_batch_last", "dirichlet_matrices_batch_last",
            "log_gamma_reference", "dirichlet_reference", "check_float_dtype", "check_draw"]
 
-def check_float_dtype(dtype) -> np.dtype:
+def check_float_dtype(dtype: DTypeLike) -> np.dtype:
     """``dtype`` as a NumPy dtype, float32 or float64 (float32 outside x64 mode, as JAX does); refuses others."""
     try:
         dtype = jnp.dtype(dtype)
@@ -127,7 +135,7 @@ def _ranks(words, n: int):
     rows = np.arange(n)
     low = ((np.uint32(1) << (rows % 16).astype(np.uint32)) - np.uint32(1)).astype(np.uint32)[:, None]
 
-    def per_position(x):  # the word of each position: a static repeat (broadcast + reshape, fused)
+    def per_position(x: Any):  # the word of each position: a static repeat (broadcast + reshape, fused)
         G1, nw, G2 = x.shape
         return jnp.broadcast_to(x[:, :, None, :], (G1, nw, 16, G2)).reshape(G1, nw * 16, G2)[:, :n]
 
@@ -219,7 +227,7 @@ def _softmax(lg, axis: int):
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
-def dirichlet_batch_last(kw: tuple[jax.Array, jax.Array], alpha, S: int, n: int, lanes: int, dtype) -> jax.Array:
+def dirichlet_batch_last(kw: tuple[jax.Array, jax.Array], alpha: float | ArrayLike, S: int, n: int, lanes: int, dtype: DTypeLike) -> jax.Array:
     """``(n, S, lanes)``: ``n·lanes`` independent ``Dirichlet(α·1_S)`` vectors along axis 1, batch-last, from the
     counter-mode key ``kw`` (:func:`~causal_grad.kernels.threefry.key_words`); scalar ``alpha``, static sizes."""
     if n * S <= 128:  # one rejection group per lane: normalise in the tiled layout, then untile once
@@ -270,7 +278,7 @@ def _mt_log_gamma_ge1(key, a, shape, dtype):
 _NO_S = object()
 
 
-def check_draw(key, alpha, shape, S=_NO_S) -> tuple:
+def check_draw(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: int = _NO_S) -> tuple:
     """Validate the arguments of a draw before anything is computed: a ``jax.random`` key, ``alpha > 0`` (a
     finite scalar, or a real array whose values are checked when concrete), ``shape`` a sequence of integers
     ``>= 0`` and ``S >= 1`` (when given). Returns ``(key, shape tuple, S)``."""
@@ -315,7 +323,7 @@ def _log_gamma_jit(key, alpha, alpha_s, shape, dtype):
     return _log_gamma_groups(key_words(key), alpha, g, G, dtype).T.reshape(-1)[:n].reshape(shape)
 
 
-def log_gamma_variates(key: jax.Array, alpha, shape, dtype=jnp.float32) -> jax.Array:
+def log_gamma_variates(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
     """``log G`` with ``G ~ Gamma(alpha, 1)``, elementwise, for any ``alpha > 0``; shape ``shape``.
 
     A scalar ``alpha`` (the common case) uses the fast grouped sampler of the module docstring. An array
@@ -326,7 +334,7 @@ def log_gamma_variates(key: jax.Array, alpha, shape, dtype=jnp.float32) -> jax.A
     return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, check_float_dtype(dtype))
 
 
-def gamma(key: jax.Array, alpha, shape, dtype=jnp.float32) -> jax.Array:
+def gamma(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
     """``Gamma(alpha, 1)`` variates (may underflow to 0 for tiny alpha; use :func:`log_gamma_variates`)."""
     return jnp.exp(log_gamma_variates(key, alpha, shape, dtype))
 
@@ -343,7 +351,7 @@ def _dirichlet_jit(key, alpha, alpha_s, shape, S, dtype):
     return d.reshape(lanes * per, S)[:rows].reshape(shape + (S,))
 
 
-def dirichlet(key: jax.Array, alpha, shape, S: int, dtype=jnp.float32) -> jax.Array:
+def dirichlet(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
     """``Dirichlet(α·1_S)`` vectors of shape ``(*shape, S)``, normalised in log space (scalar ``alpha``)."""
     key, shape, S = check_draw(key, alpha, shape, S)
     if np.ndim(alpha) != 0:
@@ -358,20 +366,20 @@ def _dirichlet_matrices_jit(key, alpha, batch, S, dtype):
 
 
 
-def dirichlet_matrices_batch_last(key: jax.Array, alpha: float, batch: int, S: int, dtype) -> jax.Array:
+def dirichlet_matrices_batch_last(key: jax.Array, alpha: float, batch: int, S: int, dtype: DTypeLike) -> jax.Array:
     """``batch`` matrices with i.i.d. ``Dirichlet(α·1_S)`` rows, batch-last ``(S, S, batch)`` (scalar ``alpha``,
     static ``batch``, ``S``; ``dtype`` checked by :func:`check_float_dtype`). Jitted; call it traced or not."""
     return _dirichlet_matrices_jit(key, alpha, batch, S, dtype)
 
 
 # ---------------------------------------------------------------------- plain twins (jax.random)
-def log_gamma_reference(key: jax.Array, alpha, shape, dtype=jnp.float32) -> jax.Array:
+def log_gamma_reference(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
     """The plain twin of :func:`log_gamma_variates`: ``jax.random.loggamma`` (same law, other random bits)."""
     key, shape, _ = check_draw(key, alpha, shape)
     return jax.random.loggamma(key, jnp.asarray(alpha, check_float_dtype(dtype)), shape, check_float_dtype(dtype))
 
 
-def dirichlet_reference(key: jax.Array, alpha: float, shape, S: int, dtype=jnp.float32) -> jax.Array:
+def dirichlet_reference(key: jax.Array, alpha: float, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
     """The plain twin of :func:`dirichlet`: ``jax.random.dirichlet`` with ``α·1_S`` (same law, other bits)."""
     key, shape, S = check_draw(key, alpha, shape, S)
     alpha = check_positive_float("alpha", alpha)  # one concentration for every coordinate

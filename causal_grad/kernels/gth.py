@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
 from .._validate import arrays
 from .xla import materialize
@@ -87,7 +88,7 @@ def gth_loop(P: jax.Array) -> jax.Array:
 
     P, s_all = lax.fori_loop(0, S - 1, eliminate, (P, jnp.zeros((S,), P.dtype)))
 
-    def back(k, mu):
+    def back(k, mu: ArrayLike):
         # mu_k = (Σ_{i<k} mu_i P[i, k]) / s_k, computed as a rescaling so that nothing overflows
         num = jnp.sum(jnp.where(idx < k, mu * P[:, k], 0.0))
         s = s_all[k]
@@ -101,7 +102,7 @@ def gth_loop(P: jax.Array) -> jax.Array:
     return mu / jnp.sum(mu)
 
 
-def gth_reference(P) -> np.ndarray:
+def gth_reference(P: ArrayLike) -> np.ndarray:
     """The plain twin: GTH in NumPy float64 for one matrix ``P`` ``(S, S)``, the textbook loops."""
     P = np.array(P, dtype=np.float64)
     S = P.shape[0]

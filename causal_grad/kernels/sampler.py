@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from .gth import stationary_batch_last
 from .threefry import counter_words, key_words, unit_f32, unit_f64
@@ -67,7 +68,7 @@ def row_at(table: jax.Array, idx: jax.Array) -> jax.Array:
     return row
 
 
-def random_lanes(key: jax.Array, rows: int, B: int, dtype) -> tuple[jax.Array, jax.Array]:
+def random_lanes(key: jax.Array, rows: int, B: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
     """``rows`` uniforms on (0, 1) per lane ``(rows, B)`` and one uniform uint32 word per lane ``(B,)``."""
     kw = key_words(key)
     per = 1 if jnp.dtype(dtype) == jnp.float32 else 2
@@ -90,7 +91,7 @@ def uniform_token(w: jax.Array, S: int) -> jax.Array:
     return ((hi * S32 + ((lo * S32) >> np.uint32(16))) >> np.uint32(16)).astype(TOKEN_DTYPE)
 
 
-def uniform_token_reference(w, S: int) -> np.ndarray:
+def uniform_token_reference(w: ArrayLike, S: int) -> np.ndarray:
     """The plain twin of :func:`uniform_token` for ``S < 2^16``: ``(w·S) >> 32`` in Python integers."""
     return np.array([(int(x) * S) >> 32 for x in np.asarray(w).reshape(-1)], np.int64).reshape(np.shape(w))
 
@@ -128,7 +129,7 @@ def forest_tokens_batch_last(key: jax.Array, pi: jax.Array, parents: Sequence[in
     return jnp.concatenate([tok, q[None, :]], axis=0), q
 
 
-def forest_tokens_reference(pi, mu, u, wq, parents: Sequence[int]) -> np.ndarray:
+def forest_tokens_reference(pi: ArrayLike, mu: ArrayLike, u: ArrayLike, wq: ArrayLike, parents: Sequence[int]) -> np.ndarray:
     """The plain twin of :func:`forest_tokens_batch_last` on the same inputs: batch-last ``pi`` ``(S, S, B)``,
     its stationary laws ``mu`` ``(S, B)``, the uniforms ``u`` ``(n, B)`` and words ``wq`` ``(B,)`` of
     :func:`random_lanes`; one sequence, one position at a time, cumulative rows summed left to right in the

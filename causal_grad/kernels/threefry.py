@@ -21,6 +21,7 @@ import jax.extend.random as jer
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import DTypeLike
 
 from .xla import materialize
 
@@ -93,7 +94,7 @@ def unit_f64(hi: jax.Array, lo: jax.Array) -> jax.Array:
     return (k + 0.5) * 2.0 ** -52
 
 
-def uniforms(kw: tuple[jax.Array, jax.Array], tag: int | jax.Array, shape: tuple[int, ...], dtype,
+def uniforms(kw: tuple[jax.Array, jax.Array], tag: int | jax.Array, shape: tuple[int, ...], dtype: DTypeLike,
              count: int) -> list[jax.Array]:
     """``count`` independent open-interval uniforms of ``shape`` (one 32-bit word each in float32, two in
     float64), drawn from the blocks with tags ``4·tag, 4·tag + 1, …``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def mode_of(quick: bool, smoke: bool) -> str:
     return "smoke" if smoke else ("quick" if quick else "full")
 
 
-def to_jsonable(x):
+def to_jsonable(x: Any) -> Any:
     """``x`` with NumPy values as Python ones, non-finite floats as ``None`` and paths as strings (recursively)."""
     if isinstance(x, dict):
         return {str(k): to_jsonable(v) for k, v in x.items()}
@@ -61,7 +62,7 @@ def write_summary(out: Path, summary: dict, name: str = "summary.json") -> Path:
     return path
 
 
-def train_run(cfg, out: Path, label: str, *, quick: bool):  # -> TrainResult
+def train_run(cfg: Any, out: Path, label: str, *, quick: bool) -> Any:  # -> TrainResult
     """Train ``cfg`` keeping the run in ``out/runs/<label>``. With checkpoints (full mode) a run of the same
     config resumes from its newest checkpoint (a finished one is just reloaded); without, it is trained again
     from scratch and overwritten. A different config in that folder raises ``ValueError``."""
@@ -69,7 +70,7 @@ def train_run(cfg, out: Path, label: str, *, quick: bool):  # -> TrainResult
     return train(cfg, folder, resume=True, progress=not quick)
 
 
-def forest_summary(res) -> dict:  # res: a TrainResult
+def forest_summary(res: Any) -> dict:  # res: a TrainResult
     """Final held-out numbers of a forest run: loss and baselines, recovery, parent attention, SHD, induction
     scores; with the run's length and wall time."""
     f = dict(res.final)

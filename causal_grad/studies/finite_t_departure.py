@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,12 @@ import numpy as np
 
 from .._x64 import x64
 from ..gradients.compare import rescale_gradient
-from ..gradients.dp import departure_from_mi, departure_sweep, exact_gradient_at_init_dp, fit_power_law
+from ..gradients.dp import (
+    departure_from_mi,
+    departure_sweep,
+    exact_gradient_at_init_dp,
+    fit_power_law,
+)
 from ..graphs import named_graph
 from ..task import InContextTask
 
@@ -53,7 +59,7 @@ def settings(quick: bool, smoke: bool = False) -> dict:
             "num_pis": {10: 8, 3: 32}, "tree_seeds": (0, 1), "paper_num_pis": 64}
 
 
-def paper_size(num_pis: int, key, families=FAMILIES) -> dict:
+def paper_size(num_pis: int, key: jax.Array, families: Sequence[str] = FAMILIES) -> dict:
     """S = 10, T = 20, α = 0.1: parent argmax of the π-averaged gradient and per π, and the entry-wise departure."""
     out = {}
     for fam in families:

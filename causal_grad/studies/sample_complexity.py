@@ -55,11 +55,13 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 from scipy.stats import binomtest
 
 from .. import plots
@@ -163,7 +165,7 @@ def _score(est, parents) -> tuple[bool, float]:
     return (all(hits), float(np.mean(hits))) if kids else (True, 1.0)
 
 
-def pair_mi_by_relation(tokens, parents, S: int) -> dict:
+def pair_mi_by_relation(tokens: ArrayLike, parents: Sequence[int], S: int) -> dict:
     """Mean plug-in MI (nats) of the graph positions' token pairs, grouped by their relation in the tree:
     parent–child, siblings, other pairs in the same tree, pairs in different trees."""
     g = Graph(parents)
@@ -193,7 +195,7 @@ def wilson(k: int, m: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def threshold_n(Ns, probs, level: float) -> int | None:
+def threshold_n(Ns: Sequence[int], probs: Sequence[float], level: float) -> int | None:
     """The smallest N of the grid from which on the recovery probability stays at or above ``level``
     (``None`` if it never does)."""
     out = None
