@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import networkx as nx
 import numpy as np
 from jax.typing import ArrayLike
 
@@ -57,8 +58,6 @@ def empirical_pair_mi(tokens: ArrayLike, vocab_size: int) -> np.ndarray:
 def chow_liu(tokens: ArrayLike, vocab_size: int, threshold: float | None = None) -> tuple[int, ...]:
     """Chow–Liu estimate of a forest from sequences ``tokens`` ``(N, n)`` (graph positions only): a parent
     tuple with ``-1`` for roots. See the module docstring for the orientation and threshold rules."""
-    import networkx as nx
-
     S = check_int("vocab_size", vocab_size, minimum=2)
     t = _check_tokens(tokens, S)
     N, n = t.shape
