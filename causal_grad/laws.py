@@ -27,6 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._validate import arrays, check_array, check_int, check_stochastic
 from .graphs import Graph
@@ -41,6 +42,7 @@ __all__ = [
     "pairwise_joint",
     "pair_joint_from_depths",
     "marginals",
+    "bucket",
 ]
 
 
@@ -59,9 +61,23 @@ class PairGeometry(NamedTuple):
     path_length: np.ndarray
     n_pad: int
 
+    def padded(self) -> list[np.ndarray]:
+        """``[d_i, d_j, same_tree]`` zero-padded to ``(n_pad, n_pad)`` (the compiled functions' shapes; padding
+        positions are "different trees" at depth 0, and callers drop them)."""
+        n, n_pad = self.d_i.shape[0], self.n_pad
+        out = []
+        for a in (self.d_i, self.d_j, self.same_tree):
+            z = np.zeros((n_pad, n_pad), dtype=a.dtype)
+            z[:n, :n] = a
+            out.append(z)
+        return out
 
-def _bucket(m: int, minimum: int = 4) -> int:
-    b = minimum
+
+def bucket(m: int, minimum: int = 4) -> int:
+    """The smallest ``minimum·2^k ≥ m`` (``k ≥ 0``): the padded size of compiled shapes, so that graphs of similar
+    size share one compiled function."""
+    m = check_int("m", m, minimum=0)
+    b = check_int("minimum", minimum, minimum=1)
     while b < m:
         b *= 2
     return b
@@ -86,7 +102,7 @@ def _geometry(graph: Graph) -> PairGeometry:
     path = np.where(same, d_i + d_j, -1)
     for a in (d_i, d_j, same, path):
         a.setflags(write=False)
-    return PairGeometry(d_i, d_j, same, path, _bucket(graph.n))
+    return PairGeometry(d_i, d_j, same, path, bucket(graph.n))
 
 
 def pair_geometry(graph: Graph) -> PairGeometry:
@@ -153,7 +169,7 @@ def time_reversal(pi: jax.Array, mu: jax.Array | None = None) -> jax.Array:
 
 
 @arrays(pows=dict(ndim=3), mu=dict(ndim=1), d_i=dict(kind="int"), d_j=dict(kind="int"))
-def pair_joint_from_depths(pows: jax.Array, mu: jax.Array, d_i, d_j) -> jax.Array:
+def pair_joint_from_depths(pows: jax.Array, mu: jax.Array, d_i: ArrayLike, d_j: ArrayLike) -> jax.Array:
     """``P = (π^{d_j})ᵀ diag(μ) π^{d_i}`` for index arrays ``d_i, d_j`` (any common shape), from ``pows`` =
     :func:`matrix_powers`. Result shape ``(*d_i.shape, S, S)``, ``[.., a, b] = Pr(s_j = a, s_i = b)``."""
     A = pows[d_j]
@@ -170,16 +186,6 @@ def _pairwise_padded(pi, d_i, d_j, same, n_pad):
     return jnp.where(same[..., None, None], P, cross)
 
 
-def _padded_geometry(geo: PairGeometry):
-    n, n_pad = geo.d_i.shape[0], geo.n_pad
-    out = []
-    for a in (geo.d_i, geo.d_j, geo.same_tree):
-        z = np.zeros((n_pad, n_pad), dtype=a.dtype)
-        z[:n, :n] = a
-        out.append(z)
-    return out
-
-
 def pairwise_joint(graph: Graph, pi: jax.Array) -> jax.Array:
     """All pairwise laws of a forest: ``P[i, j, a, b] = Pr(s_j = a, s_i = b)``, shape ``(n, n, S, S)``.
 
@@ -192,7 +198,7 @@ def pairwise_joint(graph: Graph, pi: jax.Array) -> jax.Array:
     if np.ndim(pi) != 2:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
     pi = jnp.asarray(check_stochastic("pi", pi))
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     n = graph.n
     return _pairwise_padded(pi, di, dj, same, geo.n_pad)[:n, :n]
 

@@ -25,12 +25,28 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ._validate import check_positive_float, check_stochastic, check_transition_matrices
+from ._validate import (
+    check_int,
+    check_key,
+    check_positive_float,
+    check_stochastic,
+    check_transition_matrices,
+)
 from ._x64 import x64
 from .graphs import Graph
-from .laws import _bucket, _padded_geometry, matrix_powers, pair_geometry, time_reversal
+from .information import chi2_mutual_information, mutual_information
+from .laws import (
+    bucket,
+    matrix_powers,
+    pair_geometry,
+    pair_joint_from_depths,
+    time_reversal,
+)
+from .priors import Prior
 from .stationary import stationary
+from .task import InContextTask
 
 __all__ = [
     "MIApproximation",
@@ -88,7 +104,7 @@ def _mi_padded_many(pis, d_i, d_j, same, eps, n_pad, batch):
     return jax.lax.map(lambda p: _mi_padded_single(p, d_i, d_j, same, n_pad, eps), pis, batch_size=batch)
 
 
-def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
+def mi_matrix(graph: Graph, pi: ArrayLike, *, eps: float | None = None) -> jax.Array:
     """``M_π`` (``eps=None``) or ``M_{ε,π}`` for one transition matrix ``pi`` ``(S, S)``: shape ``(n, n)``,
     ``[i, j]`` for ``j ≤ i``, zero above the diagonal. Traceable: ``jax.vmap`` over a stack of ``π`` (the graph is
     static). Runs in ``pi``'s dtype; call inside ``with causal_grad.x64():`` with float64 for exact work."""
@@ -97,7 +113,7 @@ def mi_matrix(graph: Graph, pi, *, eps: float | None = None) -> jax.Array:
     if np.ndim(pi) != 2:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
     pi = jnp.asarray(check_stochastic("pi", pi))
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     n = graph.n
     return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]
 
@@ -136,7 +152,7 @@ def _parent_margins(graph: Graph, per_pi: np.ndarray) -> np.ndarray:
     return out
 
 
-def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
+def mi_approximation(task: InContextTask, pis: ArrayLike, *, eps: float | None = None) -> MIApproximation:
     """``M[i, j] = mean_π ⟨P_{ji}, Q⟩_μ`` (``eps=None``) or ``M_ε`` (docs/theory.md §4), in float64.
 
     Args:
@@ -144,15 +160,13 @@ def mi_approximation(task, pis, *, eps: float | None = None) -> MIApproximation:
         pis: transition matrices ``(k, S, S)`` (or one ``(S, S)``) over which to average.
         eps: readout smoothing ``ε ∈ (0, 1)``; ``None`` gives the ``ε → 0`` limit ``M``.
     """
-    from .task import InContextTask
-
     if not isinstance(task, InContextTask):
         raise TypeError(f"task must be a causal_grad.task.InContextTask, got {type(task).__name__}")
     eps = _check_eps(eps)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     graph = task.graph
     geo = pair_geometry(graph)
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     n, k = graph.n, pis.shape[0]
     with x64():
         per = _mi_padded_many(jnp.asarray(pis, jnp.float64), di, dj, same, jnp.float64(0.0 if eps is None else eps),
@@ -182,10 +196,8 @@ def _sigma1(pis: np.ndarray, mus: np.ndarray) -> np.ndarray:
 def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
     """Per matrix, in one compiled pass: KL and χ² information of ``P`` for the depth pairs ``(u_di, u_dj)``,
     ``I(Q)``, ``I_χ²(Q)``, ``μ`` and ``M_π`` (padded)."""
-    from .information import chi2_mutual_information, mutual_information
-    from .laws import pair_joint_from_depths
 
-    def one(pi):
+    def one(pi: ArrayLike):
         mu = stationary(pi)
         P = pair_joint_from_depths(matrix_powers(pi, n_pad), mu, u_di, u_dj)
         Q = mu[:, None] * pi
@@ -282,9 +294,7 @@ class SelfEntryReport:
 
 @partial(jax.jit, static_argnums=(1,))
 def _self_entry_arrays(pis, batch):
-    from .information import chi2_mutual_information
-
-    def one(pi):
+    def one(pi: ArrayLike):
         mu = stationary(pi)
         tr = jnp.sum(jnp.where(mu > 0, jnp.diagonal(pi), 0.0))
         return tr, 1.0 + chi2_mutual_information(mu[:, None] * pi)
@@ -292,7 +302,7 @@ def _self_entry_arrays(pis, batch):
     return jax.lax.map(one, pis, batch_size=batch)
 
 
-def self_entry_report(pis) -> SelfEntryReport:
+def self_entry_report(pis: ArrayLike) -> SelfEntryReport:
     """C4 per matrix: ``tr π = ⟨P_{ii}, Q⟩_μ`` against ``1 + I_χ²(Q) = ⟨Q, Q⟩_μ``, with averages and standard
     errors across ``pis`` ``(k, S, S)`` (e.g. draws from a prior: see :func:`self_entry_over_prior`)."""
     pis = check_transition_matrices("pis", pis)
@@ -308,13 +318,10 @@ def _self_entry_from(tr: np.ndarray, pe: np.ndarray) -> SelfEntryReport:
                            ties=np.abs(margin) <= TOL)
 
 
-def self_entry_over_prior(prior, vocab_size: int, key, num: int = 100_000) -> SelfEntryReport:
+def self_entry_over_prior(prior: Prior, vocab_size: int, key: jax.Array, num: int = 100_000) -> SelfEntryReport:
     """Monte Carlo of C4 over a prior: ``num`` float64 draws of ``π`` from ``prior`` (a
     :class:`~causal_grad.priors.Prior`), then :func:`self_entry_report` (win probability and prior averages
     with standard errors)."""
-    from ._validate import check_int, check_key
-    from .priors import Prior
-
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
     S = check_int("vocab_size", vocab_size, minimum=2)
@@ -444,7 +451,7 @@ class DPIReport:
         return "\n".join(lines)
 
 
-def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
+def dpi_report(graph: Graph, pis: ArrayLike, *, tol: float = TOL) -> DPIReport:
     """Check the data-processing inequality and the ``σ1^{L-1}`` bound (docs/theory.md §4, C3) and report the self
     entry (C4), for a forest ``graph`` and transition matrices ``pis`` ``(k, S, S)``, in float64."""
     geo = pair_geometry(graph)
@@ -459,11 +466,11 @@ def dpi_report(graph: Graph, pis, *, tol: float = TOL) -> DPIReport:
     keys = geo.d_i * n_pad + geo.d_j
     uniq, inv = np.unique(keys[in_tree], return_inverse=True)
     U = len(uniq)
-    U_pad = _bucket(U, min(n_pad * n_pad // 2, 128))  # small graphs: one shape per n_pad (fewer compiles)
+    U_pad = bucket(U, min(n_pad * n_pad // 2, 128))  # small graphs: one shape per n_pad (fewer compiles)
     u_di = np.zeros(U_pad, np.int64)
     u_dj = np.zeros(U_pad, np.int64)
     u_di[:U], u_dj[:U] = uniq // n_pad, uniq % n_pad
-    di, dj, same = _padded_geometry(geo)
+    di, dj, same = geo.padded()
     batch = min(k, _PI_BATCH)
     with x64():
         pj = jnp.asarray(pis, jnp.float64)

@@ -42,7 +42,7 @@ def _stats(v: np.ndarray) -> dict:
     return {"mean": float(v.mean()), "se": float(v.std(ddof=1) / np.sqrt(v.size))}
 
 
-def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Prior], key, *,
+def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Prior], key: jax.Array, *,
                  num: int = 8192, batch: int = 4096) -> dict[str, dict]:
     """Evaluate ``predict(tokens) -> ŷ (B, S)`` on ``num`` sequences per prior in ``priors``.
 

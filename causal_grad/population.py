@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._validate import check_int, check_positive_float
 from .gradients import exact_population_gradient
 from .gradients.enumerate import check_enumerable
 from .models.reduced import DEFAULT_EPS
+from .task import InContextTask
 
 __all__ = ["PopulationTrajectory", "population_gd", "SCHEDULES"]
 
@@ -52,7 +54,7 @@ class PopulationTrajectory:
         return E / E.sum(-1, keepdims=True)
 
 
-def population_gd(task, pis, *, schedule: str = "layerwise", steps: int = 100, lr: float = 1.0,
+def population_gd(task: InContextTask, pis: ArrayLike, *, schedule: str = "layerwise", steps: int = 100, lr: float = 1.0,
                   beta0: float = 1.0, eps: float = DEFAULT_EPS, stage2_steps: int = 0, lr2: float | None = None,
                   record_every: int = 1) -> PopulationTrajectory:
     """Exact population gradient descent for the reduced model of ``task`` with π uniform over ``pis``.

@@ -10,6 +10,8 @@ Transition matrices come out as NumPy ``float64`` arrays ``(S, S)`` (cheap to dr
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -27,7 +29,7 @@ __all__ = [
 
 
 @st.composite
-def forests(draw, max_n: int = 12, min_n: int = 1) -> Graph:
+def forests(draw: Callable, max_n: int = 12, min_n: int = 1) -> Graph:
     """A forest :class:`~causal_grad.graphs.Graph` on ``min_n … max_n`` positions: position 0 is a root and each
     later position ``i`` has parent ``p(i) ∈ {-1, 0, …, i-1}`` (shrinks towards few positions and roots)."""
     max_n = check_int("max_n", max_n, minimum=1)
@@ -38,7 +40,7 @@ def forests(draw, max_n: int = 12, min_n: int = 1) -> Graph:
 
 
 @st.composite
-def dirichlet_transition_matrices(draw, S: int, alpha: float) -> np.ndarray:
+def dirichlet_transition_matrices(draw: Callable, S: int, alpha: float) -> np.ndarray:
     """``π`` with rows i.i.d. ``Dirichlet(α·1_S)``, from a hypothesis-drawn seed of NumPy's generator (so the
     law is exactly the prior's; shrinking moves the seed, not the matrix)."""
     S = check_int("S", S, minimum=1)
@@ -54,7 +56,7 @@ def _rows(S: int, low: float):
 
 
 @st.composite
-def transition_matrices(draw, S: int) -> np.ndarray:
+def transition_matrices(draw: Callable, S: int) -> np.ndarray:
     """Any row-stochastic ``π`` (zeros allowed): non-negative floats normalised by row; an all-zero row becomes
     uniform. Shrinks towards the uniform matrix."""
     S = check_int("S", S, minimum=1)
@@ -64,7 +66,7 @@ def transition_matrices(draw, S: int) -> np.ndarray:
 
 
 @st.composite
-def floored_transition_matrices(draw, S: int, gamma: float = 0.1) -> np.ndarray:
+def floored_transition_matrices(draw: Callable, S: int, gamma: float = 0.1) -> np.ndarray:
     """``π = γ/S + (1 − γ)·R`` with ``R`` any row-stochastic matrix: every entry is at least ``γ/S`` (so every
     entry is positive and ``σ1 < 1``)."""
     S = check_int("S", S, minimum=1)
@@ -74,7 +76,7 @@ def floored_transition_matrices(draw, S: int, gamma: float = 0.1) -> np.ndarray:
 
 
 @st.composite
-def reversible_transition_matrices(draw, S: int, low: float = 1e-3) -> np.ndarray:
+def reversible_transition_matrices(draw: Callable, S: int, low: float = 1e-3) -> np.ndarray:
     """A reversible ``π = W / (W 1)`` from a symmetric positive weight matrix ``W`` (entries ``≥ low``); its
     stationary law is ``μ ∝ W 1`` and ``D^{1/2} π D^{-1/2}`` is symmetric, so its eigenvalues are real."""
     S = check_int("S", S, minimum=1)
@@ -85,7 +87,7 @@ def reversible_transition_matrices(draw, S: int, low: float = 1e-3) -> np.ndarra
 
 
 @st.composite
-def multi_parent_dags(draw, max_n: int = 10, min_n: int = 3, max_arity: int = 2,
+def multi_parent_dags(draw: Callable, max_n: int = 10, min_n: int = 3, max_arity: int = 2,
                       target_has_parents: bool = True) -> Graph:
     """A multi-parent DAG :class:`~causal_grad.graphs.Graph`: each position ``i`` gets an ordered tuple of
     ``0 … min(max_arity, i)`` distinct earlier parents (position 0 is a root). With ``target_has_parents``

@@ -15,9 +15,14 @@ position two earlier neighbours, in which case the estimate keeps the one with t
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import networkx as nx
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._validate import check_int, check_positive_float
+from .graphs import Graph
 
 __all__ = ["empirical_pair_mi", "chow_liu", "parent_recovery"]
 
@@ -33,7 +38,7 @@ def _check_tokens(tokens, S):
     return t
 
 
-def empirical_pair_mi(tokens, vocab_size: int) -> np.ndarray:
+def empirical_pair_mi(tokens: ArrayLike, vocab_size: int) -> np.ndarray:
     """``Î[i, j]`` = plug-in KL mutual information (nats) of positions ``i`` and ``j`` over the rows of
     ``tokens`` ``(N, n)`` (pass the graph positions only, not the query); symmetric, zero diagonal."""
     S = check_int("vocab_size", vocab_size, minimum=2)
@@ -50,11 +55,9 @@ def empirical_pair_mi(tokens, vocab_size: int) -> np.ndarray:
     return np.maximum(mi, 0.0)
 
 
-def chow_liu(tokens, vocab_size: int, threshold: float | None = None) -> tuple[int, ...]:
+def chow_liu(tokens: ArrayLike, vocab_size: int, threshold: float | None = None) -> tuple[int, ...]:
     """Chow–Liu estimate of a forest from sequences ``tokens`` ``(N, n)`` (graph positions only): a parent
     tuple with ``-1`` for roots. See the module docstring for the orientation and threshold rules."""
-    import networkx as nx
-
     S = check_int("vocab_size", vocab_size, minimum=2)
     t = _check_tokens(tokens, S)
     N, n = t.shape
@@ -78,11 +81,9 @@ def chow_liu(tokens, vocab_size: int, threshold: float | None = None) -> tuple[i
     return tuple(parents)
 
 
-def parent_recovery(estimate, parents) -> dict:
+def parent_recovery(estimate: Sequence[int], parents: Sequence[int]) -> dict:
     """Compare an estimated parent tuple with the true one: the fraction of positions with a parent whose
     parent is recovered, whether all are, and the structural Hamming distance (edges added + removed)."""
-    from .graphs import Graph
-
     true = Graph(parents).parents
     try:
         est = Graph(estimate).parents

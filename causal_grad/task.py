@@ -13,33 +13,54 @@ tokens of the other positions (``T = n - 1``) and the target is ``π_k[tokens of
 
 Sampling is one jit-compiled function per task: fresh ``π`` per sequence, vectorised over the batch in a
 batch-last layout (``π`` as ``(S, S, B)``, so every step is elementwise over the batch): the prior's batch-last
-sampler (:mod:`causal_grad.priors`: exact grouped Marsaglia–Tsang gammas on counter-mode Threefry words), GTH
-elimination unrolled over states (:func:`causal_grad.stationary.gth_batch_last`), cumulative rows by explicit
-partial sums, then a ``lax.scan`` over positions that draws each token by inverse CDF from its parent's row (or
-``μ_π``); uniforms are Threefry words of a key split from the caller's. The query is
-``⌊w·S/2^32⌋`` for a uniform 32-bit word ``w`` (probabilities within ``S/2^32`` of ``1/S``).
+sampler (:mod:`causal_grad.kernels.gamma_sampler`: exact grouped Marsaglia–Tsang gammas on counter-mode Threefry
+words), then the tokens (:func:`causal_grad.kernels.forest_tokens_batch_last`): GTH elimination unrolled over states,
+cumulative rows by explicit partial sums, one inverse-CDF draw per position from its parent's row (or ``μ_π``);
+uniforms are Threefry words of a key split from the caller's. The query is ``⌊w·S/2^32⌋`` for a uniform 32-bit
+word ``w`` (probabilities within ``S/2^32`` of ``1/S``). The kernels' plain twins and their equality tests are in
+:mod:`causal_grad.kernels`.
 """
 
 from __future__ import annotations
 
 from functools import cached_property, partial
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from . import baselines
-from ._validate import arrays, check_int, check_key, check_positive_float, check_stochastic, check_tokens
-from ._fusion import cpu_vector_options, jit_with_options, materialize
+from ._validate import (
+    arrays,
+    check_int,
+    check_key,
+    check_positive_float,
+    check_stochastic,
+    check_tokens,
+)
 from .graphs import Graph
-from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
-from .stationary import _UNROLL_MAX_S, gth_batch_last, stationary
+from .kernels import (
+    TOKEN_DTYPE,
+    cdf_batch_last,
+    cpu_vector_options,
+    dirichlet,
+    dirichlet_batch_last,
+    draw_from_cdf,
+    forest_tokens_batch_last,
+    jit_with_options,
+    key_words,
+    materialize,
+    random_lanes,
+    row_at,
+)
+from .priors import Dirichlet, Prior
+from .stationary import stationary
 
-__all__ = ["InContextTask", "MultiParentTask", "make_task", "categorical_from_cdf"]
+__all__ = ["InContextTask", "MultiParentTask", "make_task", "categorical_from_cdf", "check_dtype"]
 
-TOKEN_DTYPE = jnp.int32
-_UNROLL_MAX_POSITIONS = 64  # longer graphs draw tokens in a lax.scan (compile time stays flat)
 _CHUNK = 4096  # sequences per pass of the in-context sampler (larger batches loop over chunks)
 MAX_VOCAB = int(np.iinfo(np.int32).max)
 
@@ -48,68 +69,6 @@ MAX_VOCAB = int(np.iinfo(np.int32).max)
 def categorical_from_cdf(cdf: jax.Array, u: jax.Array) -> jax.Array:
     """Inverse-CDF draw: the number of cumulative probabilities ``cdf[..., :-1]`` below ``u`` (always in [0, S-1])."""
     return jnp.sum(u[..., None] >= cdf[..., :-1], axis=-1).astype(TOKEN_DTYPE)
-
-
-# ---------------------------------------------------------------------- batch-last sampling helpers
-def _stationary_bl(pi):
-    """``μ_π`` ``(S, B)`` of batch-last matrices ``(S, S, B)``."""
-    if pi.shape[0] <= _UNROLL_MAX_S:
-        return gth_batch_last(pi)
-    return stationary(jnp.transpose(pi, (2, 0, 1))).T
-
-
-def _cdf_bl(p):
-    """Cumulative sums along axis ``-2`` without the last entry: ``(..., S, B) -> (..., S-1, B)``."""
-    S = p.shape[-2]
-    acc = p[..., 0, :]
-    out = [acc]
-    for c in range(1, S - 1):
-        acc = acc + p[..., c, :]
-        out.append(acc)
-    return materialize(jnp.stack(out, axis=-2))
-
-
-def _draw(cdf_row, u):
-    """Inverse-CDF draw per lane: ``#{c : u ≥ cdf_row[c]}`` with ``cdf_row`` ``(S-1, B)``, ``u`` ``(B,)``."""
-    t = jnp.zeros(u.shape, TOKEN_DTYPE)
-    for c in range(cdf_row.shape[0]):  # explicit adds: XLA's CPU reductions over a leading axis are slow
-        t = t + (u >= cdf_row[c]).astype(TOKEN_DTYPE)
-    return t
-
-
-def _row_at(table, idx):
-    """``table[idx[b], :, b]`` for ``table`` ``(R, C, B)`` and ``idx`` ``(B,)``: ``(C, B)`` (a select chain for
-    small ``R``: XLA's CPU gathers are far slower)."""
-    R = table.shape[0]
-    if R > 16:
-        return jnp.take_along_axis(table, idx[None, None, :], axis=0)[0]
-    row = table[0]
-    for a in range(1, R):
-        row = jnp.where(idx[None, :] == a, table[a], row)
-    return row
-
-
-def _random_lanes(key, rows: int, B: int, dtype):
-    """``rows`` uniforms on (0, 1) per lane ``(rows, B)`` and one uniform uint32 word per lane ``(B,)``."""
-    kw = _key_words(key)
-    per = 1 if jnp.dtype(dtype) == jnp.float32 else 2
-    need = per * rows + 1
-    w0, w1 = _words(kw, 0, (-(-need // 2), B))
-    w = jnp.concatenate([w0, w1], axis=0)
-    if per == 1:
-        u = _unit_f32(w[:rows])
-    else:
-        u = _unit_f64(w[0:2 * rows:2], w[1:2 * rows:2]).astype(dtype)
-    return u, w[need - 1]
-
-
-def _uniform_token(w, S: int):
-    """``⌊w·S / 2^32⌋`` for uint32 words ``w`` (exact integer arithmetic for ``S < 2^16``)."""
-    if S >= 2 ** 16:
-        return jnp.minimum((_unit_f32(w) * S).astype(TOKEN_DTYPE), S - 1)
-    S32 = np.uint32(S)
-    hi, lo = w >> np.uint32(16), w & np.uint32(0xFFFF)
-    return ((hi * S32 + ((lo * S32) >> np.uint32(16))) >> np.uint32(16)).astype(TOKEN_DTYPE)
 
 
 def _check_vocab(vocab_size) -> int:
@@ -123,8 +82,9 @@ def _check_batch(batch) -> int:
     return check_int("batch", batch, minimum=1)
 
 
-def _check_dtype(dtype):
-    """``dtype`` must name float32 or float64 (the samplers draw floating-point uniforms)."""
+def check_dtype(dtype: DTypeLike) -> np.dtype:
+    """``dtype`` as a NumPy dtype; it must name float32 or float64 (the samplers draw floating-point uniforms).
+    Raises ``TypeError`` otherwise."""
     try:
         d = jnp.dtype(dtype)
     except TypeError:
@@ -175,61 +135,41 @@ class InContextTask:
         return f"InContextTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha}, prior={self.prior!r})"
 
     # ------------------------------------------------------------------ sampling
-    def sample_pi(self, key, k: int, dtype=jnp.float32) -> jax.Array:
+    def sample_pi(self, key: jax.Array, k: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         """``k`` transition matrices from the prior, shape ``(k, S, S)``."""
         key = check_key("key", key)
         k = check_int("k", k, minimum=1)
-        _check_dtype(dtype)
+        check_dtype(dtype)
         return self.prior.sample(key, (k,), self.vocab_size, dtype)
 
-    def stationary(self, pi) -> jax.Array:
+    def stationary(self, pi: ArrayLike) -> jax.Array:
         """``μ_π`` for each matrix (GTH elimination), vectorised over leading axes."""
         return stationary(pi)
 
     @cached_property
-    def _sampler(self):
-        """``sample(key, batch, dtype) -> (tokens (B, T), targets (B, S), pis (B, S, S))`` (jitted), with
-        ``sample.tokens_targets`` (no ``pis``) and ``sample.tokens_given_pi(key, pis) -> tokens``."""
+    def sampler(self) -> Callable:
+        """The task's compiled sampler, built once per task and trusted (no argument checks: the public methods
+        check at the door; ``dtype`` as returned by :func:`check_dtype`):
+        ``sampler(key, batch, dtype) -> (tokens (B, T), targets (B, S), pis (B, S, S))`` (jitted), with
+        ``sampler.tokens_targets`` (no ``pis``) and ``sampler.tokens_given_pi(key, pis) -> tokens``. It may be
+        traced inside another ``jit`` (the training loop does)."""
         parents = np.array(self.parents, dtype=np.int32)
-        S, n, prior = self.vocab_size, self.n, self.prior
+        S, prior = self.vocab_size, self.prior
 
-        def tokens_bl(key, pi):
+        def tokens_bl(key: jax.Array, pi: ArrayLike):
             """Tokens ``(T, B)`` and the query ``(B,)`` for batch-last matrices ``pi`` ``(S, S, B)``."""
-            B = pi.shape[-1]
-            mu = _stationary_bl(pi)
-            cdf = _cdf_bl(pi)                       # (S, S-1, B)
-            cdf_mu = _cdf_bl(mu[None])[0]           # (S-1, B)
-            u, wq = _random_lanes(key, n, B, pi.dtype)
+            return forest_tokens_batch_last(key, pi, parents)
 
-            if n <= _UNROLL_MAX_POSITIONS and S < 2 ** 24:  # static graph: one elementwise step per position
-                toks = []  # tokens as small floats (exact below 2**24) so that materialize divides in SIMD
-                for i in range(n):
-                    p = int(parents[i])
-                    row = cdf_mu if p < 0 else _row_at(cdf, toks[p])
-                    toks.append(materialize(_draw(row, u[i]).astype(pi.dtype)))
-                tok = jnp.stack(toks).astype(TOKEN_DTYPE) if n else jnp.zeros((0, B), TOKEN_DTYPE)
-            else:
-                def step(tok, inp):
-                    i, ui = inp
-                    p = jnp.asarray(parents)[i]
-                    parent_tok = lax.dynamic_index_in_dim(tok, jnp.maximum(p, 0), 0, keepdims=False)
-                    row = jnp.where(p < 0, cdf_mu, _row_at(cdf, parent_tok))
-                    return lax.dynamic_update_index_in_dim(tok, _draw(row, ui), i, 0), None
-
-                tok, _ = lax.scan(step, jnp.zeros((n, B), TOKEN_DTYPE), (jnp.arange(n), u))
-            q = _uniform_token(wq, S)
-            return jnp.concatenate([tok, q[None, :]], axis=0), q
-
-        def one(key, batch, dtype, with_pi):
+        def one(key: jax.Array, batch: int, dtype: DTypeLike, with_pi):
             kp, ks = jax.random.split(key)
             pi = prior.sample_batch_last(kp, batch, S, dtype)
             tok, q = tokens_bl(ks, pi)
-            y = _row_at(pi, q).T
+            y = row_at(pi, q).T
             if with_pi:
                 return tok.T, y, jnp.transpose(pi, (2, 0, 1))
             return tok.T, y
 
-        def run(key, batch, dtype, with_pi):
+        def run(key: jax.Array, batch: int, dtype: DTypeLike, with_pi):
             if batch <= _CHUNK:
                 return one(key, batch, dtype, with_pi)
             # chunks of _CHUNK sequences, one key each: every intermediate stays in cache (about 40% less CPU
@@ -244,37 +184,37 @@ class InContextTask:
         sample.tokens_given_pi = jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
         return sample
 
-    def sample_with_pi(self, key, batch: int, dtype=jnp.float32):
+    def sample_with_pi(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Like :meth:`sample` and also return each sequence's ``π``: ``(tokens, targets, pis)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler(key, batch, _check_dtype(dtype))
+        return self.sampler(key, batch, check_dtype(dtype))
 
-    def sample(self, key, batch: int, dtype=jnp.float32):
+    def sample(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """``batch`` sequences: ``tokens`` int32 ``(B, T)`` and soft targets ``y = π[s_{T-1}]`` ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler.tokens_targets(key, batch, _check_dtype(dtype))
+        return self.sampler.tokens_targets(key, batch, check_dtype(dtype))
 
-    def sample_given_pi(self, key, pis) -> jax.Array:
+    def sample_given_pi(self, key: jax.Array, pis: ArrayLike) -> jax.Array:
         """Tokens ``(B, T)`` for given transition matrices ``pis`` ``(B, S, S)`` (one sequence per matrix)."""
         key = check_key("key", key)
         if np.ndim(pis) != 3:
             raise ValueError(f"pis must have shape (B, {self.vocab_size}, {self.vocab_size}), got {np.shape(pis)}")
         pis = jnp.asarray(check_stochastic("pis", pis, self.vocab_size, stack=True))
-        return self._sampler.tokens_given_pi(key, pis)
+        return self.sampler.tokens_given_pi(key, pis)
 
     # ------------------------------------------------------------------ baselines (docs/theory.md §2)
-    def in_context(self, tokens) -> jax.Array:
+    def in_context(self, tokens: ArrayLike) -> jax.Array:
         """The in-context Dirichlet estimator ``(n_b + α)/(Σ n + Sα)`` with
         ``n_b = #{i < T-1 : p(i) ≠ -1, s_{p(i)} = s_{T-1}, s_i = b}``."""
         return baselines.in_context_estimator(self._check_tokens(tokens), self.parents, self.vocab_size, self.alpha)
 
-    def unigram(self, tokens) -> jax.Array:
+    def unigram(self, tokens: ArrayLike) -> jax.Array:
         """Smoothed empirical token frequencies of the graph positions ``(c_b + α)/(T-1 + Sα)``."""
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha)
 
-    def baseline_losses(self, key, num: int = 65536, batch: int = 8192) -> dict:
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         """Held-out cross-entropy (nats) of the in-context estimator, the unigram estimator and the entropy
         floor ``E[H(π[q])]``, each as ``{"mean", "se"}`` over ``num`` fresh sequences."""
         return baselines.held_out_losses(self, key, num, batch,
@@ -328,68 +268,69 @@ class MultiParentTask:
     def __repr__(self) -> str:
         return f"MultiParentTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha})"
 
-    def sample_tables(self, key, batch: int, dtype=jnp.float32) -> dict[int, jax.Array]:
+    def sample_tables(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> dict[int, jax.Array]:
         """One table per arity ``k``: shape ``(batch, S**k, S)`` (parent tuples flattened, first parent major)."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        _check_dtype(dtype)
+        check_dtype(dtype)
         keys = jax.random.split(key, len(self.arities))
         S = self.vocab_size
         return {k: dirichlet(kk, self.alpha, (batch, S ** k), S, dtype)
                 for k, kk in zip(self.arities, keys)}
 
     @cached_property
-    def _sampler(self):
-        """``sample(key, batch, dtype) -> (tokens (B, T), targets (B, S))`` (jitted), batch-last inside: one
+    def sampler(self) -> Callable:
+        """The task's compiled sampler (no argument checks; see :attr:`InContextTask.sampler`):
+        ``sampler(key, batch, dtype) -> (tokens (B, T), targets (B, S))`` (jitted), batch-last inside: one
         table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG)."""
         S, sets, alpha, arities = self.vocab_size, self.graph.parent_sets, self.alpha, self.arities
 
-        def sample(key, batch, dtype):
+        def sample(key: jax.Array, batch: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
             kt, ks = jax.random.split(key)
             keys = jax.random.split(kt, len(arities))
-            tables = {k: _dirichlet_bl(_key_words(kk), alpha, S, S ** k, batch, dtype)
+            tables = {k: dirichlet_batch_last(key_words(kk), alpha, S, S ** k, batch, dtype)
                       for k, kk in zip(arities, keys)}
-            cdfs = {k: _cdf_bl(t) for k, t in tables.items()}
+            cdfs = {k: cdf_batch_last(t) for k, t in tables.items()}
             n_ctx = len(sets) - 1
-            u, _ = _random_lanes(ks, n_ctx, batch, dtype)
+            u, _ = random_lanes(ks, n_ctx, batch, dtype)
             toks = []
             for i, ps in enumerate(sets):  # trace-time loop over a static DAG: compiled once per task
                 flat = jnp.zeros((batch,), TOKEN_DTYPE)
                 for p in ps:
                     flat = flat * S + toks[p]
                 if i == n_ctx:
-                    target = _row_at(tables[len(ps)], flat).T
+                    target = row_at(tables[len(ps)], flat).T
                 elif not ps:
                     toks.append(materialize(jnp.minimum((u[i] * S).astype(TOKEN_DTYPE), S - 1)))
                 else:
-                    toks.append(materialize(_draw(_row_at(cdfs[len(ps)], flat), u[i])))
+                    toks.append(materialize(draw_from_cdf(row_at(cdfs[len(ps)], flat), u[i])))
             return jnp.stack(toks, axis=1), target
 
         return jit_with_options(sample, cpu_vector_options(), static_argnums=(1, 2))
 
-    def sample(self, key, batch: int, dtype=jnp.float32):
+    def sample(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """``tokens`` int32 ``(B, T)`` with ``T = n - 1`` and targets ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self._sampler(key, batch, _check_dtype(dtype))
+        return self.sampler(key, batch, check_dtype(dtype))
 
-    def in_context(self, tokens) -> jax.Array:
+    def in_context(self, tokens: ArrayLike) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
         s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor."""
         return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
                                          self.alpha, which=None)
 
-    def one_parent(self, tokens, which: int = 0) -> jax.Array:
+    def one_parent(self, tokens: ArrayLike, which: int = 0) -> jax.Array:
         """The estimator that matches only parent number ``which`` of the target's parent tuple."""
         which = check_int("which", which, minimum=0, maximum=len(self.target_parents) - 1)
         return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
                                          self.alpha, which=which)
 
-    def unigram(self, tokens) -> jax.Array:
+    def unigram(self, tokens: ArrayLike) -> jax.Array:
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha,
                                            include_last=True)
 
-    def baseline_losses(self, key, num: int = 65536, batch: int = 8192) -> dict:
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         fns = {"in_context": self.in_context, "unigram": self.unigram}
         for m in range(len(self.target_parents)):
             fns[f"one_parent_{m}"] = partial(self.one_parent, which=m)
@@ -400,7 +341,7 @@ class MultiParentTask:
         return jnp.asarray(check_tokens("tokens", tokens, seq_len=self.seq_len, vocab_size=self.vocab_size))
 
 
-def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None):
+def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None) -> InContextTask | MultiParentTask:
     """:class:`InContextTask` for a forest, :class:`MultiParentTask` for a multi-parent DAG."""
     graph = graph if isinstance(graph, Graph) else Graph(graph)
     if graph.is_forest:

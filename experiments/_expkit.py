@@ -9,6 +9,9 @@
   attention with the graph's edges outlined, layer-2 token block, held-out loss against the baselines);
 * :func:`write_summary` — ``summary.json``.
 
+:func:`train_run`, :func:`forest_summary`, :func:`write_summary`, :func:`mode_of` and ``SMOKE_TRAIN`` come from
+:mod:`causal_grad.studies.common` (the studies in the package use them too).
+
 Scripts import it as a sibling module (their own folder is put on ``sys.path``), both when run as
 ``python experiments/<name>.py`` and when loaded by path from ``causal-grad figures``.
 """
@@ -16,12 +19,13 @@ Scripts import it as a sibling module (their own folder is put on ``sys.path``),
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from causal_grad.studies.common import SMOKE_TRAIN, forest_summary, mode_of, train_run, write_summary  # noqa: F401
 
 FORMAT = argparse.RawDescriptionHelpFormatter
 
@@ -52,43 +56,6 @@ def add_figure_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--dpi", type=float, default=None, help=f"raster figure resolution (default: {DEFAULT_DPI})")
 
 
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if np.isfinite(x) else None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
-def write_summary(out: Path, summary: dict, name: str = "summary.json") -> Path:
-    """Write ``summary`` (numpy values converted, non-finite floats as null) to ``out/name``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    path.write_text(json.dumps(_jsonable(summary), indent=1))
-    return path
-
-
-def train_run(cfg, out: Path, label: str, *, quick: bool):
-    """Train ``cfg`` keeping the run in ``out/runs/<label>``. With checkpoints (full mode) a run of the same
-    config resumes from its newest checkpoint (a finished one is just reloaded); without, it is trained again
-    from scratch and overwritten. A different config in that folder raises ``ValueError``."""
-    from causal_grad.training import train
-
-    folder = Path(out) / "runs" / label
-    return train(cfg, folder, resume=True, progress=not quick)
-
 
 def readouts(res, num_tokens: int = 512):
     """``(att (H, T, T), block (S, S) or None)``: the first-layer attention read-out of the metrics (for the
@@ -115,21 +82,6 @@ def loss_curve(res) -> tuple[list[int], list[float]]:
 
 
 BASELINE_LABELS = {"in_context": "in-context estimator", "entropy_floor": "entropy floor", "unigram": "unigram"}
-
-
-def forest_summary(res) -> dict:
-    """Final held-out numbers of a forest run: loss and baselines, recovery, parent attention, SHD, induction
-    scores; with the run's length and wall time."""
-    f = dict(res.final)
-    b = res.history["baselines"]
-    keys = ("loss", "excess_over_in_context", "recovered", "all_recovered", "mean_parent_attention",
-            "min_parent_attention", "shd", "previous_token", "diag_minus_offdiag", "diag_argmax_rows")
-    out = {k: f[k] for k in keys if k in f}
-    out.update(in_context=b["in_context"], entropy_floor=b["entropy_floor"], unigram=b.get("unigram"),
-               parents=list(res.config.graph.parents), steps=res.history.get("steps_done"),
-               wall_s=res.history.get("wall_s"), model=res.config.model.name,
-               schedule=res.config.optim.schedule)
-    return out
 
 
 def stage_marks(cfg) -> dict:
@@ -163,12 +115,6 @@ def model_panels(res, att, block, name: str) -> list[dict]:
     return specs
 
 
-#: The tests' "smoke" training: a few steps of joint training (one compiled stage instead of two); it checks the
-#: plumbing, not the learning.
-SMOKE_TRAIN = dict(schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=128, eval_size=512, eval_every=10,
-                   log_every=10)  # (with a preset of joint schedule: "reduced-joint", "disentangled-joint")
-
-
 # ---------------------------------------------------------------------- figures 2 and 6
 def forest_config(graph, mode: str, seed: int):
     """The paper's figure-2/6 run (``mode="full"``: preset ``fig2``, disentangled, heads [1, 1], all parameters
@@ -183,10 +129,6 @@ def forest_config(graph, mode: str, seed: int):
         return preset("disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25, log_every=25,
                       seed=seed)
     return preset("disentangled-joint", graph, vocab=10, alpha=0.1, **SMOKE_TRAIN, seed=seed)
-
-
-def mode_of(quick: bool, smoke: bool) -> str:
-    return "smoke" if smoke else ("quick" if quick else "full")
 
 
 def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int, smoke: bool,

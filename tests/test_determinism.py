@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import causal_grad as cg
-from causal_grad import priors
+from causal_grad import kernels, priors
 from causal_grad.baselines import held_out_losses
 
 K1, K2 = jax.random.key(11), jax.random.key(12)
@@ -82,10 +82,10 @@ def test_prior_sample(prior):
 
 
 def test_gamma_and_dirichlet_variates():
-    check_keyed(lambda k: priors.log_gamma_variates(k, 0.1, (16,)))
-    check_keyed(lambda k: priors.log_gamma_variates(k, np.array([0.1, 2.0]), (4, 2)))  # array alpha path
-    check_keyed(lambda k: priors.gamma(k, 2.0, (16,)))
-    check_keyed(lambda k: priors.dirichlet(k, 0.5, (4,), S))
+    check_keyed(lambda k: kernels.log_gamma_variates(k, 0.1, (16,)))
+    check_keyed(lambda k: kernels.log_gamma_variates(k, np.array([0.1, 2.0]), (4, 2)))  # array alpha path
+    check_keyed(lambda k: kernels.gamma(k, 2.0, (16,)))
+    check_keyed(lambda k: kernels.dirichlet(k, 0.5, (4,), S))
 
 
 # ---------------------------------------------------------------------- the task

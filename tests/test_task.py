@@ -29,7 +29,7 @@ def test_same_key_same_batch_bit_identical():
 
 
 def test_top_level_and_traced_samplers_agree_bit_for_bit():
-    """At top level the samplers are compiled with the CPU vector options (causal_grad._fusion); traced inside
+    """At top level the samplers are compiled with the CPU vector options (causal_grad.kernels.xla); traced inside
     another jit (the training step) they are not. Both must give the same batch, tokens and targets alike."""
     for task, batch in ((InContextTask(random_tree(jax.random.key(1), 19), 10, 0.1), 5000),
                         (MultiParentTask(two_parent(9), 3, 0.5), 300)):
@@ -134,32 +134,6 @@ def test_bad_sample_args():
 
 
 # ---------------------------------------------------------------------- the batch-last sampler's paths
-def test_uniform_token_is_exact_integer_arithmetic():
-    from causal_grad.task import _uniform_token
-
-    w = np.random.default_rng(0).integers(0, 2 ** 32, 10000, dtype=np.uint64)
-    w = np.concatenate([w, [0, 2 ** 32 - 1, 2 ** 31]]).astype(np.uint32)
-    for S in (2, 3, 10, 1000, 65535):
-        got = np.asarray(_uniform_token(jnp.asarray(w), S))
-        np.testing.assert_array_equal(got, (w.astype(object) * S) >> 32)
-
-
-def test_row_selection_and_inverse_cdf_draw():
-    from causal_grad.task import _cdf_bl, _draw, _row_at
-
-    rng = np.random.default_rng(1)
-    for R in (3, 10, 25):  # select chain and gather paths
-        table = rng.random((R, 4, 50)).astype(np.float32)
-        idx = rng.integers(0, R, 50).astype(np.int32)
-        np.testing.assert_array_equal(np.asarray(_row_at(jnp.asarray(table), jnp.asarray(idx))),
-                                      table[idx, :, np.arange(50)].T)
-    p = rng.dirichlet(np.ones(5), size=50).T.astype(np.float32)  # (S, B)
-    cdf = np.asarray(_cdf_bl(jnp.asarray(p[None])))[0]
-    np.testing.assert_allclose(cdf, np.cumsum(p, 0)[:-1], rtol=1e-6)
-    u = rng.random(50).astype(np.float32)
-    np.testing.assert_array_equal(np.asarray(_draw(jnp.asarray(cdf), jnp.asarray(u))), (u[None] >= cdf).sum(0))
-
-
 def test_long_graph_uses_scan_and_draws_children_from_parent_rows():
     """More than 64 positions: tokens are drawn in a lax.scan; the child law given the parent is π's row."""
     S, B = 3, 4000

@@ -126,9 +126,9 @@ def _fake_study(successes: dict, trials: int = 12):
     ({"gradient at init": 5}, "fail"),
 ])
 def test_sc_status_follows_the_numbers(monkeypatch, tmp_path, successes, status):
-    from causal_grad.commands.figures import load_experiment
+    from causal_grad.studies import sample_complexity
 
-    monkeypatch.setattr(load_experiment("sample_complexity"), "run", _fake_study(successes))
+    monkeypatch.setattr(sample_complexity, "run", _fake_study(successes))
     rc = main(["verify", "--claims", "sc", "--out", str(tmp_path)])
     assert rc == (1 if status == "fail" else 0)
     r = json.loads((tmp_path / "verify.json").read_text())[0]

@@ -13,6 +13,9 @@ import time
 
 import jax
 
+from ..graphs import chain, random_tree
+from ..task import InContextTask
+
 TARGET = 1_000_000  # sequences/s on a 2-core CPU; the paper's public sampler reaches about 7,800/s
 
 
@@ -29,9 +32,6 @@ def _measure(fn, repeat: int):
 
 
 def run(quick: bool) -> list[dict]:
-    from ..graphs import chain, random_tree
-    from ..task import InContextTask
-
     batch = 8192 if quick else 65536
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = []

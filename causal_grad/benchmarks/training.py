@@ -78,7 +78,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from .._fusion import accepted_options
+    from ..kernels import accepted_options
     from ..graphs import random_tree
     from ..models.disentangled import disentangled_reference_logits
     from ..task import InContextTask

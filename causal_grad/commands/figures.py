@@ -3,8 +3,10 @@ and write each one's PNG and JSON under ``<out>/<name>/`` (``make figures`` = ``
 
 The scripts live in the source tree, not in the package: they are loaded by path from the folder
 ``experiments/`` beside the package (``causal_grad/../experiments``). Each provides
-``run(quick: bool, out: Path, seed: int = 0) -> dict`` (its key numbers) and ``main()``; :func:`load_experiment`
-is the way to call one from Python (the checks of ``causal-grad verify`` do).
+``run(quick: bool, out: Path, seed: int = 0) -> dict`` (its key numbers) and ``main()``. The scripts of the
+studies (sample complexity, OOD, finite-T departure) are thin wrappers around :mod:`causal_grad.studies`, which
+is where Python code (the checks of ``causal-grad verify``) calls them; the figure scripts are reached with
+:func:`load_experiment`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from .. import plots
 from ..progress import progress
@@ -48,7 +52,7 @@ def experiments_dir() -> Path:
     return d
 
 
-def load_experiment(name: str):
+def load_experiment(name: str) -> ModuleType:
     """Import ``experiments/<name>.py`` by path and return the module (with ``run`` and ``main``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
@@ -83,7 +87,7 @@ def _names(positional, text: str | None) -> list[str]:
     return list(dict.fromkeys(names)) or list(EXPERIMENTS)
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     lines = "\n".join(f"  {k:<20} {v}" for k, v in EXPERIMENTS.items())
     p = sub.add_parser(
         "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
@@ -106,7 +110,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.list:
         for k, v in EXPERIMENTS.items():
             print(f"{k:<20} {v}")

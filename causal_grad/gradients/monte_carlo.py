@@ -107,7 +107,7 @@ def _check_mc(task, key, eps, num, batch, pis):
     _check_task(task)
     # The task builds its jitted sampler lazily (a cached property holding device constants); build it here,
     # outside any trace, so that the constants are concrete arrays rather than tracers of our jit.
-    task._sampler  # noqa: B018
+    task.sampler  # noqa: B018
     key = check_key("key", key)
     eps = check_probability("eps", eps, open_high=True)
     num = check_int("num", num, minimum=2)

@@ -17,27 +17,12 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from .._fusion import accepted_options, jit_with_options
+from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: F401 (fast_cpu_jit re-exported)
 from .._validate import check_array, check_callable, check_int, check_key
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
 __all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
            "FAST_CPU_OPTIONS", "fast_cpu_jit"]
-
-#: XLA CPU option that keeps YNNPACK fusions to matrix products (elementwise and reduce fusions go to XLA's own
-#: emitters). With XLA's default, the reductions along the leading axes of the batch-last disentangled model
-#: become YNNPACK reduce fusions: its training step is 4-5x slower (figure-2 configuration on a 2-core CPU,
-#: 3.2 ms against 16 ms on one device). Ignored if this XLA rejects it.
-FAST_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
-
-
-def fast_cpu_jit(fun, **jit_kwargs):
-    """``jax.jit(fun, **jit_kwargs)`` compiled with :data:`FAST_CPU_OPTIONS` when called at top level (where this
-    JAX/XLA accepts them), plainly when traced inside another ``jit``. Use it to evaluate the models outside the
-    training loop, which compiles its own step with these options."""
-    check_callable("fun", fun)
-    return jit_with_options(fun, accepted_options(FAST_CPU_OPTIONS), **jit_kwargs)
-
 
 class TrainState(NamedTuple):
     """Parameters, the optimiser state of the current stage (over the trainable leaves), the step count."""
@@ -56,12 +41,12 @@ def step_key(seed_key, step):
 
 def task_sampler(task, dtype=jnp.float32) -> Callable:
     """``sample(key, batch) -> (tokens, targets)`` for an in-context or multi-parent task (jit-friendly)."""
-    from ..task import InContextTask, MultiParentTask, _check_dtype
+    from ..task import InContextTask, MultiParentTask, check_dtype as _check_dtype
 
     if not isinstance(task, (InContextTask, MultiParentTask)):
         raise TypeError(f"task must be an InContextTask or MultiParentTask, got {type(task).__name__}")
     dt = _check_dtype(dtype)
-    s = task._sampler
+    s = task.sampler
 
     def sample(key, batch):
         out = s(key, batch, dt)

@@ -527,15 +527,11 @@ def check_sc(ctx: VerifyContext) -> ClaimResult:
     import shutil
     import tempfile
 
-    from ..commands.figures import load_experiment
+    from ..studies import sample_complexity as exp
 
-    checked_by = ["causal_grad.commands.figures.load_experiment",
+    checked_by = ["causal_grad.studies.sample_complexity.run",
                   "causal_grad.gradients.linearized.linearized_terms", "causal_grad.models.reduced.reduced_loss",
                   "causal_grad.structure.chow_liu"]
-    try:
-        exp = load_experiment("sample_complexity")
-    except FileNotFoundError as exc:  # installed without the source tree: the script is not there
-        return ClaimResult("SC", "", "partial", f"not run: {exc}", {"ran": False}, checked_by, [])
     mode = SC_MODES[bool(ctx.quick)]
     st = exp.settings(mode)
     ctx.echo(f"    experiments/sample_complexity.py, preset {mode!r}: {st['trees']} trees × {st['draws']} draws, "
