@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._fusion import accepted_options
+from .kernels import accepted_options
 from ._validate import check_callable, check_int
 from .training.loop import (
     FAST_CPU_OPTIONS,
