@@ -485,3 +485,21 @@ def check_eps(name: str, eps) -> float:
     """The readout smoothing ``ε`` of the reduced model: a real number in ``[0, 1)`` (``ε = 1`` would make the
     prediction the uniform law whatever the parameters, with zero gradient)."""
     return check_probability(name, eps, open_high=True)
+
+
+def check_positions(name: str, n) -> int:
+    """A number of graph positions ``n ≥ 1`` whose ``n × n`` int64 lowest-common-ancestor table (what the pair
+    geometry, the tasks' exact laws and the graph metrics are built on) fits in memory."""
+    n = check_int(name, n, minimum=1)
+    check_fits_memory(name, 8 * n * n, f"the n×n int64 ancestor table of a graph with n = {n} positions")
+    return n
+
+
+def check_pair_memory(name: str, n: int, n_pad: int, S: int, dtype, copies: int) -> int:
+    """The all-pairs laws of a forest with ``n`` positions (padded to ``n_pad``) over ``S`` states: the pair
+    geometry (six ``n × n`` int64 tables) plus ``copies`` arrays ``(n_pad, n_pad, S, S)`` of ``dtype`` (the
+    gathered matrix powers, the joint laws and what is computed from them)."""
+    b = max(4, int(np.dtype(dtype).itemsize))  # (integer matrices are computed in floating point)
+    nbytes = 48 * n * n + copies * n_pad * n_pad * S * S * b
+    return check_fits_memory(name, nbytes, f"{copies} arrays of n_pad²·S² = {n_pad}²·{S}² entries plus the n² pair "
+                                           f"geometry, n = {n}")

@@ -42,7 +42,8 @@ import numpy as np
 from jax import lax
 
 from ._fusion import materialize
-from ._validate import check_array, check_int, check_key, check_positive_float, check_probability, is_concrete
+from ._validate import (check_array, check_concentration, check_dtype_enabled, check_int, check_key, check_positive_float,
+                        check_probability, is_concrete)
 
 __all__ = [
     "log_gamma_variates",
@@ -138,9 +139,7 @@ def _check_float_dtype(dtype):
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        return jnp.dtype(jnp.float32)  # what JAX does with float64 requests outside x64
-    return dtype
+    return check_dtype_enabled("dtype", dtype)  # float64 outside x64 is refused, not silently float32
 
 
 def _mt_candidates(kw, tag, alpha, shape, dtype):
@@ -404,7 +403,17 @@ def log_gamma_variates(key, alpha, shape, dtype=jnp.float32):
     """
     key, shape, _ = _check_draw(key, alpha, shape)
     a_s = _static_alpha(alpha)
-    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, _check_float_dtype(dtype))
+    dtype = _check_float_dtype(dtype)
+    _check_alpha_floor(alpha, dtype)
+    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, dtype)
+
+
+def _check_alpha_floor(alpha, dtype) -> None:
+    """``alpha`` (every entry, when concrete) at least the dtype's concentration floor (finite draws)."""
+    if _static_alpha(alpha) is not None:
+        check_concentration("alpha", alpha, dtype)
+    elif is_concrete(alpha) and np.size(alpha):
+        check_concentration("alpha", float(np.min(np.asarray(alpha))), dtype)
 
 
 def gamma(key, alpha, shape, dtype=jnp.float32):
@@ -430,11 +439,18 @@ def dirichlet(key, alpha, shape, S: int, dtype=jnp.float32):
     if np.ndim(alpha) != 0:
         raise TypeError(f"alpha must be a real scalar (one concentration for every coordinate), got shape {np.shape(alpha)}")
     a_s = _static_alpha(alpha)
-    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, _check_float_dtype(dtype))
+    dtype = _check_float_dtype(dtype)
+    _check_alpha_floor(alpha, dtype)
+    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, dtype)
+
+
+def _dirichlet_matrices_bl(key, alpha, batch, S, dtype):
+    check_concentration("alpha", alpha, dtype)
+    return _dirichlet_matrices_bl_jit(key, alpha, batch, S, dtype)
 
 
 @partial(jax.jit, static_argnames=("alpha", "batch", "S", "dtype"))
-def _dirichlet_matrices_bl(key, alpha, batch, S, dtype):
+def _dirichlet_matrices_bl_jit(key, alpha, batch, S, dtype):
     return _dirichlet_bl(_key_words(key), alpha, S, S, batch, dtype)
 
 

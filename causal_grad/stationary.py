@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ._fusion import materialize
-from ._validate import arrays, check_stochastic
+from ._validate import arrays, check_fits_memory, check_stochastic
 
 __all__ = ["stationary", "stationary_residual", "gth_batch_last"]
 
@@ -105,7 +106,10 @@ def stationary(pi: jax.Array) -> jax.Array:
     Refuses (before computing) anything but real ``(..., S, S)`` matrices; their values (finite, non-negative,
     rows summing to 1) are checked when they are concrete, i.e. not inside ``jit``/``vmap``.
     """
-    check_stochastic("pi", pi, stack=True)
+    pi = check_stochastic("pi", pi, stack=True)
+    n = int(np.prod(pi.shape[:-2], dtype=object)) * pi.shape[-1] ** 2  # exact (Python ints)
+    check_fits_memory("pi", 3 * n * max(4, np.dtype(pi.dtype).itemsize),
+                      f"3 working copies of {n} matrix entries (the GTH elimination)")
     return _stationary(pi)
 
 
