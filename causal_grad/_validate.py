@@ -40,6 +40,10 @@ __all__ = [
     "itemsize",
     "check_output_path",
     "check_eps",
+    "check_positions",
+    "check_pair_memory",
+    "check_sample_memory",
+    "check_param_memory",
 ]
 
 #: The seeds ``jax.random.key`` accepts (a C long).
@@ -337,9 +341,12 @@ def arrays(**specs):
 
 # ---------------------------------------------------------------------- limits of the floating-point dtypes
 def _finfo(dtype):
-    import jax.numpy as jnp  # its finfo knows bfloat16 too
+    try:
+        return np.finfo(np.dtype(dtype))  # float32/float64: no JAX import (the CLI checks flags before it)
+    except TypeError:
+        import jax.numpy as jnp  # its finfo knows bfloat16 too
 
-    return jnp.finfo(jnp.dtype(dtype))
+        return jnp.finfo(jnp.dtype(dtype))
 
 
 def concentration_floor(dtype) -> float:
@@ -503,3 +510,25 @@ def check_pair_memory(name: str, n: int, n_pad: int, S: int, dtype, copies: int)
     nbytes = 48 * n * n + copies * n_pad * n_pad * S * S * b
     return check_fits_memory(name, nbytes, f"{copies} arrays of n_pad²·S² = {n_pad}²·{S}² entries plus the n² pair "
                                            f"geometry, n = {n}")
+
+
+def check_sample_memory(name: str, batch: int, T: int, S: int, dtype, *, with_pi: bool = False,
+                        table_rows: int = 0, chunk: int = 4096) -> int:
+    """Bytes of sampling ``batch`` sequences before it runs: the outputs (tokens ``B·T`` int32, targets ``B·S``,
+    with ``with_pi`` the matrices ``B·S·S``) plus the sampler's working set (its ``S·S`` matrices — or
+    ``table_rows·S`` tables — their CDFs and log-gamma draws: three arrays of that size per sequence, for a chunk
+    of at most ``chunk`` sequences, or for all of them with ``table_rows``)."""
+    b = max(4, int(np.dtype(dtype).itemsize))
+    rows = table_rows or S
+    per = batch if table_rows else min(batch, chunk)
+    nbytes = batch * T * 4 + batch * S * b + (batch * S * S * b if with_pi else 0) + 3 * per * rows * S * b
+    return check_fits_memory(name, nbytes, f"B = {batch} sequences of T = {T} tokens, S = {S}, "
+                                           f"{np.dtype(dtype).name}")
+
+
+def check_param_memory(name: str, shapes, dtype, copies: int = 4) -> int:
+    """Parameters of the given ``shapes`` in ``dtype``, ``copies`` times (the parameters, their gradient and two
+    optimiser moments), must fit in memory; sizes are exact Python ints."""
+    b = max(4, int(np.dtype(dtype).itemsize))
+    n = sum(math.prod(int(d) for d in s) for s in shapes)
+    return check_fits_memory(name, copies * n * b, f"{copies} copies of {n} {np.dtype(dtype).name} parameters")

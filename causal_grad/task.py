@@ -31,7 +31,7 @@ from jax import lax
 
 from . import baselines
 from ._validate import (arrays, check_concentration, check_dtype_enabled, check_fits_memory, check_int, check_key,
-                        check_positive_float, check_stochastic, check_tokens, itemsize)
+                        check_positive_float, check_sample_memory, check_stochastic, check_tokens, itemsize)
 from ._fusion import cpu_vector_options, jit_with_options, materialize
 from .graphs import Graph
 from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet
@@ -141,17 +141,6 @@ def _check_prior_alpha(prior, dtype) -> None:
     alpha = getattr(prior, "alpha", None)
     if alpha is not None:
         check_concentration("alpha", alpha, dtype)
-
-
-def _check_sample_memory(what: str, batch: int, T: int, S: int, dtype, *, with_pi: bool, table_rows: int = 0):
-    """Bytes of a sampling call before it runs: the outputs (tokens ``B·T`` int32, targets ``B·S``, with
-    ``with_pi`` the matrices ``B·S·S``) plus the working set of one chunk of the sampler (its ``S·S`` (or
-    ``table_rows·S``) matrices, their CDFs and log-gamma draws, three arrays of that size)."""
-    b = itemsize(dtype)
-    rows = table_rows or S
-    chunk = batch if table_rows else min(batch, _CHUNK)
-    nbytes = batch * T * 4 + batch * S * b + (batch * S * S * b if with_pi else 0) + 3 * chunk * rows * S * b
-    check_fits_memory(what, nbytes, f"B = {batch} sequences of T = {T} tokens, S = {S}, {jnp.dtype(dtype).name}")
 
 
 class InContextTask:
@@ -284,7 +273,8 @@ class InContextTask:
     def _check_sampling(self, batch: int, dtype, *, with_pi: bool):
         dtype = _check_dtype(dtype)
         _check_prior_alpha(self.prior, dtype)
-        _check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, self.vocab_size, dtype, with_pi=with_pi)
+        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, self.vocab_size, dtype, with_pi=with_pi,
+                            chunk=_CHUNK)
         return dtype
 
     def sample_given_pi(self, key, pis) -> jax.Array:
@@ -406,8 +396,8 @@ class MultiParentTask:
         dtype = _check_dtype(dtype)
         check_concentration("alpha", self.alpha, dtype)
         S = self.vocab_size
-        _check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, S, dtype, with_pi=False,
-                             table_rows=sum(S ** k for k in self.arities))
+        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, S, dtype,
+                            table_rows=sum(S ** k for k in self.arities))
         return dtype
 
     def bayes(self, tokens) -> jax.Array:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def _heads(text: str) -> tuple[int, ...]:
@@ -53,22 +53,42 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import json
-
-    from ..graphs import named_graph
-    from ..training.run import default_config, train
+def check_flags(args) -> None:
+    """The flags' own rules (those TrainConfig applies too), before JAX is imported: a bad flag answers at once."""
+    from .._validate import check_int, check_output_path, check_positive_float, check_scale
 
     if args.T is not None:
         if args.T < 2:
-            raise ValueError(f"T must be >= 2, got {args.T}")
+            raise ValueError(f"--T must be >= 2, got {args.T}")
         two = args.graph.replace("_", "-") in ("two-parent", "dag")
         args.n = args.T + 1 if two else args.T - 1
-    graph = graph_from_args(args)
+    for flag, minimum in (("steps", 1), ("batch", 1), ("stage1_steps", 1), ("eval_every", 1), ("eval_size", 1),
+                          ("checkpoint_every", 0), ("warmup", 0), ("d_model", 1), ("layers", 1)):
+        if getattr(args, flag) is not None:
+            check_int("--" + flag.replace("_", "-"), getattr(args, flag), minimum=minimum)
+    for flag, zero in (("lr", False), ("lr2", False), ("gamma", True), ("init_scale", True), ("weight_decay", True)):
+        if getattr(args, flag) is not None:
+            check_positive_float("--" + flag.replace("_", "-"), getattr(args, flag), allow_zero=zero)
+    if args.beta0 is not None:
+        check_scale("--beta0", args.beta0, "float32", allow_zero=True)  # training runs in float32
     if args.resume and not args.out:
         raise ValueError("--resume needs --out (the folder of the run to continue)")
     if args.checkpoint_every and not args.out:
         raise ValueError("--checkpoint-every needs --out (where to keep the checkpoints)")
+    if args.out:
+        check_output_path("--out", args.out, kind="dir")
+    check_graph_args(args)
+
+
+def run(args) -> int:
+    check_flags(args)
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
+    import json
+
+    from ..training.run import default_config, train
+
+    graph = graph_from_args(args)
     cfg = default_config(
         args.model, graph, vocab=args.vocab, alpha=args.alpha, heads=args.heads, schedule=args.schedule,
         optimizer=args.optimizer, lr=args.lr, lr2=args.lr2, steps=args.steps, stage1_steps=args.stage1_steps,

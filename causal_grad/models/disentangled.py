@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
-                         check_real_array, check_tokens, is_concrete, row_sum_atol)
+                         check_param_memory, check_real_array, check_tokens, is_concrete, row_sum_atol)
 
 __all__ = [
     "disentangled_dims",
@@ -189,6 +189,7 @@ def disentangled_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, key=None
     scale = check_positive_float("scale", scale, allow_zero=True)
     dtype = _check_float_dtype(dtype)
     shapes = [(H, d, d) for H, d in zip(heads, dims[:-1])] + [(dims[-1], S)]
+    check_param_memory("S/T/heads", shapes, dtype)
     if key is None:
         if scale:
             raise ValueError("scale > 0 needs a key")

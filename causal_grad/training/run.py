@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_callable, check_int, check_positive_float
+from .._validate import check_callable, check_eps, check_int, check_positive_float, check_sample_memory, check_scale
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
 from ..models.reduced import DEFAULT_EPS
@@ -116,9 +116,10 @@ class TrainConfig:
         for name in ("eval_every", "log_every", "eval_size"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        check_positive_float("beta0", self.beta0, allow_zero=True)
+        check_sample_memory("eval_size", self.eval_size, self.seq_len, self.vocab, jnp.float32)
+        check_scale("beta0", self.beta0, jnp.float32, allow_zero=True)
         check_positive_float("gamma", self.gamma, allow_zero=True)
-        check_positive_float("eps", self.eps)
+        check_eps("eps", self.eps)
         check_positive_float("init_scale", self.init_scale, allow_zero=True)
         check_positive_float("weight_decay", self.weight_decay, allow_zero=True)
         if self.optimizer == "sgd" and self.weight_decay:
