@@ -144,13 +144,16 @@ def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str 
     ``SC``), print one row per claim as it finishes, and write the report under ``out``."""
     from . import claims as _claims  # noqa: F401  (registers the checks)
 
-    from .._validate import check_seed
+    from .._validate import check_output_path, check_seed
 
     if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
                                or not all(isinstance(c, str) for c in claims)):
         raise TypeError(f"claims must be a list of claim ids such as ['C1', 'SC'], got {claims!r}")
     seed = check_seed("seed", seed)
-    ids = _ordered(CLAIMS) if not claims else list(claims)
+    if claims is not None and not claims:
+        raise ValueError("claims is empty: name at least one claim id, or pass None to run every claim")
+    out = check_output_path("out", out, kind="dir")
+    ids = _ordered(CLAIMS) if claims is None else list(claims)
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"claims must be among {', '.join(CLAIMS)}; unknown: {', '.join(unknown)}")
