@@ -488,10 +488,12 @@ def check_output_path(name: str, path, *, kind: str = "dir"):
 
 
 # ---------------------------------------------------------------------- training hyper-parameters
-def check_eps(name: str, eps) -> float:
-    """The readout smoothing ``ε`` of the reduced model: a real number in ``[0, 1)`` (``ε = 1`` would make the
-    prediction the uniform law whatever the parameters, with zero gradient)."""
-    return check_probability(name, eps, open_high=True)
+def check_eps(name: str, eps, *, allow_zero: bool = False) -> float:
+    """The readout smoothing ``ε`` of the reduced model: a real number in ``(0, 1)`` — ``[0, 1)`` with
+    ``allow_zero`` (the exact ``ε → 0`` limits). ``ε = 1`` makes the prediction the uniform law whatever the
+    parameters (zero gradient); ``ε = 0`` in training makes the loss ``+∞`` whenever a target token is absent from
+    the context (docs/theory.md §3)."""
+    return check_probability(name, eps, open_low=not allow_zero, open_high=True)
 
 
 def check_positions(name: str, n) -> int:

@@ -21,7 +21,7 @@ import importlib.util
 import re
 import sys
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS", "flag_message"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # In the order they appear in --help.
 SUBCOMMANDS = ("sample", "mi", "gradient", "train", "compare", "verify", "figures", "bench")
@@ -76,7 +76,7 @@ def _unrecognized(sub: argparse.ArgumentParser, extras: list[str]) -> str:
     return msg + (f"; did you mean {', '.join(f'{c} for {t}' for t, c in hints)}?" if hints else "")
 
 
-def flag_message(message: str, sub: argparse.ArgumentParser) -> str:
+def _flag_message(message: str, sub: argparse.ArgumentParser) -> str:
     """``message`` with the Python parameter names of the subcommand's options replaced by their flags: the
     leading word when it is an option's ``dest`` (``steps must be …`` -> ``--steps must be …``) and, anywhere,
     names with an underscore (``eval_size``) or listed in :data:`PARAMETER_FLAGS` at the start."""
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         rc = args.func(args)
     except (ValueError, TypeError) as exc:
         msg = " ".join(str(exc).split("\n"))
-        print(f"causal-grad: error: {flag_message(msg, sub)}", file=sys.stderr)
+        print(f"causal-grad: error: {_flag_message(msg, sub)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM during training (TrainingInterrupted)
         detail = str(exc)

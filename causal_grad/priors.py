@@ -42,7 +42,7 @@ import numpy as np
 from jax import lax
 
 from ._fusion import materialize
-from ._validate import (check_array, check_concentration, check_dtype_enabled, check_int, check_key, check_positive_float,
+from ._validate import (check_array, check_concentration, check_dtype_enabled, check_fits_memory, check_int, check_key, check_positive_float,
                         check_probability, is_concrete)
 
 __all__ = [
@@ -441,6 +441,9 @@ def dirichlet(key, alpha, shape, S: int, dtype=jnp.float32):
     a_s = _static_alpha(alpha)
     dtype = _check_float_dtype(dtype)
     _check_alpha_floor(alpha, dtype)
+    check_fits_memory("shape/S", 3 * math.prod(shape) * S * jnp.dtype(dtype).itemsize,
+                      f"3 arrays of prod(shape)·S = {math.prod(shape)}·{S} {jnp.dtype(dtype).name} (log-gammas, the "
+                      f"normalised vectors)")
     return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, dtype)
 
 
@@ -489,7 +492,7 @@ class Dirichlet(Prior):
     alpha: float
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
         self._check(key, shape, S, dtype)
@@ -508,7 +511,7 @@ class Floored(Prior):
     gamma: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "gamma", check_probability("gamma", self.gamma, open_low=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
@@ -530,7 +533,7 @@ class Sticky(Prior):
     lam: float = 0.5
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "lam", check_probability("lam", self.lam, open_high=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):
@@ -554,7 +557,7 @@ class PermutationLike(Prior):
     delta: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "delta", check_probability("delta", self.delta, open_low=True))
 
     def sample(self, key, shape, S, dtype=jnp.float32):

@@ -75,6 +75,9 @@ def check_enumerable(task, pis, eps, *, what: str) -> tuple[np.ndarray, float]:
 def exceeds_enumeration_limit(seq_len: int, vocab_size: int, num_pis: int) -> bool:
     """Whether ``S^(T-1)·(k+S)`` exceeds :data:`MAX_ENUMERATION_COST`, decided without forming a huge number:
     in logarithms first (with a margin far above round-off), exactly in integers only when close."""
+    seq_len = check_int("seq_len", seq_len, minimum=1)
+    vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+    num_pis = check_int("num_pis", num_pis, minimum=1)
     log_cost = (seq_len - 1) * math.log(vocab_size) + math.log(num_pis + vocab_size)
     if abs(log_cost - math.log(MAX_ENUMERATION_COST)) > 1e-6 * max(1.0, log_cost):
         return log_cost > math.log(MAX_ENUMERATION_COST)

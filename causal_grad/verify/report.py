@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from .._validate import check_output_path
+
 __all__ = ["ClaimResult", "VerifyContext", "CLAIMS", "claim", "run_verify", "write_report", "STATUSES"]
 
 STATUSES = ("pass", "partial", "fail")
@@ -116,7 +118,7 @@ def write_report(results: list[ClaimResult], out: Path, *, quick: bool) -> Path:
     ``verify.json``; return the markdown path."""
     if not isinstance(results, (list, tuple)) or not all(isinstance(r, ClaimResult) for r in results):
         raise TypeError("results must be a list of ClaimResult")
-    out = Path(out)
+    out = check_output_path("out", out, kind="dir")
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# causal_grad: verification of the claims", "",
              f"Scale: {'quick' if quick else 'full'}. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.", "",
@@ -144,7 +146,7 @@ def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str 
     ``SC``), print one row per claim as it finishes, and write the report under ``out``."""
     from . import claims as _claims  # noqa: F401  (registers the checks)
 
-    from .._validate import check_output_path, check_seed
+    from .._validate import check_seed
 
     if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
                                or not all(isinstance(c, str) for c in claims)):
