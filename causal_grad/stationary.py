@@ -17,6 +17,8 @@ step is elementwise over the batch (:func:`gth_batch_last`, used by the samplers
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -106,10 +108,12 @@ def stationary(pi: jax.Array) -> jax.Array:
     Refuses (before computing) anything but real ``(..., S, S)`` matrices; their values (finite, non-negative,
     rows summing to 1) are checked when they are concrete, i.e. not inside ``jit``/``vmap``.
     """
+    shape = tuple(int(d) for d in np.shape(pi))
+    if len(shape) >= 2:  # the size first: the value checks below would copy the stack
+        n = math.prod(shape)  # exact (Python ints)
+        check_fits_memory("pi", 3 * n * 8, f"3 working copies of {n} matrix entries (the value checks in float64, "
+                                           f"the GTH elimination)")
     pi = check_stochastic("pi", pi, stack=True)
-    n = int(np.prod(pi.shape[:-2], dtype=object)) * pi.shape[-1] ** 2  # exact (Python ints)
-    check_fits_memory("pi", 3 * n * max(4, np.dtype(pi.dtype).itemsize),
-                      f"3 working copies of {n} matrix entries (the GTH elimination)")
     return _stationary(pi)
 
 
