@@ -1292,6 +1292,9 @@ FOOTER = """
 | exact population loss at ε = 0 | `+inf` when some target token can be absent from a context; the linearized gradient at init uses the ε → 0 limit and stays finite |
 | `causal_softmax` with ±inf or huge scores | ±inf clipped to the extreme finite values: rows sum to 1, a row of −inf is uniform over j ≤ i, masked entries exactly 0; only a NaN score gives NaN |
 | information measures at exact zeros (point masses, zero rows/columns, independence, deterministic laws) | exact values (0, H(X), support − 1), finite gradients |
+| a NaN entry in a joint law, a distribution or a target | the information measures, `entropy` and `cross_entropy` return NaN for that law (never 0) |
+| Dirichlet α below `-log(tiny)/max` of the sampling dtype (2.6e-37 float32, 3.9e-306 float64) | refused at the door (the log-gamma boost would overflow to −∞, rows 0/0); just above it the rows are finite (nearly one-hot) |
+| π in float16/bfloat16 | refused by every function that takes π (float32, float64 or integers; row sums within `max(1e-6, 8·S·eps)` of the input dtype) |
 | NaN produced inside compiled code (a bug, a custom loss) | silent by default; `with causal_grad.debug.guard():` raises `FloatingPointError` naming the primitive |
 """
 

@@ -3,7 +3,7 @@
 Values the subcommand's own code refuses (a ``ValueError``/``TypeError`` turned into one line by
 :func:`causal_grad.cli.main`) must name the option (or its parameter) and be raised before any compute (the
 :func:`test_fuzz.no_compute` tripwire). Values argparse refuses (not a number, an unknown choice) exit with
-status 2 and argparse's usage message. Most cases call :func:`causal_grad.cli.main` in-process; a few run the
+status 2 with one line ``causal-grad <subcommand>: error: …`` (no usage block). Most cases call :func:`causal_grad.cli.main` in-process; a few run the
 real ``python -m causal_grad`` in a subprocess to check that no traceback reaches the terminal.
 """
 
