@@ -34,7 +34,7 @@ PARAMETER_FLAGS = {"vocab_size": "--vocab", "vocab": "--vocab", "num_pis": "--nu
 class _Parser(argparse.ArgumentParser):
     """One-line errors: ``<prog>: error: <message>`` (no usage block), exit status 2."""
 
-    def error(self, message):  # noqa: D401 - argparse's hook
+    def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 

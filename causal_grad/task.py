@@ -31,7 +31,7 @@ from jax import lax
 
 from . import baselines
 from ._validate import (arrays, check_concentration, check_dtype_enabled, check_fits_memory, check_int, check_key,
-                        check_positive_float, check_sample_memory, check_stochastic, check_tokens, itemsize)
+                        check_sample_memory, check_stochastic, check_tokens, itemsize)
 from ._fusion import cpu_vector_options, jit_with_options, materialize
 from .graphs import Graph
 from .priors import Dirichlet, Prior, _dirichlet_bl, _key_words, _unit_f32, _unit_f64, _words, dirichlet

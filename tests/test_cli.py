@@ -35,7 +35,6 @@ def test_every_subcommand_has_help():
 # ---------------------------------------------------------------------- hardening II (issue 16)
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

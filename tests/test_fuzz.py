@@ -198,11 +198,11 @@ def matrices(S: int, *, stack: bool = True, checks_values: bool = True, fixed_S:
         out += [Bad("a negative entry", _corrupt(S, k, "negative"), ValueError, r"non-negative"),
                 Bad("a NaN or infinite entry", _corrupt(S, k, "nonfinite"), ValueError, r"finite"),
                 Bad("rows not summing to 1", _corrupt(S, k, "rows"), ValueError, r"sum to 1")]
-        out.append(HALF_PRECISION(S, k))
+        out.append(half_precision(S, k))
     return out
 
 
-def HALF_PRECISION(S: int, k: int | None) -> Bad:  # noqa: N802 - a family, like the constants
+def half_precision(S: int, k: int | None) -> Bad:
     """float16 π (the one dtype policy: float32, float64 or integers, everywhere)."""
     return Bad("half precision (float16)", _stochastic(S, k).map(lambda p: p.astype(np.float16)), TypeError,
                r"float32 or float64")
