@@ -32,7 +32,8 @@ __all__ = [
 
 
 def cross_entropy(y, yhat) -> jax.Array:
-    """``−Σ_b y_b log ŷ_b`` per row; terms with ``y_b = 0`` contribute 0 (no ``0·log 0`` NaN)."""
+    """``−Σ_b y_b log ŷ_b`` per row; terms with ``y_b = 0`` contribute 0 (no ``0·log 0`` NaN), and a row holding
+    a NaN (in ``y`` or ``ŷ``) gives NaN."""
     y, yhat = check_array("y", y, min_ndim=1), check_array("yhat", yhat, min_ndim=1)
     try:
         np.broadcast_shapes(tuple(y.shape), tuple(yhat.shape))
@@ -41,7 +42,10 @@ def cross_entropy(y, yhat) -> jax.Array:
                          f"{tuple(yhat.shape)}") from None
     y = jnp.asarray(y)
     yhat = jnp.asarray(yhat)
-    return -jnp.sum(jnp.where(y > 0, y * jnp.log(jnp.where(y > 0, yhat, 1.0)), 0.0), axis=-1)
+    ce = -jnp.sum(jnp.where(y > 0, y * jnp.log(jnp.where(y > 0, yhat, 1.0)), 0.0), axis=-1)
+    # a NaN in y or ŷ gives NaN (the y > 0 mask would otherwise turn it into 0)
+    bad = jnp.any(jnp.isnan(y), axis=-1) | jnp.any(jnp.isnan(yhat), axis=-1)
+    return jnp.where(bad, jnp.nan, ce)
 
 
 @arrays(p=dict(min_ndim=1))

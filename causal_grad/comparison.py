@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ._validate import check_int, check_positive_float, check_real_array, check_seed, check_transition_matrices
+from ._validate import (check_int, check_output_path, check_positive_float, check_real_array, check_scale, check_seed,
+                        check_transition_matrices)
 from .gradients.compare import row_centre
 from .models.reduced import DEFAULT_EPS
 
@@ -177,7 +178,7 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     steps = check_int("steps", steps, minimum=1)
     lr = check_positive_float("lr", lr)
-    beta0 = check_positive_float("beta0", beta0, allow_zero=True)
+    beta0 = check_scale("beta0", beta0, "float32", allow_zero=True)
     eps = check_probability("eps", eps, open_high=True)
     batch = check_int("batch", batch, minimum=1)
     seeds = _check_seeds(seeds)
@@ -305,7 +306,7 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
     record_every = check_int("record_every", record_every, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     lr = check_positive_float("lr", lr)
-    beta0 = check_positive_float("beta0", beta0)
+    beta0 = check_scale("beta0", beta0, "float32")
     margins = predicted_row_margins(task, pis, eps)
     M = margins.pop("mi").M
     G = margins.pop("G")
@@ -335,11 +336,9 @@ def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -
     agreement curves against steps; predicted margin against recovery step. Returns the PNG paths."""
     if not isinstance(res, ClosedFormVsTraining):
         raise TypeError(f"res must be a ClosedFormVsTraining (from closed_form_vs_training), got {type(res).__name__}")
-    from pathlib import Path
-
     from . import plots
 
-    out_dir = Path(out_dir)
+    out_dir = check_output_path("out_dir", out_dir, kind="dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     n = res.M.shape[0]
     edges = [(i, p) for i, p in enumerate(res.parents) if p >= 0]

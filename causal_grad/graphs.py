@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ._validate import check_int, check_key, check_probability, check_seed
+from ._validate import check_int, check_key, check_positions, check_probability, check_seed
 
 if TYPE_CHECKING:  # annotations only: jax is imported where a random graph is drawn
     import jax
@@ -79,6 +79,7 @@ class Graph:
             parents = parents.tolist()
         if len(parents) == 0:
             raise ValueError("parents must describe at least one position (the graph is empty)")
+        check_positions("parents (its length)", len(parents))
         multi = [isinstance(p, (tuple, list, np.ndarray)) for p in parents]
         if any(multi) and not all(multi):
             raise TypeError("parents must be all ints (a forest) or all tuples (a multi-parent DAG), not a mix")
@@ -283,20 +284,20 @@ def from_parents(parents: Sequence) -> Graph:
 
 def chain(n: int) -> Graph:
     """The chain ``p(i) = i-1``: an in-context Markov chain on ``n`` positions."""
-    n = check_int("n", n, minimum=1)
+    n = check_positions("n", n)
     return Graph(tuple(range(-1, n - 1)))
 
 
 def icl_pairs(n: int) -> Graph:
     """In-context ``(x, f(x))`` pairs: even positions are roots, position ``2k+1`` has parent ``2k``."""
-    n = check_int("n", n, minimum=1)
+    n = check_positions("n", n)
     return Graph(tuple(-1 if i % 2 == 0 else i - 1 for i in range(n)))
 
 
 def random_tree(key: jax.Array, n: int) -> Graph:
     """A random forest with ``p(i)`` uniform on ``{-1, 0, …, i-1}`` (position 0 is a root)."""
     key = check_key("key", key)
-    n = check_int("n", n, minimum=1)
+    n = check_positions("n", n)
     import jax
 
     u = np.asarray(jax.random.uniform(key, (n,), dtype="float32"), dtype=np.float64)
@@ -309,7 +310,7 @@ def random_forest(key: jax.Array, n: int, p_root: float) -> Graph:
     """Position 0 a root; each later position a root with probability ``p_root``, else a parent uniform among
     the earlier positions."""
     key = check_key("key", key)
-    n = check_int("n", n, minimum=1)
+    n = check_positions("n", n)
     p_root = check_probability("p_root", p_root)
     import jax
 
@@ -327,6 +328,7 @@ def two_parent(n: int) -> Graph:
     paper's 32 tokens plus target.
     """
     n = check_int("n", n, minimum=3)
+    check_positions("n", n)
     return Graph(tuple(() if i < 2 else ((i - 1) // 2, i - 1) for i in range(n)))
 
 
@@ -340,7 +342,7 @@ def named_graph(name: str, n: int, *, seed: int = 0, p_root: float = 0.5) -> Gra
     if not isinstance(name, str):
         raise TypeError(f"name: graph must be one of {', '.join(GRAPH_FAMILIES)} (the graph family), got "
                         f"{type(name).__name__} {name!r}")
-    n = check_int("n", n, minimum=1)
+    n = check_positions("n", n)
     seed = check_seed("seed", seed)
     p_root = check_probability("p_root", p_root)
     name = name.replace("_", "-")

@@ -32,12 +32,18 @@ def _safe_log(x):
     return jnp.log(jnp.where(x > 0, x, 1.0))
 
 
+def _nan_if_nan(x, value, axes):
+    """``value`` where no entry of ``x`` over ``axes`` is NaN, NaN where one is: the ``0 log 0`` masks below must
+    not turn a NaN input into a number (``NaN > 0`` is false). Exact (a select) for every other input."""
+    return jnp.where(jnp.any(jnp.isnan(x), axis=axes), jnp.nan, value)
+
+
 @arrays(p=dict(min_ndim=1))
 @jax.jit
 def entropy(p) -> jnp.ndarray:
     """Shannon entropy ``H(p) = −Σ p log p`` (nats) over the last axis."""
     p = jnp.asarray(p)
-    return -jnp.sum(jnp.where(p > 0, p * _safe_log(p), 0.0), axis=-1)
+    return _nan_if_nan(p, -jnp.sum(jnp.where(p > 0, p * _safe_log(p), 0.0), axis=-1), -1)
 
 
 @arrays(P=dict(min_ndim=2))
@@ -56,7 +62,7 @@ def conditional_entropy(P) -> jnp.ndarray:
     P = jnp.asarray(P)
     px = P.sum(-1)
     ratio = P / jnp.where(px > 0, px, 1.0)[..., :, None]
-    return -jnp.sum(jnp.where(P > 0, P * _safe_log(ratio), 0.0), axis=(-2, -1))
+    return _nan_if_nan(P, -jnp.sum(jnp.where(P > 0, P * _safe_log(ratio), 0.0), axis=(-2, -1)), (-2, -1))
 
 
 @arrays(P=dict(min_ndim=2))
@@ -68,7 +74,8 @@ def mutual_information(P) -> jnp.ndarray:
     pos = P > 0
     # P > 0 implies both marginals > 0; the ratio is formed as (P / px) / py so tiny marginals do not underflow
     ratio = (P / jnp.where(px > 0, px, 1.0)[..., :, None]) / jnp.where(py > 0, py, 1.0)[..., None, :]
-    return jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1))
+    return _nan_if_nan(P, jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1)),
+                       (-2, -1))
 
 
 @arrays(P=dict(min_ndim=2))
@@ -89,7 +96,7 @@ def chi2_mutual_information(P) -> jnp.ndarray:
     a_given_b = jnp.where(oky[..., None, :], P / jnp.where(oky, py, 1.0)[..., None, :], 0.0)
     terms = (b_given_a - py[..., None, :]) * (a_given_b - px[..., :, None])
     mask = okx[..., :, None] & oky[..., None, :]
-    return jnp.sum(jnp.where(mask, terms, 0.0), axis=(-2, -1))
+    return _nan_if_nan(P, jnp.sum(jnp.where(mask, terms, 0.0), axis=(-2, -1)), (-2, -1))
 
 
 @arrays(P=dict(min_ndim=2), R=dict(min_ndim=2), mu=dict(min_ndim=1))
@@ -101,4 +108,5 @@ def weighted_inner(P, R, mu) -> jnp.ndarray:
     pos = mu > 0
     inv = jnp.where(pos, 1.0 / jnp.where(pos, mu, 1.0), 0.0)
     # (P / μ(a)) · (R / μ(b)): each factor is a conditional law when μ is the marginal, so nothing overflows
-    return jnp.sum((P * inv[..., :, None]) * (R * inv[..., None, :]), axis=(-2, -1))
+    out = jnp.sum((P * inv[..., :, None]) * (R * inv[..., None, :]), axis=(-2, -1))
+    return jnp.where(jnp.any(jnp.isnan(mu), axis=-1), jnp.nan, out)  # a NaN in μ is not a dropped pair

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._validate import arrays, check_array, check_int, check_stochastic
+from ._validate import arrays, check_array, check_int, check_pair_memory, check_stochastic
 from .graphs import Graph
 from .stationary import stationary
 
@@ -194,10 +194,13 @@ def pairwise_joint(graph: Graph, pi: jax.Array) -> jax.Array:
     static. Memory is ``n² S²`` entries: for large ``n`` and ``S`` compute what you need from
     :func:`pair_joint_from_depths` instead.
     """
-    geo = pair_geometry(graph)
+    graph = _check_forest(graph)
     if np.ndim(pi) != 2:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
-    pi = jnp.asarray(check_stochastic("pi", pi))
+    pi = check_stochastic("pi", pi)
+    check_pair_memory("graph/pi", graph.n, bucket(graph.n), pi.shape[-1], pi.dtype, copies=5)
+    geo = pair_geometry(graph)
+    pi = jnp.asarray(pi)
     di, dj, same = geo.padded()
     n = graph.n
     return _pairwise_padded(pi, di, dj, same, geo.n_pad)[:n, :n]

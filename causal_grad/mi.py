@@ -30,6 +30,7 @@ from jax.typing import ArrayLike
 from ._validate import (
     check_int,
     check_key,
+    check_pair_memory,
     check_positive_float,
     check_stochastic,
     check_transition_matrices,
@@ -108,11 +109,15 @@ def mi_matrix(graph: Graph, pi: ArrayLike, *, eps: float | None = None) -> jax.A
     """``M_π`` (``eps=None``) or ``M_{ε,π}`` for one transition matrix ``pi`` ``(S, S)``: shape ``(n, n)``,
     ``[i, j]`` for ``j ≤ i``, zero above the diagonal. Traceable: ``jax.vmap`` over a stack of ``π`` (the graph is
     static). Runs in ``pi``'s dtype; call inside ``with causal_grad.x64():`` with float64 for exact work."""
-    geo = pair_geometry(graph)
+    if not isinstance(graph, Graph) or not graph.is_forest:
+        pair_geometry(graph)  # refuses it, naming the rule
     eps = _check_eps(eps)
     if np.ndim(pi) != 2:
         raise ValueError(f"pi must be one (S, S) transition matrix (vmap over a stack), got shape {np.shape(pi)}")
-    pi = jnp.asarray(check_stochastic("pi", pi))
+    pi = check_stochastic("pi", pi)
+    check_pair_memory("graph/pi", graph.n, bucket(graph.n), pi.shape[-1], pi.dtype, copies=6)
+    geo = pair_geometry(graph)
+    pi = jnp.asarray(pi)
     di, dj, same = geo.padded()
     n = graph.n
     return _mi_padded_single(pi, di, dj, same, geo.n_pad, 0.0 if eps is None else eps)[:n, :n]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._validate import check_int, check_positive_float
+from ._validate import check_int, check_positive_float, check_scale
 from .gradients import exact_population_gradient
 from .gradients.enumerate import check_enumerable
 from .models.reduced import DEFAULT_EPS
@@ -78,7 +78,7 @@ def population_gd(task: InContextTask, pis: ArrayLike, *, schedule: str = "layer
         raise ValueError("stage2_steps applies to the layerwise schedule only")
     lr = check_positive_float("lr", lr)
     lr2 = lr if lr2 is None else check_positive_float("lr2", lr2)
-    beta0 = check_positive_float("beta0", beta0, allow_zero=(schedule == "joint"))
+    beta0 = check_scale("beta0", beta0, "float64", allow_zero=(schedule == "joint"))
     record_every = check_int("record_every", record_every, minimum=1)
     # validates task, pis, eps and the enumeration size before anything runs
     pis, _ = check_enumerable(task, pis, eps, what="population_gd")

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from ._validate import (
+    check_concentration,
     check_int,
     check_positive_float,
     check_probability,
@@ -72,7 +73,7 @@ class Dirichlet(Prior):
     alpha: float
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
 
     def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
         self._check(key, shape, S, dtype)
@@ -91,7 +92,7 @@ class Floored(Prior):
     gamma: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "gamma", check_probability("gamma", self.gamma, open_low=True))
 
     def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -113,7 +114,7 @@ class Sticky(Prior):
     lam: float = 0.5
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "lam", check_probability("lam", self.lam, open_high=True))
 
     def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -137,7 +138,7 @@ class PermutationLike(Prior):
     delta: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float64"))
         object.__setattr__(self, "delta", check_probability("delta", self.delta, open_low=True))
 
     def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:

@@ -19,10 +19,12 @@ operations, and agree with the plain NumPy twin :func:`~causal_grad.kernels.gth_
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-from ._validate import arrays, check_stochastic
+from ._validate import arrays, check_fits_memory, check_stochastic
 from .kernels import UNROLL_MAX_S, gth_batch_last, gth_loop
 
 __all__ = ["stationary", "stationary_residual"]
@@ -38,7 +40,12 @@ def stationary(pi: jax.Array) -> jax.Array:
     Refuses (before computing) anything but real ``(..., S, S)`` matrices; their values (finite, non-negative,
     rows summing to 1) are checked when they are concrete, i.e. not inside ``jit``/``vmap``.
     """
-    check_stochastic("pi", pi, stack=True)
+    shape = tuple(int(d) for d in np.shape(pi))
+    if len(shape) >= 2:  # the size first: the value checks below would copy the stack
+        n = math.prod(shape)  # exact (Python ints)
+        check_fits_memory("pi", 3 * n * 8, f"3 working copies of {n} matrix entries (the value checks in float64, "
+                                           f"the GTH elimination)")
+    pi = check_stochastic("pi", pi, stack=True)
     return _stationary(pi)
 
 

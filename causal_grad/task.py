@@ -35,11 +35,16 @@ from jax.typing import ArrayLike, DTypeLike
 from . import baselines
 from ._validate import (
     arrays,
+    check_concentration,
+    check_dtype_enabled,
+    check_fits_memory,
     check_int,
     check_key,
     check_positive_float,
+    check_sample_memory,
     check_stochastic,
     check_tokens,
+    itemsize,
 )
 from .graphs import Graph
 from .kernels import (
@@ -91,7 +96,15 @@ def check_dtype(dtype: DTypeLike) -> np.dtype:
         d = None
     if d is None or d not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):  # (np.dtype == None is float64)
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    return d
+    return check_dtype_enabled("dtype", d)
+
+
+def _check_prior_alpha(prior, dtype) -> None:
+    """The prior's concentration must give finite draws in ``dtype`` (see
+    :func:`causal_grad._validate.concentration_floor`)."""
+    alpha = getattr(prior, "alpha", None)
+    if alpha is not None:
+        check_concentration("alpha", alpha, dtype)
 
 
 class InContextTask:
@@ -111,7 +124,7 @@ class InContextTask:
             raise ValueError("graph must be a single-parent forest for InContextTask; use MultiParentTask for a DAG")
         self.graph = graph
         self.vocab_size = _check_vocab(vocab_size)
-        self.alpha = check_positive_float("alpha", alpha)
+        self.alpha = check_concentration("alpha", alpha, jnp.float64)  # the smallest α any dtype can draw
         if prior is not None and not isinstance(prior, Prior):
             raise TypeError(f"prior must be a causal_grad.priors.Prior, got {type(prior).__name__}")
         self.prior = prior if prior is not None else Dirichlet(self.alpha)
@@ -139,7 +152,10 @@ class InContextTask:
         """``k`` transition matrices from the prior, shape ``(k, S, S)``."""
         key = check_key("key", key)
         k = check_int("k", k, minimum=1)
-        check_dtype(dtype)
+        dtype = check_dtype(dtype)
+        _check_prior_alpha(self.prior, dtype)
+        S = self.vocab_size
+        check_fits_memory("k", 3 * k * S * S * itemsize(dtype), f"3 arrays of k·S·S = {k}·{S}·{S} {dtype.name}")
         return self.prior.sample(key, (k,), self.vocab_size, dtype)
 
     def stationary(self, pi: ArrayLike) -> jax.Array:
@@ -188,13 +204,22 @@ class InContextTask:
         """Like :meth:`sample` and also return each sequence's ``π``: ``(tokens, targets, pis)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self.sampler(key, batch, check_dtype(dtype))
+        dtype = self._check_sampling(batch, dtype, with_pi=True)
+        return self.sampler(key, batch, dtype)
 
     def sample(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """``batch`` sequences: ``tokens`` int32 ``(B, T)`` and soft targets ``y = π[s_{T-1}]`` ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self.sampler.tokens_targets(key, batch, check_dtype(dtype))
+        dtype = self._check_sampling(batch, dtype, with_pi=False)
+        return self.sampler.tokens_targets(key, batch, dtype)
+
+    def _check_sampling(self, batch: int, dtype, *, with_pi: bool):
+        dtype = check_dtype(dtype)
+        _check_prior_alpha(self.prior, dtype)
+        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, self.vocab_size, dtype, with_pi=with_pi,
+                            chunk=_CHUNK)
+        return dtype
 
     def sample_given_pi(self, key: jax.Array, pis: ArrayLike) -> jax.Array:
         """Tokens ``(B, T)`` for given transition matrices ``pis`` ``(B, S, S)`` (one sequence per matrix)."""
@@ -243,7 +268,7 @@ class MultiParentTask:
             raise ValueError("graph's last position is the target and must have at least one parent")
         self.graph = graph
         self.vocab_size = _check_vocab(vocab_size)
-        self.alpha = check_positive_float("alpha", alpha)
+        self.alpha = check_concentration("alpha", alpha, jnp.float64)  # the smallest α any dtype can draw
         arities = sorted({len(p) for p in graph.parent_sets if p})
         self.arities = tuple(arities)
         S = self.vocab_size
@@ -272,7 +297,7 @@ class MultiParentTask:
         """One table per arity ``k``: shape ``(batch, S**k, S)`` (parent tuples flattened, first parent major)."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        check_dtype(dtype)
+        dtype = self._check_sampling(batch, dtype)
         keys = jax.random.split(key, len(self.arities))
         S = self.vocab_size
         return {k: dirichlet(kk, self.alpha, (batch, S ** k), S, dtype)
@@ -312,7 +337,15 @@ class MultiParentTask:
         """``tokens`` int32 ``(B, T)`` with ``T = n - 1`` and targets ``(B, S)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
-        return self.sampler(key, batch, check_dtype(dtype))
+        return self.sampler(key, batch, self._check_sampling(batch, dtype))
+
+    def _check_sampling(self, batch: int, dtype):
+        dtype = check_dtype(dtype)
+        check_concentration("alpha", self.alpha, dtype)
+        S = self.vocab_size
+        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, S, dtype,
+                            table_rows=sum(S ** k for k in self.arities))
+        return dtype
 
     def in_context(self, tokens: ArrayLike) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},

@@ -116,4 +116,4 @@ def test_cli_gradient_json(capsys):
     assert out["method"] == "exact" and len(out["rescaled_gradient"]) == 5 and len(out["M"]) == 4
     assert set(out["argmax"]) == {"2", "3"} and 0 <= out["agreement"] <= 1
     assert main(["gradient", "--vocab", "2", "--n", "4", "--beta0", "-1"]) == 2  # bad input: one line, status 2
-    assert capsys.readouterr().err.strip() == "causal-grad: error: beta0 must be >= 0, got -1.0"
+    assert capsys.readouterr().err.strip() == "causal-grad: error: --beta0 must be >= 0, got -1.0"

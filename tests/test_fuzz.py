@@ -198,7 +198,14 @@ def matrices(S: int, *, stack: bool = True, checks_values: bool = True, fixed_S:
         out += [Bad("a negative entry", _corrupt(S, k, "negative"), ValueError, r"non-negative"),
                 Bad("a NaN or infinite entry", _corrupt(S, k, "nonfinite"), ValueError, r"finite"),
                 Bad("rows not summing to 1", _corrupt(S, k, "rows"), ValueError, r"sum to 1")]
+        out.append(half_precision(S, k))
     return out
+
+
+def half_precision(S: int, k: int | None) -> Bad:
+    """float16 π (the one dtype policy: float32, float64 or integers, everywhere)."""
+    return Bad("half precision (float16)", _stochastic(S, k).map(lambda p: p.astype(np.float16)), TypeError,
+               r"float32 or float64")
 
 
 def real_arrays(shape: tuple, *, finite: bool = True) -> list[Bad]:
@@ -558,6 +565,8 @@ register("causal_grad.gradients.enumerate.check_enumerable", _en.check_enumerabl
          {"task": TASK_BAD + TOO_BIG, "pis": matrices(S), "eps": EPS01})
 register("causal_grad.gradients.enumerate.check_params", _en.check_params, {"task": TASK, "A1": A1, "A2": A2},
          {"A1": real_arrays((T, T)), "A2": real_arrays((S, S))})
+register("causal_grad.gradients.enumerate.exceeds_enumeration_limit", _en.exceeds_enumeration_limit,
+         {"seq_len": T, "vocab_size": S, "num_pis": 2}, {"seq_len": ints(1), "vocab_size": ints(1), "num_pis": ints(1)})
 register("causal_grad.gradients.enumerate.context_tokens", _en.context_tokens, {"start": 0, "B": 4, "n": N, "S": S},
          {"B": ints(1), "n": ints(1), "S": ints(1)}, note="traceable in start")
 register("causal_grad.gradients.enumerate.chunking", _en.chunking,
@@ -1331,6 +1340,105 @@ register("causal_grad.gradients.multi_parent.check_c10", _mp.check_c10, {"quick"
          {"quick": [b.named("quick") for b in _BOOL_BAD], "seed": seeds()})
 
 
+# ====================================================================== hardening II families (issue 16)
+#: A tiny positive concentration: valid as a number, but its Dirichlet draws underflow (log G = -inf, rows 0/0)
+#: in every dtype (below -log(tiny)/max of float64), or in float32 (the samplers' default dtype).
+TINY_ALPHA = Bad("a tiny α whose draws underflow (below -log(tiny)/max of the dtype)",
+                 st.sampled_from([1e-320, 1e-310, 1e-307]), ValueError, r">=.*(float64|float32)")
+TINY_ALPHA_F32 = Bad("a tiny α whose float32 draws underflow", st.sampled_from([1e-38, 1e-37, 1e-320]), ValueError,
+                     r">=.*float(32|64)")
+#: A size whose arrays cannot fit in memory (the byte estimate is in the message).
+HUGE = Bad("a size that cannot fit in memory", st.sampled_from([10 ** 12, 2 ** 45]), ValueError, r"memory")
+HUGE_SHAPE = Bad("a shape that cannot fit in memory", st.sampled_from([(10 ** 12,), (2 ** 22, 2 ** 22)]), ValueError,
+                 r"memory", names=("shape", "shape/S"))
+#: Output paths that cannot be written: an existing file where a folder is meant, a parent that is a file.
+_A_FILE = Path(__import__("tempfile").gettempdir()) / "causal_grad_fuzz_a_file"
+_A_FILE.write_text("not a folder")
+BAD_DIR = Bad("an existing file, or a path below a file", st.sampled_from([str(_A_FILE), str(_A_FILE / "sub")]),
+              ValueError, r"not a folder|is a file")
+
+#: label -> {argument: extra families}. Applied after the registry is built (so every entry of these kinds gets
+#: them); :func:`test_hardening_families_cover_their_kinds` fails when a new public name of a kind lacks one.
+HARDENING: dict[str, dict[str, list[Bad]]] = {
+    "causal_grad.kernels.gamma_sampler.dirichlet": {"alpha": [TINY_ALPHA_F32], "shape": [HUGE_SHAPE]},
+    "causal_grad.kernels.gamma_sampler.log_gamma_variates": {"alpha": [TINY_ALPHA_F32]},
+    "causal_grad.kernels.gamma_sampler.gamma": {"alpha": [TINY_ALPHA_F32]},
+    "causal_grad.priors.Dirichlet": {"alpha": [TINY_ALPHA]},
+    "causal_grad.priors.Floored": {"alpha": [TINY_ALPHA]},
+    "causal_grad.priors.Sticky": {"alpha": [TINY_ALPHA]},
+    "causal_grad.priors.PermutationLike": {"alpha": [TINY_ALPHA]},
+    "causal_grad.task.InContextTask": {"alpha": [TINY_ALPHA]},
+    "causal_grad.task.MultiParentTask": {"alpha": [TINY_ALPHA]},
+    "causal_grad.task.make_task": {"alpha": [TINY_ALPHA]},
+    "causal_grad.task.InContextTask.sample": {"batch": [HUGE.named("batch")]},
+    "causal_grad.task.InContextTask.sample_with_pi": {"batch": [HUGE.named("batch")]},
+    "causal_grad.task.InContextTask.sample_pi": {"k": [HUGE]},
+    "causal_grad.task.MultiParentTask.sample": {"batch": [HUGE.named("batch")]},
+    "causal_grad.task.MultiParentTask.sample_tables": {"batch": [HUGE.named("batch")]},
+    "causal_grad.graphs.chain": {"n": [HUGE]},
+    "causal_grad.graphs.icl_pairs": {"n": [HUGE]},
+    "causal_grad.graphs.random_tree": {"n": [HUGE]},
+    "causal_grad.graphs.random_forest": {"n": [HUGE]},
+    "causal_grad.graphs.two_parent": {"n": [HUGE]},
+    "causal_grad.graphs.named_graph": {"n": [HUGE]},
+    "causal_grad.training.config.TrainConfig": {"run": [
+        Bad("a held-out set that cannot fit in memory", st.sampled_from([10 ** 12, 2 ** 45]).map(
+            lambda n: _cfgm.RunConfig(steps=4, eval_size=n)), ValueError, r"memory", names=("eval_size",))]},
+    "causal_grad.models.reduced.Config": {"eps": [
+        Bad(">= 1 (the uniform prediction, zero gradient)", st.floats(min_value=1.0, allow_nan=False,
+                                                                      allow_infinity=False), ValueError,
+            r"must lie in")]},
+    "causal_grad.verify.runner.run_verify": {"out": [BAD_DIR]},
+    "causal_grad.training.run.train": {"out": [BAD_DIR]},
+    "causal_grad.verify.report.write_report": {"out": [BAD_DIR]},
+}
+#: Entries with an ``out`` argument that are not output folders checked here, and why.
+OUT_EXEMPT = {
+    "causal_grad.training.run.load_run": "out is a run folder to read, not to write",
+    "causal_grad.comparison.comparison_figures": "out_dir is checked right after res, and the registry has no cheap "
+                                                 "valid res: tests/test_hardening.py checks it",
+}
+
+
+def _apply_hardening() -> None:
+    unknown = [label for label in HARDENING if label not in REGISTRY]
+    assert not unknown, f"HARDENING names entries that are not in the registry (renamed?): {unknown}"
+    for label, extra in HARDENING.items():
+        entry = REGISTRY[label]
+        for arg, fams in extra.items():
+            entry.bad[arg] = list(entry.bad.get(arg, [])) + [f for f in fams if f not in entry.bad.get(arg, [])]
+
+
+_apply_hardening()
+
+
+def test_hardening_families_cover_their_kinds():
+    """Every public sampler, prior and task constructor with an ``alpha`` refuses underflowing concentrations;
+    every sampler and graph builder refuses sizes beyond memory; every function that takes π refuses float16; every
+    entry with an output folder refuses a path that cannot be one."""
+    samplers = re.compile(r"^causal_grad\.(kernels\.gamma_sampler\.(dirichlet|log_gamma_variates|gamma)|priors\.("
+                          r"Dirichlet|Floored|Sticky|PermutationLike)|task\.(InContextTask|MultiParentTask|make_task))$")
+    sized = re.compile(r"^causal_grad\.(task\.\w+\.sample(_with_pi|_pi|_tables)?|graphs\.(chain|icl_pairs|"
+                       r"random_tree|random_forest|two_parent|named_graph))$")
+    missing = []
+    for label, e in REGISTRY.items():
+        fams = [b for bads in e.bad.values() for b in bads]
+        if samplers.match(label) and not any(b in (TINY_ALPHA, TINY_ALPHA_F32) for b in fams):
+            missing.append(f"{label}: tiny alpha")
+        if sized.match(label) and not any(b.rule == HUGE.rule and b.what == HUGE.what for b in fams):
+            missing.append(f"{label}: huge size")
+        for arg in ("pi", "pis", "P"):
+            got = e.bad.get(arg, [])
+            if any(b.what == "a negative entry" for b in got) and not any(b.what == "half precision (float16)"
+                                                                          for b in got):
+                missing.append(f"{label}: float16 {arg}")
+        for arg in ("out", "out_dir"):
+            if (arg in inspect.signature(e.obj).parameters and label not in OUT_EXEMPT
+                    and not any(b.what == BAD_DIR.what for b in e.bad.get(arg, []))):
+                missing.append(f"{label}: bad output folder {arg}")
+    assert not missing, f"entries without the hardening families: {missing}"
+
+
 # ====================================================================== coverage of the public names
 #: Reviewed: pure data types (dataclasses / named tuples / flax module definitions / abstract bases) and
 #: constants. They hold results or settings; the functions that build them validate their inputs.
@@ -1526,6 +1634,9 @@ FOOTER = """
 | exact population loss at ε = 0 | `+inf` when some target token can be absent from a context; the linearized gradient at init uses the ε → 0 limit and stays finite |
 | `causal_softmax` with ±inf or huge scores | ±inf clipped to the extreme finite values: rows sum to 1, a row of −inf is uniform over j ≤ i, masked entries exactly 0; only a NaN score gives NaN |
 | information measures at exact zeros (point masses, zero rows/columns, independence, deterministic laws) | exact values (0, H(X), support − 1), finite gradients |
+| a NaN entry in a joint law, a distribution or a target | the information measures, `entropy` and `cross_entropy` return NaN for that law (never 0) |
+| Dirichlet α below `-log(tiny)/max` of the sampling dtype (2.6e-37 float32, 3.9e-306 float64) | refused at the door (the log-gamma boost would overflow to −∞, rows 0/0); just above it the rows are finite (nearly one-hot) |
+| π in float16/bfloat16 | refused by every function that takes π (float32, float64 or integers; row sums within `max(1e-6, 8·S·eps)` of the input dtype) |
 | NaN produced inside compiled code (a bug, a custom loss) | silent by default; `with causal_grad.debug.guard():` raises `FloatingPointError` naming the primitive |
 """
 

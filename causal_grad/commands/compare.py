@@ -3,7 +3,7 @@ by side (claim C9)."""
 
 from __future__ import annotations
 
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
@@ -26,25 +26,31 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .._validate import check_int, check_output_path, check_positive_float, check_probability, check_scale
+
+    # every flag first (everything closed_form_vs_training checks, and the figure folder), before JAX is
+    # imported and before the graph and the matrices are drawn
+    seeds = check_int("--seeds", args.seeds, minimum=1)
+    k = check_int("--num-pi", args.num_pi, minimum=1)
+    for name in ("steps", "batch", "record_every"):
+        check_int("--" + name.replace("_", "-"), getattr(args, name), minimum=1)
+    check_positive_float("--lr", args.lr)
+    check_scale("--beta0", args.beta0, "float32")  # the stochastic stage 1 runs in float32
+    check_probability("--eps", args.eps, open_high=True)
+    check_graph_args(args, alpha_dtype="float64")
+    check_output_path("--out", args.out, kind="dir")
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from .._validate import check_int, check_positive_float, check_probability
-    from ..gradients.enumerate import check_enumerable
     from .._x64 import x64
     from ..comparison import closed_form_vs_training, comparison_figures
+    from ..gradients.enumerate import check_enumerable
     from ..task import InContextTask
 
-    seeds = check_int("seeds", args.seeds, minimum=1)
-    k = check_int("num_pi", args.num_pi, minimum=1)
-    # everything closed_form_vs_training checks, before the graph and the matrices are drawn
-    for name in ("steps", "batch", "record_every"):
-        check_int(name, getattr(args, name), minimum=1)
-    check_positive_float("lr", args.lr)
-    check_positive_float("beta0", args.beta0)
-    check_probability("eps", args.eps, open_high=True)
-    graph = graph_from_args(args)
+    graph = graph_from_args(args, alpha_dtype="float64")
     task = InContextTask(graph, args.vocab, args.alpha)
     check_enumerable(task, np.eye(task.vocab_size)[None].repeat(k, 0), args.eps, what="compare")
     with x64():

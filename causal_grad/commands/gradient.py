@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
@@ -33,10 +33,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .._validate import check_int, check_probability, check_scale
+
+    # every flag first, before JAX is imported (π is drawn and the gradient computed in float64)
+    num_pi = check_int("--num-pi", args.num_pi, minimum=1)
+    beta0 = check_scale("--beta0", args.beta0, "float64", allow_zero=True)
+    check_probability("--eps", args.eps, open_high=True)
+    check_int("--num", args.num, minimum=2)
+    check_graph_args(args, alpha_dtype="float64")
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     import jax
     import jax.numpy as jnp
 
-    from .._validate import check_int, check_positive_float, check_probability
     from ..gradients.enumerate import check_enumerable
     from .._x64 import x64
     from ..gradients import compare_gradient_to_mi, exact_population_gradient, gradient_mi_agreement
@@ -45,11 +54,7 @@ def run(args) -> int:
     from ..task import InContextTask
     from .mi import format_matrix
 
-    num_pi = check_int("num-pi", args.num_pi, minimum=1)
-    beta0 = check_positive_float("beta0", args.beta0, allow_zero=True)
-    check_probability("eps", args.eps, open_high=True)
-    check_int("num", args.num, minimum=2)
-    graph = graph_from_args(args)
+    graph = graph_from_args(args, alpha_dtype="float64")
     if not graph.is_forest:
         raise ValueError("graph must be a single-parent forest for `gradient` (the reduced model's task)")
     task = InContextTask(graph, args.vocab, args.alpha)

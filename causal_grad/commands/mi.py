@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
@@ -49,18 +49,23 @@ def format_matrix(M: np.ndarray, parents, se: np.ndarray | None = None) -> str:
 
 
 def run(args) -> int:
+    from .._validate import check_int, check_probability
+
+    # every flag first, before JAX is imported (π is drawn in float64: --alpha is checked against its floor)
+    draws = check_int("--draws", args.draws, minimum=1)
+    if args.eps is not None:
+        check_probability("--eps", args.eps, open_low=True, open_high=True)
+    check_graph_args(args, alpha_dtype="float64")
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     import jax
     import jax.numpy as jnp
 
-    from .._validate import check_int, check_probability
     from .._x64 import x64
     from ..mi import dpi_report, mi_approximation
     from ..task import InContextTask
 
-    draws = check_int("draws", args.draws, minimum=1)
-    if args.eps is not None:
-        check_probability("eps", args.eps, open_low=True, open_high=True)
-    graph = graph_from_args(args)
+    graph = graph_from_args(args, alpha_dtype="float64")
     if not graph.is_forest:
         raise ValueError("graph must be a single-parent forest for `mi` (M is defined through tree paths)")
     task = InContextTask(graph, args.vocab, args.alpha)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
@@ -15,18 +16,33 @@ def add_parser(sub) -> None:
                                    "their graph, or save tokens, targets and matrices to an .npz file.")
     add_graph_args(p, n=12, vocab=3, alpha=0.1)
     p.add_argument("--batch", type=int, default=8, help="number of sequences (default: 8)")
-    p.add_argument("--out", default=None, help="save to this .npz file instead of printing")
+    p.add_argument("--out", default=None, help="save to this .npz file instead of printing (.npz is appended "
+                                               "when missing)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 
+def npz_path(out: str) -> Path:
+    """The file ``numpy.savez`` writes for ``out``: ``out`` itself when it ends in ``.npz``, else ``out.npz``."""
+    p = Path(out)
+    return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
+
+
 def run(args) -> int:
+    from .._validate import check_int, check_output_path, check_sample_memory
+
+    # every flag first, before JAX is imported and before anything is drawn
+    check_int("--batch", args.batch, minimum=1)
+    check_graph_args(args)
+    out = check_output_path("--out", npz_path(args.out), kind="file") if args.out else None
+    two = args.graph.replace("_", "-") in ("two-parent", "dag")
+    check_sample_memory("--batch/--vocab/--n", args.batch, args.n + 1, args.vocab, "float32", with_pi=not two)
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     import jax
 
-    from .._validate import check_int
     from ..task import make_task
 
-    check_int("batch", args.batch, minimum=1)
     graph = graph_from_args(args)
     task = make_task(graph, args.vocab, args.alpha)
     key = jax.random.key(args.seed)
@@ -37,10 +53,10 @@ def run(args) -> int:
         tokens, y = task.sample(key, args.batch)
         pis = None
     tokens, y = np.asarray(tokens), np.asarray(y)
-    if args.out:
-        np.savez(args.out, tokens=tokens, targets=y, graph=json.dumps(graph.to_json()),
+    if out is not None:
+        np.savez(out, tokens=tokens, targets=y, graph=json.dumps(graph.to_json()),
                  **({"pis": pis} if pis is not None else {}))
-        print(f"wrote {args.batch} sequences to {args.out}")
+        print(f"wrote {args.batch} sequences to {out}")
         return 0
     if args.json:
         print(json.dumps({"graph": graph.to_json(), "vocab_size": task.vocab_size, "alpha": task.alpha,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..graphs import Graph
-from ..models.registry import model_names
-from ..training.presets import PRESETS, preset, preset_for, preset_table
-from ..training.run import train
-from ._common import add_graph_args, graph_from_args
+from ._common import add_graph_args, explicit_parents, graph_from_args
+
+# The training modules (JAX, the model registry, the presets) are imported inside the functions that need them:
+# the accepted exception that keeps `causal-grad` parsing and flag errors fast (see causal_grad.cli).
 
 __all__ = ["add_parser", "run", "config_from_args"]
 
@@ -36,16 +35,18 @@ def add_parser(sub) -> None:
                     "--out, keeps config.json, history.json, weights.npz and (with --checkpoint-every) orbax "
                     "checkpoints; --resume continues from the last checkpoint to the same weights as an "
                     "uninterrupted run, and --resume with a larger --steps extends a finished run.",
-        epilog="presets (--preset NAME; without it, --model M [--schedule S] picks M's fast preset):\n\n"
-               + preset_table())
+        epilog="presets: see the table below (--preset NAME; without it, --model M [--schedule S] picks M's fast "
+               "preset)")
+    _presets_in_help(p)
     add_graph_args(p, n=None, vocab=None, alpha=None, graph=None)
     p.add_argument("--T", type=int, default=None, help="sequence length T instead of --n (n = T-1 for forests, "
                                                         "T+1 for the two-parent DAG, whose target is not a token)")
     m = p.add_argument_group("preset and model (unset flags keep the preset's values, listed below)")
-    m.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="named configuration (default: the fast preset of --model)")
-    m.add_argument("--model", choices=model_names(), default=None,
-                   help="model, when no --preset is given (default: reduced)")
+    m.add_argument("--preset", default=None,
+                   help="named configuration (default: the fast preset of --model; the presets are listed below)")
+    m.add_argument("--model", default=None,
+                   help="model, when no --preset is given (a registered model: reduced, disentangled, standard, "
+                        "...; default: reduced)")
     m.add_argument("--heads", type=_heads, default=None, help="heads per layer (disentangled: e.g. 2,1; standard: "
                                                               "one number)")
     m.add_argument("--init", default=None, help="disentangled initialisation: induction, zeros or normal")
@@ -82,9 +83,57 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run, seed=None)
 
 
-def config_from_args(args):
+def _presets_in_help(p: argparse.ArgumentParser) -> None:
+    """``--help`` ends with the table of every preset's values, built only when help is asked for (building it
+    imports the model registry, hence JAX)."""
+    plain = p.format_help
+
+    def format_help() -> str:
+        from ..training.presets import preset_table
+
+        return plain() + "\n" + preset_table() + "\n"
+
+    p.format_help = format_help  # type: ignore[method-assign]
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The flags' own rules (those the configs apply too), before JAX is imported: a bad flag answers at once."""
+    from .._validate import check_concentration, check_int, check_output_path, check_positive_float, check_scale
+
+    if args.T is not None:
+        check_int("--T", args.T, minimum=2)
+    for flag, minimum in (("steps", 1), ("batch", 1), ("stage1_steps", 1), ("eval_every", 1), ("eval_size", 1),
+                          ("log_every", 1), ("checkpoint_every", 0), ("warmup", 0), ("d_model", 1), ("layers", 1),
+                          ("mlp_ratio", 1)):
+        if getattr(args, flag) is not None:
+            check_int("--" + flag.replace("_", "-"), getattr(args, flag), minimum=minimum)
+    for flag, zero in (("lr", False), ("lr2", False), ("gamma", True), ("init_scale", True), ("weight_decay", True)):
+        if getattr(args, flag) is not None:
+            check_positive_float("--" + flag.replace("_", "-"), getattr(args, flag), allow_zero=zero)
+    if args.beta0 is not None:
+        check_scale("--beta0", args.beta0, "float32", allow_zero=True)  # training runs in float32
+    if args.vocab is not None:
+        check_int("--vocab", args.vocab, minimum=2, maximum=2**31 - 1)  # tokens are int32
+    if args.alpha is not None:
+        check_concentration("--alpha", args.alpha, "float32")
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out (the folder of the run to continue)")
+    if args.checkpoint_every and not args.out:
+        raise ValueError("--checkpoint-every needs --out (where to keep the checkpoints)")
+    if args.out:
+        check_output_path("--out", args.out, kind="dir")
+
+
+def config_from_args(args: argparse.Namespace):
     """The :class:`~causal_grad.training.TrainConfig` of parsed ``train`` arguments: the preset, its graph
     replaced by ``--graph``/``--n``/``--T`` when given, then every flag that was set."""
+    from ..models.registry import model_names
+    from ..training.presets import PRESETS, preset, preset_for
+
+    if args.preset is not None and args.preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
+    if args.model is not None and args.model not in model_names():
+        raise ValueError(f"--model must be one of {', '.join(model_names())}, got {args.model!r}")
     name = args.preset or preset_for(args.model or "reduced", args.schedule)
     p = PRESETS[name]
     if args.model is not None and args.model != p.model.name:
@@ -92,11 +141,9 @@ def config_from_args(args):
     family = args.graph if args.graph is not None else p.graph[0]
     args.graph = family
     if args.T is not None:
-        if args.T < 2:
-            raise ValueError(f"T must be >= 2, got {args.T}")
         multi = family.replace("_", "-") in ("two-parent", "dag")
         args.n = Graph.n_for_seq_len(args.T, multi_parent=multi)
-    if args.n is None:
+    if args.n is None and explicit_parents(family) is None:
         args.n = p.graph[1]
     seed = 0 if args.seed is None else args.seed
     graph_args = argparse.Namespace(**{**vars(args), "seed": seed,
@@ -111,11 +158,12 @@ def config_from_args(args):
     return preset(name, graph, **given)
 
 
-def run(args) -> int:
-    if args.resume and not args.out:
-        raise ValueError("--resume needs --out (the folder of the run to continue)")
-    if args.checkpoint_every and not args.out:
-        raise ValueError("--checkpoint-every needs --out (where to keep the checkpoints)")
+def run(args: argparse.Namespace) -> int:
+    check_flags(args)
+    import json
+
+    from ..training.run import train
+
     cfg = config_from_args(args)
     graph = cfg.graph
     res = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)

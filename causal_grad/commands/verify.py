@@ -20,15 +20,33 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def parse_claims(text: str | None) -> list[str] | None:
+    """``--claims``: comma-separated ids (``None``: every claim); an empty list is refused, not read as all."""
+    if text is None:
+        return None
+    claims = [c.strip().upper() for c in text.split(",") if c.strip()]
+    if not claims:
+        raise ValueError(f"--claims names no claim id in {text!r}; give ids such as C4,SC, or omit --claims to run "
+                         f"every claim")
+    return claims
+
+
 def run(args) -> int:
+    from .._validate import check_output_path, check_seed
+
+    # every flag first, before JAX is imported
+    claims = parse_claims(args.claims)
+    check_seed("--seed", args.seed)
+    out = check_output_path("--out", args.out, kind="dir")
+
+    # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     from ..verify import run_verify
 
-    claims = [c.strip().upper() for c in args.claims.split(",")] if args.claims else None
-    results = run_verify(claims, quick=args.quick, out=args.out, seed=args.seed)
+    results = run_verify(claims, quick=args.quick, out=out, seed=args.seed)
     print()
     print(f"{'claim':6s} {'status':8s} summary")
     for r in results:
         print(f"{r.id:6s} {r.status:8s} {r.summary}")
         print(f"{'':15s} checked by {', '.join(r.checked_by)}")
-    print(f"\nreport: {args.out}/verify.md")
+    print(f"\nreport: {out / 'verify.md'}")
     return 1 if any(r.status == "fail" for r in results) else 0

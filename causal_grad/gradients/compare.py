@@ -32,7 +32,7 @@ from scipy import stats
 from .._validate import (check_array, check_int, check_key, check_positive_float, check_probability,
                          check_real_array, check_seed, check_transition_matrices)
 from ..graphs import Graph, named_graph
-from .enumerate import MAX_ENUMERATION_COST, _check_task, check_enumerable, enumeration_cost
+from .enumerate import _check_task, check_enumerable, exceeds_enumeration_limit
 
 __all__ = ["GradientVsMI", "rescale_gradient", "row_centre", "gradient_mi_agreement", "compare_gradient_to_mi",
            "query_row_limit", "finite_T_sweep", "parent_argmax_study"]
@@ -221,7 +221,7 @@ def compare_gradient_to_mi(task, pis, *, eps: float, mi_eps: float | None | str 
         if not 0 < mi_eps < 1:
             raise ValueError(f"mi_eps must be 'same', None or a float in (0, 1), got {mi_eps!r}")
     if method == "auto":
-        exact_ok = enumeration_cost(task.seq_len, task.vocab_size, pis.shape[0]) <= MAX_ENUMERATION_COST
+        exact_ok = not exceeds_enumeration_limit(task.seq_len, task.vocab_size, pis.shape[0])
         method = "exact" if exact_ok else "monte_carlo"
     if method == "monte_carlo" and key is None:
         raise ValueError("key is required for method='monte_carlo' (the size is beyond exact enumeration)")

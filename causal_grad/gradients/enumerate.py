@@ -24,6 +24,8 @@ and point to :func:`causal_grad.gradients.monte_carlo_gradient`.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,7 +34,7 @@ from jax import lax
 from .._validate import (arrays, check_int, check_probability, check_real_array,
                          check_transition_matrices)
 
-__all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "check_enumerable", "check_params", "context_tokens",
+__all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "exceeds_enumeration_limit", "check_enumerable", "check_params", "context_tokens",
            "effective_targets", "weight_table", "chunking"]
 
 #: Largest :func:`enumeration_cost` the exact functions accept (about a minute of CPU on 2 cores at most).
@@ -62,13 +64,32 @@ def check_enumerable(task, pis, eps, *, what: str) -> tuple[np.ndarray, float]:
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     eps = check_probability("eps", eps, open_high=True)
     T, S, k = task.seq_len, task.vocab_size, pis.shape[0]
-    cost = enumeration_cost(T, S, k)
-    if cost > MAX_ENUMERATION_COST:
+    if exceeds_enumeration_limit(T, S, k):
         raise ValueError(
-            f"{what}: exact enumeration needs S^(T-1)·(k+S) = {S}^{T - 1}·({k}+{S}) = {cost:.3g} evaluations, above "
-            f"the limit {MAX_ENUMERATION_COST:.0e}; use causal_grad.monte_carlo_gradient (or "
-            f"causal_grad.monte_carlo_linearized_at_init) for this size")
+            f"{what}: exact enumeration needs S^(T-1)·(k+S) = {S}^{T - 1}·({k}+{S}) = "
+            f"{_format_count(T, S, k)} evaluations, above the limit {MAX_ENUMERATION_COST:.0e}; use "
+            f"causal_grad.monte_carlo_gradient (or causal_grad.monte_carlo_linearized_at_init) for this size")
     return pis, eps
+
+
+def exceeds_enumeration_limit(seq_len: int, vocab_size: int, num_pis: int) -> bool:
+    """Whether ``S^(T-1)·(k+S)`` exceeds :data:`MAX_ENUMERATION_COST`, decided without forming a huge number:
+    in logarithms first (with a margin far above round-off), exactly in integers only when close."""
+    seq_len = check_int("seq_len", seq_len, minimum=1)
+    vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+    num_pis = check_int("num_pis", num_pis, minimum=1)
+    log_cost = (seq_len - 1) * math.log(vocab_size) + math.log(num_pis + vocab_size)
+    if abs(log_cost - math.log(MAX_ENUMERATION_COST)) > 1e-6 * max(1.0, log_cost):
+        return log_cost > math.log(MAX_ENUMERATION_COST)
+    return enumeration_cost(seq_len, vocab_size, num_pis) > MAX_ENUMERATION_COST
+
+
+def _format_count(seq_len: int, vocab_size: int, num_pis: int) -> str:
+    """``S^(T-1)·(k+S)`` as ``1.23e+45`` (or ``10^12345.6`` beyond the float range), never an OverflowError."""
+    log10 = (seq_len - 1) * math.log10(vocab_size) + math.log10(num_pis + vocab_size)
+    if log10 < 300:
+        return f"{enumeration_cost(seq_len, vocab_size, num_pis):.3g}"
+    return f"10^{log10:.1f}"
 
 
 def check_params(task, A1, A2) -> tuple[np.ndarray, np.ndarray]:

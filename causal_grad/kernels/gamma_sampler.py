@@ -45,6 +45,9 @@ from jax.typing import ArrayLike, DTypeLike
 
 from .._validate import (
     check_array,
+    check_concentration,
+    check_dtype_enabled,
+    check_fits_memory,
     check_int,
     check_key,
     check_positive_float,
@@ -57,16 +60,15 @@ __all__ = ["log_gamma_variates", "gamma", "dirichlet", "dirichlet_batch_last", "
            "log_gamma_reference", "dirichlet_reference", "check_float_dtype", "check_draw"]
 
 def check_float_dtype(dtype: DTypeLike) -> np.dtype:
-    """``dtype`` as a NumPy dtype, float32 or float64 (float32 outside x64 mode, as JAX does); refuses others."""
+    """``dtype`` as a NumPy dtype, float32 or float64; refuses others, and float64 outside x64 mode (JAX would
+    silently give float32)."""
     try:
         dtype = jnp.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        return jnp.dtype(jnp.float32)  # what JAX does with float64 requests outside x64
-    return dtype
+    return check_dtype_enabled("dtype", dtype)  # float64 outside x64 is refused, not silently float32
 
 
 def _mt_candidates(kw, tag, alpha, shape, dtype):
@@ -331,7 +333,18 @@ def log_gamma_variates(key: jax.Array, alpha: float | ArrayLike, shape: Sequence
     """
     key, shape, _ = check_draw(key, alpha, shape)
     a_s = _static_alpha(alpha)
-    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, check_float_dtype(dtype))
+    dtype = check_float_dtype(dtype)
+    _check_alpha_floor(alpha, dtype)
+    return _log_gamma_jit(key, None if a_s is not None else alpha, a_s, shape, dtype)
+
+
+def _check_alpha_floor(alpha, dtype) -> None:
+    """``alpha`` (every entry, when concrete) at least the dtype's concentration floor (finite draws; see
+    :func:`causal_grad._validate.concentration_floor`)."""
+    if _static_alpha(alpha) is not None:
+        check_concentration("alpha", alpha, dtype)
+    elif is_concrete(alpha) and np.size(alpha):
+        check_concentration("alpha", float(np.min(np.asarray(alpha))), dtype)
 
 
 def gamma(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -357,7 +370,12 @@ def dirichlet(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S:
     if np.ndim(alpha) != 0:
         raise TypeError(f"alpha must be a real scalar (one concentration for every coordinate), got shape {np.shape(alpha)}")
     a_s = _static_alpha(alpha)
-    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, check_float_dtype(dtype))
+    dtype = check_float_dtype(dtype)
+    _check_alpha_floor(alpha, dtype)
+    check_fits_memory("shape/S", 3 * math.prod(shape) * S * jnp.dtype(dtype).itemsize,
+                      f"3 arrays of prod(shape)·S = {math.prod(shape)}·{S} {jnp.dtype(dtype).name} (log-gammas, the "
+                      f"normalised vectors)")
+    return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, dtype)
 
 
 @partial(jax.jit, static_argnames=("alpha", "batch", "S", "dtype"))
@@ -369,6 +387,7 @@ def _dirichlet_matrices_jit(key, alpha, batch, S, dtype):
 def dirichlet_matrices_batch_last(key: jax.Array, alpha: float, batch: int, S: int, dtype: DTypeLike) -> jax.Array:
     """``batch`` matrices with i.i.d. ``Dirichlet(α·1_S)`` rows, batch-last ``(S, S, batch)`` (scalar ``alpha``,
     static ``batch``, ``S``; ``dtype`` checked by :func:`check_float_dtype`). Jitted; call it traced or not."""
+    check_concentration("alpha", alpha, dtype)
     return _dirichlet_matrices_jit(key, alpha, batch, S, dtype)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
-                         check_real_array, check_tokens, is_concrete, row_sum_atol)
+                         check_param_memory, check_real_array, check_scale, check_tokens, is_concrete, row_sum_atol)
 
 __all__ = [
     "Config",
@@ -199,6 +199,7 @@ def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype: 
     """All-zero parameters (docs/theory.md §3): the paper's start for one head per layer."""
     shapes = _shapes(S, T, heads)
     dtype = _check_float_dtype(dtype)
+    check_param_memory("S/T/heads", shapes, dtype)
     arrs = [jnp.zeros(s, dtype) for s in shapes]
     return {"A": arrs[:-1], "W": arrs[-1]}
 
@@ -211,6 +212,7 @@ def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (
     shapes = _shapes(S, T, heads)
     scale = check_positive_float("scale", scale)
     dtype = _check_float_dtype(dtype)
+    check_param_memory("S/T/heads", shapes, dtype)
     keys = jax.random.split(key, len(shapes))
     arrs = [scale * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
     return {"A": arrs[:-1], "W": arrs[-1]}
@@ -506,7 +508,7 @@ class Config:
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         object.__setattr__(self, "init_scale", check_positive_float("init_scale", self.init_scale, allow_zero=True))
-        object.__setattr__(self, "beta0", check_positive_float("beta0", self.beta0, allow_zero=True))
+        object.__setattr__(self, "beta0", check_scale("beta0", self.beta0, "float32", allow_zero=True))
         object.__setattr__(self, "gamma", check_positive_float("gamma", self.gamma, allow_zero=True))
         if self.init == "normal" and not self.init_scale:
             raise ValueError("init_scale must be > 0 for init 'normal' (an all-zero start is init 'zeros')")

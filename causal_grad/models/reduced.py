@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
-from .._validate import (arrays, check_array, check_int, check_key, check_positive_float, check_probability,
+from .._validate import (arrays, check_array, check_eps, check_int, check_key, check_positive_float,
+                         check_probability, check_scale,
                          check_tokens,
                          is_concrete)
 
@@ -115,8 +116,9 @@ class Config:
     name: str = field(default="reduced", init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "beta0", check_positive_float("beta0", self.beta0, allow_zero=True))
-        object.__setattr__(self, "eps", check_probability("eps", self.eps, open_high=True))
+        # training runs in float32: beta0 below its scale floor would underflow the gradient it scales
+        object.__setattr__(self, "beta0", check_scale("beta0", self.beta0, "float32", allow_zero=True))
+        object.__setattr__(self, "eps", check_eps("eps", self.eps))
         if self.eps == 0:
             raise ValueError("eps must be > 0 for training (a target token absent from the context gives an "
                              "infinite loss at eps = 0)")

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .._validate import check_int, check_positive_float, check_seed
+from .._validate import check_int, check_positive_float, check_sample_memory, check_seed
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
 from .schedules import OPTIMIZERS, SCHEDULES, Stage
@@ -161,6 +161,7 @@ class TrainConfig:
         if not isinstance(self.run, RunConfig):
             raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
         steps, o, g = self.run.steps, self.optim, self.task.graph
+        check_sample_memory("eval_size", self.run.eval_size, g.seq_len, self.task.vocab, "float32")
         if name == "reduced" and not g.is_forest:
             raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")
         if o.warmup:

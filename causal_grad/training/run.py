@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_callable, check_int
+from .._validate import check_callable, check_int, check_output_path
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
 from ..task import make_task
@@ -273,7 +273,7 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     cfg = config
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
-    out = Path(out) if out is not None else None
+    out = check_output_path("out", out, kind="dir") if out is not None else None
     if resume and out is None:
         raise ValueError("resume needs out (the results folder of the run to continue)")
     max_chunk = check_int("max_chunk", max_chunk, minimum=1)

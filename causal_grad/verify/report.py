@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import check_output_path
 from .records import ClaimResult
 
 __all__ = ["write_report"]
@@ -52,7 +53,7 @@ def write_report(results: list[ClaimResult], out: str | Path, *, quick: bool) ->
     ``verify.json``; return the markdown path."""
     if not isinstance(results, (list, tuple)) or not all(isinstance(r, ClaimResult) for r in results):
         raise TypeError("results must be a list of ClaimResult")
-    out = Path(out)
+    out = check_output_path("out", out, kind="dir")
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# causal_grad: verification of the claims", "",
              f"Scale: {'quick' if quick else 'full'}. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.", "",

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .._validate import check_seed
+from .._validate import check_output_path, check_seed
 from .records import ClaimResult, VerifyContext
 from .registry import CLAIMS, ordered_ids
 from .report import write_report
@@ -23,7 +23,10 @@ def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str 
                                or not all(isinstance(c, str) for c in claims)):
         raise TypeError(f"claims must be a list of claim ids such as ['C1', 'SC'], got {claims!r}")
     seed = check_seed("seed", seed)
-    ids = ordered_ids(CLAIMS) if not claims else list(claims)
+    if claims is not None and not claims:
+        raise ValueError("claims is empty: name at least one claim id, or pass None to run every claim")
+    out = check_output_path("out", out, kind="dir")
+    ids = ordered_ids(CLAIMS) if claims is None else list(claims)
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"claims must be among {', '.join(CLAIMS)}; unknown: {', '.join(unknown)}")
