@@ -10,10 +10,10 @@ import platform
 import sys
 from pathlib import Path
 
-import jax
-import jaxlib  # installed with jax: its version is part of the report
-
 from ..benchmarks import discover, run_all
+
+# JAX is imported inside the functions that need it: the accepted exception that keeps `causal-grad` parsing and
+# flag errors fast (see causal_grad.cli).
 
 DEFAULT_OUT = "results/bench.md"
 
@@ -46,6 +46,9 @@ def _cpu_model() -> str:
 
 def machine_description() -> dict[str, str]:
     """Where the figures were measured: date (UTC), machine, Python, JAX and jaxlib versions, devices, load."""
+    import jax
+    import jaxlib  # installed with jax: its version is part of the report
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     jaxlib_version = getattr(jaxlib, "__version__", "unknown")
     devices = jax.devices()
