@@ -283,9 +283,10 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
              ylim=(0, 1.03), xlabel="N (sequences)", ylabel="mean fraction of parents recovered",
              title="fraction of parents recovered"),
     ]
-    fig = plots.panels(out / f"{NAME}.png", specs, ncol=2, panel_size=(5.6, 4.2),
-                       suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
-                                f"{st['alpha']:g}) per sequence [{mode}]")
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.panels(specs, ncol=2, panel_size=(5.6, 4.2),
+                 suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
+                          f"{st['alpha']:g}) per sequence [{mode}]", path=fig)
     summary = {"experiment": NAME, "mode": mode, "Ns": Ns, "trials": trials, "trees_count": st["trees"],
                "draws_per_tree": draws, "methods": methods,
                "settings": st, "trees": trees, "pair_mi_trial0": mi_diag, "figure": fig.name, "seconds": time.perf_counter() - t0,

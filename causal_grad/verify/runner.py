@@ -4,8 +4,8 @@ finishes, and rewrite the report after each one (so a partial report survives an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .._validate import check_output_path, check_seed
 from .records import ClaimResult, VerifyContext
