@@ -68,6 +68,7 @@ from .. import plots
 from ..gradients.linearized import linearized_terms
 from ..graphs import Graph, random_tree
 from ..models.reduced import reduced_loss
+from ..progress import progress
 from ..structure import chow_liu, empirical_pair_mi
 from ..task import InContextTask
 from .common import mode_of, write_summary
@@ -227,7 +228,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
     frac = {m: np.zeros((len(Ns), trials)) for m in METHODS}
     times = {m: 0.0 for m in METHODS}
     trees = []
-    for t in range(trials):
+    for t in progress(range(trials), desc=NAME, unit="trial"):  # a bar on a terminal (causal_grad.progress)
         if t % draws == 0:  # a new tree (and its compiled sampler) every `draws` trials
             tree = random_tree(jax.random.fold_in(key, 3 * t), n)
             trees.append(list(tree.parents))

@@ -2,7 +2,9 @@
 at a scale chosen by ``ctx.quick``.
 
 Every check decides its status from the numbers it computes; the thresholds are stated next to each check
-and follow the maths (float64 exact paths: 1e-12 round-off; Monte Carlo: 4 standard errors).
+and follow the maths (float64 exact paths: 1e-12 round-off; Monte Carlo: 4 standard errors). The long checks
+show progress bars on a terminal (:mod:`causal_grad.progress`): the sweeps of C1, every training (C5–C8), the
+graphs of C9 and the trials of SC.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from .._x64 import x64
 from ..graphs import random_forest, random_tree
 from ..priors import Dirichlet, Floored, Sticky
+from ..progress import progress, progress_enabled
 from .records import ClaimResult, VerifyContext
 
 __all__ = ["CHECKS"]
@@ -58,14 +61,14 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
     method_gap = float(np.abs(G_enum - G_dp).max() / np.abs(G_enum).max())
     # 2. the departure from M as T grows, per family and prior (ε = 0, the order of limits of docs/theory.md §4)
     sweeps, series = {}, {}
-    for fam in ("chain", "icl-pairs", "random-tree"):
-        for a in (1.0, 0.1):
-            r = departure_sweep(fam, 3, a, Ts, num_pis=8, key=jax.random.fold_in(key, int(a * 10)), seeds=(0, 1))
-            rel = [row["rel_rms"] for row in r["rows"]]
-            slope = float(np.polyfit(np.log(Ts), np.log(rel), 1)[0])
-            sweeps[f"{fam}, Dirichlet({a:g})"] = {"T": Ts, "rel_rms": rel, "slope_rel": slope,
-                                                  "parent_argmax": [row["parent_argmax"] for row in r["rows"]]}
-            series[f"{fam}, α={a:g}"] = rel
+    cases = [(fam, a) for fam in ("chain", "icl-pairs", "random-tree") for a in (1.0, 0.1)]
+    for fam, a in progress(cases, desc="C1 sweeps", unit="sweep"):
+        r = departure_sweep(fam, 3, a, Ts, num_pis=8, key=jax.random.fold_in(key, int(a * 10)), seeds=(0, 1))
+        rel = [row["rel_rms"] for row in r["rows"]]
+        slope = float(np.polyfit(np.log(Ts), np.log(rel), 1)[0])
+        sweeps[f"{fam}, Dirichlet({a:g})"] = {"T": Ts, "rel_rms": rel, "slope_rel": slope,
+                                              "parent_argmax": [row["parent_argmax"] for row in r["rows"]]}
+        series[f"{fam}, α={a:g}"] = rel
     fig = plots.output_path(ctx.fig_path("c1_error_vs_T.png"))  # log axes: ticks at the T values
     plots.curves(Ts, series, xlabel="T", ylabel="relative RMS error", logx=True, logy=True,
                  title="rescaled exact gradient at init vs M (row-centred), S=3", path=fig)
@@ -281,7 +284,7 @@ def check_c9(ctx: VerifyContext) -> ClaimResult:
         graphs.append(random_tree(jax.random.key(ctx.seed + 9), 9))
     steps, rec_every, seeds = (60, 3, (0, 1, 2, 3)) if ctx.quick else (200, 2, tuple(range(8)))
     rho_m, rho_g, dist, spd, rec, figs, tables = [], [], [], [], [], [], []
-    for g_i, g in enumerate(graphs):
+    for g_i, g in enumerate(progress(graphs, desc="C9 graphs", unit="graph")):
         task = InContextTask(g, 3, 1.0)
         with x64():
             pis = np.asarray(Dirichlet(1.0).sample(jax.random.key(ctx.seed + 90 + g_i), (8,), 3, jnp.float64))
@@ -339,7 +342,7 @@ def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = N
         cfg = default_config(model, graph, schedule=schedule, vocab=PAPER_S, alpha=PAPER_ALPHA, seed=ctx.seed, **kw)
         ctx.echo(f"    training {model}/{cfg.optim.schedule} on {name} ({cfg.run.steps} steps, "
                  f"batch {cfg.run.batch}) ...")
-        ctx.cache[key] = train(cfg, progress=False)
+        ctx.cache[key] = train(cfg, progress=progress_enabled())
     return ctx.cache[key]
 
 
@@ -500,7 +503,7 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
                  batch=512, steps=steps, eval_every=500, log_every=50, eval_size=4096, checkpoint_every=0,
                  seed=ctx.seed)
     ctx.echo(f"    training disentangled heads [2,1] on two_parent(33) ({steps} steps) ...")
-    res = train(cfg, progress=False)
+    res = train(cfg, progress=progress_enabled())
     f = res.final
     heads = f["heads"]
     att = np.asarray(position_attention(res.params, 0))
