@@ -28,8 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ._validate import (check_int, check_output_path, check_positive_float, check_real_array, check_scale, check_seed,
-                        check_transition_matrices)
+from ._validate import (
+    check_int,
+    check_output_path,
+    check_positive_float,
+    check_real_array,
+    check_scale,
+    check_seed,
+    check_transition_matrices,
+)
 from .gradients.compare import row_centre
 from .models.reduced import DEFAULT_EPS
 
@@ -185,7 +192,8 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     rec = np.asarray(record)
     if (rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) or rec[0] != 0
             or np.any(np.diff(rec) < 0)):
-        raise ValueError(f"record must be a non-empty increasing sequence of integer steps starting at 0, got {record!r}")
+        raise ValueError(f"record must be a non-empty increasing sequence of integer steps starting at 0, "
+                         f"got {record!r}")
     samp_task = InContextTask(task.graph, task.vocab_size, task.alpha, prior=UniformOver(pis))
     T, S = task.seq_len, task.vocab_size
     params = {"A1": jnp.zeros((T, T), jnp.float32), "A2": beta0 * jnp.eye(S, dtype=jnp.float32)}
@@ -333,7 +341,8 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
 
 def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -> list[str]:
     """Heatmaps of ``M``, the exact-population ``A1`` and the stochastic ``A1`` at a few steps (edges outlined);
-    agreement curves against steps; predicted margin against recovery step. Returns the PNG paths."""
+    agreement curves against steps; predicted margin against recovery step. Returns the paths written (PNG, or the
+    format of an active :func:`causal_grad.plots.output_options`)."""
     if not isinstance(res, ClosedFormVsTraining):
         raise TypeError(f"res must be a ClosedFormVsTraining (from closed_form_vs_training), got {type(res).__name__}")
     from . import plots
@@ -348,21 +357,22 @@ def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -
     for k in picks:
         panels.append((f"exact A1, step {int(res.steps[k])}", res.A1_exact[k][:n, :n]))
         panels.append((f"SGD A1 (mean), step {int(res.steps[k])}", res.A1_stochastic[k][:n, :n]))
-    paths = [plots.heatmaps(out_dir / f"{prefix}_heatmaps.png", panels, edges=edges,
-                            suptitle="closed form vs exact population GD vs stochastic training (stage 1)")]
-    paths.append(plots.curves(
-        out_dir / f"{prefix}_agreement.png", res.steps,
+    paths = [plots.output_path(out_dir / f"{prefix}_{name}.png")
+             for name in ("heatmaps", "agreement", "margin_vs_recovery")]
+    plots.heatmaps(panels, edges=edges, suptitle="closed form vs exact population GD vs stochastic training (stage 1)",
+                   path=paths[0])
+    plots.curves(
+        res.steps,
         {"ρ(A1, M) exact": [a.spearman for a in res.exact], "ρ(A1, M) SGD": [a.spearman for a in res.stochastic],
          "ρ(A1, ∇L(0)) SGD": [a.spearman_gradient for a in res.stochastic],
          "parent attention exact": [a.parent_attention for a in res.exact],
          "parent attention SGD": [a.parent_attention for a in res.stochastic],
          "‖SGD − exact‖/‖exact‖": res.distance},
-        xlabel="step", ylabel="value", title="A1 along the closed form"))
+        xlabel="step", ylabel="value", title="A1 along the closed form", path=paths[1])
     m = res.margins["speed"]
     rows = ~np.isnan(m)
     rec = np.where(np.isinf(res.recovery_exact), np.nan, res.recovery_exact)
-    paths.append(plots.scatter(out_dir / f"{prefix}_margin_vs_recovery.png", m[rows], rec[rows],
-                               xlabel="predicted margin M/(i+1) (gradient units)",
-                               ylabel="recovery step (parent attention ≥ 0.5)",
-                               title="smaller margins are recovered later"))
+    plots.scatter(m[rows], rec[rows], xlabel="predicted margin M/(i+1) (gradient units)",
+                  ylabel="recovery step (parent attention ≥ 0.5)", title="smaller margins are recovered later",
+                  path=paths[2])
     return [str(p) for p in paths]

@@ -46,6 +46,7 @@ from .laws import (
     time_reversal,
 )
 from .priors import Prior
+from .reprs import compact_repr
 from .stationary import stationary
 from .task import InContextTask
 
@@ -137,6 +138,8 @@ class MIApproximation:
     eps: float | None = None
     graph: Graph | None = field(default=None, compare=False)
 
+    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+
     def parent_margins(self) -> np.ndarray:
         """Per ``π`` and position ``i`` with a parent: ``M_π[i, p(i)] − max_{j < i, j ≠ p(i)} M_π[i, j]``
         (``+inf`` when ``p(i)`` is the only earlier position; NaN for roots). Shape ``(k, n)``."""
@@ -227,6 +230,8 @@ class SelfEntryReport:
     margin: np.ndarray
     wins: np.ndarray
     ties: np.ndarray
+
+    __repr__ = compact_repr
 
     @property
     def k(self) -> int:
@@ -375,6 +380,8 @@ class DPIReport:
     tol: float = TOL
 
     MEASURES = ("slack_kl", "slack_chi2", "slack_inner", "bound_slack", "cs_slack")
+
+    __repr__ = compact_repr
 
     @property
     def checked(self) -> np.ndarray:

@@ -13,21 +13,16 @@ multi-panel ones, one ``Axes`` for the single-panel ones) and takes
 :func:`save` writes any figure the same way. The first-layer attention plots outline the graph's edges with
 one colour per parent slot (:data:`PARENT_COLORS`: red for a position's first parent, cyan for its second, …),
 so that on a two-parent graph one sees which head took which parent (docs/theory.md §6, §7.7).
-
-The older form ``f(path, data, ...)`` (path first, returning the path) still works for the callers that have not
-moved yet (it warns ``DeprecationWarning``); new code passes ``path=`` as a keyword.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import json
 import os
 import sys
 import textwrap
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,9 +44,9 @@ from ._validate import check_int
 from .graphs import Graph
 from .logs import load_snapshots
 
-__all__ = ["DEFAULT_DPI", "PARENT_COLORS", "FORMATS", "save", "output_options", "output_path", "parent_slot_edges", "heatmaps", "scatter", "histogram",
-           "curves", "panels", "errorbars", "bars", "loss_curve", "attention_heatmap", "head_parents",
-           "animate_attention", "save_animation", "plot_run"]
+__all__ = ["DEFAULT_DPI", "PARENT_COLORS", "FORMATS", "save", "output_options", "output_path", "parent_slot_edges",
+           "heatmaps", "scatter", "histogram", "curves", "panels", "errorbars", "bars", "loss_curve",
+           "attention_heatmap", "head_parents", "animate_attention", "save_animation", "plot_run"]
 
 #: Resolution of raster files when ``dpi`` is not given.
 DEFAULT_DPI = 150
@@ -152,24 +147,6 @@ def _finish(fig, axes, path, dpi, close):
     if close if close is not None else path is not None:
         _plt().close(fig)
     return fig, axes
-
-
-def _path_first(fn: Callable) -> Callable:
-    """Accept the older call form ``fn(path, data, ...)`` (returning the path) beside ``fn(data, ..., path=)``."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        if args and isinstance(args[0], (str, os.PathLike)) and not isinstance(args[0], np.ndarray):
-            if "path" in kw:
-                raise TypeError(f"{fn.__name__}: give the path either first or as path=, not both")
-            warnings.warn(f"plots.{fn.__name__}(path, ...) is the old form; call plots.{fn.__name__}(..., path=path),"
-                          f" which returns (figure, axes)", DeprecationWarning, stacklevel=2)
-            kw["path"] = args[0]
-            fn(*args[1:], **kw)
-            return output_path(args[0])
-        return fn(*args, **kw)
-
-    return wrapper
 
 
 def _real_1d(name: str, x, *, allow_empty: bool = False) -> np.ndarray:
@@ -280,7 +257,6 @@ def _draw_heatmap(fig, ax, X, *, edge_sets=None, lower_only=True, cmap="viridis"
     return im
 
 
-@_path_first
 def heatmaps(panels: Sequence[tuple[str, Any]], *, edges=(), edge_sets: Mapping | None = None,
              lower_only: bool = True, suptitle: str | None = None, cmap: str = "viridis", vmin: float | None = None,
              vmax: float | None = None, path=None, dpi: float | None = None, close: bool | None = None):
@@ -317,7 +293,6 @@ def heatmaps(panels: Sequence[tuple[str, Any]], *, edges=(), edge_sets: Mapping 
     return _finish(fig, axes, path, dpi, close)
 
 
-@_path_first
 def scatter(x, y, *, xlabel: str, ylabel: str, title: str = "", groups=None, diagonal: bool = False,
             logx: bool = False, logy: bool = False, path=None, dpi: float | None = None, close: bool | None = None):
     """A scatter plot; ``groups`` (same length as ``x``) colours the points by label. Returns ``(figure, ax)``."""
@@ -346,7 +321,6 @@ def scatter(x, y, *, xlabel: str, ylabel: str, title: str = "", groups=None, dia
     return _finish(fig, ax, path, dpi, close)
 
 
-@_path_first
 def histogram(values, *, xlabel: str, title: str = "", bins: int = 60, logy: bool = True,
               vline: float | None = None, path=None, dpi: float | None = None, close: bool | None = None):
     """A histogram of ``values`` (log counts by default), optional red vertical line. Returns ``(figure, ax)``."""
@@ -367,7 +341,6 @@ def histogram(values, *, xlabel: str, title: str = "", bins: int = 60, logy: boo
     return _finish(fig, ax, path, dpi, close)
 
 
-@_path_first
 def curves(x, series: dict, *, xlabel: str, ylabel: str, title: str = "", hlines: dict | None = None,
            logx: bool = False, logy: bool = False, bands: dict | None = None, path=None, dpi: float | None = None,
            close: bool | None = None):
@@ -477,7 +450,8 @@ def _draw_errorbars(ax, spec):
 
 
 def _wrap_label(label: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(str(label), width=width, break_long_words=False, break_on_hyphens=False)) or str(label)
+    lines = textwrap.wrap(str(label), width=width, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines) or str(label)
 
 
 def _draw_bars(ax, spec):
@@ -499,7 +473,6 @@ def _draw_bars(ax, spec):
     ax.grid(True, axis="y", alpha=0.25)
 
 
-@_path_first
 def panels(specs: Sequence[dict], *, suptitle: str | None = None, ncol: int | None = None,
            panel_size: tuple[float, float] = (4.2, 3.6), path=None, dpi: float | None = None,
            close: bool | None = None):
@@ -545,7 +518,6 @@ def _single(fig_axes):
     return fig, axes.flat[0]
 
 
-@_path_first
 def errorbars(x, series: dict, *, path=None, dpi: float | None = None, close: bool | None = None, **kw):
     """A single panel of :func:`panels` kind ``"errorbars"`` (``series[name] = (y, lo, hi)``). Returns
     ``(figure, ax)``."""
@@ -554,7 +526,6 @@ def errorbars(x, series: dict, *, path=None, dpi: float | None = None, close: bo
     return _finish(fig, ax, path, dpi, close)
 
 
-@_path_first
 def bars(labels, series: dict, *, path=None, dpi: float | None = None, close: bool | None = None, **kw):
     """A single panel of :func:`panels` kind ``"bars"``: one group of bars per category ``labels[k]`` (readable
     tick labels), ``series[name] = values`` or ``(values, errors)``. Returns ``(figure, ax)``."""

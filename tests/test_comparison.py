@@ -52,3 +52,18 @@ def test_a1_agreement_perfect_for_M_itself():
     A1[:5, :5] = M / np.arange(1, 6)[:, None]
     a = a1_agreement(A1, M, (-1, 0, 1, 2, 0))
     assert a.spearman == pytest.approx(1.0)
+
+
+def test_comparison_figures_return_the_files_written(run, tmp_path):
+    from pathlib import Path
+
+    from causal_grad.comparison import comparison_figures
+    from causal_grad.plots import output_options
+
+    _, res = run
+    paths = comparison_figures(res, tmp_path, prefix="t")
+    assert [Path(p).name for p in paths] == ["t_heatmaps.png", "t_agreement.png", "t_margin_vs_recovery.png"]
+    assert all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in paths)
+    with output_options("svg"):  # --format of the figures command: the paths returned follow it
+        paths = comparison_figures(res, tmp_path, prefix="s")
+    assert all(p.endswith(".svg") and Path(p).is_file() for p in paths)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import matplotlib
 import numpy as np
 import pytest
@@ -91,17 +89,10 @@ def test_bad_paths_and_dpi_are_refused_before_drawing(tmp_path):
         plots.attention_heatmap(np.ones((2, 3, 4)))
 
 
-def test_old_path_first_form_still_writes_and_returns_the_path(tmp_path):
-    with pytest.warns(DeprecationWarning, match="old form"):
-        out = plots.curves(tmp_path / "c.png", [1, 2], {"a": [1, 2]}, xlabel="x", ylabel="y")
-    assert out == tmp_path / "c.png" and out.read_bytes()[:4] == MAGIC["png"]
-
-
 def test_output_options_change_format_and_dpi_of_every_file(tmp_path):
     with plots.output_options("pdf", 80):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            out = plots.heatmaps(tmp_path / "a.png", [("a", np.eye(2))])
+        plots.heatmaps([("a", np.eye(2))], path=tmp_path / "a.png")
+        out = plots.output_path(tmp_path / "a.png")
         assert plots.output_path(tmp_path / "b.png") == tmp_path / "b.pdf"
     assert out == tmp_path / "a.pdf" and out.read_bytes()[:4] == MAGIC["pdf"]
     assert not (tmp_path / "a.png").exists()

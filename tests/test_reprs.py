@@ -42,3 +42,47 @@ def test_a_training_result_repr_stays_short():
     assert len(text) < 600, text
     assert "A': [f64[1,30,30], f64[1,60,60]]" in text and "…152 more" in text and "4000 numbers" in text
     assert text.startswith("_Result(params={") and "name='run'" in text
+
+
+class _Owns:
+    """A class writing its own short repr, and one whose repr calls compact_repr (no recursion)."""
+
+    def __repr__(self) -> str:
+        return "Owns()"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Calls:
+    x: np.ndarray
+    inner: object
+
+    def __repr__(self) -> str:
+        return "calls:" + compact_repr(self)
+
+
+def test_nested_objects_keep_their_own_short_repr():
+    from causal_grad.graphs import Graph
+
+    text = compact_repr({"graph": Graph((-1, 0, 0, 1)), "roots": (), "o": _Owns()})
+    assert text == "{'graph': Graph((-1, 0, 0, 1)), 'roots': (), 'o': Owns()}"
+    assert repr(_Calls(np.zeros(3), _Owns())) == "calls:_Calls(x=f64[3], inner=Owns())"
+
+
+def test_the_results_users_meet_most_have_short_reprs():
+    import jax
+
+    from causal_grad import exact_population_gradient, mi_approximation
+    from causal_grad.graphs import random_tree
+    from causal_grad.mi import dpi_report
+    from causal_grad.priors import Dirichlet
+    from causal_grad.task import InContextTask
+
+    task = InContextTask(random_tree(jax.random.key(0), 6), 3, 1.0)
+    pis = np.asarray(Dirichlet(1.0).sample(jax.random.key(1), (4,), 3))
+    M = mi_approximation(task, pis)
+    assert repr(M).startswith("MIApproximation(M=f64[6,6], per_pi=f64[4,6,6]") and "graph=Graph((-1" in repr(M)
+    report = dpi_report(task.graph, pis.astype(np.float64))
+    assert len(repr(report)) < 700 and "self_entry=SelfEntryReport(trace=" in repr(report)
+    T = task.seq_len
+    g = exact_population_gradient(task, pis, jnp.zeros((T, T)), jnp.zeros((3, 3)), eps=1e-3)
+    assert repr(g).startswith("ExactGradient(loss=f64[]=") and "dA1=f64[7,7]" in repr(g)

@@ -95,6 +95,27 @@ def test_unknown_claim_and_bad_status(tmp_path):
         ClaimResult("C0", "t", "maybe", "s", {}, [])
 
 
+def test_progress_bar_counts_the_claims_and_no_progress_hides_it(monkeypatch, tmp_path, capsys):
+    from causal_grad.progress import quiet_progress
+
+    def check(ctx):
+        ctx.echo("    inside the check")
+        return ClaimResult("ZZ", "", "pass", "fine", {}, [])
+
+    monkeypatch.setitem(CLAIMS, "ZZ", ("a quick stand-in claim", check))
+    seen = []
+    with quiet_progress(False):  # bars on, as on a terminal
+        (r,) = run_verify(["ZZ"], out=tmp_path, echo=seen.append)
+    err = capsys.readouterr().err
+    assert "verify:" in err and "claim" in err  # the bar, on standard error
+    assert seen[0].startswith("[1/1] ZZ") and "    inside the check" in seen and seen[-1].lstrip().startswith("PASS")
+    assert r.title == "a quick stand-in claim"
+    with quiet_progress(False):
+        assert main(["verify", "--claims", "zz", "--out", str(tmp_path), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "verify:" not in captured.err and "[1/1] ZZ" in captured.out
+
+
 # ---------------------------------------------------------------------- SC: the sample-complexity study
 SC_METHODS = ("gradient at init", "gradient at init, one-hot target", "trained (reduced, stage 1)",
               "trained, one-hot target", "Chow–Liu", "Chow–Liu, fixed π (control)")
@@ -148,7 +169,7 @@ def test_sc_row_runs_the_study(monkeypatch, tmp_path):
     assert r.numbers["experiment"].endswith("'smoke'")
     Ns, trials = r.numbers["Ns"], r.numbers["trials"]
     assert set(r.numbers["methods"]) == set(SC_METHODS)
-    for m, at in r.numbers["at_largest_N"].items():
+    for at in r.numbers["at_largest_N"].values():
         assert at["N"] == Ns[-1] and at["trials"] == trials
         assert 0.0 <= at["wilson_lo"] <= at["recovery"] <= at["wilson_hi"] <= 1.0
         assert at["recovery"] == at["successes"] / trials

@@ -32,6 +32,7 @@ from scipy import stats
 from .._validate import (check_array, check_int, check_key, check_positive_float, check_probability,
                          check_real_array, check_seed, check_transition_matrices)
 from ..graphs import Graph, named_graph
+from ..reprs import compact_repr
 from .enumerate import _check_task, check_enumerable, exceeds_enumeration_limit
 
 __all__ = ["GradientVsMI", "rescale_gradient", "row_centre", "gradient_mi_agreement", "compare_gradient_to_mi",
@@ -102,6 +103,8 @@ class GradientVsMI:
     query_offdiag_spread: float  # std of R[T-1, j], j < T-1
     query_limit: float | None = None  # query_row_limit over the same pis, when known
     extra: dict = field(default_factory=dict, compare=False)
+
+    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
 
     @property
     def T(self) -> int:

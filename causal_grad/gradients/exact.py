@@ -26,6 +26,7 @@ from jax import lax
 from .._validate import arrays
 from .._x64 import x64
 from ..models.reduced import causal_softmax
+from ..reprs import compact_repr
 from ..stationary import stationary
 from .enumerate import (check_enumerable, check_params, chunking, context_tokens, effective_targets,
                         weight_table)
@@ -40,6 +41,8 @@ class ExactGradient(NamedTuple):
     loss: jax.Array
     dA1: jax.Array
     dA2: jax.Array
+
+    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
 
 
 @arrays(A1=dict(ndim=2), A2=dict(ndim=2), tokens=dict(kind="int", ndim=2))

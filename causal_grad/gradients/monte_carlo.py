@@ -29,6 +29,7 @@ from .._validate import check_int, check_key, check_probability, check_transitio
 from .._x64 import x64
 from ..models.reduced import reduced_loss
 from ..progress import progress
+from ..reprs import compact_repr
 from .enumerate import _check_task, check_params
 from .linearized import linearized_terms
 
@@ -46,6 +47,8 @@ class MonteCarloGradient(NamedTuple):
     se_dA2: jax.Array
     num: int
 
+    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+
 
 class LinearizedEstimate(NamedTuple):
     """Monte Carlo ``G ≈ −(∂L/∂A1)/β0`` at init (``(T, T)``), its per-entry standard errors, and ``num``."""
@@ -53,6 +56,8 @@ class LinearizedEstimate(NamedTuple):
     G: jax.Array
     se: jax.Array
     num: int
+
+    __repr__ = compact_repr
 
 
 def _draw(task, key, batch, pis):

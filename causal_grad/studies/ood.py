@@ -135,10 +135,11 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     for m in models:
         series[f"{m} − estimator"] = ([models[m][n]["excess"]["mean"] for n in names],
                                       [models[m][n]["excess"]["se"] for n in names])
-    fig = plots.bars(out / f"{NAME}.png", names, series, ylabel="excess loss over the in-context estimator (nats)",
-                     title=f"C8: excess over the in-context estimator per evaluation prior\n(trained on "
-                           f"{train_name.split(' ')[0]}, {mode}; a model that learned the mechanism stays near 0)",
-                     rotation=25)
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.bars(names, series, ylabel="excess loss over the in-context estimator (nats)",
+               title=f"C8: excess over the in-context estimator per evaluation prior\n(trained on "
+                     f"{train_name.split(' ')[0]}, {mode}; a model that learned the mechanism stays near 0)",
+               rotation=25, path=fig)
     summary = {"experiment": NAME, "mode": mode, "priors": names, "train_prior": train_name,
                "parents": list(graph.parents), "num_per_prior": st["num"], "models": models, "training": training,
                "figure": fig.name, "table": f"{NAME}.md", "seconds": time.perf_counter() - t0}

@@ -68,6 +68,7 @@ from .. import plots
 from ..gradients.linearized import linearized_terms
 from ..graphs import Graph, random_tree
 from ..models.reduced import reduced_loss
+from ..progress import progress
 from ..structure import chow_liu, empirical_pair_mi
 from ..task import InContextTask
 from .common import mode_of, write_summary
@@ -227,7 +228,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
     frac = {m: np.zeros((len(Ns), trials)) for m in METHODS}
     times = {m: 0.0 for m in METHODS}
     trees = []
-    for t in range(trials):
+    for t in progress(range(trials), desc=NAME, unit="trial"):  # a bar on a terminal (causal_grad.progress)
         if t % draws == 0:  # a new tree (and its compiled sampler) every `draws` trials
             tree = random_tree(jax.random.fold_in(key, 3 * t), n)
             trees.append(list(tree.parents))
@@ -283,9 +284,10 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
              ylim=(0, 1.03), xlabel="N (sequences)", ylabel="mean fraction of parents recovered",
              title="fraction of parents recovered"),
     ]
-    fig = plots.panels(out / f"{NAME}.png", specs, ncol=2, panel_size=(5.6, 4.2),
-                       suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
-                                f"{st['alpha']:g}) per sequence [{mode}]")
+    fig = plots.output_path(out / f"{NAME}.png")
+    plots.panels(specs, ncol=2, panel_size=(5.6, 4.2),
+                 suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
+                          f"{st['alpha']:g}) per sequence [{mode}]", path=fig)
     summary = {"experiment": NAME, "mode": mode, "Ns": Ns, "trials": trials, "trees_count": st["trees"],
                "draws_per_tree": draws, "methods": methods,
                "settings": st, "trees": trees, "pair_mi_trial0": mi_diag, "figure": fig.name, "seconds": time.perf_counter() - t0,

@@ -2,13 +2,15 @@
 at a scale chosen by ``ctx.quick``.
 
 Every check decides its status from the numbers it computes; the thresholds are stated next to each check
-and follow the maths (float64 exact paths: 1e-12 round-off; Monte Carlo: 4 standard errors).
+and follow the maths (float64 exact paths: 1e-12 round-off; Monte Carlo: 4 standard errors). The long checks
+show progress bars on a terminal (:mod:`causal_grad.progress`): the sweeps of C1, every training (C5–C8), the
+graphs of C9 and the trials of SC.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,7 @@ import numpy as np
 from .._x64 import x64
 from ..graphs import random_forest, random_tree
 from ..priors import Dirichlet, Floored, Sticky
+from ..progress import progress, progress_enabled
 from .records import ClaimResult, VerifyContext
 
 __all__ = ["CHECKS"]
@@ -58,16 +61,17 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
     method_gap = float(np.abs(G_enum - G_dp).max() / np.abs(G_enum).max())
     # 2. the departure from M as T grows, per family and prior (ε = 0, the order of limits of docs/theory.md §4)
     sweeps, series = {}, {}
-    for fam in ("chain", "icl-pairs", "random-tree"):
-        for a in (1.0, 0.1):
-            r = departure_sweep(fam, 3, a, Ts, num_pis=8, key=jax.random.fold_in(key, int(a * 10)), seeds=(0, 1))
-            rel = [row["rel_rms"] for row in r["rows"]]
-            slope = float(np.polyfit(np.log(Ts), np.log(rel), 1)[0])
-            sweeps[f"{fam}, Dirichlet({a:g})"] = {"T": Ts, "rel_rms": rel, "slope_rel": slope,
-                                                  "parent_argmax": [row["parent_argmax"] for row in r["rows"]]}
-            series[f"{fam}, α={a:g}"] = rel
-    fig = plots.curves(ctx.fig_path("c1_error_vs_T.png"), Ts, series, xlabel="T", ylabel="relative RMS error",
-                       logx=True, logy=True, title="rescaled exact gradient at init vs M (row-centred), S=3")
+    cases = [(fam, a) for fam in ("chain", "icl-pairs", "random-tree") for a in (1.0, 0.1)]
+    for fam, a in progress(cases, desc="C1 sweeps", unit="sweep"):
+        r = departure_sweep(fam, 3, a, Ts, num_pis=8, key=jax.random.fold_in(key, int(a * 10)), seeds=(0, 1))
+        rel = [row["rel_rms"] for row in r["rows"]]
+        slope = float(np.polyfit(np.log(Ts), np.log(rel), 1)[0])
+        sweeps[f"{fam}, Dirichlet({a:g})"] = {"T": Ts, "rel_rms": rel, "slope_rel": slope,
+                                              "parent_argmax": [row["parent_argmax"] for row in r["rows"]]}
+        series[f"{fam}, α={a:g}"] = rel
+    fig = plots.output_path(ctx.fig_path("c1_error_vs_T.png"))  # log axes: ticks at the T values
+    plots.curves(Ts, series, xlabel="T", ylabel="relative RMS error", logx=True, logy=True,
+                 title="rescaled exact gradient at init vs M (row-centred), S=3", path=fig)
     # 3. the paper's own size: S = 10, T = 20, α = 0.1
     paper_task = InContextTask(random_tree(jax.random.key(ctx.seed + 12), 19), 10, 0.1)
     with x64():
@@ -88,7 +92,8 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
                f"Dirichlet(0.1): slope {slopes01} — no convergence visible at these T (rare tokens keep ĉ far "
                f"from μ); paper size S=10, T=20, α=0.1: relative entry-wise difference median "
                f"{paper['rel_entry_median']:.2f} (max {paper['rel_entry_max']:.2f}), relative RMS "
-               f"{paper['rel_rms']:.2f}, parent is the argmax in {paper['parent_argmax']:.0%} of rows; enumeration ≡ DP to {method_gap:.1e}")
+               f"{paper['rel_rms']:.2f}, parent is the argmax in {paper['parent_argmax']:.0%} of rows; "
+               f"enumeration ≡ DP to {method_gap:.1e}")
     paper_num = {k: v for k, v in paper.items() if not isinstance(v, np.ndarray)}
     return ClaimResult("C1", "", status, summary,
                        {"enumeration_vs_dp_max_rel_gap": method_gap, "sweeps": sweeps, "paper_size": paper_num,
@@ -96,7 +101,8 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
                                      "in log T; partial: some Dirichlet(0.1) family does not (slow convergence "
                                      "docs/theory.md warns about); fail: a Dirichlet(1) family does not converge, or "
                                      "the two exact methods disagree beyond 1e-9"},
-                       ["causal_grad.gradients.dp.departure_sweep", "causal_grad.gradients.dp.exact_gradient_at_init_dp",
+                       ["causal_grad.gradients.dp.departure_sweep",
+                        "causal_grad.gradients.dp.exact_gradient_at_init_dp",
                         "causal_grad.linearized_gradient_at_init", "causal_grad.mi.mi_approximation"], [str(fig)])
 
 
@@ -180,9 +186,9 @@ def check_c3(ctx: VerifyContext) -> ClaimResult:
     ok = all(r.ok for *_, r in cases)
     slacks = np.concatenate([r.slack_chi2[r.checked] for *_, r in cases])
     margin_floor = np.concatenate([r.predicted_margin[r.checked] for *_, r in cases])
-    fig = plots.histogram(ctx.fig_path("c3_dpi_slack.png"), np.log10(np.maximum(slacks, 1e-18)),
-                          xlabel="log10 χ² slack  I(p(i); i) − I(j; i)",
-                          title=f"DPI slack over {slacks.size} (π, i, j) checks")
+    fig = plots.output_path(ctx.fig_path("c3_dpi_slack.png"))
+    plots.histogram(np.log10(np.maximum(slacks, 1e-18)), xlabel="log10 χ² slack  I(p(i); i) − I(j; i)",
+                    title=f"DPI slack over {slacks.size} (π, i, j) checks", path=fig)
     status = "pass" if ok else "fail"
     summary = (f"{checks} checks over {len(cases)} (forest, prior, S) cases: min KL slack {mins['slack_kl']:.2e}, "
                f"min χ² slack {mins['slack_chi2']:.2e}, min σ1-bound slack {mins['bound_slack']:.2e} "
@@ -240,10 +246,11 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
     s2_agree = float(np.mean(pred == r2.wins))
     if s2_agree < 1.0:
         fails.append(f"S=2 criterion agrees on {s2_agree:.4f} of draws only")
-    figs.append(str(plots.scatter(ctx.fig_path("c4_self_vs_parent.png"), sample.parent_entry[:3000],
-                                  sample.trace[:3000], xlabel="parent entry 1 + I_χ²(Q)",
-                                  ylabel="self entry tr π", diagonal=True,
-                                  title="S=3, Dirichlet(0.1): above the line the self entry wins")))
+    fig = plots.output_path(ctx.fig_path("c4_self_vs_parent.png"))
+    plots.scatter(sample.parent_entry[:3000], sample.trace[:3000], xlabel="parent entry 1 + I_χ²(Q)",
+                  ylabel="self entry tr π", diagonal=True,
+                  title="S=3, Dirichlet(0.1): above the line the self entry wins", path=fig)
+    figs.append(str(fig))
     worst_win = rows["dirichlet(0.1) S=2"]["win_prob"]
     status = "fail" if fails else "partial"
     summary = (f"prior averages: the self entry loses under every Dirichlet prior checked (e.g. S=3, α=0.1: "
@@ -277,7 +284,7 @@ def check_c9(ctx: VerifyContext) -> ClaimResult:
         graphs.append(random_tree(jax.random.key(ctx.seed + 9), 9))
     steps, rec_every, seeds = (60, 3, (0, 1, 2, 3)) if ctx.quick else (200, 2, tuple(range(8)))
     rho_m, rho_g, dist, spd, rec, figs, tables = [], [], [], [], [], [], []
-    for g_i, g in enumerate(graphs):
+    for g_i, g in enumerate(progress(graphs, desc="C9 graphs", unit="graph")):
         task = InContextTask(g, 3, 1.0)
         with x64():
             pis = np.asarray(Dirichlet(1.0).sample(jax.random.key(ctx.seed + 90 + g_i), (8,), 3, jnp.float64))
@@ -333,8 +340,9 @@ def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = N
     if key not in ctx.cache:
         graph = _paper_graphs(ctx)[name]
         cfg = default_config(model, graph, schedule=schedule, vocab=PAPER_S, alpha=PAPER_ALPHA, seed=ctx.seed, **kw)
-        ctx.echo(f"    training {model}/{cfg.optim.schedule} on {name} ({cfg.run.steps} steps, batch {cfg.run.batch}) ...")
-        ctx.cache[key] = train(cfg, progress=False)
+        ctx.echo(f"    training {model}/{cfg.optim.schedule} on {name} ({cfg.run.steps} steps, "
+                 f"batch {cfg.run.batch}) ...")
+        ctx.cache[key] = train(cfg, progress=progress_enabled())
     return ctx.cache[key]
 
 
@@ -356,7 +364,9 @@ def _attention_figure(ctx, res, name, title):
     att = np.asarray(spec.attention(res.params, task_tokens))
     att = att.reshape((-1,) + att.shape[-2:])[0]
     edges = [(i, p) for i, p in enumerate(cfg.graph.parents) if p >= 0]
-    return str(plots.heatmaps(ctx.fig_path(name), [(title, att[:cfg.graph.n, :cfg.graph.n])], edges=edges))
+    fig = plots.output_path(ctx.fig_path(name))
+    plots.heatmaps([(title, att[:cfg.graph.n, :cfg.graph.n])], edges=edges, path=fig)
+    return str(fig)
 
 
 @_check("C5", "training recovers the graph: attention on the parent near 1, loss near the in-context estimator")
@@ -390,11 +400,12 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
     res = runs[("random-tree", "disentangled", "layerwise")]
     figs.append(_attention_figure(ctx, res, "c5_tree_attention.png", "disentangled: layer-1 attention, tree"))
     ev = res.history["eval"]
-    figs.append(str(plots.curves(ctx.fig_path("c5_tree_loss.png"), [e["step"] for e in ev],
-                                 {"model (held out)": [e["loss"] for e in ev]},
-                                 hlines={"in-context estimator": ev[-1]["loss"] - ev[-1]["excess_over_in_context"],
-                                         "unigram": _baselines(ctx, "random-tree")["unigram"]["mean"]},
-                                 xlabel="step", ylabel="loss (nats)", title="random tree, S=10, T=20, α=0.1")))
+    fig = plots.output_path(ctx.fig_path("c5_tree_loss.png"))
+    plots.curves([e["step"] for e in ev], {"model (held out)": [e["loss"] for e in ev]},
+                 hlines={"in-context estimator": ev[-1]["loss"] - ev[-1]["excess_over_in_context"],
+                         "unigram": _baselines(ctx, "random-tree")["unigram"]["mean"]},
+                 xlabel="step", ylabel="loss (nats)", title="random tree, S=10, T=20, α=0.1", path=fig)
+    figs.append(str(fig))
     status = "fail" if fails else ("partial" if partial else "pass")
     rec = sum(r["recovered"] for r in rows.values())
     summary = (f"{rec}/{len(rows)} runs recover every parent (mean parent attention "
@@ -439,9 +450,9 @@ def check_c6(ctx: VerifyContext) -> ClaimResult:
 @_check("C8", "out of distribution: a model trained on Dirichlet(0.1) works on other priors")
 def check_c8(ctx: VerifyContext) -> ClaimResult:
     from .. import plots
+    from ..models.disentangled import disentangled_apply
     from ..ood import default_ood_priors, evaluate_ood
     from ..task import InContextTask
-    from ..models.disentangled import disentangled_apply
     from ..training import fast_cpu_jit
 
     res = _trained(ctx, "random-tree", "disentangled")
@@ -454,18 +465,21 @@ def check_c8(ctx: VerifyContext) -> ClaimResult:
     for name, r in out.items():
         gap = r["unigram"]["mean"] - r["in_context"]["mean"]
         rel = r["excess"]["mean"] / gap if gap > 0 else float("inf")
-        rows[name] = {"model": r["model"]["mean"], "estimator": r["in_context"]["mean"], "unigram": r["unigram"]["mean"],
+        rows[name] = {"model": r["model"]["mean"], "estimator": r["in_context"]["mean"],
+                      "unigram": r["unigram"]["mean"],
                       "floor": r["entropy_floor"]["mean"], "excess": r["excess"]["mean"],
                       "excess_se": r["excess"]["se"], "excess_over_gap": rel}
         if not rel < 0.25:
             fails.append(f"{name}: excess {r['excess']['mean']:.3f} ± {r['excess']['se']:.3f} nats = {rel:.0%} of the "
                          f"unigram→estimator gap")
     names = list(rows)
-    fig = plots.curves(ctx.fig_path("c8_ood.png"), np.arange(len(names)),
-                       {"model − estimator": [rows[k]["excess"] for k in names],
-                        "unigram − estimator": [rows[k]["unigram"] - rows[k]["estimator"] for k in names]},
-                       xlabel=" | ".join(f"{i}:{k}" for i, k in enumerate(names))[:160], ylabel="excess loss (nats)",
-                       title="trained on Dirichlet(0.1), evaluated on other priors")
+    # one group of bars per prior; the model's excess with its standard error
+    fig = plots.output_path(ctx.fig_path("c8_ood.png"))
+    plots.bars(names, {"model − estimator": ([rows[k]["excess"] for k in names],
+                                             [rows[k]["excess_se"] for k in names]),
+                       "unigram − estimator": [rows[k]["unigram"] - rows[k]["estimator"] for k in names]},
+               ylabel="excess loss over the in-context estimator (nats)",
+               title="trained on Dirichlet(0.1), evaluated on other priors", path=fig)
     status = "fail" if fails else "pass"
     summary = ("excess over the in-context estimator, as a fraction of the unigram→estimator gap: "
                + ", ".join(f"{k} {v['excess_over_gap']:.0%}" for k, v in rows.items()))
@@ -489,15 +503,15 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
                  batch=512, steps=steps, eval_every=500, log_every=50, eval_size=4096, checkpoint_every=0,
                  seed=ctx.seed)
     ctx.echo(f"    training disentangled heads [2,1] on two_parent(33) ({steps} steps) ...")
-    res = train(cfg, progress=False)
+    res = train(cfg, progress=progress_enabled())
     f = res.final
     heads = f["heads"]
     att = np.asarray(position_attention(res.params, 0))
     n = cfg.graph.n - 1
-    edges = [(i, p) for i, ps in enumerate(cfg.graph.parent_sets[:-1]) for p in ps]
-    fig = plots.heatmaps(ctx.fig_path("c7_two_parent_heads.png"),
-                         [(f"layer-1 head {h}", att[h][:n, :n]) for h in range(att.shape[0])], edges=edges,
-                         suptitle="two parents ((i-1)//2, i-1): each head takes one")
+    # one panel per head; the edges to the first parent (i-1)//2 outlined in red, to the second i-1 in cyan
+    fig = plots.output_path(ctx.fig_path("c7_two_parent_heads.png"))
+    plots.attention_heatmap(att[:, :n, :n], cfg.graph, suptitle="two parents ((i-1)//2, i-1): each head takes one",
+                            path=fig)
     status = "pass" if heads["split"] else "fail"
     summary = (f"heads split the parents: {'yes' if heads['split'] else 'NO'} (dominant parent slot per head "
                f"{heads['dominant_parent']}, argmax share {np.round(heads['argmax'], 2).tolist()}); loss "

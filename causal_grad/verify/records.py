@@ -5,9 +5,10 @@ them."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["STATUSES", "ClaimResult", "VerifyContext"]
 
@@ -33,7 +34,7 @@ class ClaimResult:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
-    def timed(self, seconds: float, title: str) -> "ClaimResult":
+    def timed(self, seconds: float, title: str) -> ClaimResult:
         """A copy with the run time and (when the check left it empty) the registered title."""
         return dataclasses.replace(self, seconds=float(seconds), title=self.title or title)
 

@@ -5,7 +5,7 @@ or a study such as ``SC``)."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from .claims import CHECKS
 from .records import ClaimResult, VerifyContext
