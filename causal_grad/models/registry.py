@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from .._validate import check_int
+from .._validate import check_array, check_int
 from . import disentangled, reduced, standard
 
 __all__ = ["REQUIRED", "MODELS", "register_model", "get_model", "model_names", "model_config", "Model",
@@ -123,7 +123,9 @@ class Model:
 def next_token_cross_entropy(logits_all: jax.Array, targets: jax.Array) -> jax.Array:
     """The next-token loss ``(1/(B·T)) Σ_{b,t} −Σ_s Y_{b,t,s} log softmax(L_{b,t})_s`` of logits ``L`` and soft
     targets ``Y``, both ``(B, T, S)`` (docs/theory.md §5)."""
-    if logits_all.ndim != 3 or targets.shape != logits_all.shape:
+    logits_all = check_array("logits_all", logits_all, kind="float", ndim=3)
+    targets = check_array("targets", targets, kind="real")
+    if targets.shape != logits_all.shape:
         raise ValueError(f"targets must have the logits' shape (B, T, S) {tuple(logits_all.shape)}, got "
                          f"{tuple(targets.shape)}")
     return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits_all, axis=-1), axis=-1))

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_int
+from .._validate import check_array, check_choice, check_int
+from ..ngram import NGramTask
 
 __all__ = ["STRATEGIES", "LADDER", "strategy_kl", "ngram_strategies", "query_strategies", "StrategyCurves",
            "strategy_curves_of", "transition_summary"]
@@ -42,6 +43,11 @@ def strategy_kl(model_logits: jax.Array, strategies: Mapping[str, jax.Array]) ->
     """``{name: mean KL(p_name ‖ softmax(model_logits))}`` over every leading axis (batch, and positions when
     given ``(B, T, S)``); each strategy has the logits' shape and holds distributions over the last axis.
     ``0·log 0 = 0`` for zero strategy entries."""
+    model_logits = check_array("model_logits", model_logits, kind="float", min_ndim=2)
+    if not isinstance(strategies, Mapping) or not strategies:
+        raise TypeError(f"strategies must be a non-empty mapping name -> (…, S) array, got "
+                        f"{type(strategies).__name__}")
+    strategies = {k: check_array(f"strategies[{k!r}]", v, kind="float") for k, v in strategies.items()}
     logq = jax.nn.log_softmax(model_logits, axis=-1)
     out = {}
     for name, p in strategies.items():
@@ -58,8 +64,10 @@ def ngram_strategies(task, tokens: jax.Array, *, positions: str = "all") -> dict
     """The strategies of an :class:`causal_grad.ngram.NGramTask` on ``tokens`` ``(B, T)``: ``(B, T, S)`` arrays
     for ``positions="all"``, ``(B, S)`` at the query for ``"query"``; ``exact_bayes`` only where it has a closed
     form (for the Dirichlet prior with the uniform initial law it equals ``in_context``)."""
-    if positions not in ("all", "query"):
-        raise ValueError(f"positions must be 'all' or 'query', got {positions!r}")
+    if not isinstance(task, NGramTask):
+        raise TypeError(f"task must be a causal_grad.ngram.NGramTask, got {type(task).__name__}")
+    positions = check_choice("positions", positions, ("all", "query"))
+    task.predictive_all_positions(tokens, "uniform")  # checks tokens before any compute
     out = {k: task.predictive_all_positions(tokens, k) for k in ("uniform", "unigram", "in_context")}
     try:
         out["exact_bayes"] = task.predictive_all_positions(tokens, "exact_bayes")
@@ -72,6 +80,9 @@ def query_strategies(task, tokens: jax.Array) -> dict[str, jax.Array]:
     """The strategies at the query ``(B, S)`` of a training task (anything with ``vocab_size``, ``unigram`` and
     ``in_context``: :class:`causal_grad.task.InContextTask`, :class:`causal_grad.task.MultiParentTask`,
     :class:`causal_grad.ngram.NGramTask`)."""
+    if not all(callable(getattr(task, n, None)) for n in ("in_context", "unigram")):
+        raise TypeError(f"task must be a training task with in_context and unigram estimators, got "
+                        f"{type(task).__name__}")
     ic = task.in_context(tokens)
     return {"uniform": jnp.full(ic.shape, 1.0 / ic.shape[-1], ic.dtype), "unigram": task.unigram(tokens),
             "in_context": ic}
@@ -133,6 +144,8 @@ class StrategyCurves:
 def strategy_curves_of(history: Mapping) -> StrategyCurves:
     """The curves of a run's ``history`` (``history["eval"]`` entries with ``"strategy_kl"``, as the training
     evaluator writes them)."""
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a run's history mapping (history.json), got {type(history).__name__}")
     ev = [e for e in history.get("eval", []) if isinstance(e, Mapping) and "strategy_kl" in e]
     if not ev:
         raise ValueError("history has no evaluations with strategy_kl (a run of this version records them)")
@@ -145,6 +158,7 @@ def transition_summary(curves: Sequence[StrategyCurves], persist: int = 2) -> di
     """Over runs (seeds): for each rung of :data:`LADDER` the transition steps per seed, how many seeds reach
     it, and the median, minimum and maximum step over those seeds (the interval over seeds); the fraction of
     seeds showing the whole progression in order."""
+    persist = check_int("persist", persist, minimum=1)
     if not curves or not all(isinstance(c, StrategyCurves) for c in curves):
         raise TypeError("curves must be a non-empty sequence of StrategyCurves")
     per = [c.transitions(persist) for c in curves]
