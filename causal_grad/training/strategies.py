@@ -48,12 +48,13 @@ def strategy_kl(model_logits: jax.Array, strategies: Mapping[str, jax.Array]) ->
         raise TypeError(f"strategies must be a non-empty mapping name -> (…, S) array, got "
                         f"{type(strategies).__name__}")
     strategies = {k: check_array(f"strategies[{k!r}]", v, kind="float") for k, v in strategies.items()}
-    logq = jax.nn.log_softmax(model_logits, axis=-1)
-    out = {}
     for name, p in strategies.items():
         if p.shape != model_logits.shape:
             raise ValueError(f"strategies[{name!r}] must have the model's shape {tuple(model_logits.shape)}, got "
                              f"{tuple(p.shape)}")
+    logq = jax.nn.log_softmax(model_logits, axis=-1)
+    out = {}
+    for name, p in strategies.items():
         pos = p > 0
         kl = jnp.sum(jnp.where(pos, p * (jnp.log(jnp.where(pos, p, 1.0)) - logq), 0.0), axis=-1)
         out[name] = jnp.mean(kl)
