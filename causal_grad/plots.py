@@ -819,3 +819,43 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
     else:
         say(f"{run}: no attention.npz (attention snapshots of the run): only the loss curve")
     return written
+
+
+__all__ += ["STRATEGY_COLORS", "strategy_curves"]  # this function and its colours, appended below
+
+#: Colours of the strategies in :func:`strategy_curves`.
+STRATEGY_COLORS = {"uniform": "tab:gray", "unigram": "tab:orange", "in_context": "tab:blue",
+                   "exact_bayes": "tab:green"}
+
+
+def strategy_curves(runs: Sequence[Mapping], *, title: str = "", path=None, dpi: float | None = None,
+                    close: bool | None = None):
+    """KL from the model to each strategy over training (:mod:`causal_grad.training.strategies`), one line per
+    strategy and run: ``runs`` holds ``{"steps": [...], "kl": {name: [...]}, "transitions": {name: step}}``
+    (``StrategyCurves.to_dict()``); the transition steps are marked by dotted vertical lines in the strategy's
+    colour. Log-scaled KL. Returns ``(figure, ax)``."""
+    if isinstance(runs, Mapping) or not isinstance(runs, Sequence) or not runs:
+        raise TypeError("runs must be a non-empty sequence of StrategyCurves.to_dict() mappings")
+    for k, r in enumerate(runs):
+        if not isinstance(r, Mapping) or "steps" not in r or "kl" not in r:
+            raise ValueError(f"runs[{k}] must be a mapping with 'steps' and 'kl'")
+    _check_path(path)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, r in enumerate(runs):
+        steps = _real_1d(f"runs[{k}]['steps']", r["steps"])
+        for name, v in r["kl"].items():
+            y = np.maximum(_real_1d(f"runs[{k}]['kl'][{name!r}]", v), 1e-8)
+            c = STRATEGY_COLORS.get(name)
+            ax.plot(steps, y, color=c, alpha=0.8 if len(runs) == 1 else 0.5, lw=1.2,
+                    label=REFERENCE_LABELS.get(name, name) if k == 0 else None)
+            t = (r.get("transitions") or {}).get(name)
+            if t is not None and name != "uniform":
+                ax.axvline(t, color=c, ls=":", lw=0.9, alpha=0.7)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL(strategy ‖ model) (nats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, ax, path, dpi, close)

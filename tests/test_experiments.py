@@ -112,9 +112,26 @@ def _check_finite_t(res, out):
         assert all(math.isfinite(r["rms"]) and r["rms"] >= 0 for r in sw["rows"])
 
 
+def _check_icl_mc(res, out):
+    _png(out / "icl_mc.png")
+    _png(out / "fig2_strategies.png")
+    for part in ("icl_mc", "fig2"):
+        runs, summ = res[part]["runs"], res[part]["summary"]
+        assert len(runs) == len(res[part]["seeds"]) >= 1
+        for seed, r in zip(res[part]["seeds"], runs):
+            print(f"{part} seed {seed}: stage steps {r['transitions']}, nearest {r['nearest_step']}")
+            assert set(r["kl"]) >= {"uniform", "unigram", "in_context"}
+            assert all(v >= -1e-6 for vs in r["kl"].values() for v in vs)  # KL >= 0 (float32 rounding)
+        for rung in ("uniform", "unigram", "in_context"):
+            assert summ[rung]["steps"] == [r["transitions"][rung] for r in runs]
+    lpp = res["icl_mc"]["runs"][0]["loss_per_position"]
+    assert len(lpp) == res["settings"]["seq_len"] and all(v >= 0 for v in lpp)
+
+
 CHECKS = {"fig2_chain": _check_fig2, "fig6_icl_tree": _check_fig6, "fig5_7_two_parent": _check_fig5_7,
           "fig8_standard": _check_fig8, "fig9_many_forests": _check_fig9,
-          "sample_complexity": _check_sample_complexity, "ood": _check_ood, "finite_t_departure": _check_finite_t}
+          "sample_complexity": _check_sample_complexity, "ood": _check_ood, "finite_t_departure": _check_finite_t,
+          "icl_mc": _check_icl_mc}
 
 
 def test_every_experiment_has_a_check_and_the_shared_signature():

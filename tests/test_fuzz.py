@@ -1439,6 +1439,60 @@ def test_hardening_families_cover_their_kinds():
     assert not missing, f"entries without the hardening families: {missing}"
 
 
+# ---------------------------------------------------------------------- next-token loss and strategies (issue 18)
+from causal_grad.training import strategies as _strat  # noqa: E402
+
+_Y3 = np.full((2, T, S), 1.0 / S)
+_TARGETS3_BAD = [Bad("not (B, T, S)", st.sampled_from([np.zeros((2, S)), np.zeros((2, T, S + 1))]), ValueError,
+                     r"targets")]
+for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std)):
+    register(f"causal_grad.models.{_mname}.logits_all", _mod.logits_all,
+             {"params": _PARAMS[_mname], "tokens": TOKENS, "config": _CONFIGS[_mname]},
+             {"tokens": token_arrays(2, T, S), "config": _config_bad(_mname)})
+register("causal_grad.models.reduced.next_token_loss", _redm.next_token_loss,
+         {"params": _PARAMS["reduced"], "tokens": TOKENS, "targets": _Y3, "config": _CONFIGS["reduced"]},
+         {"tokens": token_arrays(2, T, S), "targets": _TARGETS3_BAD, "config": _config_bad("reduced")})
+register("causal_grad.models.reduced.reduced_apply_all", _red.reduced_apply_all,
+         {"A1": A1, "A2": A2, "tokens": TOKENS, "eps": 0.01},
+         {"A1": arrays_struct((T, T), "float"), "A2": arrays_struct((S, S), "float"),
+          "tokens": token_arrays(2, T, S), "eps": EPS01}, note="traceable: values of tokens checked when concrete")
+register("causal_grad.models.disentangled.disentangled_logits_all", _dis.disentangled_logits_all,
+         {"params": DPARAMS, "tokens": TOKENS}, {"params": PARAMS_BAD, "tokens": token_arrays(2, T, S)})
+register("causal_grad.models.standard.standard_logits_all", _std.standard_logits_all,
+         {"module": SMODEL, "params": {}, "tokens": TOKENS}, {"module": MODULE_BAD, "tokens": token_arrays(2, T, S)})
+register("causal_grad.models.registry.next_token_cross_entropy", _reg.next_token_cross_entropy,
+         {"logits_all": np.zeros((2, T, S), np.float32), "targets": _Y3},
+         {"logits_all": arrays_struct((2, T, S), "float"), "targets": _TARGETS3_BAD})
+register("causal_grad.training.strategies.strategy_kl", _strat.strategy_kl,
+         {"model_logits": np.zeros((2, S), np.float32), "strategies": {"uniform": np.full((2, S), 1.0 / S)}},
+         {"model_logits": [Bad("not a float array of >= 2 dimensions", st.sampled_from([np.zeros(3), "x"]),
+                               (TypeError, ValueError), r"model_logits")],
+          "strategies": [Bad("not a non-empty mapping", st.sampled_from([None, [], {}]), TypeError, r"strategies"),
+                         Bad("not the model's shape", st.just({"u": np.ones((2, S + 1)) / (S + 1)}), ValueError,
+                             r"strategies")]})
+register("causal_grad.training.strategies.ngram_strategies", _strat.ngram_strategies,
+         {"task": NTASK, "tokens": NTOK, "positions": "all"},
+         {"task": [Bad("not an NGramTask", st.sampled_from([None, 3, TASK]), TypeError, r"task")],
+          "tokens": token_arrays(2, T, S), "positions": choices("all", "query")})
+register("causal_grad.training.strategies.query_strategies", _strat.query_strategies, {"task": TASK, "tokens": TOKENS},
+         {"task": [Bad("not a training task", st.sampled_from([None, 3, "task"]), TypeError, r"task")]})
+register("causal_grad.training.strategies.strategy_curves_of", _strat.strategy_curves_of,
+         {"history": {"eval": [{"step": 0, "strategy_kl": {"uniform": 0.1}}]}},
+         {"history": [Bad("not a mapping", st.sampled_from([None, 3, []]), TypeError, r"history"),
+                      Bad("no strategy_kl", st.sampled_from([{}, {"eval": [{"step": 0}]}]), ValueError, r"history")]})
+register("causal_grad.training.strategies.transition_summary", _strat.transition_summary,
+         {"curves": [_strat.StrategyCurves((0, 1), {"uniform": [0.1, 0.2], "unigram": [0.2, 0.1],
+                                                    "in_context": [0.3, 0.3]})], "persist": 1},
+         {"curves": [Bad("not a sequence of StrategyCurves", st.sampled_from([None, [], [3]]), TypeError, r"curves")],
+          "persist": ints(1)})
+register("causal_grad.plots.strategy_curves", _plots.strategy_curves,
+         {"runs": [{"steps": [0, 1], "kl": {"uniform": [0.1, 0.2]}}], "path": _PNG},
+         {"runs": [Bad("not a non-empty sequence of mappings", st.sampled_from([None, [], {"steps": [0]}]), TypeError,
+                       r"runs"),
+                   Bad("a run without steps or kl", st.just([{"steps": [0]}]), ValueError, r"runs")],
+          "path": _PATHS, "dpi": _DPI})
+
+
 # ====================================================================== coverage of the public names
 #: Reviewed: pure data types (dataclasses / named tuples / flax module definitions / abstract bases) and
 #: constants. They hold results or settings; the functions that build them validate their inputs.
@@ -1472,6 +1526,8 @@ DATA_TYPES = {
     "causal_grad.gradients.multi_parent.C10Result", "causal_grad.gradients.multi_parent.MAX_SEQUENCES",
     "causal_grad.logs.LOG_KINDS", "causal_grad.logs.CSV_NAME", "causal_grad.logs.SNAPSHOT_NAME",
     "causal_grad.plots.DEFAULT_DPI", "causal_grad.plots.PARENT_COLORS", "causal_grad.plots.FORMATS",
+    "causal_grad.plots.STRATEGY_COLORS", "causal_grad.training.strategies.STRATEGIES",
+    "causal_grad.training.strategies.LADDER", "causal_grad.training.strategies.StrategyCurves",
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover",

@@ -13,7 +13,7 @@ def test_every_claim_is_registered_in_order():
     from causal_grad.verify import ordered_ids
 
     # the paper's claims by number, then the studies (not claims of the paper) in the order registered
-    assert ordered_ids(CLAIMS) == [f"C{k}" for k in range(1, 10)] + ["SC"]
+    assert ordered_ids(CLAIMS) == [f"C{k}" for k in range(1, 11)] + ["SC"]
     assert ordered_ids(["SC", "C10", "C2"]) == ["C2", "C10", "SC"]
 
 

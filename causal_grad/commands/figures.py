@@ -34,6 +34,7 @@ EXPERIMENTS = {
     "sample_complexity": "sequences needed to recover a tree: gradient at init, training, Chow-Liu",
     "ood": "C8: trained on Dirichlet(0.1), evaluated on other priors",
     "finite_t_departure": "C1: exact finite-T gradient vs M as T grows",
+    "icl_mc": "ICL-MC (Edelman et al.): uniform -> unigram -> bigram stages, and the fig-2 task, over seeds",
 }
 
 

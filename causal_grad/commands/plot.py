@@ -4,9 +4,11 @@ graph, per-head parents, the attention animation) — :func:`causal_grad.plots.p
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from .. import plots
+from ..training.strategies import strategy_curves_of
 
 
 def add_parser(sub) -> None:
@@ -29,6 +31,16 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     written = plots.plot_run(Path(args.run), out=args.out, format=args.format, dpi=args.dpi,
                              animate=not args.no_animation, echo=print)
+    history = Path(args.run) / "history.json"
+    try:  # the distance to the strategies, when the run recorded it (causal_grad.training.strategies)
+        curves = strategy_curves_of(json.loads(history.read_text()))
+    except (OSError, ValueError):
+        curves = None
+    if curves is not None:
+        dest = Path(args.out or args.run) / f"strategies.{args.format}"
+        plots.strategy_curves([curves.to_dict()], title="KL from the model to each strategy (query)", path=dest,
+                              dpi=args.dpi)
+        written["strategies"] = plots.output_path(dest)
     for name, path in written.items():
         print(f"{name:<13} {path}")
     return 0

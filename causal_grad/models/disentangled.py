@@ -61,6 +61,8 @@ __all__ = [
     "disentangled_apply",
     "disentangled_loss",
     "disentangled_reference_logits",
+    "disentangled_logits_all",
+    "logits_all",
     "disentangled_heads",
     "disentangled_shape",
     "position_attention",
@@ -387,6 +389,21 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     return W.T @ jnp.concatenate(outs, 0)  # (S, B)
 
 
+def disentangled_logits_all(params: dict, tokens: ArrayLike) -> jax.Array:
+    """Logits ``Wᵀ h_{L,t}`` at **every** position ``t`` ``(B, T, S)`` (the last layer evaluated at every
+    position, causally): the prediction of ``s_{t+1}`` from ``s_0 … s_t`` for the next-token loss. Its last
+    position is :func:`disentangled_logits` (the query-only fast path) up to rounding. Dense (no batch-last
+    path); same refusals as :func:`disentangled_logits`."""
+    S, T, _ = disentangled_shape(params)
+    tokens = _check_tokens(tokens, T, S)
+    As, W = params["A"], params["W"]
+    X = jax.nn.one_hot(tokens, S, dtype=W.dtype)  # (B, T, S)
+    h = _h1_from_layer1(X, _layer1_full(As[0], X, S), T)  # (B, T, d_1)
+    for A in As[1:]:
+        h = _dense_layer(A, h, query_only=False)
+    return h @ W
+
+
 def disentangled_apply(params: dict, tokens: ArrayLike) -> jax.Array:
     """The prediction ``softmax(Wᵀ h_{T-1})`` ``(B, S)``."""
     return jax.nn.softmax(disentangled_logits(params, tokens), axis=-1)
@@ -546,6 +563,12 @@ def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``Wᵀ h_{T-1}`` ``(B, S)`` (:func:`disentangled_logits`)."""
     _config(config)
     return disentangled_logits(params, tokens)
+
+
+def logits_all(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """``Wᵀ h_{L,t}`` at every position ``(B, T, S)`` (:func:`disentangled_logits_all`)."""
+    _config(config)
+    return disentangled_logits_all(params, tokens)
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:

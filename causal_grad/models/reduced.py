@@ -27,7 +27,8 @@ from .._validate import (arrays, check_array, check_eps, check_int, check_key, c
                          is_concrete)
 
 __all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names",
-           "induction", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS"]
+           "induction", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS",
+           "reduced_apply_all", "logits_all", "next_token_loss"]
 
 #: Default readout smoothing ε: keeps the log-loss finite when the target token never occurs in the context.
 DEFAULT_EPS = 1e-3
@@ -83,6 +84,26 @@ def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = 
     return (1.0 - eps) * out + eps / S
 
 
+def reduced_apply_all(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = DEFAULT_EPS) -> jax.Array:
+    """The prediction at **every** position ``(B, T, S)``: layer 2 read at position ``t`` with query ``s_t``,
+    causally, ``score_{tj} = x(s_t)ᵀ A2 v_j`` for ``j ≤ t``, ``a_t = softmax_{j≤t}(score_t)``,
+    ``ŷ_t = (1-ε)·Σ_{j≤t} a_{tj} x(s_j) + ε/S`` (the prediction of ``s_{t+1}``). Position ``T−1`` is
+    :func:`reduced_apply`."""
+    _check_inputs(A1, A2, tokens, eps)
+    S = A2.shape[-1]
+    X = jax.nn.one_hot(tokens, S, dtype=A1.dtype)  # (B, T, S)
+    V = jnp.einsum("ij,bjs->bis", causal_softmax(A1), X)  # v_j
+    score = jnp.einsum("bts,bjs->btj", A2[tokens], V)  # A2[s_t] · v_j
+    out = jnp.einsum("btj,bjs->bts", causal_softmax(score), X)
+    return (1.0 - eps) * out + eps / S
+
+
+def _cross_entropy(targets, yhat):
+    # 0·log 0 = 0 (a target entry 0 where ŷ = 0, possible at eps = 0), with a safe log in the unused branch
+    pos = targets > 0
+    return -jnp.sum(jnp.where(pos, targets * jnp.log(jnp.where(pos, yhat, 1.0)), 0.0), axis=-1)
+
+
 def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.Array,
                  eps: float = DEFAULT_EPS, weights: jax.Array | None = None) -> jax.Array:
     """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch.
@@ -96,10 +117,7 @@ def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.A
     check_array("targets", targets, shape=(B, S))
     if weights is not None:
         check_array("weights", weights, shape=(B,))
-    yhat = reduced_apply(A1, A2, tokens, eps)
-    # 0·log 0 = 0 (a target entry 0 where ŷ = 0, possible at eps = 0), with a safe log in the unused branch
-    pos = targets > 0
-    ce = -jnp.sum(jnp.where(pos, targets * jnp.log(jnp.where(pos, yhat, 1.0)), 0.0), axis=-1)
+    ce = _cross_entropy(targets, reduced_apply(A1, A2, tokens, eps))
     if weights is None:
         return jnp.mean(ce)
     return jnp.sum(weights * ce)
@@ -143,6 +161,22 @@ def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``log ŷ`` ``(B, S)`` at the query (the model's prediction is a distribution, so its log is its logits)."""
     _config(config)
     return jnp.log(reduced_apply(params["A1"], params["A2"], tokens, config.eps))
+
+
+def logits_all(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """``log ŷ_t`` at every position ``(B, T, S)`` (:func:`reduced_apply_all`: layer 2 read at each position
+    with that position's token as its query)."""
+    _config(config)
+    return jnp.log(reduced_apply_all(params["A1"], params["A2"], tokens, config.eps))
+
+
+def next_token_loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:
+    """Mean over batch and positions of ``−Σ_b Y_{t,b} log ŷ_{t,b}`` against soft targets ``(B, T, S)``."""
+    _config(config)
+    A1, A2 = params["A1"], params["A2"]
+    _check_inputs(A1, A2, tokens, config.eps)
+    check_array("targets", targets, shape=(tokens.shape[0], A1.shape[0], A2.shape[0]))
+    return jnp.mean(_cross_entropy(targets, reduced_apply_all(A1, A2, tokens, config.eps)))
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:

@@ -16,7 +16,11 @@ A *model module* follows one protocol (the reduced, disentangled and standard mo
   ``group_names(config)`` — the labels used, in order;
 * optional: ``graph_attention(params, tokens, config) -> (H, T, T)`` — the read-out the graph metrics compare
   with the graph (default: ``first_layer_attention``); ``induction(params, config) -> (S, S) | None`` — the
-  layer-2 token block of an induction head (default: none).
+  layer-2 token block of an induction head (default: none); ``logits_all(params, tokens, config) -> (B, T, S)``
+  — the prediction at **every** position ``t`` (of ``s_{t+1}`` from ``s_0 … s_t``; its last position is
+  ``logits``), which the next-token loss needs (a model without it raises ``NotImplementedError`` naming it
+  when that loss is asked for); ``next_token_loss(params, tokens, targets, config) -> ()`` against soft targets
+  ``(B, T, S)`` (default: :func:`next_token_cross_entropy` of ``logits_all``).
 
 Adding a model is one new module and one line, ``register_model(my_model)`` (see docs/guide.md).
 """
@@ -29,12 +33,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
 
-from .._validate import check_int
+from .._validate import check_array, check_int
 from . import disentangled, reduced, standard
 
 __all__ = ["REQUIRED", "MODELS", "register_model", "get_model", "model_names", "model_config", "Model",
-           "build_model"]
+           "build_model", "next_token_cross_entropy"]
 
 #: The names every model module defines.
 REQUIRED = ("Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names")
@@ -92,7 +97,9 @@ class Model:
     ``init(key)``, ``loss(params, tokens, targets)``, ``logits(params, tokens)``, ``groups(params)`` (the
     group-label pytree), ``attention(params, tokens)`` (the graph metrics' read-out, ``(H, T, T)``),
     ``first_layer_attention(params, tokens)``, ``induction(params)`` (or ``None`` when the model has no
-    induction block), ``group_names``."""
+    induction block), ``group_names``; ``logits_all(params, tokens)`` ``(B, T, S)`` and
+    ``next_token_loss(params, tokens, targets)`` (targets ``(B, T, S)``), which raise ``NotImplementedError``
+    naming the model when it defines no ``logits_all``."""
 
     name: str
     config: Any
@@ -106,9 +113,29 @@ class Model:
     first_layer_attention: Callable
     induction: Optional[Callable]
     group_names: tuple[str, ...]
+    logits_all: Callable | None = None
+    next_token_loss: Callable | None = None
 
     def __repr__(self) -> str:
         return f"Model({self.config!r}, S={self.S}, T={self.T})"
+
+
+def next_token_cross_entropy(logits_all: jax.Array, targets: jax.Array) -> jax.Array:
+    """The next-token loss ``(1/(B·T)) Σ_{b,t} −Σ_s Y_{b,t,s} log softmax(L_{b,t})_s`` of logits ``L`` and soft
+    targets ``Y``, both ``(B, T, S)`` (docs/theory.md §5)."""
+    logits_all = check_array("logits_all", logits_all, kind="float", ndim=3)
+    targets = check_array("targets", targets, kind="real")
+    if targets.shape != logits_all.shape:
+        raise ValueError(f"targets must have the logits' shape (B, T, S) {tuple(logits_all.shape)}, got "
+                         f"{tuple(targets.shape)}")
+    return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits_all, axis=-1), axis=-1))
+
+
+def _not_per_position(name: str) -> Callable:
+    def refuse(*_args):
+        raise NotImplementedError(f"model {name!r} defines no logits_all (the prediction at every position), so "
+                                  f"it has no next-token loss; train it with the query-only loss")
+    return refuse
 
 
 def build_model(config: Any, S: int, T: int) -> Model:
@@ -127,6 +154,14 @@ def build_model(config: Any, S: int, T: int) -> Model:
     # shapes only: does this configuration have an induction block (a model may have one for some configs)?
     example = jax.eval_shape(lambda k: m.init(k, config, S, T), jax.random.key(0))
     has_induction = ind is not None and jax.eval_shape(lambda p: ind(p, config), example) is not None
+    all_fn = getattr(m, "logits_all", None)
+    if all_fn is None:
+        logits_all = next_token = _not_per_position(name)
+    else:
+        logits_all = lambda p, tok: all_fn(p, tok, config)  # noqa: E731
+        nt = getattr(m, "next_token_loss", None)
+        next_token = ((lambda p, tok, y: nt(p, tok, y, config)) if nt is not None
+                      else (lambda p, tok, y: next_token_cross_entropy(all_fn(p, tok, config), jnp.asarray(y))))
 
     return Model(
         name, config, S, T,
@@ -137,7 +172,8 @@ def build_model(config: Any, S: int, T: int) -> Model:
         attention=lambda p, tok=None: att(p, tok, config),
         first_layer_attention=lambda p, tok: m.first_layer_attention(p, tok, config),
         induction=(lambda p: ind(p, config)) if has_induction else None,
-        group_names=tuple(m.group_names(config)))
+        group_names=tuple(m.group_names(config)),
+        logits_all=logits_all, next_token_loss=next_token)
 
 
 for _m in (reduced, disentangled, standard):

@@ -26,7 +26,7 @@ from .._validate import check_array, check_int, check_key, check_tokens
 
 __all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names", "induction",
            "module_for", "StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
-           "standard_attention"]
+           "standard_attention", "standard_logits_all", "logits_all"]
 
 
 class _Attention(nn.Module):
@@ -50,7 +50,8 @@ class _Attention(nn.Module):
 class StandardTransformer(nn.Module):
     """``vocab_size`` ``S``, ``seq_len`` ``T``; ``d_model``, ``layers``, ``heads`` per layer, MLP width
     ``mlp_ratio·d_model``. ``__call__(tokens)`` returns the logits at the query ``(B, S)``;
-    ``__call__(tokens, return_attention=True)`` also returns each layer's attention ``(B, H, T, T)``."""
+    ``__call__(tokens, return_attention=True)`` also returns each layer's attention ``(B, H, T, T)``;
+    ``all_positions=True`` reads out every position, ``(B, T, S)`` (the same parameters)."""
 
     vocab_size: int
     seq_len: int
@@ -60,7 +61,7 @@ class StandardTransformer(nn.Module):
     mlp_ratio: int = 4
 
     @nn.compact
-    def __call__(self, tokens, return_attention: bool = False):
+    def __call__(self, tokens, return_attention: bool = False, all_positions: bool = False):
         tok = nn.Embed(self.vocab_size, self.d_model, name="tok_embed")(tokens)
         pos = self.param("pos_embed", nn.initializers.normal(0.02), (self.seq_len, self.d_model))
         h = tok + pos[None]
@@ -71,7 +72,7 @@ class StandardTransformer(nn.Module):
             h = h + out
             m = nn.Dense(self.mlp_ratio * self.d_model, name=f"mlp_in_{layer}")(h)
             h = h + nn.Dense(self.d_model, name=f"mlp_out_{layer}")(nn.relu(m))
-        logits = nn.Dense(self.vocab_size, name="readout")(h[:, -1])
+        logits = nn.Dense(self.vocab_size, name="readout")(h if all_positions else h[:, -1])
         return (logits, atts) if return_attention else logits
 
 
@@ -113,6 +114,13 @@ def standard_logits(module: StandardTransformer, params: dict, tokens: ArrayLike
     """Logits at the query ``(B, S)``."""
     tokens = _check_tokens(module, tokens)
     return module.apply(params, tokens)
+
+
+def standard_logits_all(module: StandardTransformer, params: dict, tokens: ArrayLike) -> jax.Array:
+    """Logits at every position ``(B, T, S)`` (the readout applied to each position's last-layer state; causal
+    attention, so position ``t`` sees ``s_0 … s_t``); the last position is :func:`standard_logits`."""
+    tokens = _check_tokens(module, tokens)
+    return module.apply(params, tokens, all_positions=True)
 
 
 def standard_loss(module: StandardTransformer, params: dict, tokens: ArrayLike, targets: ArrayLike) -> jax.Array:
@@ -183,6 +191,12 @@ def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
 def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     _config(config)
     return standard_logits(_module_of(params, config), params, tokens)
+
+
+def logits_all(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """Logits at every position ``(B, T, S)`` (:func:`standard_logits_all`)."""
+    _config(config)
+    return standard_logits_all(_module_of(params, config), params, tokens)
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:

@@ -44,6 +44,7 @@ from .config import TrainConfig, config_diff
 from .loop import ChunkRunner, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import Stage
+from .strategies import query_strategies, strategy_kl
 
 __all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted"]
 
@@ -190,10 +191,14 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
 
     g = cfg.graph
     n_graph = g.token_positions
+    kl_tokens = held.tokens[:1024]  # distance to the strategies at the query (causal_grad.training.strategies)
+    kl_refs = query_strategies(task, kl_tokens)
+    kl_readout = fast_cpu_jit(lambda p: strategy_kl(spec.logits(p, kl_tokens), kl_refs))
 
     def evaluate(params) -> dict:
         loss, att, ind = jax.device_get(readouts(params))
         out = {"loss": float(loss)}
+        out["strategy_kl"] = {k: float(v) for k, v in jax.device_get(kl_readout(params)).items()}
         out["excess_over_in_context"] = out["loss"] - held.in_context
         att = np.asarray(att)
         if g.is_forest:
