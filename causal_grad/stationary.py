@@ -23,6 +23,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._validate import arrays, check_fits_memory, check_stochastic
 from .kernels import UNROLL_MAX_S, gth_batch_last, gth_loop
