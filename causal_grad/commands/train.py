@@ -26,9 +26,9 @@ _LOG_KINDS = ("tensorboard", "wandb")
 def _logs(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     bad = [k for k in kinds if k not in _LOG_KINDS]
-    if bad or not kinds:
-        raise ValueError(f"--log must name writers among {', '.join(_LOG_KINDS)} (comma-separated; metrics.csv is "
-                         f"always written), got {text!r}")
+    if bad or not kinds:  # (ArgumentTypeError: argparse keeps the message)
+        raise argparse.ArgumentTypeError(f"--log must name writers among {', '.join(_LOG_KINDS)} (comma-separated; "
+                                         f"metrics.csv is always written), got {text!r}")
     return kinds
 
 
@@ -158,13 +158,13 @@ def check_flags(args: argparse.Namespace) -> None:
         out = check_output_path("--out", args.out, kind="dir")
         if args.resume and not out.is_dir():
             raise ValueError(f"--resume: nothing to resume in {out}: the folder does not exist")
-        if args.resume and not (out / "config.json").is_file():
-            raise ValueError(f"--resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
         pid = lock_holder(out)
         if pid is not None:
             who = "a process that is starting" if pid < 0 else f"process {pid}"
             raise ValueError(f"--out {out} is being written by another run ({who}, lock file {out / LOCK_NAME}): "
                              f"wait for it to end or choose another folder")
+        if args.resume and not (out / "config.json").is_file():
+            raise ValueError(f"--resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
 
 
 def config_from_args(args: argparse.Namespace):

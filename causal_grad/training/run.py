@@ -338,11 +338,8 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     if kinds and out is None:
         raise ValueError(f"log {', '.join(kinds)} needs out (the writers keep their files in the results folder)")
     say = _stderr if echo is None else check_callable("echo", echo)
-    if resume:
-        if not out.is_dir():
-            raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
-        if not (out / "config.json").is_file():
-            raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
+    if resume and not out.is_dir():
+        raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
     if out is None:
         return _run(config, None, resume=False, progress=progress, mesh=mesh, stop_when=stop_when,
                     max_chunk=max_chunk, signals=signals, kinds=kinds, say=say, t_start=t_start)
@@ -442,6 +439,8 @@ def _attention_fn(ctx: _Context) -> Callable:
 
 
 def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kinds, say, t_start) -> TrainResult:
+    if resume and not (out / "config.json").is_file():
+        raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
     if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
         raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
                          f"choose another folder")
