@@ -23,6 +23,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from .._validate import check_int
+
 __all__ = ["Checkpointer", "save_weights", "load_weights", "leaf_name", "checkpoint_problem", "usable_checkpoints",
            "set_aside", "MANIFEST_NAME"]
 
@@ -36,8 +38,6 @@ class Checkpointer:
     """Save and restore training states in ``directory`` (keeps the newest ``max_to_keep``)."""
 
     def __init__(self, directory, max_to_keep: int = 3):
-        from .._validate import check_int
-
         _check_path("directory", directory)
         max_to_keep = check_int("max_to_keep", max_to_keep, minimum=1)
         self.directory = Path(directory).absolute()
@@ -134,7 +134,7 @@ def set_aside(directory: str | os.PathLike, step: int) -> Path:
     """Move checkpoint ``step`` of ``directory`` out of orbax's way, to ``<directory>.skipped/<step>`` (kept for
     inspection, never deleted; a later save of that step can then write a fresh one). Returns the new place."""
     directory = _check_path("directory", directory)
-    src = directory / str(int(step))
+    src = directory / str(check_int("step", step, minimum=0))
     dest_dir = directory.with_name(directory.name + ".skipped")
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest, k = dest_dir / src.name, 1
