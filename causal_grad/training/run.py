@@ -537,9 +537,11 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
             if not math.isfinite(mean_loss):
                 was = (f"the held-out loss was finite, {history['eval'][-1]['loss']:.4g}, at step "
                        f"{history['eval'][-1]['step']}" if history["eval"] else "")
+                cause = (f"; lower the learning rate (lr={cfg.optim.lr:g})" if history["train"] else
+                         f"; already in the first steps: the model's hyper-parameters ({_hyper(cfg)}) may be too "
+                         f"large for float32 gradients, or the learning rate (lr={cfg.optim.lr:g}) too large")
                 raise FloatingPointError(f"training loss is {mean_loss} at step {step}"
-                                         + (f" ({was}): the steps diverged" if was else "")
-                                         + f"; lower the learning rate (lr={cfg.optim.lr:g})")
+                                         + (f" ({was}): the steps diverged" if was else "") + cause)
             history["train"].append([step, mean_loss])
             evaluated = step % cfg.run.eval_every == 0 or step == cfg.run.steps
             if evaluated:
@@ -575,8 +577,7 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
                 history["interrupted_at"] = step
                 write_json_atomic(out / "history.json", history)
             raise TrainingInterrupted(signals[0], step, where)
-    finally:
-        signals.deferred = False
+    finally:  # (signals stay deferred: one arriving during the final writes lets them finish)
         if bar is not None:
             bar.close()
         if ckpt is not None:
