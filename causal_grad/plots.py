@@ -785,6 +785,9 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
     if missing:
         raise ValueError(f"run_dir: {run} is not a training run folder (no {', '.join(missing)})")
     config = json.loads((run / "config.json").read_text())
+    if isinstance(config.get("task"), Mapping):  # the layered config.json (format 2): its sections side by side
+        config = {**config["task"], **config.get("optim", {}), **config.get("run", {}),
+                  "model": (config.get("model") or {}).get("name", "model")}
     history = json.loads((run / "history.json").read_text())
     dest = run if out is None else Path(out)
     say = echo or (lambda _msg: None)

@@ -1096,6 +1096,7 @@ register("causal_grad.models.registry.register_model", _reg.register_model, {"mo
 from causal_grad.training import checkpoint as _ck, config as _cfgm, loop as _lp, metrics as _met  # noqa: E402
 from causal_grad.training import presets as _pre  # noqa: E402
 from causal_grad.training import run as _run, schedules as _sch, sharding as _sh  # noqa: E402
+from causal_grad import runlock as _rl  # noqa: E402
 
 ATT = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
 ATT_BAD = [Bad("not (H, T, T) or (T, T)", st.sampled_from([np.ones(T), np.ones((T, T + 1)), np.ones((1, 1, T, T))]),
@@ -1139,8 +1140,8 @@ register("causal_grad.training.config.OptimConfig", _cfgm.OptimConfig,
          {"schedule": choices(*_sch.SCHEDULES), "optimizer": choices(*_sch.OPTIMIZERS), "lr": floats(),
           "lr2": floats(optional=True), "stage1_steps": ints(1, optional=True), "warmup": ints(0), "weight_decay": floats(allow_zero=True)})
 register("causal_grad.training.config.RunConfig", _cfgm.RunConfig, {"steps": 4, "batch": 8},
-         {"steps": ints(1), "batch": ints(1), "seed": ints(0), "eval_every": ints(1), "eval_size": ints(1),
-          "checkpoint_every": ints(0), "log_every": ints(1)})
+         {"steps": ints(1), "batch": ints(1), "seed": ints(0, 2 ** 63 - 1), "eval_every": ints(1), "eval_size": ints(1),
+          "checkpoint_every": ints(0), "log_every": ints(1), "snapshot_every": ints(0, optional=True)})
 _TASKC = _cfgm.TaskConfig(CHAIN, S, 0.5)
 register("causal_grad.training.config.TrainConfig", _cfgm.TrainConfig,
          {"task": _TASKC, "model": _CONFIGS["reduced"], "optim": _cfgm.OptimConfig(), "run": _cfgm.RunConfig(steps=4)},
@@ -1168,7 +1169,20 @@ register("causal_grad.training.run.train", _run.train,
                          r"config|TrainConfig")],
           "resume": [Bad("resume without out", st.just(True), ValueError, r"out", names=("resume",))],
           "max_chunk": ints(1),
-          "stop_when": [Bad("not callable", st.sampled_from([3, "x"]), TypeError, r"callable")]})
+          "stop_when": [Bad("not callable", st.sampled_from([3, "x"]), TypeError, r"callable")],
+          "log": [Bad("not a writer name", st.sampled_from(["mlflow", ("csv",)]), ValueError, r"log must name")],
+          "echo": [Bad("not callable", st.sampled_from([3, "x"]), TypeError, r"callable")]})
+register("causal_grad.training.run.smoothing_penalty", _run.smoothing_penalty,
+         {"config": _CFG, "tokens": TOKENS, "targets": np.full((2, S), 1 / S)},
+         {"config": [Bad("not a TrainConfig", st.sampled_from([None, 3, "cfg"]), TypeError, r"TrainConfig")],
+          "tokens": [Bad("not a token array", st.sampled_from([None, "x"]), (TypeError, ValueError), r"tokens")],
+          "targets": [Bad("not (B, S)", st.sampled_from([np.zeros((2, S + 1)), np.zeros((3, S))]), ValueError,
+                          r"shape")]})
+register("causal_grad.runlock.RunLock", _rl.RunLock, {"folder": NOWHERE},
+         {"folder": [Bad("not a path", st.sampled_from([None, 3, True]), TypeError, r"path")],
+          "echo": [Bad("not callable", st.sampled_from([3, "x"]), TypeError, r"callable")]})
+register("causal_grad.runlock.lock_holder", _rl.lock_holder, {"folder": NOWHERE},
+         {"folder": [Bad("not a path", st.sampled_from([None, 3, True]), TypeError, r"path")]})
 register("causal_grad.training.run.load_run", _run.load_run, {"out": NOWHERE},
          {"out": [Bad("not a results folder", st.sampled_from([NOWHERE, None, 3]), (TypeError, ValueError),
                       r"out|results|config")]})
@@ -1185,6 +1199,12 @@ register("causal_grad.training.checkpoint.load_weights", _ck.load_weights, {"pat
 register("causal_grad.training.checkpoint.Checkpointer", _ck.Checkpointer, {"directory": NOWHERE, "max_to_keep": 2},
          {"directory": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"directory")],
           "max_to_keep": ints(1)})
+register("causal_grad.training.checkpoint.checkpoint_problem", _ck.checkpoint_problem, {"folder": NOWHERE},
+         {"folder": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"folder")]})
+register("causal_grad.training.checkpoint.usable_checkpoints", _ck.usable_checkpoints, {"directory": NOWHERE},
+         {"directory": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"directory")]})
+register("causal_grad.training.checkpoint.set_aside", _ck.set_aside, {"directory": NOWHERE, "step": 1},
+         {"directory": [Bad("not a path", st.sampled_from([None, 3]), TypeError, r"directory")], "step": ints(0)})
 register("causal_grad.training.checkpoint.leaf_name", _ck.leaf_name, {"path": ()},
          {"path": [Bad("not a key path", st.sampled_from([None, 3]), TypeError, r"path")]})
 register("causal_grad.training.loop.step_key", _lp.step_key, {"seed_key": KEY, "step": 0},
@@ -1519,6 +1539,8 @@ DATA_TYPES = {
     "causal_grad.kernels.UNROLL_MAX_POSITIONS",
     "causal_grad.kernels.UNROLL_MAX_S", "causal_grad.kernels.FAST_CPU_OPTIONS",
     "causal_grad.training.run.TrainResult", "causal_grad.training.run.HeldOut",
+    "causal_grad.runlock.LOCK_NAME", "causal_grad.runlock.RunLockedError", "causal_grad.training.checkpoint.MANIFEST_NAME",
+    "causal_grad.training.config.FLOAT32_MAX",
     "causal_grad.training.schedules.Stage", "causal_grad.training.schedules.OPTIMIZERS",
     "causal_grad.training.schedules.SCHEDULES", "causal_grad.training.run.TrainingInterrupted",
     "causal_grad.ngram.NGRAM_PRIORS", "causal_grad.ngram.NGRAM_INITIAL", "causal_grad.ngram.MAX_TABLE_ENTRIES",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..graphs import Graph
 from ._common import add_graph_args, explicit_parents, graph_from_args
@@ -10,12 +11,25 @@ from ._common import add_graph_args, explicit_parents, graph_from_args
 # The training modules (JAX, the model registry, the presets) are imported inside the functions that need them:
 # the accepted exception that keeps `causal-grad` parsing and flag errors fast (see causal_grad.cli).
 
-__all__ = ["add_parser", "run", "config_from_args"]
+__all__ = ["add_parser", "run", "config_from_args", "summary"]
 
 #: CLI flag destinations that override a config field of the same name.
 _FIELDS = ("vocab", "alpha", "heads", "schedule", "optimizer", "lr", "lr2", "steps", "stage1_steps", "batch", "seed",
            "beta0", "gamma", "eps", "init", "init_scale", "weight_decay", "warmup", "d_model", "layers", "mlp_ratio",
-           "eval_every", "eval_size", "eval_seed", "checkpoint_every", "log_every")
+           "eval_every", "eval_size", "eval_seed", "checkpoint_every", "log_every", "snapshot_every")
+#: Real-valued flags: training runs in float32, so each must lie within its range (finite there).
+_FLOAT32_MAX = 3.4028234663852886e38
+#: The optional metric writers of ``--log`` (causal_grad.logs.LOG_KINDS; metrics.csv is always written).
+_LOG_KINDS = ("tensorboard", "wandb")
+
+
+def _logs(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in _LOG_KINDS]
+    if bad or not kinds:  # (ArgumentTypeError: argparse keeps the message)
+        raise argparse.ArgumentTypeError(f"--log must name writers among {', '.join(_LOG_KINDS)} (comma-separated; "
+                                         f"metrics.csv is always written), got {text!r}")
+    return kinds
 
 
 def _heads(text: str) -> tuple[int, ...]:
@@ -32,8 +46,10 @@ def add_parser(sub) -> None:
         description="Train a model from a named preset (sampling on device, many steps per compiled call); every "
                     "flag overrides the preset's field of the same name. Prints held-out loss against the "
                     "in-context estimator and the entropy floor, parent attention, argmax recovery and SHD. With "
-                    "--out, keeps config.json, history.json, weights.npz and (with --checkpoint-every) orbax "
-                    "checkpoints; --resume continues from the last checkpoint to the same weights as an "
+                    "--out, keeps config.json, history.json, metrics.csv, attention.npz (first-layer attention "
+                    "snapshots, drawn by `causal-grad plot OUT`), weights.npz and (with --checkpoint-every) orbax "
+                    "checkpoints, and locks the folder while it runs (a second run into it is refused); --resume "
+                    "continues from the newest checkpoint that reads back completely to the same weights as an "
                     "uninterrupted run, and --resume with a larger --steps extends a finished run.",
         epilog="presets: see the table below (--preset NAME; without it, --model M [--schedule S] picks M's fast "
                "preset)")
@@ -76,6 +92,13 @@ def add_parser(sub) -> None:
     r.add_argument("--log-every", type=int, default=None, help="training-loss logging interval")
     r.add_argument("--checkpoint-every", type=int, default=None, help="orbax checkpoint interval (0: none; needs "
                                                                      "--out)")
+    r.add_argument("--snapshot-every", type=int, default=None,
+                   help="record the first-layer attention into OUT/attention.npz every N steps, the frames of "
+                        "`causal-grad plot`'s animation (0: never; default: min(eval-every, steps/20), about 20 "
+                        "frames)")
+    r.add_argument("--log", type=_logs, default=(), metavar="WRITERS",
+                   help="metric writers besides OUT/metrics.csv: tensorboard (event files in OUT/tensorboard), wandb "
+                        "(WANDB_MODE=offline keeps it local), or both comma-separated; needs --out")
     r.add_argument("--out", default=None, help="results folder to keep the run in (default: nothing is written)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                                                          "(with a larger --steps: extend it)")
@@ -99,17 +122,26 @@ def _presets_in_help(p: argparse.ArgumentParser) -> None:
 def check_flags(args: argparse.Namespace) -> None:
     """The flags' own rules (those the configs apply too), before JAX is imported: a bad flag answers at once."""
     from .._validate import check_concentration, check_int, check_output_path, check_positive_float, check_scale
+    from ..runlock import LOCK_NAME, lock_holder
 
     if args.T is not None:
-        check_int("--T", args.T, minimum=2)
+        check_int("--T", args.T, minimum=2)  # the forest families need T >= 3: config_from_args, knowing the family
+    if args.n is not None:
+        check_int("--n", args.n, minimum=2)  # training needs two token positions (TrainConfig's rule)
     for flag, minimum in (("steps", 1), ("batch", 1), ("stage1_steps", 1), ("eval_every", 1), ("eval_size", 1),
                           ("log_every", 1), ("checkpoint_every", 0), ("warmup", 0), ("d_model", 1), ("layers", 1),
-                          ("mlp_ratio", 1)):
+                          ("mlp_ratio", 1), ("snapshot_every", 0)):
         if getattr(args, flag) is not None:
             check_int("--" + flag.replace("_", "-"), getattr(args, flag), minimum=minimum)
-    for flag, zero in (("lr", False), ("lr2", False), ("gamma", True), ("init_scale", True), ("weight_decay", True)):
-        if getattr(args, flag) is not None:
-            check_positive_float("--" + flag.replace("_", "-"), getattr(args, flag), allow_zero=zero)
+    for flag, zero in (("lr", False), ("lr2", False), ("gamma", True), ("init_scale", True), ("weight_decay", True),
+                       ("beta0", True)):
+        v = getattr(args, flag)
+        if v is not None:
+            name = "--" + flag.replace("_", "-")
+            check_positive_float(name, v, allow_zero=zero)
+            if abs(v) > _FLOAT32_MAX:
+                raise ValueError(f"{name} {v:.4g} is outside the float32 range (|x| <= {_FLOAT32_MAX:.4g}): training "
+                                 f"runs in float32, where it would be inf")
     if args.beta0 is not None:
         check_scale("--beta0", args.beta0, "float32", allow_zero=True)  # training runs in float32
     if args.vocab is not None:
@@ -120,8 +152,19 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ValueError("--resume needs --out (the folder of the run to continue)")
     if args.checkpoint_every and not args.out:
         raise ValueError("--checkpoint-every needs --out (where to keep the checkpoints)")
+    if args.log and not args.out:
+        raise ValueError("--log needs --out (the writers keep their files in the results folder)")
     if args.out:
-        check_output_path("--out", args.out, kind="dir")
+        out = check_output_path("--out", args.out, kind="dir")
+        if args.resume and not out.is_dir():
+            raise ValueError(f"--resume: nothing to resume in {out}: the folder does not exist")
+        pid = lock_holder(out)
+        if pid is not None:
+            who = "a process that is starting" if pid < 0 else f"process {pid}"
+            raise ValueError(f"--out {out} is being written by another run ({who}, lock file {out / LOCK_NAME}): "
+                             f"wait for it to end or choose another folder")
+        if args.resume and not (out / "config.json").is_file():
+            raise ValueError(f"--resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -142,6 +185,9 @@ def config_from_args(args: argparse.Namespace):
     args.graph = family
     if args.T is not None:
         multi = family.replace("_", "-") in ("two-parent", "dag")
+        if not multi and args.T < 3:
+            raise ValueError(f"--T must be >= 3 for the forest family {family!r} (T = n + 1: training needs at least 2 "
+                             f"graph positions), got {args.T}")
         args.n = Graph.n_for_seq_len(args.T, multi_parent=multi)
     if args.n is None and explicit_parents(family) is None:
         args.n = p.graph[1]
@@ -160,34 +206,56 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
-    import json
-
     from ..training.run import train
 
     cfg = config_from_args(args)
-    graph = cfg.graph
-    res = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    f = res.final
-    b = res.history["baselines"]
-    o = cfg.optim
-    print(f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {res.history['steps_done']} steps of "
-          f"{cfg.run.batch} in {res.history['wall_s']:.1f} s")
-    print(f"held-out loss {f['loss']:.4f} nats (in-context estimator {b['in_context']:.4f}, entropy floor "
-          f"{b['entropy_floor']:.4f}; excess {f['excess_over_in_context']:+.4f})")
+    res = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, log=args.log,
+                echo=lambda msg: print(f"causal-grad train: {msg}", file=sys.stderr, flush=True))
+    for line in summary(res):
+        print(line)
+    return 0
+
+
+def summary(res) -> list[str]:
+    """The lines ``causal-grad train`` prints at the end of a run (:class:`~causal_grad.training.TrainResult`):
+    the losses against their references, the first layer's graph recovery with SHD's threshold, the reduced
+    model's ε/S smoothing penalty when it explains a loss far above the in-context estimator
+    (docs/theory.md §7.5), and where the run is kept with the command that draws it."""
+    import json
+
+    cfg, f, b, h = res.config, res.final, res.history["baselines"], res.history
+    graph, o = cfg.graph, cfg.optim
+    lines = [f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {h['steps_done']} steps of "
+             f"{cfg.run.batch} in {h['wall_s']:.1f} s",
+             f"held-out loss {f['loss']:.4f} nats (in-context estimator {b['in_context']:.4f}, unigram "
+             f"{b.get('unigram', float('nan')):.4f}, entropy floor {b['entropy_floor']:.4f}; excess over the "
+             f"estimator {f['excess_over_in_context']:+.4f})"]
     if "recovered" in f:
-        print(f"first layer: parent attention mean {f['mean_parent_attention']:.3f} (min "
-              f"{f['min_parent_attention']:.3f}), argmax recovers {f['recovered']:.0%} of parents, SHD {f['shd']} "
-              f"(argmax graph: a parent counts when its weight is at least 0.5)")
+        lines.append(f"first layer: parent attention mean {f['mean_parent_attention']:.3f} (min "
+                     f"{f['min_parent_attention']:.3f}), argmax recovers {f['recovered']:.0%} of parents, SHD "
+                     f"{f['shd']:g} (structural Hamming distance of the argmax graph to the true one: a row's argmax "
+                     f"is its parent when its weight is at least 0.5, else the row counts as a root)")
         if f.get("previous_token") is not None and graph.parents == tuple(range(-1, graph.n - 1)):
             extra = "" if "diag_minus_offdiag" not in f else (
                 f", layer-2 token block diag - offdiag {f['diag_minus_offdiag']:.3f}, rows with diagonal argmax "
                 f"{f['diag_argmax_rows']:.0%}")
-            print(f"induction head: previous-token weight {f['previous_token']:.3f}{extra}")
+            lines.append(f"induction head: previous-token weight {f['previous_token']:.3f}{extra}")
     if "heads" in f:
         ones = ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k.startswith("one_parent"))
-        print(f"one-parent estimators: {ones}")
-        print("first-layer heads (rows: heads, columns: parent slots), argmax fractions:",
-              json.dumps(f["heads"]["argmax"]), "split:", f["heads"]["split"])
+        lines.append(f"one-parent estimators: {ones}")
+        lines.append("first-layer heads (rows: heads, columns: parent slots), argmax fractions: "
+                     + json.dumps(f["heads"]["argmax"]) + " split: " + str(f["heads"]["split"]))
+    sm = h.get("smoothing")
+    excess = f.get("excess_over_in_context", 0.0)
+    if sm is not None and excess > 0.05 and sm["ideal_excess_over_in_context"] > 0.5 * excess:
+        lines.append(f"why the excess: the reduced model's readout (1-eps)*out + eps/S gives a token absent from the "
+                     f"copied ones only eps/S = {sm['eps']:g}/{sm['S']}, costing -log(eps/S) = {sm['floor_nats']:.2f} "
+                     f"nats per unit of target mass; {sm['absent_mass']:.1%} of the held-out target mass falls on "
+                     f"such tokens, so even the exact graph scores about {sm['ideal_loss']:.4f} "
+                     f"({sm['ideal_excess_over_in_context']:+.4f} over the estimator, whose pseudo-counts smooth "
+                     f"instead): the smoothing, not the graph (docs/theory.md §7.5; a larger --eps lowers it)")
     if res.out is not None:
-        print(f"kept in {res.out} (config.json, history.json, weights.npz)")
-    return 0
+        lines.append(f"kept in {res.out} (config.json, history.json, metrics.csv, weights.npz"
+                     + (", attention.npz" if (res.out / "attention.npz").is_file() else "") + ")")
+        lines.append(f"see: causal-grad plot {res.out}")
+    return lines

@@ -19,18 +19,20 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .._validate import check_int, check_positive_float, check_sample_memory, check_seed
+from .._validate import SEED_MAX, check_concentration, check_int, check_positive_float, check_sample_memory, check_seed
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
 from .schedules import OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = ["PRIORS", "TaskConfig", "OptimConfig", "RunConfig", "TrainConfig", "CONFIG_FORMAT", "config_diff",
-           "LAYERS"]
+           "LAYERS", "FLOAT32_MAX"]
 
 #: Priors a training task can name (the training task samples Dirichlet(α) transition rows).
 PRIORS = ("dirichlet",)
 #: The ``format`` written into ``config.json``; files without it are the flat format of earlier versions.
 CONFIG_FORMAT = 2
+#: The largest finite float32 (training runs in float32: a real hyper-parameter beyond it would be ``inf``).
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _graph_from_json(g: Any) -> Graph:
@@ -43,8 +45,9 @@ def _graph_from_json(g: Any) -> Graph:
 @dataclass(frozen=True)
 class TaskConfig:
     """The task: ``graph`` (a :class:`~causal_grad.graphs.Graph` or a parent list; a forest gives the in-context
-    task, a multi-parent DAG the multi-parent task), ``vocab`` ``S ≥ 2``, Dirichlet concentration ``alpha > 0``,
-    ``prior`` (one of :data:`PRIORS`)."""
+    task, a multi-parent DAG the multi-parent task), ``vocab`` ``S ≥ 2``, Dirichlet concentration ``alpha`` (at
+    least :func:`causal_grad._validate.concentration_floor` of float32, the dtype training samples in, about
+    2.6e-37: below it the Dirichlet draws are NaN), ``prior`` (one of :data:`PRIORS`)."""
 
     graph: Graph
     vocab: int = 10
@@ -54,7 +57,7 @@ class TaskConfig:
     def __post_init__(self):
         object.__setattr__(self, "graph", self.graph if isinstance(self.graph, Graph) else Graph(self.graph))
         object.__setattr__(self, "vocab", check_int("vocab", self.vocab, minimum=2))
-        object.__setattr__(self, "alpha", check_positive_float("alpha", self.alpha))
+        object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float32"))
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
 
@@ -106,7 +109,14 @@ class OptimConfig:
 class RunConfig:
     """``steps`` and ``batch`` (sequences per step); ``seed`` of the initialisation and of every batch; a held-out
     set of ``eval_size`` sequences (key ``eval_seed``) scored every ``eval_every`` steps; orbax checkpoints every
-    ``checkpoint_every`` steps (0: none); the training loss logged every ``log_every`` steps."""
+    ``checkpoint_every`` steps (0: none); the training loss logged every ``log_every`` steps. ``seed`` and
+    ``eval_seed`` must fit what ``jax.random.key`` accepts (at most ``2**63 - 1``).
+
+    ``snapshot_every``: the first-layer attention is recorded into ``out/attention.npz`` (the animation of
+    ``causal-grad plot``) at step 0, every ``snapshot_every`` steps and at the end; ``None`` (the default): every
+    :attr:`snapshot_interval` ``= min(eval_every, max(1, steps // 20))`` steps (about 20 frames, and at every
+    held-out evaluation when ``eval_every`` divides ``steps``); ``0``: never. Snapshots are kept only by a run with an
+    ``out`` folder."""
 
     steps: int = 200
     batch: int = 1024
@@ -116,13 +126,24 @@ class RunConfig:
     eval_seed: int = 20240214
     checkpoint_every: int = 0
     log_every: int = 50
+    snapshot_every: int | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch", "eval_every", "eval_size", "log_every"):
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
-        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0, maximum=SEED_MAX))
+        if self.snapshot_every is not None:
+            object.__setattr__(self, "snapshot_every", check_int("snapshot_every", self.snapshot_every, minimum=0))
         object.__setattr__(self, "eval_seed", check_seed("eval_seed", self.eval_seed))
         object.__setattr__(self, "checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, minimum=0))
+
+    @property
+    def snapshot_interval(self) -> int:
+        """Steps between attention snapshots (``0``: none): ``snapshot_every``, or by default
+        ``min(eval_every, max(1, steps // 20))``."""
+        if self.snapshot_every is not None:
+            return self.snapshot_every
+        return min(self.eval_every, max(1, self.steps // 20))
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -142,7 +163,11 @@ class TrainConfig:
     model with a first attention layer group ``A1`` and, for the disentangled model, the induction
     initialisation and one head per layer (with several heads in a layer, the heads beyond the first never
     receive a gradient in stage 1 and stay uniform: train those jointly); ``stage1_steps < steps`` is not
-    required (``stage1_steps = steps`` is stage 1 only) but ``stage1_steps ≤ steps`` and ``warmup < steps`` are."""
+    required (``stage1_steps = steps`` is stage 1 only) but ``stage1_steps ≤ steps`` and ``warmup < steps`` are.
+    The graph needs at least two token positions (``T ≥ 3`` for a forest): with one, the first layer has nothing
+    to choose between and the graph metrics are undefined. Every real hyper-parameter (the model's ``beta0``,
+    ``gamma``, …, the learning rates) must lie within the float32 range (:data:`FLOAT32_MAX`), the dtype training
+    runs in."""
 
     task: TaskConfig
     model: Any = field(default_factory=lambda: get_model("reduced").Config())
@@ -161,6 +186,16 @@ class TrainConfig:
         if not isinstance(self.run, RunConfig):
             raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
         steps, o, g = self.run.steps, self.optim, self.task.graph
+        if g.token_positions < 2:
+            raise ValueError(f"graph: training needs at least 2 token positions (T >= 3 for a forest), got "
+                             f"{g.token_positions} (n = {g.n} graph positions, T = {g.seq_len}): with one position "
+                             f"the first attention layer has nothing to choose between")
+        for layer in (self.model, self.optim):
+            for f in dataclasses.fields(layer):
+                v = getattr(layer, f.name)
+                if isinstance(v, float) and not abs(v) <= FLOAT32_MAX:
+                    raise ValueError(f"{f.name} = {v:.4g} is outside the float32 range (|x| <= {FLOAT32_MAX:.4g}): "
+                                     f"training runs in float32, where it would be inf")
         check_sample_memory("eval_size", self.run.eval_size, g.seq_len, self.task.vocab, "float32")
         if name == "reduced" and not g.is_forest:
             raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")

@@ -1,20 +1,36 @@
-"""Training runs people can keep: a config, a results folder, a progress bar, checkpoints and exact resume.
+"""Training runs people can keep: a config, a results folder, a progress bar, logs, checkpoints and exact resume.
 
 :func:`train` runs a :class:`TrainConfig` and, given ``out``, writes
 
 * ``out/config.json`` — the configuration (enough to rerun it);
 * ``out/history.json`` — held-out metrics every ``eval_every`` steps and the mean training loss of every chunk,
   rewritten atomically (temporary file, then ``os.replace``) after every evaluation;
-* ``out/checkpoints/<step>/`` — orbax checkpoints of the whole training state every ``checkpoint_every`` steps;
+* ``out/metrics.csv`` — the same numbers as rows ``step, train/loss, eval/…`` (:class:`causal_grad.logs.CSVWriter`);
+  with ``log=("tensorboard",)`` also TensorBoard event files in ``out/tensorboard``, with ``log=("wandb",)`` a
+  wandb run (``WANDB_MODE=offline`` keeps it local);
+* ``out/attention.npz`` — the first-layer attention (the model's ``first_layer_attention`` on the first 512
+  held-out sequences) at step 0 and every ``RunConfig.snapshot_interval`` steps (``snapshot_every``; by default
+  about 20 frames) (:class:`causal_grad.logs.AttentionSnapshots`): the frames of ``causal-grad plot``'s animation;
+* ``out/checkpoints/<step>/`` — orbax checkpoints of the whole training state every ``checkpoint_every`` steps,
+  each with a SHA-256 manifest of its files;
 * ``out/weights.npz`` — the final parameters.
 
-``resume=True`` restores the newest checkpoint and continues. The batch of step ``t`` is drawn with a key that
-depends on ``(seed, t)`` only and the chunk boundaries are fixed by the configuration, so a resumed run ends
-with the same weights as an uninterrupted one (bit for bit on the same machine; see ``tests/test_training.py``).
-A run without a checkpoint is trained again from step 0. ``resume=True`` with a config that differs from the
-saved one only by a larger ``steps`` extends the run (the layer-wise stage 1 keeps its saved length; the last
+While it runs, the folder is locked (``out/run.lock`` holds the process id, :mod:`causal_grad.runlock`): a second
+writer is refused before any compute, naming the holder; the lock of a process that died is taken over.
+
+``resume=True`` restores the newest checkpoint that reads back completely (every file as saved): newer ones that
+do not are named with the reason, moved to ``out/checkpoints.skipped/`` and skipped, all before the expensive
+start-up (the context build and compilation). The batch of step ``t`` is drawn with a key that depends on
+``(seed, t)`` only and the chunk boundaries are fixed by the configuration, so a resumed run ends with the same
+weights as an uninterrupted one (bit for bit on the same machine; see ``tests/test_training.py``), whichever
+checkpoint it resumed from; ``history.json``, ``metrics.csv`` and ``attention.npz`` keep their entries up to that
+step. A run without a checkpoint is trained again from step 0. ``resume=True`` with a config that differs from
+the saved one only by a larger ``steps`` extends the run (the layer-wise stage 1 keeps its saved length; the last
 stage's cosine decay is recomputed over the new length); any other difference raises a ``ValueError`` naming
-the fields.
+the fields. Resuming a folder that holds no run (no ``config.json``) is refused.
+
+A held-out loss that is not finite at the initial parameters is refused before the first step, naming the cause
+(the targets, i.e. ``alpha``; the model's hyper-parameters such as ``beta0``), not the learning rate.
 """
 
 from __future__ import annotations
@@ -25,28 +41,34 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_callable, check_int, check_output_path
+from .._validate import check_array, check_callable, check_int, check_output_path, check_tokens, concentration_floor
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
+from ..logs import LOG_KINDS, SNAPSHOT_NAME, AttentionSnapshots, flatten_metrics, open_writers
+from ..runlock import RunLock
 from ..task import make_task
-from .checkpoint import Checkpointer, load_weights, save_weights
-from .config import TrainConfig, config_diff
+from .checkpoint import Checkpointer, leaf_name, load_weights, save_weights, set_aside, usable_checkpoints
+from .config import FLOAT32_MAX, TrainConfig, config_diff
 from .loop import ChunkRunner, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import Stage
 from .strategies import query_strategies, strategy_kl
 
-__all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted"]
+__all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted",
+           "smoothing_penalty"]
 
 # ---------------------------------------------------------------------- held-out evaluation
 @dataclass(frozen=True)
@@ -84,7 +106,7 @@ class HeldOut:
         return BaselineLosses(self.in_context, self.entropy_floor, dict(self.others))
 
     @classmethod
-    def build(cls, task, size: int, seed: int) -> "HeldOut":
+    def build(cls, task, size: int, seed: int) -> HeldOut:
         tokens, targets = task.sample(jax.random.key(seed), size)
 
         weaker = {"unigram": task.unigram}
@@ -109,7 +131,7 @@ class TrainResult:
     config: TrainConfig
     params: object
     history: dict
-    out: Optional[Path] = None
+    out: Path | None = None
 
     @property
     def final(self) -> dict:
@@ -148,12 +170,22 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"{signal.Signals(signum).name} at step {step}" + (f"; {where}" if where else ""))
 
 
+class _Signals(list):
+    """The signals received (a list) and whether the run is past its start-up (``deferred``): before, the first
+    signal stops at once (nothing to save yet); after, it stops at the next chunk boundary."""
+
+    deferred = False
+    step = 0
+
+
 @contextlib.contextmanager
 def _stop_on_signals():
-    """Within the block SIGINT and SIGTERM only record themselves (the list it yields); the training loop stops at
-    the next chunk boundary, where the state is consistent. A second signal stops at once (KeyboardInterrupt).
-    Outside the main thread signals cannot be caught, and nothing is installed."""
-    got: list[int] = []
+    """Within the block SIGINT and SIGTERM are handled here. During the start-up (checks, the context build and
+    compilation, the held-out set, the first evaluation: nothing to save yet) the first signal stops the run at
+    once with :class:`TrainingInterrupted`; once the training loop runs (``deferred``) it only records itself and
+    the loop stops at the next chunk boundary, where the state is consistent. A second signal stops at once
+    (KeyboardInterrupt). Outside the main thread signals cannot be caught, and nothing is installed."""
+    got = _Signals()
     if threading.current_thread() is not threading.main_thread():
         yield got
         return
@@ -162,6 +194,8 @@ def _stop_on_signals():
         if got:
             raise KeyboardInterrupt
         got.append(signum)
+        if not got.deferred:
+            raise TrainingInterrupted(signum, got.step, "during start-up, before any training step: nothing to save")
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -174,7 +208,7 @@ def _stop_on_signals():
 def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
     r = cfg.run
     marks = {r.steps}
-    for every in (r.eval_every, r.log_every, r.checkpoint_every):
+    for every in (r.eval_every, r.log_every, r.checkpoint_every, r.snapshot_interval):
         if every:
             marks.update(range(every, r.steps, every))
     marks.update(s.end for s in stages)
@@ -257,25 +291,46 @@ def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
 
 def train(config: TrainConfig, out: str | os.PathLike | None = None, *, resume: bool = False, progress: bool = True,
           mesh: jax.sharding.Mesh | None = None,
-          stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100) -> TrainResult:
+          stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100,
+          log: Sequence[str] | str | None = (), echo: Callable[[str], None] | None = None) -> TrainResult:
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
-    early after an evaluation (used by the benchmarks to time recovery). Returns the final parameters and
-    the history.
+    early after an evaluation (used by the benchmarks to time recovery). ``log``: metric writers besides
+    ``metrics.csv`` (``"tensorboard"``, ``"wandb"``; they need ``out``). ``echo``: where notices go (a stale lock
+    taken over, a checkpoint skipped on resume); default: standard error. Returns the final parameters and the
+    history.
 
-    SIGINT/SIGTERM (in the main thread) stop the run at the end of the running chunk: the state is checkpointed
-    in ``out/checkpoints/<step>`` and ``history.json`` written (``interrupted_at``), then
-    :class:`TrainingInterrupted` is raised; ``resume=True`` continues to the same final weights."""
+    SIGINT/SIGTERM (in the main thread) during the start-up stop at once; once training runs they stop the run
+    at the end of the running chunk: the state is checkpointed in ``out/checkpoints/<step>`` and ``history.json``
+    written (``interrupted_at``), then :class:`TrainingInterrupted` is raised; ``resume=True`` continues to the
+    same final weights."""
     with _stop_on_signals() as signals:
         return _train(config, out, resume=resume, progress=progress, mesh=mesh, stop_when=stop_when,
-                      max_chunk=max_chunk, signals=signals)
+                      max_chunk=max_chunk, signals=signals, log=log, echo=echo)
 
 
-def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals) -> TrainResult:
+def _stderr(msg: str) -> None:
+    print(f"causal_grad.train: {msg}", file=sys.stderr, flush=True)
+
+
+def _check_log(log) -> tuple[str, ...]:
+    if log is None:
+        return ()
+    kinds = (log,) if isinstance(log, str) else log
+    if not isinstance(kinds, (list, tuple)):
+        raise TypeError(f"log must be a writer name or a sequence of them ({', '.join(LOG_KINDS)}), got "
+                        f"{type(log).__name__}")
+    bad = [k for k in kinds if k not in LOG_KINDS]
+    if bad:
+        raise ValueError(f"log must name writers among {', '.join(LOG_KINDS)} (metrics.csv is always written), got "
+                         f"{', '.join(map(repr, bad))}")
+    return tuple(dict.fromkeys(kinds))
+
+
+def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals, log, echo) -> TrainResult:
     t_start = time.perf_counter()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (e.g. causal_grad.training.preset(...)), got "
                         f"{type(config).__name__}")
-    cfg = config
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = check_output_path("out", out, kind="dir") if out is not None else None
@@ -284,38 +339,178 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     max_chunk = check_int("max_chunk", max_chunk, minimum=1)
     if stop_when is not None:
         check_callable("stop_when", stop_when)
+    kinds = _check_log(log)
+    if kinds and out is None:
+        raise ValueError(f"log {', '.join(kinds)} needs out (the writers keep their files in the results folder)")
+    say = _stderr if echo is None else check_callable("echo", echo)
+    if resume and not out.is_dir():
+        raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
+    if out is None:
+        return _run(config, None, resume=False, progress=progress, mesh=mesh, stop_when=stop_when,
+                    max_chunk=max_chunk, signals=signals, kinds=kinds, say=say, t_start=t_start)
+    created = not out.exists()
+    lock = RunLock(out, echo=say)
+    lock.acquire()  # before any compute: a second writer is refused here, naming the holder
+    try:
+        return _run(config, out, resume=resume, progress=progress, mesh=mesh, stop_when=stop_when,
+                    max_chunk=max_chunk, signals=signals, kinds=kinds, say=say, t_start=t_start)
+    finally:
+        lock.release()
+        if created:
+            with contextlib.suppress(OSError):  # a folder this call created and left empty (refused at start-up)
+                out.rmdir()
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"resume: {path} ({what}) is not readable JSON ({exc}): the file was overwritten or "
+                         f"truncated") from None
+
+
+def _pick_checkpoint(out: Path, say) -> int | None:
+    """The newest checkpoint of ``out`` that reads back completely (a file check, before any compute); the others
+    are named with the reason and moved to ``out/checkpoints.skipped`` (orbax would otherwise pick them)."""
+    d = out / "checkpoints"
+    good, bad = usable_checkpoints(d)
+    newest = good[-1] if good else None
+    for step, why in sorted(bad.items(), reverse=True):
+        where = set_aside(d, step)
+        fallback = (f"resuming from checkpoint {newest}" if newest is not None and newest < step
+                    else "an older checkpoint" if newest is not None else "no other checkpoint")
+        say(f"resume: skipping checkpoint {step}: {why}; moved to {where} ({fallback})")
+    if newest is None and bad:
+        say(f"resume: no checkpoint in {d} reads back completely: training again from step 0")
+    return newest
+
+
+def _hyper(cfg: TrainConfig) -> str:
+    m = cfg.model
+    vals = [f"{f.name}={getattr(m, f.name):.4g}" for f in dataclasses.fields(m)
+            if isinstance(getattr(m, f.name), float)]
+    return ", ".join(vals) or "none"
+
+
+def _check_start(cfg: TrainConfig, held: HeldOut, params) -> None:
+    """Finite targets and initial parameters, before the first step; the message names the cause."""
+    if not bool(np.all(np.isfinite(np.asarray(held.targets)))):
+        raise ValueError(f"alpha = {cfg.task.alpha:.4g}: the task's targets are not finite in float32 (the "
+                         f"Dirichlet draws need alpha >= {concentration_floor('float32'):.3g}); this is the task's "
+                         f"concentration, not the learning rate")
+    bad = [leaf_name(p) for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
+           if np.issubdtype(np.asarray(x).dtype, np.floating) and not np.all(np.isfinite(np.asarray(x)))]
+    if bad:
+        raise ValueError(f"the initial parameters ({', '.join(bad[:3])}) are not finite in float32: the model's "
+                         f"hyper-parameters ({_hyper(cfg)}) are out of range for float32 (e.g. beta0 beyond "
+                         f"{FLOAT32_MAX:.3g}); not the learning rate")
+
+
+def _check_initial_loss(cfg: TrainConfig, ev: dict) -> None:
+    loss = ev.get("loss", 0.0)
+    if not math.isfinite(loss):
+        raise ValueError(f"the held-out loss at the initial parameters is {loss}, before any training step (so not "
+                         f"the learning rate): the model's hyper-parameters ({_hyper(cfg)}) give non-finite float32 "
+                         f"values (e.g. a beta0 so large that the attention scores overflow); use smaller ones")
+
+
+def _row(train_loss: float | None = None, ev: dict | None = None) -> dict:
+    """One metrics row: ``train/loss`` and the held-out metrics as ``eval/<name>`` (nested ones flattened)."""
+    row = {} if train_loss is None else {"train/loss": float(train_loss)}
+    if ev is not None:
+        row.update(flatten_metrics({k: v for k, v in ev.items() if k != "step"}, prefix="eval"))
+    return row
+
+
+def _replay(csv_writer, history: dict) -> None:
+    """The rows of ``history`` (kept up to a resumed step) written again into a fresh ``metrics.csv``."""
+    train_at = {int(s): v for s, v in history["train"]}
+    eval_at = {int(e["step"]): e for e in history["eval"]}
+    for s in sorted(set(train_at) | set(eval_at)):
+        csv_writer.write(s, _row(train_at.get(s), eval_at.get(s)))
+
+
+_ATTENTION_FNS: weakref.WeakKeyDictionary[_Context, Callable] = weakref.WeakKeyDictionary()
+
+
+def _attention_fn(ctx: _Context) -> Callable:
+    """The first-layer attention ``(H, T, T)`` on the first 512 held-out sequences (compiled once per context)."""
+    f = _ATTENTION_FNS.get(ctx)
+    if f is None:
+        tokens, fla = ctx.held.tokens[:512], ctx.spec.first_layer_attention
+        f = jax.jit(lambda p: fla(p, tokens))
+        _ATTENTION_FNS[ctx] = f
+    return f
+
+
+def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kinds, say, t_start) -> TrainResult:
+    if resume and not (out / "config.json").is_file():
+        raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
     if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
         raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
                          f"choose another folder")
-    if resume and (out / "config.json").exists():
+    restore_from = None
+    if resume:
         cfg = _resumable(cfg, out)
+        restore_from = _pick_checkpoint(out, say)  # validated before the expensive start-up
     ctx = _context(cfg, mesh, max_chunk)
     spec, stages, held, evaluate = ctx.spec, ctx.stages, ctx.held, ctx.evaluate
     seed_key = jax.random.key(cfg.run.seed)
     params = spec.init(jax.random.fold_in(seed_key, 1))
+    _check_start(cfg, held, params)
 
     history = {"config": cfg.to_json(), "baselines": held.losses().to_dict(), "eval": [], "train": []}
-    ckpt = None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "config.json", cfg.to_json())
-        # a run that kept no checkpoint has no state to continue from: resume then trains it from step 0
-        if cfg.run.checkpoint_every or (resume and (out / "checkpoints").is_dir()):  # (an interrupted run's)
-            ckpt = Checkpointer(out / "checkpoints")
-
     runner_for = ctx.runner
     step, k = 0, 0
     state = runner_for(0).init_state(params, 0)
-    if resume and ckpt is not None and ckpt.latest_step() is not None:
-        step = int(ckpt.latest_step())
+    first = None
+    if restore_from is None:
+        first = {"step": 0, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
+        _check_initial_loss(cfg, first)
+    ckpt = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        # a run that kept no checkpoint has no state to continue from: resume then trains it from step 0
+        if cfg.run.checkpoint_every or restore_from is not None or (resume and (out / "checkpoints").is_dir()):
+            ckpt = Checkpointer(out / "checkpoints")
+    if restore_from is not None:
+        step = restore_from
         k = next(i for i, s in enumerate(stages) if s.start < step <= s.end)
         like = runner_for(k).init_state(params, 0)
-        state = runner_for(k).place(ckpt.restore(step, like))
+        try:
+            restored = ckpt.restore(step, like)
+        except Exception as exc:  # noqa: BLE001 (orbax raises many kinds; name the checkpoint and stop)
+            detail = " ".join(str(exc).split())[:300]
+            raise ValueError(f"resume: checkpoint {ckpt.directory / str(step)} does not read back into this run's "
+                             f"state ({type(exc).__name__}: {detail})") from None
+        state = runner_for(k).place(restored)
         hist_path = out / "history.json"
         if hist_path.exists():
-            old = json.loads(hist_path.read_text())
+            old = _read_json(hist_path, "the run's history")
             history["eval"] = [e for e in old.get("eval", []) if e["step"] <= step]
             history["train"] = [e for e in old.get("train", []) if e[0] <= step]
+    writers, snaps, snap_path = None, None, None
+    if out is not None:
+        write_json_atomic(out / "config.json", cfg.to_json())
+        writers = open_writers(out, kinds, config=cfg.to_json())
+        if restore_from is not None:
+            _replay(writers.writers[0], history)
+        if cfg.run.snapshot_interval:
+            snap_path = out / SNAPSHOT_NAME
+            snaps = AttentionSnapshots()
+            if restore_from is not None and snap_path.is_file():
+                try:
+                    snaps = AttentionSnapshots.load(snap_path, up_to=step)
+                except (ValueError, OSError) as exc:
+                    say(f"resume: {snap_path} is unreadable ({exc}); the attention snapshots start again here")
+    every_snap = cfg.run.snapshot_interval
+
+    def snapshot(at: int) -> None:
+        if snaps is None:
+            return
+        if at % every_snap == 0 or at == cfg.run.steps:
+            snaps.add(at, np.asarray(jax.device_get(_attention_fn(ctx)(state.params))))
+            snaps.save(snap_path)
 
     bar = None
     if progress:
@@ -327,9 +522,13 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     last = history["eval"][-1] if history["eval"] else {}
     stopped = False
     try:
-        if step == 0 and not history["eval"]:
-            last = {"step": 0, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
+        if first is not None:
+            last = first
             history["eval"].append(last)
+            if writers is not None:
+                writers.write(0, _row(None, last))
+            snapshot(0)
+        signals.deferred, signals.step = True, step  # from here a first signal stops at the next chunk boundary
         while step < cfg.run.steps and not stopped and not signals:
             if step >= stages[k].end:  # next stage: fresh optimiser over the newly trainable groups
                 k += 1
@@ -341,18 +540,29 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
             step += n
             mean_loss = float(np.mean(np.asarray(losses)))
             if not math.isfinite(mean_loss):
-                raise FloatingPointError(f"training loss is {mean_loss} at step {step}: lower the learning rate")
+                was = (f"the held-out loss was finite, {history['eval'][-1]['loss']:.4g}, at step "
+                       f"{history['eval'][-1]['step']}" if history["eval"] else "")
+                cause = (f"; lower the learning rate (lr={cfg.optim.lr:g})" if history["train"] else
+                         f"; already in the first steps: the model's hyper-parameters ({_hyper(cfg)}) may be too "
+                         f"large for float32 gradients, or the learning rate (lr={cfg.optim.lr:g}) too large")
+                raise FloatingPointError(f"training loss is {mean_loss} at step {step}"
+                                         + (f" ({was}): the steps diverged" if was else "") + cause)
             history["train"].append([step, mean_loss])
-            if step % cfg.run.eval_every == 0 or step == cfg.run.steps:
+            evaluated = step % cfg.run.eval_every == 0 or step == cfg.run.steps
+            if evaluated:
                 last = {"step": step, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
                 history["eval"].append(last)
                 if out is not None:
                     write_json_atomic(out / "history.json", history)
                 if stop_when is not None and stop_when(last):
                     stopped = True
+            if writers is not None:
+                writers.write(step, _row(mean_loss, last if evaluated else None))
+            snapshot(step)
             every = cfg.run.checkpoint_every
             if ckpt is not None and every and (step % every == 0 or step == cfg.run.steps):
                 ckpt.save(step, state)
+            signals.step = step
             if bar is not None:
                 post = {"loss": f"{mean_loss:.4f}"}
                 if "recovered" in last:
@@ -372,18 +582,61 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
                 history["interrupted_at"] = step
                 write_json_atomic(out / "history.json", history)
             raise TrainingInterrupted(signals[0], step, where)
-    finally:
+    finally:  # (signals stay deferred: one arriving during the final writes lets them finish)
         if bar is not None:
             bar.close()
         if ckpt is not None:
             ckpt.close()
+        if writers is not None:
+            writers.close()
     history["wall_s"] = time.perf_counter() - t_start
     history["steps_done"] = step
+    penalty = smoothing_penalty(cfg, held.tokens, held.targets)
+    if penalty is not None:
+        history["smoothing"] = {**penalty, "ideal_excess_over_in_context": penalty["ideal_loss"] - held.in_context}
     params = jax.device_get(state.params)
     if out is not None:
         write_json_atomic(out / "history.json", history)
         save_weights(out / "weights.npz", params)
     return TrainResult(cfg, params, history, out)
+
+
+def smoothing_penalty(config: TrainConfig, tokens, targets) -> dict | None:
+    """What the reduced model's readout ``ŷ = (1-ε)·out + ε/S`` costs when its graph is learnt exactly
+    (docs/theory.md §3, §7.5), on held-out ``tokens (B, T)`` and soft ``targets (B, S)``; ``None`` for other
+    models.
+
+    With every first-layer row on the parent and ``A2 → ∞``, ``out`` is the empirical law ``ĉ`` of the children of
+    earlier copies of the query token (no pseudo-counts; the context's empirical unigram when there is no copy),
+    so a target token absent from them gets only ``ε/S`` and costs ``−log(ε/S)`` nats per unit of target mass,
+    where the in-context estimator's pseudo-counts cost far less. Returns ``eps``, ``S``, ``floor_nats`` =
+    ``−log(ε/S)``, ``absent_mass`` = the mean target mass on tokens with ``ĉ_b = 0`` and ``ideal_loss`` = the mean
+    cross-entropy of ``(1-ε)·ĉ + ε/S`` (nats): the loss the reduced model approaches at best."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if config.model.name != "reduced":
+        return None
+    g, S, eps = config.graph, config.task.vocab, float(config.model.eps)
+    tok = np.asarray(check_tokens("tokens", tokens, seq_len=g.seq_len, vocab_size=S))
+    y = np.asarray(check_array("targets", targets, kind="real", ndim=2), np.float64)
+    if y.shape != (tok.shape[0], S):
+        raise ValueError(f"targets must have shape (B, S) = ({tok.shape[0]}, {S}), got {y.shape}")
+    B = tok.shape[0]
+    par = np.asarray(g.parents)
+    q = tok[:, -1]
+    rows = np.arange(B)
+    counts = np.zeros((B, S))
+    for i in np.nonzero(par >= 0)[0]:
+        counts[rows, tok[:, i]] += tok[:, par[i]] == q
+    uni = np.zeros((B, S))
+    for i in range(tok.shape[1]):
+        uni[rows, tok[:, i]] += 1.0
+    total = counts.sum(1, keepdims=True)
+    chat = np.where(total > 0, counts / np.maximum(total, 1.0), uni / tok.shape[1])
+    yhat = (1.0 - eps) * chat + eps / S
+    ce = -np.sum(np.where(y > 0, y * np.log(yhat), 0.0), axis=1)
+    return {"eps": eps, "S": S, "floor_nats": float(-math.log(eps / S)),
+            "absent_mass": float(np.mean(np.sum(y * (chat == 0), axis=1))), "ideal_loss": float(np.mean(ce))}
 
 
 def load_run(out: str | os.PathLike) -> TrainResult:
