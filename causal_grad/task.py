@@ -23,7 +23,7 @@ word ``w`` (probabilities within ``S/2^32`` of ``1/S``). The kernels' plain twin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property, partial
 
 import jax
@@ -117,7 +117,7 @@ class InContextTask:
         prior: a :class:`~causal_grad.priors.Prior`; default ``Dirichlet(alpha)``.
     """
 
-    def __init__(self, graph, vocab_size: int, alpha: float, prior: Prior | None = None):
+    def __init__(self, graph: Graph | Sequence[int], vocab_size: int, alpha: float, prior: Prior | None = None):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
         if not graph.is_forest:
             raise ValueError("graph must be a single-parent forest for InContextTask; use MultiParentTask for a DAG")
@@ -264,7 +264,7 @@ class MultiParentTask:
     the target is ``π_k[tokens of the target's parents]``.
     """
 
-    def __init__(self, graph, vocab_size: int, alpha: float):
+    def __init__(self, graph: Graph | Sequence[Sequence[int]], vocab_size: int, alpha: float):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
         if graph.is_forest:
             raise ValueError(
