@@ -31,8 +31,17 @@ def _export(module: str, *names: str) -> None:
 
 
 # --- foundation: graphs, priors, the task, baselines
-_export(".graphs", "Graph", "chain", "icl_pairs", "random_tree", "random_forest", "two_parent", "from_parents",
-        "named_graph")
+_export(
+    ".graphs",
+    "Graph",
+    "chain",
+    "icl_pairs",
+    "random_tree",
+    "random_forest",
+    "two_parent",
+    "from_parents",
+    "named_graph",
+)
 _export(".priors", "Dirichlet", "Floored", "Sticky", "PermutationLike", "Prior")
 _export(".stationary", "stationary")
 _export(".task", "InContextTask", "MultiParentTask", "make_task")
@@ -40,24 +49,139 @@ _export("._x64", "x64")
 _export(".baselines", "exact_bayes_predictive", "exact_bayes_loss", "exact_estimator_loss")
 # --- theory engine (exact laws, information, the MI approximation, DPI)
 _export(".laws", "pairwise_joint", "parent_child_joint", "pair_geometry", "matrix_powers", "time_reversal")
-_export(".information", "mutual_information", "chi2_mutual_information", "weighted_inner", "entropy",
-        "conditional_entropy")
-_export(".mi", "MIApproximation", "mi_matrix", "mi_approximation", "DPIReport", "dpi_report", "SelfEntryReport",
-        "self_entry_report", "self_entry_over_prior")
+_export(
+    ".information", "mutual_information", "chi2_mutual_information", "weighted_inner", "entropy", "conditional_entropy"
+)
+_export(
+    ".mi",
+    "MIApproximation",
+    "mi_matrix",
+    "mi_approximation",
+    "DPIReport",
+    "dpi_report",
+    "SelfEntryReport",
+    "self_entry_report",
+    "self_entry_over_prior",
+)
 # --- models and exact gradients
-_export(".gradients", "exact_population_gradient", "linearized_gradient_at_init", "monte_carlo_gradient",
-        "monte_carlo_linearized_at_init", "compare_gradient_to_mi", "gradient_mi_agreement", "finite_T_sweep",
-        "parent_argmax_study", "ExactGradient", "MonteCarloGradient", "LinearizedEstimate", "GradientVsMI")
+_export(
+    ".gradients",
+    "exact_population_gradient",
+    "linearized_gradient_at_init",
+    "monte_carlo_gradient",
+    "monte_carlo_linearized_at_init",
+    "compare_gradient_to_mi",
+    "gradient_mi_agreement",
+    "finite_T_sweep",
+    "parent_argmax_study",
+    "ExactGradient",
+    "MonteCarloGradient",
+    "LinearizedEstimate",
+    "GradientVsMI",
+)
 _export(".gradients.dp", "exact_gradient_at_init_dp")
 # --- training
-_export(".models", "build_model", "register_model", "disentangled_zeros", "disentangled_normal",
-        "disentangled_logits", "disentangled_loss", "position_attention", "standard_model", "standard_init")
-_export(".training", "TrainConfig", "TrainResult", "default_config", "preset", "train", "load_run", "graph_metrics",
-        "head_parents")
+_export(
+    ".models",
+    "build_model",
+    "register_model",
+    "disentangled_zeros",
+    "disentangled_normal",
+    "disentangled_logits",
+    "disentangled_loss",
+    "position_attention",
+    "standard_model",
+    "standard_init",
+)
+_export(
+    ".training",
+    "TrainConfig",
+    "TrainResult",
+    "default_config",
+    "preset",
+    "train",
+    "load_run",
+    "graph_metrics",
+    "head_parents",
+)
 # --- n-gram tasks and the multi-parent gradient at initialisation (claim C10)
 _export(".ngram", "NGramTask", "ngram_graph")
 
-__all__ = list(_EXPORTS)
+#: The public names, written out for type checkers, linters and the API reference; the same set as ``_EXPORTS``
+#: (tests/test_layering.py checks it).
+__all__ = [
+    "Graph",
+    "chain",
+    "icl_pairs",
+    "random_tree",
+    "random_forest",
+    "two_parent",
+    "from_parents",
+    "named_graph",
+    "Dirichlet",
+    "Floored",
+    "Sticky",
+    "PermutationLike",
+    "Prior",
+    "stationary",
+    "InContextTask",
+    "MultiParentTask",
+    "make_task",
+    "x64",
+    "exact_bayes_predictive",
+    "exact_bayes_loss",
+    "exact_estimator_loss",
+    "pairwise_joint",
+    "parent_child_joint",
+    "pair_geometry",
+    "matrix_powers",
+    "time_reversal",
+    "mutual_information",
+    "chi2_mutual_information",
+    "weighted_inner",
+    "entropy",
+    "conditional_entropy",
+    "MIApproximation",
+    "mi_matrix",
+    "mi_approximation",
+    "DPIReport",
+    "dpi_report",
+    "SelfEntryReport",
+    "self_entry_report",
+    "self_entry_over_prior",
+    "exact_population_gradient",
+    "linearized_gradient_at_init",
+    "monte_carlo_gradient",
+    "monte_carlo_linearized_at_init",
+    "compare_gradient_to_mi",
+    "gradient_mi_agreement",
+    "finite_T_sweep",
+    "parent_argmax_study",
+    "ExactGradient",
+    "MonteCarloGradient",
+    "LinearizedEstimate",
+    "GradientVsMI",
+    "exact_gradient_at_init_dp",
+    "build_model",
+    "register_model",
+    "disentangled_zeros",
+    "disentangled_normal",
+    "disentangled_logits",
+    "disentangled_loss",
+    "position_attention",
+    "standard_model",
+    "standard_init",
+    "TrainConfig",
+    "TrainResult",
+    "default_config",
+    "preset",
+    "train",
+    "load_run",
+    "graph_metrics",
+    "head_parents",
+    "NGramTask",
+    "ngram_graph",
+]
 
 
 class _Package(types.ModuleType):
@@ -94,22 +218,47 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # what type checkers and IDEs see (the same names, imported eagerly)
     from ._x64 import x64
     from .baselines import exact_bayes_loss, exact_bayes_predictive, exact_estimator_loss
-    from .gradients import (ExactGradient, GradientVsMI, LinearizedEstimate, MonteCarloGradient,
-                            compare_gradient_to_mi, exact_population_gradient, finite_T_sweep, gradient_mi_agreement,
-                            linearized_gradient_at_init, monte_carlo_gradient, monte_carlo_linearized_at_init,
-                            parent_argmax_study)
+    from .gradients import (
+        ExactGradient,
+        GradientVsMI,
+        LinearizedEstimate,
+        MonteCarloGradient,
+        compare_gradient_to_mi,
+        exact_population_gradient,
+        finite_T_sweep,
+        gradient_mi_agreement,
+        linearized_gradient_at_init,
+        monte_carlo_gradient,
+        monte_carlo_linearized_at_init,
+        parent_argmax_study,
+    )
     from .gradients.dp import exact_gradient_at_init_dp
     from .graphs import Graph, chain, from_parents, icl_pairs, named_graph, random_forest, random_tree, two_parent
-    from .information import (chi2_mutual_information, conditional_entropy, entropy, mutual_information,
-                              weighted_inner)
+    from .information import chi2_mutual_information, conditional_entropy, entropy, mutual_information, weighted_inner
     from .laws import matrix_powers, pair_geometry, pairwise_joint, parent_child_joint, time_reversal
-    from .mi import (DPIReport, MIApproximation, SelfEntryReport, dpi_report, mi_approximation, mi_matrix,
-                     self_entry_over_prior, self_entry_report)
-    from .models import (build_model, disentangled_logits, disentangled_loss, disentangled_normal,
-                         disentangled_zeros, position_attention, register_model, standard_init, standard_model)
+    from .mi import (
+        DPIReport,
+        MIApproximation,
+        SelfEntryReport,
+        dpi_report,
+        mi_approximation,
+        mi_matrix,
+        self_entry_over_prior,
+        self_entry_report,
+    )
+    from .models import (
+        build_model,
+        disentangled_logits,
+        disentangled_loss,
+        disentangled_normal,
+        disentangled_zeros,
+        position_attention,
+        register_model,
+        standard_init,
+        standard_model,
+    )
     from .ngram import NGramTask, ngram_graph
     from .priors import Dirichlet, Floored, PermutationLike, Prior, Sticky
     from .stationary import stationary
     from .task import InContextTask, MultiParentTask, make_task
-    from .training import (TrainConfig, TrainResult, default_config, graph_metrics, head_parents, load_run, preset,
-                           train)
+    from .training import TrainConfig, TrainResult, default_config, graph_metrics, head_parents, load_run, preset, train

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: this module must import without JAX (the CLI checks flags first)
+    import jax
 
 __all__ = [
     "check_int",
@@ -47,7 +51,7 @@ __all__ = [
 ]
 
 #: The seeds ``jax.random.key`` accepts (a C long).
-SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 63 - 1
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -91,8 +95,9 @@ def check_probability(name: str, value, *, open_low: bool = False, open_high: bo
     return value
 
 
-def check_key(name: str, key):
-    """A JAX PRNG key: a typed key array or a legacy uint32 array of shape (2,)."""
+def check_key(name: str, key: Any) -> jax.Array:
+    """A JAX PRNG key: a typed key array or a legacy uint32 array of shape (2,), returned as given (a legacy
+    NumPy key is typed ``jax.Array`` here: ``jax.random`` accepts it wherever a key is expected)."""
     import jax
     import jax.numpy as jnp
 
@@ -103,10 +108,12 @@ def check_key(name: str, key):
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             raise ValueError(f"{name} must be a single key (shape ()), got shape {key.shape}")
-        return key
+        return key  # pyright: ignore[reportReturnType]  (see the docstring)
     if key.dtype != np.uint32 or key.shape != (2,):
-        raise ValueError(f"{name} must be a jax.random key (typed, or uint32 of shape (2,)), got {key.dtype}{key.shape}")
-    return key
+        raise ValueError(
+            f"{name} must be a jax.random key (typed, or uint32 of shape (2,)), got {key.dtype}{key.shape}"
+        )
+    return key  # pyright: ignore[reportReturnType]
 
 
 #: The dtypes a transition matrix ``π`` may have (the one dtype policy of every function that takes ``π``):
@@ -121,12 +128,15 @@ def check_matrix_dtype(name: str, dtype) -> None:
     d = np.dtype(dtype) if not str(dtype) == "bfloat16" else None
     if d is not None and (np.issubdtype(d, np.integer) or d.name in MATRIX_DTYPES):
         return
-    raise TypeError(f"{name} must be float32 or float64 (or integer), got dtype {dtype}: half precision cannot "
-                    f"hold rows summing to 1 within the row-sum tolerance")
+    raise TypeError(
+        f"{name} must be float32 or float64 (or integer), got dtype {dtype}: half precision cannot "
+        f"hold rows summing to 1 within the row-sum tolerance"
+    )
 
 
-def check_transition_matrices(name: str, pis, vocab_size: int | None = None, *,
-                              atol: float | None = None) -> np.ndarray:
+def check_transition_matrices(
+    name: str, pis, vocab_size: int | None = None, *, atol: float | None = None
+) -> np.ndarray:
     """Check a stack of row-stochastic matrices ``(k, S, S)`` (or one ``(S, S)``); return it as float64 (k, S, S).
 
     Rules: dtype float32, float64 or integer (:func:`check_matrix_dtype`); finite, non-negative entries; each row
@@ -183,8 +193,11 @@ def check_real_array(name: str, value, shape: tuple[int, ...] | None = None) -> 
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - exotic inputs
         raise TypeError(f"{name} must be a real array: {exc}") from None
-    if arr.dtype == object or arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
-                                                         or np.issubdtype(arr.dtype, np.integer)):
+    if (
+        arr.dtype == object
+        or arr.dtype == bool
+        or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer))
+    ):
         raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
@@ -224,7 +237,7 @@ def check_callable(name: str, value):
 
 def is_concrete(x) -> bool:
     """Whether ``x`` holds values (not a JAX tracer): value checks run only then, structural checks always."""
-    import jax
+    import jax.core  # kept local: the CLI validates its flags before JAX is imported
 
     return not isinstance(x, jax.core.Tracer)
 
@@ -240,7 +253,7 @@ _KINDS = {
 def _kind_ok(dtype, kind: str) -> bool:
     if kind == "bool":
         return dtype == np.bool_
-    if dtype == np.bool_ or dtype == object:
+    if dtype == np.bool_ or dtype == np.dtype(object):
         return False
     if kind == "int":
         return np.issubdtype(dtype, np.integer)
@@ -249,10 +262,19 @@ def _kind_ok(dtype, kind: str) -> bool:
     return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
-def check_array(name: str, x, *, kind: str = "real", ndim: int | None = None, min_ndim: int | None = None,
-                shape: tuple | None = None, square: bool = False):
+def check_array(
+    name: str,
+    x,
+    *,
+    kind: str = "real",
+    ndim: int | None = None,
+    min_ndim: int | None = None,
+    shape: tuple | None = None,
+    square: bool = False,
+):
     """Structural check of an array argument: dtype ``kind`` (``"real"``, ``"float"``, ``"int"``, ``"bool"``),
-    number of dimensions, ``shape`` (``None`` entries are free) and, with ``square``, equal last two axes. Shapes and dtypes are static, so this also
+    number of dimensions, ``shape`` (``None`` entries are free) and, with ``square``, equal last two axes. Shapes and
+    dtypes are static, so this also
     works on JAX tracers (inside ``jit``/``vmap``); values are not looked at. Returns ``x`` (a list or scalar is
     converted with ``np.asarray``; arrays and tracers are returned as they are)."""
     if not (hasattr(x, "dtype") and hasattr(x, "shape")):
@@ -286,7 +308,9 @@ def check_tokens(name: str, tokens, *, seq_len: int | None = None, vocab_size: i
     if seq_len is not None and tokens.shape[1] != seq_len:
         raise ValueError(f"{name} must have shape (B, {seq_len}), got {tuple(tokens.shape)}")
     if tokens.shape[0] < 1:
-        raise ValueError(f"{name} must hold at least one sequence (the batch is empty), got shape {tuple(tokens.shape)}")
+        raise ValueError(
+            f"{name} must hold at least one sequence (the batch is empty), got shape {tuple(tokens.shape)}"
+        )
     if vocab_size is not None and is_concrete(tokens) and tokens.size:
         t = np.asarray(tokens)
         lo, hi = int(t.min()), int(t.max())
@@ -295,14 +319,13 @@ def check_tokens(name: str, tokens, *, seq_len: int | None = None, vocab_size: i
     return tokens
 
 
-def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: bool = False,
-                     atol: float | None = None):
+def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: bool = False, atol: float | None = None):
     """A transition matrix ``(S, S)`` (or, with ``stack``, any ``(..., S, S)``) that may be traced: the structure
     (real dtype, square last two axes, ``S = vocab_size`` when given) is always checked; the values (finite,
     non-negative, rows summing to 1 within ``atol``) when they are concrete. The default ``atol`` is
     ``max(1e-6, 8·S·eps)`` of ``pi``'s dtype (the round-off of a normalised row). Returns ``pi`` unchanged (lists
     are converted to a NumPy array), so its dtype is kept."""
-    pi = check_array(name, pi, kind="real", **({"min_ndim": 2} if stack else {"ndim": 2}))
+    pi = check_array(name, pi, kind="real", ndim=None if stack else 2, min_ndim=2 if stack else None)
     check_matrix_dtype(name, pi.dtype)
     if pi.shape[-1] != pi.shape[-2]:
         raise ValueError(f"{name} must be square (S, S), got shape {tuple(pi.shape)}")
@@ -373,7 +396,8 @@ def check_concentration(name: str, alpha, dtype) -> float:
         raise ValueError(
             f"{name} must be >= {floor:.3g} for {d} draws, got {alpha:.3g}: the log-gamma draws log G(a) = "
             f"log G(a+1) + log(U)/a overflow to -inf when a < -log(tiny)/max of {d}, and the Dirichlet rows "
-            f"become 0/0 = NaN")
+            f"become 0/0 = NaN"
+        )
     return alpha
 
 
@@ -393,9 +417,11 @@ def check_scale(name: str, value, dtype, *, allow_zero: bool = False) -> float:
     floor = scale_floor(dtype)
     if 0 < value < floor:
         d = np.dtype(_finfo(dtype).dtype).name
-        raise ValueError(f"{name} must be {'0 or ' if allow_zero else ''}>= {floor:.3g} in {d}, got {value:.3g}: "
-                         f"{name}·x is subnormal (flushed to 0) for |x| < 1 once {name} < tiny/eps of {d}, so the "
-                         f"gradient it scales underflows")
+        raise ValueError(
+            f"{name} must be {'0 or ' if allow_zero else ''}>= {floor:.3g} in {d}, got {value:.3g}: "
+            f"{name}·x is subnormal (flushed to 0) for |x| < 1 once {name} < tiny/eps of {d}, so the "
+            f"gradient it scales underflows"
+        )
     return value
 
 
@@ -406,9 +432,12 @@ def check_dtype_enabled(name: str, dtype):
     import jax.numpy as jnp
 
     d = jnp.dtype(dtype)
-    if d == jnp.dtype(jnp.float64) and not jax.config.jax_enable_x64:
-        raise ValueError(f"{name} float64 needs x64 mode (wrap the call in `with causal_grad.x64():`); outside it "
-                         f"JAX would silently compute in float32")
+    # jax's Config gets its flag attributes at run time, which the type checker cannot see
+    if d == jnp.dtype(jnp.float64) and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
+        raise ValueError(
+            f"{name} float64 needs x64 mode (wrap the call in `with causal_grad.x64():`); outside it "
+            f"JAX would silently compute in float32"
+        )
     return d
 
 
@@ -424,15 +453,15 @@ def memory_limit_bytes() -> int:
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
-        return 2 ** 40
+        return 2**40
 
 
 def _fmt_bytes(n: int) -> str:
-    if n < 2 ** 10:
+    if n < 2**10:
         return f"{n} B"
     for unit, p in (("KiB", 10), ("MiB", 20), ("GiB", 30), ("TiB", 40), ("PiB", 50)):
         if n < 2 ** (p + 10) or unit == "PiB":
-            v = n / 2 ** p
+            v = n / 2**p
             return f"{v:.3g} {unit}" if v < 1e6 else f"10^{math.log10(n):.0f} B"
     return f"{n} B"  # pragma: no cover
 
@@ -444,8 +473,10 @@ def check_fits_memory(name: str, nbytes: int, detail: str) -> int:
     nbytes = int(nbytes)
     limit = memory_limit_bytes()
     if nbytes > limit:
-        raise ValueError(f"{name}: this needs about {_fmt_bytes(nbytes)} ({detail}), more than this machine's "
-                         f"memory of {_fmt_bytes(limit)}; use smaller sizes")
+        raise ValueError(
+            f"{name}: this needs about {_fmt_bytes(nbytes)} ({detail}), more than this machine's "
+            f"memory of {_fmt_bytes(limit)}; use smaller sizes"
+        )
     return nbytes
 
 
@@ -510,12 +541,14 @@ def check_pair_memory(name: str, n: int, n_pad: int, S: int, dtype, copies: int)
     gathered matrix powers, the joint laws and what is computed from them)."""
     b = max(4, int(np.dtype(dtype).itemsize))  # (integer matrices are computed in floating point)
     nbytes = 48 * n * n + copies * n_pad * n_pad * S * S * b
-    return check_fits_memory(name, nbytes, f"{copies} arrays of n_pad²·S² = {n_pad}²·{S}² entries plus the n² pair "
-                                           f"geometry, n = {n}")
+    return check_fits_memory(
+        name, nbytes, f"{copies} arrays of n_pad²·S² = {n_pad}²·{S}² entries plus the n² pair geometry, n = {n}"
+    )
 
 
-def check_sample_memory(name: str, batch: int, T: int, S: int, dtype, *, with_pi: bool = False,
-                        table_rows: int = 0, chunk: int = 4096) -> int:
+def check_sample_memory(
+    name: str, batch: int, T: int, S: int, dtype, *, with_pi: bool = False, table_rows: int = 0, chunk: int = 4096
+) -> int:
     """Bytes of sampling ``batch`` sequences before it runs: the outputs (tokens ``B·T`` int32, targets ``B·S``,
     with ``with_pi`` the matrices ``B·S·S``) plus the sampler's working set (its ``S·S`` matrices — or
     ``table_rows·S`` tables — their CDFs and log-gamma draws: three arrays of that size per sequence, for a chunk
@@ -524,8 +557,7 @@ def check_sample_memory(name: str, batch: int, T: int, S: int, dtype, *, with_pi
     rows = table_rows or S
     per = batch if table_rows else min(batch, chunk)
     nbytes = batch * T * 4 + batch * S * b + (batch * S * S * b if with_pi else 0) + 3 * per * rows * S * b
-    return check_fits_memory(name, nbytes, f"B = {batch} sequences of T = {T} tokens, S = {S}, "
-                                           f"{np.dtype(dtype).name}")
+    return check_fits_memory(name, nbytes, f"B = {batch} sequences of T = {T} tokens, S = {S}, {np.dtype(dtype).name}")
 
 
 def check_param_memory(name: str, shapes, dtype, copies: int = 4) -> int:

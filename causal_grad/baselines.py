@@ -13,7 +13,7 @@ Losses are cross-entropies against the soft target: ``−Σ_b y_b log ŷ_b`` (na
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +38,9 @@ def cross_entropy(y, yhat) -> jax.Array:
     try:
         np.broadcast_shapes(tuple(y.shape), tuple(yhat.shape))
     except ValueError:
-        raise ValueError(f"y and yhat must have the same (or broadcastable) shapes, got {tuple(y.shape)} and "
-                         f"{tuple(yhat.shape)}") from None
+        raise ValueError(
+            f"y and yhat must have the same (or broadcastable) shapes, got {tuple(y.shape)} and {tuple(yhat.shape)}"
+        ) from None
     y = jnp.asarray(y)
     yhat = jnp.asarray(yhat)
     ce = -jnp.sum(jnp.where(y > 0, y * jnp.log(jnp.where(y > 0, yhat, 1.0)), 0.0), axis=-1)
@@ -151,7 +152,7 @@ def held_out_losses(task, key, num: int, batch: int, predictors: dict[str, Calla
 __all__ += ["exact_bayes_predictive", "exact_bayes_loss", "exact_estimator_loss"]
 
 _ROOTS = ("stationary", "uniform")
-_MAX_CONTEXTS = 2 ** 16
+_MAX_CONTEXTS = 2**16
 
 
 def _jacobi(n: int, lo: float, hi: float, p: float, q: float):
@@ -180,12 +181,18 @@ def _beta_quadrature(alpha: float, n: int):
     pts_a, pts_b, wts = [], [], []
     lo_x, lo_w = _jacobi(n, 0.0, 0.5, am1, 0.0)  # x^{α-1} on [0, ½]
     hi_x, hi_w = _jacobi(n, 0.5, 1.0, 0.0, am1)  # (1-x)^{α-1} on [½, 1]
-    lo_w = lo_w * (1 - lo_x) ** am1               # the smooth remainder of x^{α-1}(1-x)^{α-1}
-    hi_w = hi_w * hi_x ** am1
-    for (xa, wa), (xb, wb) in (((hi_x, hi_w), (lo_x, lo_w)), ((lo_x, lo_w), (hi_x, hi_w)), ((hi_x, hi_w), (hi_x, hi_w))):
+    lo_w = lo_w * (1 - lo_x) ** am1  # the smooth remainder of x^{α-1}(1-x)^{α-1}
+    hi_w = hi_w * hi_x**am1
+    for (xa, wa), (xb, wb) in (
+        ((hi_x, hi_w), (lo_x, lo_w)),
+        ((lo_x, lo_w), (hi_x, hi_w)),
+        ((hi_x, hi_w), (hi_x, hi_w)),
+    ):
         A, Bm = np.meshgrid(xa, xb, indexing="ij")
-        pts_a.append(A.ravel()), pts_b.append(Bm.ravel()), wts.append(np.outer(wa, wb).ravel())
-    r_x, r_w = _jacobi(n, 0.0, 1.0, am1, 0.0)     # ρ^{α-1} on [0, 1]
+        pts_a.append(A.ravel())
+        pts_b.append(Bm.ravel())
+        wts.append(np.outer(wa, wb).ravel())
+    r_x, r_w = _jacobi(n, 0.0, 1.0, am1, 0.0)  # ρ^{α-1} on [0, 1]
     s_x, s_w = _jacobi(n, 0.0, 0.5, 2 * alpha - 1, 0.0)  # s^{2α-1} on [0, ½] (s = the larger of a, b)
     s_w = s_w * (1 - s_x) ** am1
     Sm, R = np.meshgrid(s_x, r_x, indexing="ij")
@@ -204,11 +211,12 @@ def _check_exact_task(task, roots: str, nodes: int):
     if not hasattr(task, "parents") or not hasattr(task, "prior"):
         raise TypeError(f"task must be an InContextTask, got {type(task).__name__}")
     if task.vocab_size != 2:
-        raise ValueError(f"exact Bayes needs vocab_size == 2 (two-parameter Gauss–Jacobi quadrature), got "
-                         f"{task.vocab_size}; for larger S use Monte Carlo (held_out_losses) instead")
+        raise ValueError(
+            f"exact Bayes needs vocab_size == 2 (two-parameter Gauss–Jacobi quadrature), got "
+            f"{task.vocab_size}; for larger S use Monte Carlo (held_out_losses) instead"
+        )
     if not (isinstance(task.prior, Dirichlet) and task.prior.alpha == task.alpha):
-        raise ValueError(f"exact Bayes needs the task's prior to be Dirichlet(alpha={task.alpha}), got "
-                         f"{task.prior!r}")
+        raise ValueError(f"exact Bayes needs the task's prior to be Dirichlet(alpha={task.alpha}), got {task.prior!r}")
     if roots not in _ROOTS:
         raise ValueError(f"roots must be one of {_ROOTS}, got {roots!r}")
     return check_int("nodes", nodes, minimum=4, maximum=4096)
@@ -234,22 +242,22 @@ def _posterior(task, ctx: np.ndarray, roots: str, nodes: int, chunk: int = 512):
     a, b, w = _beta_quadrature(task.alpha, nodes)
     uniq, inverse = np.unique(np.asarray(ctx, np.int64).reshape(len(ctx), -1), axis=0, return_inverse=True)
     feats = _counts(np.asarray(task.parents), uniq)
-    log_pi = np.stack([np.log1p(-a), np.log(a), np.log(b), np.log1p(-b)])   # log π00, π01, π10, π11
+    log_pi = np.stack([np.log1p(-a), np.log(a), np.log(b), np.log1p(-b)])  # log π00, π01, π10, π11
     if roots == "stationary":
-        log_mu = np.stack([np.log(b), np.log(a)]) - np.log(a + b)           # log μ0, log μ1
+        log_mu = np.stack([np.log(b), np.log(a)]) - np.log(a + b)  # log μ0, log μ1
     else:
         log_mu = np.full((2, a.size), np.log(0.5))
     logfeat = np.concatenate([log_pi, log_mu])
-    pi = np.stack([1 - a, a, b, 1 - b]).T                                   # (K, 4)
+    pi = np.stack([1 - a, a, b, 1 - b]).T  # (K, 4)
     evidence = np.empty(len(uniq))
     post = np.empty((len(uniq), 4))
     for lo in range(0, len(uniq), chunk):
-        logf = feats[lo:lo + chunk] @ logfeat                               # log-likelihoods (c, K)
+        logf = feats[lo : lo + chunk] @ logfeat  # log-likelihoods (c, K)
         top = logf.max(axis=1, keepdims=True)
         f = np.exp(logf - top) * w
         z = f.sum(axis=1)
-        evidence[lo:lo + chunk] = z * np.exp(top[:, 0])
-        post[lo:lo + chunk] = f @ pi / z[:, None]
+        evidence[lo : lo + chunk] = z * np.exp(top[:, 0])
+        post[lo : lo + chunk] = f @ pi / z[:, None]
     inverse = inverse.reshape(-1)
     return evidence[inverse], post[inverse].reshape(-1, 2, 2)
 
@@ -279,8 +287,9 @@ def exact_bayes_predictive(task, tokens, *, roots: str = "stationary", nodes: in
 def _enumerate(task, roots: str, nodes: int):
     T = task.seq_len
     if 2 ** (T - 1) > _MAX_CONTEXTS:
-        raise ValueError(f"exact losses enumerate all 2**(T-1) contexts; seq_len must be <= "
-                         f"{_MAX_CONTEXTS.bit_length()}, got {T}")
+        raise ValueError(
+            f"exact losses enumerate all 2**(T-1) contexts; seq_len must be <= {_MAX_CONTEXTS.bit_length()}, got {T}"
+        )
     ctx = (np.arange(2 ** (T - 1))[:, None] >> np.arange(T - 2, -1, -1)[None, :]) & 1
     evidence, post = _posterior(task, ctx, roots, nodes)
     return ctx, evidence, post
@@ -301,6 +310,6 @@ def exact_estimator_loss(task, *, roots: str = "stationary", nodes: int = 48) ->
     by the same enumeration: ``Σ_{sequences} P(s) · (−Σ_b E[π[q,b] | context] log ŷ_b)``."""
     nodes = _check_exact_task(task, roots, nodes)
     ctx, evidence, post = _enumerate(task, roots, nodes)
-    n = _counts(np.asarray(task.parents), ctx)[:, :4].reshape(-1, 2, 2)       # n[q, b], float64
-    est = (n + task.alpha) / (n.sum(-1, keepdims=True) + 2 * task.alpha)    # (C, q, b)
+    n = _counts(np.asarray(task.parents), ctx)[:, :4].reshape(-1, 2, 2)  # n[q, b], float64
+    est = (n + task.alpha) / (n.sum(-1, keepdims=True) + 2 * task.alpha)  # (C, q, b)
     return float(np.sum(evidence[:, None] * -np.sum(post * np.log(est), axis=-1)) / 2)

@@ -175,13 +175,13 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     import optax
 
     from ._validate import check_probability
-    from .gradients.enumerate import _check_task
+    from .gradients.enumerate import check_task
     from .models.reduced import reduced_loss
     from .priors import UniformOver
     from .task import InContextTask
     from .training.loop import ChunkRunner, task_sampler
 
-    _check_task(task)
+    check_task(task)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     steps = check_int("steps", steps, minimum=1)
     lr = check_positive_float("lr", lr)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -61,8 +61,10 @@ def guard(*, nans: bool = True, infs: bool = False):
         except InternalFloatingPointError as exc:
             # ahead-of-time compiled executables (the training chunks) are not re-run op by op: JAX reports the
             # function only; run it under jax.disable_jit() (or debug.checked) to find the primitive
-            raise FloatingPointError(f"invalid value ({exc.ty}) in the output of the compiled function {exc.name!r}; "
-                                     f"rerun it under jax.disable_jit() to find the primitive") from None
+            raise FloatingPointError(
+                f"invalid value ({exc.ty}) in the output of the compiled function {exc.name!r}; "
+                f"rerun it under jax.disable_jit() to find the primitive"
+            ) from None
 
 
 def checked(fn: Callable, *, nans: bool = True, div: bool = True, index: bool = True) -> Callable:
@@ -117,5 +119,7 @@ def check_finite(name: str, tree) -> None:
             where = jax.tree_util.keystr(path) or "(the value)"
             kind = "NaN" if np.isnan(arr).any() else "an infinity"
             first = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
-            raise FloatingPointError(f"{name}{where} holds {kind} (first at index {first}, {int(bad.sum())} "
-                                     f"non-finite entries of {arr.size})")
+            raise FloatingPointError(
+                f"{name}{where} holds {kind} (first at index {first}, {int(bad.sum())} "
+                f"non-finite entries of {arr.size})"
+            )

@@ -20,9 +20,10 @@ So ``Graph(((), (0,), (1,))) == Graph((-1, 0, 1))`` (the same chain), and the on
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -89,7 +90,9 @@ class Graph:
                 ps = tuple(_as_int(f"parents[{i}][{k}]", p) for k, p in enumerate(ps))
                 for p in ps:
                     if not 0 <= p < i:
-                        raise ValueError(f"parents[{i}] = {ps}: each parent must lie in 0..{i - 1} (edges point forward)")
+                        raise ValueError(
+                            f"parents[{i}] = {ps}: each parent must lie in 0..{i - 1} (edges point forward)"
+                        )
                 if len(set(ps)) != len(ps):
                     raise ValueError(f"parents[{i}] = {ps}: a position cannot list the same parent twice")
                 sets.append(ps)
@@ -272,8 +275,10 @@ class Graph:
         return f"Graph({body!r})"
 
     def to_json(self) -> dict:
-        return {"kind": "forest" if self.is_forest else "dag",
-                "parents": list(self.parents) if self.is_forest else [list(p) for p in self.parent_sets]}
+        return {
+            "kind": "forest" if self.is_forest else "dag",
+            "parents": list(self.parents) if self.is_forest else [list(p) for p in self.parent_sets],
+        }
 
 
 # ---------------------------------------------------------------------- constructors
@@ -340,8 +345,10 @@ def named_graph(name: str, n: int, *, seed: int = 0, p_root: float = 0.5) -> Gra
     import jax
 
     if not isinstance(name, str):
-        raise TypeError(f"name: graph must be one of {', '.join(GRAPH_FAMILIES)} (the graph family), got "
-                        f"{type(name).__name__} {name!r}")
+        raise TypeError(
+            f"name: graph must be one of {', '.join(GRAPH_FAMILIES)} (the graph family), got "
+            f"{type(name).__name__} {name!r}"
+        )
     n = check_positions("n", n)
     seed = check_seed("seed", seed)
     p_root = check_probability("p_root", p_root)

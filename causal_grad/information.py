@@ -74,8 +74,9 @@ def mutual_information(P) -> jnp.ndarray:
     pos = P > 0
     # P > 0 implies both marginals > 0; the ratio is formed as (P / px) / py so tiny marginals do not underflow
     ratio = (P / jnp.where(px > 0, px, 1.0)[..., :, None]) / jnp.where(py > 0, py, 1.0)[..., None, :]
-    return _nan_if_nan(P, jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1)),
-                       (-2, -1))
+    return _nan_if_nan(
+        P, jnp.sum(jnp.where(pos, P * _safe_log(jnp.where(pos, ratio, 1.0)), 0.0), axis=(-2, -1)), (-2, -1)
+    )
 
 
 @arrays(P=dict(min_ndim=2))

@@ -112,7 +112,7 @@ def pair_geometry(graph: Graph) -> PairGeometry:
 
 def _check_square(name, pi, ndim=None):
     """Structure of (a stack of) square matrices ``(..., S, S)``; works on tracers."""
-    pi = check_array(name, pi, **({"ndim": ndim} if ndim else {"min_ndim": 2}))
+    pi = check_array(name, pi, ndim=ndim if ndim else None, min_ndim=None if ndim else 2)
     if pi.shape[-1] != pi.shape[-2]:
         raise ValueError(f"{name} must be square (..., S, S), got shape {tuple(pi.shape)}")
     return pi
@@ -122,10 +122,12 @@ def _check_mu(mu, pi):
     if mu is not None:
         mu = check_array("mu", mu, min_ndim=1)
         if mu.shape[-1] != pi.shape[-1]:
-            raise ValueError(f"mu must have shape (..., {pi.shape[-1]}) (one mass per state of pi), got {tuple(mu.shape)}")
+            raise ValueError(
+                f"mu must have shape (..., {pi.shape[-1]}) (one mass per state of pi), got {tuple(mu.shape)}"
+            )
 
 
-def matrix_powers(pi: jax.Array, num: int) -> jax.Array:
+def matrix_powers(pi: ArrayLike, num: int) -> jax.Array:
     """``[π^0, π^1, …, π^{num-1}]``, shape ``(num, S, S)`` (``π^0 = I``), by repeated products (a ``lax.scan``).
 
     Products of non-negative matrices involve no subtraction, so every entry keeps its relative accuracy.
@@ -186,7 +188,7 @@ def _pairwise_padded(pi, d_i, d_j, same, n_pad):
     return jnp.where(same[..., None, None], P, cross)
 
 
-def pairwise_joint(graph: Graph, pi: jax.Array) -> jax.Array:
+def pairwise_joint(graph: Graph, pi: ArrayLike) -> jax.Array:
     """All pairwise laws of a forest: ``P[i, j, a, b] = Pr(s_j = a, s_i = b)``, shape ``(n, n, S, S)``.
 
     ``P[i, j] = Σ_x μ(x) (π^{d_j})[x, a] (π^{d_i})[x, b]`` with depths below ``lca(i, j)``; ``μ ⊗ μ`` across

@@ -143,6 +143,8 @@ class MIApproximation:
     def parent_margins(self) -> np.ndarray:
         """Per ``π`` and position ``i`` with a parent: ``M_π[i, p(i)] − max_{j < i, j ≠ p(i)} M_π[i, j]``
         (``+inf`` when ``p(i)`` is the only earlier position; NaN for roots). Shape ``(k, n)``."""
+        if self.graph is None:
+            raise ValueError("parent_margins needs the graph (this MIApproximation was built without one)")
         return _parent_margins(self.graph, self.per_pi)
 
 
@@ -177,8 +179,15 @@ def mi_approximation(task: InContextTask, pis: ArrayLike, *, eps: float | None =
     di, dj, same = geo.padded()
     n, k = graph.n, pis.shape[0]
     with x64():
-        per = _mi_padded_many(jnp.asarray(pis, jnp.float64), di, dj, same, jnp.float64(0.0 if eps is None else eps),
-                              geo.n_pad, min(k, _PI_BATCH))
+        per = _mi_padded_many(
+            jnp.asarray(pis, jnp.float64),
+            di,
+            dj,
+            same,
+            jnp.float64(0.0 if eps is None else eps),
+            geo.n_pad,
+            min(k, _PI_BATCH),
+        )
         per = np.asarray(per)[:, :n, :n]
     M = per.mean(axis=0)
     se = per.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.full((n, n), np.nan)
@@ -205,12 +214,18 @@ def _dpi_arrays(pis, u_di, u_dj, d_i, d_j, same, zero, n_pad, batch):
     """Per matrix, in one compiled pass: KL and χ² information of ``P`` for the depth pairs ``(u_di, u_dj)``,
     ``I(Q)``, ``I_χ²(Q)``, ``μ`` and ``M_π`` (padded)."""
 
-    def one(pi: ArrayLike):
+    def one(pi: jax.Array):
         mu = stationary(pi)
         P = pair_joint_from_depths(matrix_powers(pi, n_pad), mu, u_di, u_dj)
         Q = mu[:, None] * pi
-        return (mutual_information(P), chi2_mutual_information(P), mutual_information(Q),
-                chi2_mutual_information(Q), mu, _mi_padded_single(pi, d_i, d_j, same, n_pad, zero))
+        return (
+            mutual_information(P),
+            chi2_mutual_information(P),
+            mutual_information(Q),
+            chi2_mutual_information(Q),
+            mu,
+            _mi_padded_single(pi, d_i, d_j, same, n_pad, zero),
+        )
 
     return jax.lax.map(one, pis, batch_size=batch)
 
@@ -279,24 +294,38 @@ class SelfEntryReport:
         return np.flatnonzero(self.wins)
 
     def to_dict(self) -> dict:
-        return {"k": self.k, "win_prob": self.win_prob, "win_prob_se": self.win_prob_se,
-                "mean_trace": self.mean_trace, "mean_trace_se": self.mean_trace_se,
-                "mean_parent_entry": self.mean_parent_entry, "mean_parent_entry_se": self.mean_parent_entry_se,
-                "mean_margin": self.mean_margin, "mean_margin_se": self.mean_margin_se,
-                "winners": self.winners.tolist(), "ties": np.flatnonzero(self.ties).tolist(),
-                "trace": self.trace.tolist(), "parent_entry": self.parent_entry.tolist()}
+        return {
+            "k": self.k,
+            "win_prob": self.win_prob,
+            "win_prob_se": self.win_prob_se,
+            "mean_trace": self.mean_trace,
+            "mean_trace_se": self.mean_trace_se,
+            "mean_parent_entry": self.mean_parent_entry,
+            "mean_parent_entry_se": self.mean_parent_entry_se,
+            "mean_margin": self.mean_margin,
+            "mean_margin_se": self.mean_margin_se,
+            "winners": self.winners.tolist(),
+            "ties": np.flatnonzero(self.ties).tolist(),
+            "trace": self.trace.tolist(),
+            "parent_entry": self.parent_entry.tolist(),
+        }
 
     def __str__(self) -> str:
         k = self.k
         w = self.winners
         shown = ", ".join(f"#{x}" for x in w[:12]) + (" …" if len(w) > 12 else "")
-        lines = [f"self entry tr π vs parent entry 1 + I_χ²(Q) over {k} matrices: the self entry wins on "
-                 f"{len(w)}/{k}" + (f" ({shown})" if len(w) else "")
-                 + (f", ties on {int(self.ties.sum())}" if self.ties.any() else "")]
+        lines = [
+            f"self entry tr π vs parent entry 1 + I_χ²(Q) over {k} matrices: the self entry wins on "
+            f"{len(w)}/{k}"
+            + (f" ({shown})" if len(w) else "")
+            + (f", ties on {int(self.ties.sum())}" if self.ties.any() else "")
+        ]
         if k > 1:
-            lines.append(f"  win probability {self.win_prob:.4f} ± {self.win_prob_se:.4f}; mean tr π "
-                         f"{self.mean_trace:.4f} ± {self.mean_trace_se:.4f}; mean 1 + I_χ²(Q) "
-                         f"{self.mean_parent_entry:.4f} ± {self.mean_parent_entry_se:.4f}")
+            lines.append(
+                f"  win probability {self.win_prob:.4f} ± {self.win_prob_se:.4f}; mean tr π "
+                f"{self.mean_trace:.4f} ± {self.mean_trace_se:.4f}; mean 1 + I_χ²(Q) "
+                f"{self.mean_parent_entry:.4f} ± {self.mean_parent_entry_se:.4f}"
+            )
         else:
             lines.append(f"  tr π = {self.trace[0]:.6g}, 1 + I_χ²(Q) = {self.parent_entry[0]:.6g}")
         return "\n".join(lines)
@@ -304,7 +333,7 @@ class SelfEntryReport:
 
 @partial(jax.jit, static_argnums=(1,))
 def _self_entry_arrays(pis, batch):
-    def one(pi: ArrayLike):
+    def one(pi: jax.Array):
         mu = stationary(pi)
         tr = jnp.sum(jnp.where(mu > 0, jnp.diagonal(pi), 0.0))
         return tr, 1.0 + chi2_mutual_information(mu[:, None] * pi)
@@ -324,8 +353,7 @@ def self_entry_report(pis: ArrayLike) -> SelfEntryReport:
 
 def _self_entry_from(tr: np.ndarray, pe: np.ndarray) -> SelfEntryReport:
     margin = tr - pe
-    return SelfEntryReport(trace=tr, parent_entry=pe, margin=margin, wins=margin > TOL,
-                           ties=np.abs(margin) <= TOL)
+    return SelfEntryReport(trace=tr, parent_entry=pe, margin=margin, wins=margin > TOL, ties=np.abs(margin) <= TOL)
 
 
 def self_entry_over_prior(prior: Prior, vocab_size: int, key: jax.Array, num: int = 100_000) -> SelfEntryReport:
@@ -406,9 +434,12 @@ class DPIReport:
 
     @property
     def equalities(self) -> list[tuple[int, int, int]]:
-        eq = self.checked & ((np.abs(self.slack_kl) <= self.tol) | (np.abs(self.slack_chi2) <= self.tol)
-                             | (np.abs(self.slack_inner) <= self.tol))
-        return [tuple(int(x) for x in t) for t in np.argwhere(eq)]
+        eq = self.checked & (
+            (np.abs(self.slack_kl) <= self.tol)
+            | (np.abs(self.slack_chi2) <= self.tol)
+            | (np.abs(self.slack_inner) <= self.tol)
+        )
+        return [(int(a), int(b), int(c)) for a, b, c in np.argwhere(eq)]
 
     @property
     def ok(self) -> bool:
@@ -420,23 +451,39 @@ class DPIReport:
 
     def violations(self, measure: str = "slack_kl") -> list[tuple[int, int, int]]:
         a = getattr(self, measure)
-        return [tuple(int(x) for x in t) for t in np.argwhere(a < -self.tol)]
+        return [(int(i), int(j), int(k)) for i, j, k in np.argwhere(a < -self.tol)]
 
     def to_dict(self) -> dict:
-        return {"graph": self.graph.to_json(), "vocab_size": self.vocab_size, "num_matrices": int(self.sigma1.shape[0]),
-                "num_checks": self.num_checks, "tol": self.tol, "ok": self.ok, "minima": self.minima,
-                "equalities": self.equalities[:100], "num_equalities": len(self.equalities),
-                "sigma1": self.sigma1.tolist(), "kl_q": self.kl_q.tolist(), "chi2_q": self.chi2_q.tolist(),
-                "min_predicted_margin": (float(np.nanmin(self.predicted_margin)) if self.num_checks else None),
-                "self_entry": self.self_entry.to_dict()}
+        return {
+            "graph": self.graph.to_json(),
+            "vocab_size": self.vocab_size,
+            "num_matrices": int(self.sigma1.shape[0]),
+            "num_checks": self.num_checks,
+            "tol": self.tol,
+            "ok": self.ok,
+            "minima": self.minima,
+            "equalities": self.equalities[:100],
+            "num_equalities": len(self.equalities),
+            "sigma1": self.sigma1.tolist(),
+            "kl_q": self.kl_q.tolist(),
+            "chi2_q": self.chi2_q.tolist(),
+            "min_predicted_margin": (float(np.nanmin(self.predicted_margin)) if self.num_checks else None),
+            "self_entry": self.self_entry.to_dict(),
+        }
 
     def __str__(self) -> str:
         k = self.sigma1.shape[0]
-        names = {"slack_kl": "I(p(i);i) − I(j;i)   [KL]", "slack_chi2": "I(p(i);i) − I(j;i)   [χ²]",
-                 "slack_inner": "⟨Q,Q⟩ − ⟨P_ji,Q⟩", "bound_slack": "σ1^{L-1}·I_χ²(Q) − (⟨P_ji,Q⟩ − 1)",
-                 "cs_slack": "√(I_χ²(j;i)·I_χ²(Q)) − (⟨P_ji,Q⟩ − 1)"}
-        lines = [f"data processing (C3): {self.graph.n} positions, S = {self.vocab_size}, {k} transition matrices, "
-                 f"{self.num_checks} checks (i, j < i, j ≠ p(i), π)"]
+        names = {
+            "slack_kl": "I(p(i);i) − I(j;i)   [KL]",
+            "slack_chi2": "I(p(i);i) − I(j;i)   [χ²]",
+            "slack_inner": "⟨Q,Q⟩ − ⟨P_ji,Q⟩",
+            "bound_slack": "σ1^{L-1}·I_χ²(Q) − (⟨P_ji,Q⟩ − 1)",
+            "cs_slack": "√(I_χ²(j;i)·I_χ²(Q)) − (⟨P_ji,Q⟩ − 1)",
+        }
+        lines = [
+            f"data processing (C3): {self.graph.n} positions, S = {self.vocab_size}, {k} transition matrices, "
+            f"{self.num_checks} checks (i, j < i, j ≠ p(i), π)"
+        ]
         mins = self.minima
         for m in self.MEASURES:
             v = mins[m]
@@ -451,7 +498,9 @@ class DPIReport:
             else:
                 q = np.quantile(self.sigma1, [0, 0.5, 1])
                 lines.append(f"  σ1 over the π: min {q[0]:.4f}, median {q[1]:.4f}, max {q[2]:.4f}")
-            lines.append(f"  smallest predicted parent margin (1 − σ1^(L-1))·I_χ²(Q): {np.nanmin(self.predicted_margin):.3e}")
+            lines.append(
+                f"  smallest predicted parent margin (1 − σ1^(L-1))·I_χ²(Q): {np.nanmin(self.predicted_margin):.3e}"
+            )
         eq = self.equalities
         if eq:
             shown = ", ".join(f"(π#{p}, i={i}, j={j})" for p, i, j in eq[:8]) + (" …" if len(eq) > 8 else "")
@@ -510,7 +559,19 @@ def dpi_report(graph: Graph, pis: ArrayLike, *, tol: float = TOL) -> DPIReport:
         predicted = (1.0 - power) * chi_q[:, None, None]
         bound_slack = power * chi_q[:, None, None] - inner_minus_1
         cs_slack = np.sqrt(np.maximum(chi, 0.0) * np.maximum(chi_q, 0.0)[:, None, None]) - inner_minus_1
-    return DPIReport(graph=graph, slack_kl=slack_kl, slack_chi2=slack_chi2, slack_inner=slack_inner,
-                     predicted_margin=predicted, bound_slack=bound_slack, cs_slack=cs_slack, sigma1=sig,
-                     kl_q=kl_q, chi2_q=chi_q, self_entry=_self_entry_from(tr, 1.0 + chi_q), vocab_size=S, pairs=rel, tol=tol)
-
+    return DPIReport(
+        graph=graph,
+        slack_kl=slack_kl,
+        slack_chi2=slack_chi2,
+        slack_inner=slack_inner,
+        predicted_margin=predicted,
+        bound_slack=bound_slack,
+        cs_slack=cs_slack,
+        sigma1=sig,
+        kl_q=kl_q,
+        chi2_q=chi_q,
+        self_entry=_self_entry_from(tr, 1.0 + chi_q),
+        vocab_size=S,
+        pairs=rel,
+        tol=tol,
+    )

@@ -100,7 +100,7 @@ __all__ = ["MAX_TABLE_ENTRIES", "NGRAM_INITIAL", "NGRAM_PRIORS", "NGramTask", "n
 NGRAM_PRIORS = ("dirichlet", "unigram", "doubly_stochastic")
 NGRAM_INITIAL = ("uniform", "stationary")
 #: ``S^(k+1)`` entries per sequence's transition tensor at most (memory per sequence).
-MAX_TABLE_ENTRIES = 2 ** 20
+MAX_TABLE_ENTRIES = 2**20
 _MAX_LIFTED = 1024  # S^k states of the lifted chain for initial="stationary" (GTH is O(S^{3k}))
 _MAX_DS_VOCAB = 4
 _TOKEN = jnp.int32
@@ -137,8 +137,15 @@ class NGramTask:
         initial: one of :data:`NGRAM_INITIAL` (the law of the first ``k`` tokens).
     """
 
-    def __init__(self, vocab_size: int, k: int, seq_len: int, alpha: float = 1.0, prior: str = "dirichlet",
-                 initial: str = "uniform"):
+    def __init__(
+        self,
+        vocab_size: int,
+        k: int,
+        seq_len: int,
+        alpha: float = 1.0,
+        prior: str = "dirichlet",
+        initial: str = "uniform",
+    ):
         self.vocab_size = check_int("vocab_size", vocab_size, minimum=2)
         self.k = check_int("k", k, minimum=1)
         self.seq_len = check_int("seq_len", seq_len, minimum=self.k + 1)
@@ -147,23 +154,29 @@ class NGramTask:
         self.initial = check_choice("initial", initial, NGRAM_INITIAL)
         S = self.vocab_size
         if S ** (self.k + 1) > MAX_TABLE_ENTRIES:
-            raise ValueError(f"vocab_size**(k+1) must be <= {MAX_TABLE_ENTRIES} (one transition tensor per "
-                             f"sequence), got {S}**{self.k + 1}")
+            raise ValueError(
+                f"vocab_size**(k+1) must be <= {MAX_TABLE_ENTRIES} (one transition tensor per "
+                f"sequence), got {S}**{self.k + 1}"
+            )
         if self.prior == "doubly_stochastic":
             if self.k != 1:
                 raise ValueError(f"prior 'doubly_stochastic' is defined for k == 1 (bigrams) only, got k={self.k}")
             if S > _MAX_DS_VOCAB:
-                raise ValueError(f"prior 'doubly_stochastic' needs vocab_size <= {_MAX_DS_VOCAB} (rejection "
-                                 f"sampling of the Birkhoff polytope), got {S}")
-        if self.initial == "stationary" and S ** self.k > _MAX_LIFTED:
-            raise ValueError(f"initial 'stationary' needs vocab_size**k <= {_MAX_LIFTED} states of the lifted chain, "
-                             f"got {S}**{self.k}")
+                raise ValueError(
+                    f"prior 'doubly_stochastic' needs vocab_size <= {_MAX_DS_VOCAB} (rejection "
+                    f"sampling of the Birkhoff polytope), got {S}"
+                )
+        if self.initial == "stationary" and S**self.k > _MAX_LIFTED:
+            raise ValueError(
+                f"initial 'stationary' needs vocab_size**k <= {_MAX_LIFTED} states of the lifted chain, "
+                f"got {S}**{self.k}"
+            )
 
     # ------------------------------------------------------------------ shapes
     @property
     def num_contexts(self) -> int:
         """``S^k``: rows of the transition tensor."""
-        return self.vocab_size ** self.k
+        return self.vocab_size**self.k
 
     @property
     def graph(self) -> Graph:
@@ -171,8 +184,10 @@ class NGramTask:
         return ngram_graph(self.seq_len, self.k)
 
     def __repr__(self) -> str:
-        return (f"NGramTask(vocab_size={self.vocab_size}, k={self.k}, seq_len={self.seq_len}, alpha={self.alpha}, "
-                f"prior={self.prior!r}, initial={self.initial!r})")
+        return (
+            f"NGramTask(vocab_size={self.vocab_size}, k={self.k}, seq_len={self.seq_len}, alpha={self.alpha}, "
+            f"prior={self.prior!r}, initial={self.initial!r})"
+        )
 
     # ------------------------------------------------------------------ sampling
     def sample_tables(self, key, batch: int, dtype=jnp.float32) -> jax.Array:
@@ -262,8 +277,9 @@ class NGramTask:
         tokens = self._check_tokens(tokens)
         tables = self._check_tables(tables)
         if tables.shape[0] != tokens.shape[0]:
-            raise ValueError(f"tables must hold one tensor per sequence: {tables.shape[0]} tensors for "
-                             f"{tokens.shape[0]} sequences")
+            raise ValueError(
+                f"tables must hold one tensor per sequence: {tables.shape[0]} tensors for {tokens.shape[0]} sequences"
+            )
         return self._next_token_targets(jnp.asarray(tokens), jnp.asarray(tables))
 
     def _next_token_targets(self, tokens, tables):
@@ -274,14 +290,16 @@ class NGramTask:
             nu = self._initial_law(tables).reshape((-1,) + (S,) * k)  # (B, S, …, S)
             early = []
             for t in range(k - 1):
-                marg = nu.sum(axis=tuple(range(t + 3, k + 1))) if t + 2 < k + 1 else nu  # (B, S^(t+2)) over s_0..s_{t+1}
+                marg = (
+                    nu.sum(axis=tuple(range(t + 3, k + 1))) if t + 2 < k + 1 else nu
+                )  # (B, S^(t+2)) over s_0..s_{t+1}
                 marg = marg.reshape(marg.shape[0], -1, S)
                 pre = jnp.zeros(tokens.shape[0], _TOKEN)
                 for j in range(t + 1):
                     pre = pre * S + tokens[:, j]
                 row = jnp.take_along_axis(marg, pre[:, None, None], axis=1)[:, 0, :]
                 early.append(row / jnp.sum(row, -1, keepdims=True))
-            Y = jnp.concatenate([jnp.stack(early, 1), Y[:, k - 1:]], axis=1)
+            Y = jnp.concatenate([jnp.stack(early, 1), Y[:, k - 1 :]], axis=1)
         return Y
 
     # ------------------------------------------------------------------ estimators (docs/theory.md §2)
@@ -338,9 +356,11 @@ class NGramTask:
             return "unigram"
         if self.prior == "doubly_stochastic" and S == 2:
             return "ds2"
-        raise ValueError(f"exact Bayes has a closed form for prior 'dirichlet' with initial 'uniform', prior "
-                         f"'unigram', or prior 'doubly_stochastic' with vocab_size 2; got prior={self.prior!r}, "
-                         f"initial={self.initial!r}, vocab_size={S}: use bayes_monte_carlo")
+        raise ValueError(
+            f"exact Bayes has a closed form for prior 'dirichlet' with initial 'uniform', prior "
+            f"'unigram', or prior 'doubly_stochastic' with vocab_size 2; got prior={self.prior!r}, "
+            f"initial={self.initial!r}, vocab_size={S}: use bayes_monte_carlo"
+        )
 
     def _exact_bayes_all(self, tokens):
         form = self._closed_form()
@@ -409,8 +429,11 @@ class NGramTask:
             tables = self._tables(key, num, jnp.float64)
             logt = jnp.log(jnp.where(tables > 0, tables, 1e-300))
             idx = _tuple_index(tokens, k, S)
-            Ctrans = jnp.einsum("buc,bus->bcs", jax.nn.one_hot(idx[:, k - 1:T - 1], C, dtype=jnp.float64),
-                                jax.nn.one_hot(tokens[:, k:], S, dtype=jnp.float64))
+            Ctrans = jnp.einsum(
+                "buc,bus->bcs",
+                jax.nn.one_hot(idx[:, k - 1 : T - 1], C, dtype=jnp.float64),
+                jax.nn.one_hot(tokens[:, k:], S, dtype=jnp.float64),
+            )
             ll = jnp.einsum("bcs,mcs->bm", Ctrans, logt)
             nu = self._initial_law(tables)  # (M, C)
             ll = ll + jnp.log(jnp.where(nu > 0, nu, 1e-300))[:, idx[:, k - 1]].T
@@ -428,8 +451,10 @@ class NGramTask:
     def _check_tables(self, tables):
         C, S = self.num_contexts, self.vocab_size
         if np.ndim(tables) != 3 or tuple(np.shape(tables))[1:] != (C, S):
-            raise ValueError(f"tables must have shape (B, {C}, {S}) (one transition tensor per sequence, S^k rows), "
-                             f"got {np.shape(tables)}")
+            raise ValueError(
+                f"tables must have shape (B, {C}, {S}) (one transition tensor per sequence, S^k rows), "
+                f"got {np.shape(tables)}"
+            )
         tables = check_stochastic("tables", tables, stack=True) if C == S else _check_rows("tables", tables)
         if np.shape(tables)[0] < 1:
             raise ValueError("tables must hold at least one transition tensor (the batch is empty)")

@@ -12,7 +12,7 @@ rather than the training prior.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import numpy as np
@@ -42,8 +42,15 @@ def _stats(v: np.ndarray) -> dict:
     return {"mean": float(v.mean()), "se": float(v.std(ddof=1) / np.sqrt(v.size))}
 
 
-def evaluate_ood(predict: Callable, task: InContextTask, priors: Mapping[str, Prior], key: jax.Array, *,
-                 num: int = 8192, batch: int = 4096) -> dict[str, dict]:
+def evaluate_ood(
+    predict: Callable,
+    task: InContextTask,
+    priors: Mapping[str, Prior],
+    key: jax.Array,
+    *,
+    num: int = 8192,
+    batch: int = 4096,
+) -> dict[str, dict]:
     """Evaluate ``predict(tokens) -> ŷ (B, S)`` on ``num`` sequences per prior in ``priors``.
 
     ``task`` fixes the graph, ``S`` and the estimator's pseudo-count ``α`` (the training task). Returns, per

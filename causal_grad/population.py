@@ -54,9 +54,19 @@ class PopulationTrajectory:
         return E / E.sum(-1, keepdims=True)
 
 
-def population_gd(task: InContextTask, pis: ArrayLike, *, schedule: str = "layerwise", steps: int = 100, lr: float = 1.0,
-                  beta0: float = 1.0, eps: float = DEFAULT_EPS, stage2_steps: int = 0, lr2: float | None = None,
-                  record_every: int = 1) -> PopulationTrajectory:
+def population_gd(
+    task: InContextTask,
+    pis: ArrayLike,
+    *,
+    schedule: str = "layerwise",
+    steps: int = 100,
+    lr: float = 1.0,
+    beta0: float = 1.0,
+    eps: float = DEFAULT_EPS,
+    stage2_steps: int = 0,
+    lr2: float | None = None,
+    record_every: int = 1,
+) -> PopulationTrajectory:
     """Exact population gradient descent for the reduced model of ``task`` with π uniform over ``pis``.
 
     Args:
@@ -110,5 +120,6 @@ def population_gd(task: InContextTask, pis: ArrayLike, *, schedule: str = "layer
         g = exact_population_gradient(task, pis, A1, A2, eps=eps)
         if t % record_every == 0 or t == total or t == steps:
             record(t, stage, g.loss)
-    return PopulationTrajectory(**{k: np.asarray(v) for k, v in rec.items()}, schedule=schedule, lr=lr, lr2=lr2,
-                                beta0=beta0, eps=float(eps))
+    return PopulationTrajectory(
+        **{k: np.asarray(v) for k, v in rec.items()}, schedule=schedule, lr=lr, lr2=lr2, beta0=beta0, eps=float(eps)
+    )

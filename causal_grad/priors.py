@@ -8,8 +8,8 @@ exact grouped gamma sampler of :mod:`causal_grad.kernels.gamma_sampler`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,6 @@ from jax.typing import DTypeLike
 from ._validate import (
     check_concentration,
     check_int,
-    check_positive_float,
     check_probability,
     check_transition_matrices,
 )
@@ -38,11 +37,14 @@ __all__ = [
     "Prior",
 ]
 
+
 # ---------------------------------------------------------------------- priors over π
 class Prior:
     """Base class: ``sample(key, shape, S, dtype)`` returns transition matrices of shape ``(*shape, S, S)``."""
 
-    def sample(self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:  # pragma: no cover - interface
+    def sample(
+        self, key: jax.Array, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32
+    ) -> jax.Array:  # pragma: no cover - interface
         raise NotImplementedError
 
     def sample_batch_last(self, key: jax.Array, batch: int, S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:

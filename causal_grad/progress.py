@@ -65,8 +65,15 @@ def quiet_progress(quiet: bool = True) -> Iterator[None]:
         _ENABLED.reset(token)
 
 
-def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str | None = None,
-             unit: str = "it", leave: bool = False, enabled: bool | None = None) -> tqdm:
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    unit: str = "it",
+    leave: bool = False,
+    enabled: bool | None = None,
+) -> tqdm:
     """A tqdm bar over ``iterable`` (or over ``total`` manual ``update`` steps) on standard error, labelled
     ``desc``; ``enabled=None`` follows :func:`progress_enabled`. ``leave=False`` clears the bar when done, so
     that the command's own output stays readable."""
@@ -75,5 +82,6 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     if enabled is not None and not isinstance(enabled, bool):
         raise TypeError(f"enabled must be a bool or None, got {type(enabled).__name__}")
     show = progress_enabled() if enabled is None else enabled
-    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not show, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(
+        iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not show, file=sys.stderr, dynamic_ncols=True
+    )

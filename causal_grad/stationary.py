@@ -24,6 +24,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._validate import arrays, check_fits_memory, check_stochastic
 from .kernels import UNROLL_MAX_S, gth_batch_last, gth_loop
@@ -31,7 +32,7 @@ from .kernels import UNROLL_MAX_S, gth_batch_last, gth_loop
 __all__ = ["stationary", "stationary_residual"]
 
 
-def stationary(pi: jax.Array) -> jax.Array:
+def stationary(pi: ArrayLike) -> jax.Array:
     """The stationary law ``μ`` with ``μ π = μ`` of each transition matrix in ``pi`` (shape ``(..., S, S)``).
 
     Vectorised over leading axes; the dtype of ``pi`` is kept (pass float64 under ``jax_enable_x64`` for exact
@@ -44,14 +45,17 @@ def stationary(pi: jax.Array) -> jax.Array:
     shape = tuple(int(d) for d in np.shape(pi))
     if len(shape) >= 2:  # the size first: the value checks below would copy the stack
         n = math.prod(shape)  # exact (Python ints)
-        check_fits_memory("pi", 3 * n * 8, f"3 working copies of {n} matrix entries (the value checks in float64, "
-                                           f"the GTH elimination)")
+        check_fits_memory(
+            "pi",
+            3 * n * 8,
+            f"3 working copies of {n} matrix entries (the value checks in float64, the GTH elimination)",
+        )
     pi = check_stochastic("pi", pi, stack=True)
     return _stationary(pi)
 
 
 @jax.jit
-def _stationary(pi: jax.Array) -> jax.Array:
+def _stationary(pi: ArrayLike) -> jax.Array:
     pi = jnp.asarray(pi)
     if not jnp.issubdtype(pi.dtype, jnp.floating):
         pi = pi.astype(jnp.float32)

@@ -10,7 +10,7 @@ Transition matrices come out as NumPy ``float64`` arrays ``(S, S)`` (cheap to dr
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -51,8 +51,13 @@ def dirichlet_transition_matrices(draw: Callable, S: int, alpha: float) -> np.nd
 
 
 def _rows(S: int, low: float):
-    return st.lists(st.lists(st.floats(min_value=low, max_value=1.0, allow_nan=False, allow_infinity=False),
-                             min_size=S, max_size=S), min_size=S, max_size=S)
+    return st.lists(
+        st.lists(
+            st.floats(min_value=low, max_value=1.0, allow_nan=False, allow_infinity=False), min_size=S, max_size=S
+        ),
+        min_size=S,
+        max_size=S,
+    )
 
 
 @st.composite
@@ -87,8 +92,9 @@ def reversible_transition_matrices(draw: Callable, S: int, low: float = 1e-3) ->
 
 
 @st.composite
-def multi_parent_dags(draw: Callable, max_n: int = 10, min_n: int = 3, max_arity: int = 2,
-                      target_has_parents: bool = True) -> Graph:
+def multi_parent_dags(
+    draw: Callable, max_n: int = 10, min_n: int = 3, max_arity: int = 2, target_has_parents: bool = True
+) -> Graph:
     """A multi-parent DAG :class:`~causal_grad.graphs.Graph`: each position ``i`` gets an ordered tuple of
     ``0 … min(max_arity, i)`` distinct earlier parents (position 0 is a root). With ``target_has_parents``
     the last position (the target of :class:`~causal_grad.task.MultiParentTask`) has at least one parent."""

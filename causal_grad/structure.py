@@ -15,7 +15,7 @@ position two earlier neighbours, in which case the estimate keeps the one with t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import networkx as nx
 import numpy as np
@@ -95,5 +95,4 @@ def parent_recovery(estimate: Sequence[int], parents: Sequence[int]) -> dict:
     hits = sum(est[i] == true[i] for i in with_parent)
     e_est = {(p, i) for i, p in enumerate(est) if p >= 0}
     e_true = {(p, i) for i, p in enumerate(true) if p >= 0}
-    return {"fraction": hits / max(len(with_parent), 1), "all": hits == len(with_parent),
-            "shd": len(e_est ^ e_true)}
+    return {"fraction": hits / max(len(with_parent), 1), "all": hits == len(with_parent), "shd": len(e_est ^ e_true)}

@@ -23,8 +23,8 @@ word ``w`` (probabilities within ``S/2^32`` of ``1/S``). The kernels' plain twin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cached_property, partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,6 @@ from ._validate import (
     check_fits_memory,
     check_int,
     check_key,
-    check_positive_float,
     check_sample_memory,
     check_stochastic,
     check_tokens,
@@ -118,7 +117,7 @@ class InContextTask:
         prior: a :class:`~causal_grad.priors.Prior`; default ``Dirichlet(alpha)``.
     """
 
-    def __init__(self, graph, vocab_size: int, alpha: float, prior: Prior | None = None):
+    def __init__(self, graph: Graph | Sequence[int], vocab_size: int, alpha: float, prior: Prior | None = None):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
         if not graph.is_forest:
             raise ValueError("graph must be a single-parent forest for InContextTask; use MultiParentTask for a DAG")
@@ -145,7 +144,10 @@ class InContextTask:
         return self.graph.parents
 
     def __repr__(self) -> str:
-        return f"InContextTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha}, prior={self.prior!r})"
+        return (
+            f"InContextTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha}, "
+            f"prior={self.prior!r})"
+        )
 
     # ------------------------------------------------------------------ sampling
     def sample_pi(self, key: jax.Array, k: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -172,7 +174,7 @@ class InContextTask:
         parents = np.array(self.parents, dtype=np.int32)
         S, prior = self.vocab_size, self.prior
 
-        def tokens_bl(key: jax.Array, pi: ArrayLike):
+        def tokens_bl(key: jax.Array, pi: jax.Array):
             """Tokens ``(T, B)`` and the query ``(B,)`` for batch-last matrices ``pi`` ``(S, S, B)``."""
             return forest_tokens_batch_last(key, pi, parents)
 
@@ -200,7 +202,9 @@ class InContextTask:
         sample.tokens_given_pi = jit(lambda key, pis: tokens_bl(key, jnp.transpose(pis, (1, 2, 0)))[0].T)
         return sample
 
-    def sample_with_pi(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def sample_with_pi(
+        self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Like :meth:`sample` and also return each sequence's ``π``: ``(tokens, targets, pis)``."""
         key = check_key("key", key)
         batch = _check_batch(batch)
@@ -217,8 +221,9 @@ class InContextTask:
     def _check_sampling(self, batch: int, dtype, *, with_pi: bool):
         dtype = check_dtype(dtype)
         _check_prior_alpha(self.prior, dtype)
-        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, self.vocab_size, dtype, with_pi=with_pi,
-                            chunk=_CHUNK)
+        check_sample_memory(
+            "batch/vocab_size/graph", batch, self.seq_len, self.vocab_size, dtype, with_pi=with_pi, chunk=_CHUNK
+        )
         return dtype
 
     def sample_given_pi(self, key: jax.Array, pis: ArrayLike) -> jax.Array:
@@ -242,8 +247,9 @@ class InContextTask:
     def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         """Held-out cross-entropy (nats) of the in-context estimator, the unigram estimator and the entropy
         floor ``E[H(π[q])]``, each as ``{"mean", "se"}`` over ``num`` fresh sequences."""
-        return baselines.held_out_losses(self, key, num, batch,
-                                         {"in_context": self.in_context, "unigram": self.unigram})
+        return baselines.held_out_losses(
+            self, key, num, batch, {"in_context": self.in_context, "unigram": self.unigram}
+        )
 
     def _check_tokens(self, tokens) -> jax.Array:
         # integer (B, T) with B >= 1; values in 0..S-1 when concrete (not traced)
@@ -258,11 +264,13 @@ class MultiParentTask:
     the target is ``π_k[tokens of the target's parents]``.
     """
 
-    def __init__(self, graph, vocab_size: int, alpha: float):
+    def __init__(self, graph: Graph | Sequence[Sequence[int]], vocab_size: int, alpha: float):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
         if graph.is_forest:
-            raise ValueError("graph must have a position with two or more parents for MultiParentTask (a graph "
-                             "whose positions have at most one parent is a forest: use InContextTask)")
+            raise ValueError(
+                "graph must have a position with two or more parents for MultiParentTask (a graph "
+                "whose positions have at most one parent is a forest: use InContextTask)"
+            )
         target = graph.parent_sets[-1]
         if not target:
             raise ValueError("graph's last position is the target and must have at least one parent")
@@ -272,10 +280,12 @@ class MultiParentTask:
         arities = sorted({len(p) for p in graph.parent_sets if p})
         self.arities = tuple(arities)
         S = self.vocab_size
-        too_big = [k for k in arities if S ** (k + 1) > 2 ** 26]
+        too_big = [k for k in arities if S ** (k + 1) > 2**26]
         if too_big:
-            raise ValueError(f"vocab_size**(arity+1) must be <= 2**26 per sequence's tables; arity {too_big[0]} "
-                             f"with vocab_size {S} is too large")
+            raise ValueError(
+                f"vocab_size**(arity+1) must be <= 2**26 per sequence's tables; arity {too_big[0]} "
+                f"with vocab_size {S} is too large"
+            )
 
     @property
     def n(self) -> int:
@@ -300,8 +310,7 @@ class MultiParentTask:
         dtype = self._check_sampling(batch, dtype)
         keys = jax.random.split(key, len(self.arities))
         S = self.vocab_size
-        return {k: dirichlet(kk, self.alpha, (batch, S ** k), S, dtype)
-                for k, kk in zip(self.arities, keys)}
+        return {k: dirichlet(kk, self.alpha, (batch, S**k), S, dtype) for k, kk in zip(self.arities, keys)}
 
     @cached_property
     def sampler(self) -> Callable:
@@ -313,8 +322,9 @@ class MultiParentTask:
         def sample(key: jax.Array, batch: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
             kt, ks = jax.random.split(key)
             keys = jax.random.split(kt, len(arities))
-            tables = {k: dirichlet_batch_last(key_words(kk), alpha, S, S ** k, batch, dtype)
-                      for k, kk in zip(arities, keys)}
+            tables = {
+                k: dirichlet_batch_last(key_words(kk), alpha, S, S**k, batch, dtype) for k, kk in zip(arities, keys)
+            }
             cdfs = {k: cdf_batch_last(t) for k, t in tables.items()}
             n_ctx = len(sets) - 1
             u, _ = random_lanes(ks, n_ctx, batch, dtype)
@@ -343,25 +353,27 @@ class MultiParentTask:
         dtype = check_dtype(dtype)
         check_concentration("alpha", self.alpha, dtype)
         S = self.vocab_size
-        check_sample_memory("batch/vocab_size/graph", batch, self.seq_len, S, dtype,
-                            table_rows=sum(S ** k for k in self.arities))
+        check_sample_memory(
+            "batch/vocab_size/graph", batch, self.seq_len, S, dtype, table_rows=sum(S**k for k in self.arities)
+        )
         return dtype
 
     def in_context(self, tokens: ArrayLike) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
         s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor."""
-        return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
-                                         self.alpha, which=None)
+        return baselines.tuple_estimator(
+            self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size, self.alpha, which=None
+        )
 
     def one_parent(self, tokens: ArrayLike, which: int = 0) -> jax.Array:
         """The estimator that matches only parent number ``which`` of the target's parent tuple."""
         which = check_int("which", which, minimum=0, maximum=len(self.target_parents) - 1)
-        return baselines.tuple_estimator(self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size,
-                                         self.alpha, which=which)
+        return baselines.tuple_estimator(
+            self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size, self.alpha, which=which
+        )
 
     def unigram(self, tokens: ArrayLike) -> jax.Array:
-        return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha,
-                                           include_last=True)
+        return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha, include_last=True)
 
     def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
         fns = {"in_context": self.in_context, "unigram": self.unigram}
@@ -374,7 +386,9 @@ class MultiParentTask:
         return jnp.asarray(check_tokens("tokens", tokens, seq_len=self.seq_len, vocab_size=self.vocab_size))
 
 
-def make_task(graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None) -> InContextTask | MultiParentTask:
+def make_task(
+    graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None
+) -> InContextTask | MultiParentTask:
     """:class:`InContextTask` for a forest, :class:`MultiParentTask` for a multi-parent DAG."""
     graph = graph if isinstance(graph, Graph) else Graph(graph)
     if graph.is_forest:

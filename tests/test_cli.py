@@ -1,8 +1,13 @@
 import json
+import os
 import subprocess
 import sys
+import time
 
-from causal_grad.cli import main
+import numpy as np
+import pytest
+
+from causal_grad.cli import build_parser, main
 
 
 def test_sample_json(capsys):
@@ -23,8 +28,6 @@ def test_bad_input_one_line_exit_2():
 
 
 def test_every_subcommand_has_help():
-    from causal_grad.cli import build_parser
-
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "sample" in sub.choices
@@ -33,16 +36,10 @@ def test_every_subcommand_has_help():
 
 
 # ---------------------------------------------------------------------- hardening II (issue 16)
-import os
-import time
-
-import numpy as np
-import pytest
 
 
 def _cli(*argv, timeout=120):
-    return subprocess.run([sys.executable, "-m", "causal_grad", *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "causal_grad", *argv], capture_output=True, text=True, timeout=timeout)
 
 
 def test_mistyped_flag_suggests_the_closest_with_the_subcommands_prog():
@@ -54,8 +51,12 @@ def test_mistyped_flag_suggests_the_closest_with_the_subcommands_prog():
 
 
 def test_argparse_errors_are_one_line_naming_the_flag():
-    for argv, word in ((["sample", "--batch", "abc"], "--batch"), (["train", "--model", "cnn"], "--model"),
-                       (["nope"], "COMMAND"), ([], "COMMAND")):
+    for argv, word in (
+        (["sample", "--batch", "abc"], "--batch"),
+        (["train", "--model", "cnn"], "--model"),
+        (["nope"], "COMMAND"),
+        ([], "COMMAND"),
+    ):
         r = _cli(*argv)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and ": error: " in lines[0] and word in lines[0], r.stderr
@@ -64,11 +65,13 @@ def test_argparse_errors_are_one_line_naming_the_flag():
 def test_bad_flags_answer_before_jax_is_imported():
     """The parser and the flag checks never import JAX (so a bad flag answers in well under a second on an
     idle machine: about 0.4 s here, against 10-24 s when every command imported the package first)."""
-    code = ("import sys\nfrom causal_grad.cli import main\n"
-            "for argv in (['train', '--steps', '0'], ['sample', '--alpha', '1e-38'], ['mi', '--alpha', '1e-320'],"
-            " ['verify', '--claims', ''], ['train', '--out', '/etc/passwd']):\n"
-            "    assert main(argv) == 2, argv\n"
-            "assert 'jax' not in sys.modules, 'jax was imported'\n")
+    code = (
+        "import sys\nfrom causal_grad.cli import main\n"
+        "for argv in (['train', '--steps', '0'], ['sample', '--alpha', '1e-38'], ['mi', '--alpha', '1e-320'],"
+        " ['verify', '--claims', ''], ['train', '--out', '/etc/passwd']):\n"
+        "    assert main(argv) == 2, argv\n"
+        "assert 'jax' not in sys.modules, 'jax was imported'\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     t0 = time.perf_counter()
@@ -96,8 +99,27 @@ def test_alpha_below_the_dtypes_floor_refused_naming_the_flag(capsys):
     assert main(["mi", "--alpha", "1e-320"]) == 2
     err = capsys.readouterr().err
     assert "--alpha" in err and "float64" in err and "pis" not in err
-    assert main(["train", "--n", "4", "--vocab", "3", "--alpha", "1e-38", "--steps", "2", "--batch", "8",
-                 "--eval-size", "64", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--n",
+                "4",
+                "--vocab",
+                "3",
+                "--alpha",
+                "1e-38",
+                "--steps",
+                "2",
+                "--batch",
+                "8",
+                "--eval-size",
+                "64",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "--alpha" in capsys.readouterr().err
 
 
@@ -108,14 +130,17 @@ def test_tiny_beta0_refused(capsys):
     assert main(["train", "--beta0", "1e-40", "--no-progress"]) == 2
 
 
-@pytest.mark.parametrize("cmd", [["sample"], ["verify", "--claims", "C3"], ["compare", "--steps", "1"],
-                                 ["train", "--steps", "1", "--no-progress"]])
+@pytest.mark.parametrize(
+    "cmd",
+    [["sample"], ["verify", "--claims", "C3"], ["compare", "--steps", "1"], ["train", "--steps", "1", "--no-progress"]],
+)
 def test_bad_out_refused_before_compute(cmd, tmp_path, capsys):
     a_file = tmp_path / "f"
     a_file.write_text("x")
     (tmp_path / "d.npz").mkdir()
-    for out in (str(a_file / "sub"), str(a_file)) if cmd[0] != "sample" else (str(a_file / "sub"),
-                                                                              str(tmp_path / "d.npz")):
+    for out in (
+        (str(a_file / "sub"), str(a_file)) if cmd[0] != "sample" else (str(a_file / "sub"), str(tmp_path / "d.npz"))
+    ):
         assert main(cmd + ["--out", out]) == 2, out
         err = capsys.readouterr().err
         assert err.startswith("causal-grad: error: --out") and len(err.strip().splitlines()) == 1, err
@@ -131,8 +156,17 @@ def test_sample_out_reports_the_real_path(tmp_path, capsys):
 
 
 def test_debug_and_submodules_without_explicit_import():
-    r = subprocess.run([sys.executable, "-c", "import causal_grad as cg, sys; assert 'jax' not in sys.modules; "
-                                              "assert callable(cg.debug.guard); assert callable(cg.stationary); "
-                                              "import causal_grad.stationary; assert callable(cg.stationary)"],
-                       capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import causal_grad as cg, sys; assert 'jax' not in sys.modules; "
+            "assert callable(cg.debug.guard); assert callable(cg.stationary); "
+            "import causal_grad.stationary; assert callable(cg.stationary)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert r.returncode == 0, r.stderr

@@ -10,12 +10,20 @@ import numpy as np
 import pytest
 
 import causal_grad as cg
-from causal_grad.gradients import (compare_gradient_to_mi, finite_T_sweep, gradient_mi_agreement,
-                                   linearized_gradient_at_init, query_row_limit, rescale_gradient, row_centre)
+from causal_grad.gradients import (
+    compare_gradient_to_mi,
+    finite_T_sweep,
+    gradient_mi_agreement,
+    linearized_gradient_at_init,
+    query_row_limit,
+    rescale_gradient,
+    row_centre,
+)
 from causal_grad.mi import mi_approximation
 
-PIS = np.array([[[0.7, 0.2, 0.1], [0.15, 0.6, 0.25], [0.2, 0.3, 0.5]],
-                [[0.3, 0.5, 0.2], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]])
+PIS = np.array(
+    [[[0.7, 0.2, 0.1], [0.15, 0.6, 0.25], [0.2, 0.3, 0.5]], [[0.3, 0.5, 0.2], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]]
+)
 
 
 def test_a_gradient_equal_to_M_plus_row_constants_is_a_perfect_match():
@@ -91,12 +99,15 @@ def test_monte_carlo_method_agrees_with_exact_within_noise():
     assert np.all(z < 4)
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(method="fast"), ValueError, "method must be"),
-    (dict(mi_eps="other"), ValueError, "mi_eps must be"),
-    (dict(method="monte_carlo"), ValueError, "key is required"),
-    (dict(eps=1.0), ValueError, "eps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(method="fast"), ValueError, "method must be"),
+        (dict(mi_eps="other"), ValueError, "mi_eps must be"),
+        (dict(method="monte_carlo"), ValueError, "key is required"),
+        (dict(eps=1.0), ValueError, "eps"),
+    ],
+)
 def test_bad_inputs(kwargs, exc, words):
     task = cg.InContextTask(cg.chain(3), 3, 1.0)
     args = dict(eps=1e-3) | kwargs

@@ -15,8 +15,7 @@ def run():
     task = cg.InContextTask(g, 3, 1.0)
     with x64():
         pis = np.asarray(Dirichlet(1.0).sample(jax.random.key(1), (6,), 3, jnp.float64))
-    return task, closed_form_vs_training(task, pis, steps=30, lr=50.0, batch=256, seeds=tuple(range(8)),
-                                         record_every=5)
+    return task, closed_form_vs_training(task, pis, steps=30, lr=50.0, batch=256, seeds=tuple(range(8)), record_every=5)
 
 
 def test_mean_over_seeds_approaches_exact_trajectory(run):

@@ -13,11 +13,10 @@ import itertools
 import jax
 import numpy as np
 import pytest
+from conftest import golden_names, load_golden
 
 import causal_grad
 from causal_grad.gradients.dp import exact_gradient_at_init_dp, quadrature
-
-from conftest import golden_names, load_golden
 
 
 def _stationary_np(pi):
@@ -100,8 +99,12 @@ def test_dp_matches_brute_force_random_forests(seed):
 def test_dp_rare_tokens():
     """Entries far below 1e-10 (as Dirichlet(0.1) draws have; token 2 has μ ≈ 1e-30): still exact, no NaN."""
     parents = (-1, 0, 1, -1, 3)
-    pis = np.array([[[0.7, 0.3 - 1e-30, 1e-30], [0.4, 0.6 - 1e-200, 1e-200], [0.5, 0.5, 0.0]],
-                    [[1e-12, 1 - 2e-12, 1e-12], [0.999, 1e-3, 0.0], [0.2, 0.3, 0.5]]])
+    pis = np.array(
+        [
+            [[0.7, 0.3 - 1e-30, 1e-30], [0.4, 0.6 - 1e-200, 1e-200], [0.5, 0.5, 0.0]],
+            [[1e-12, 1 - 2e-12, 1e-12], [0.999, 1e-3, 0.0], [0.2, 0.3, 0.5]],
+        ]
+    )
     for eps in (0.0, 1e-6):
         ref = brute_force(parents, pis, eps)
         got = exact_gradient_at_init_dp(causal_grad.InContextTask(list(parents), 3, 0.1), pis, eps=eps)
@@ -141,7 +144,7 @@ def test_quadrature_exact_for_degree_2k_minus_1():
         z, w = quadrature(K, c)
         assert np.all(w > 0) and np.all((z > 0) & (z < 1))
         d = np.arange(2 * K)
-        got = np.array([np.sum(w * z ** k) for k in d])
+        got = np.array([np.sum(w * z**k) for k in d])
         np.testing.assert_allclose(got, 1.0 / (c + d + 1), rtol=1e-12)
 
 

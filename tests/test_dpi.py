@@ -10,17 +10,26 @@ from hypothesis import strategies as st
 
 import causal_grad as cg
 from causal_grad.mi import dpi_report, self_entry_over_prior, self_entry_report
-from causal_grad.strategies import (dirichlet_transition_matrices, floored_transition_matrices, forests,
-                                    transition_matrices)
+from causal_grad.strategies import (
+    dirichlet_transition_matrices,
+    floored_transition_matrices,
+    forests,
+    transition_matrices,
+)
 
 TOL = 1e-12
 
 
 def matrices():
     """Dirichlet(0.1) (near-periodic draws), Dirichlet(1), floored, and arbitrary π with zeros (reducible)."""
-    return st.integers(2, 4).flatmap(lambda S: st.one_of(
-        dirichlet_transition_matrices(S, 0.1), dirichlet_transition_matrices(S, 1.0),
-        floored_transition_matrices(S, 0.1), transition_matrices(S)))
+    return st.integers(2, 4).flatmap(
+        lambda S: st.one_of(
+            dirichlet_transition_matrices(S, 0.1),
+            dirichlet_transition_matrices(S, 1.0),
+            floored_transition_matrices(S, 0.1),
+            transition_matrices(S),
+        )
+    )
 
 
 @settings(max_examples=200)
@@ -95,7 +104,7 @@ def test_self_entry_two_state_example():
     lam = 1 - a - b
     r2 = self_entry_report(pis)
     np.testing.assert_allclose(r2.trace, 1 + lam, atol=1e-14)
-    np.testing.assert_allclose(r2.parent_entry, 1 + lam ** 2, atol=1e-14)
+    np.testing.assert_allclose(r2.parent_entry, 1 + lam**2, atol=1e-14)
     assert np.array_equal(r2.wins, (lam > 0) & (lam < 1))
 
 
@@ -112,11 +121,13 @@ def test_self_entry_prior_S2_win_probability_is_one_half():
 
 
 def test_self_entry_prior_S3():
-    """S = 3, α = 0.1: an earlier hand calculation gave E[1 + I_χ²(Q)] = 1.809 and a win probability at the low end of 0.26–0.37.
+    """S = 3, α = 0.1: an earlier hand calculation gave E[1 + I_χ²(Q)] = 1.809 and a win probability at the low end of
+    0.26–0.37.
 
     Two independent samplers must agree (the package's Dirichlet prior, and Beta stick-breaking in NumPy).
     Measured at high precision (2·10⁶ draws each, two samplers): 1.8124 ± 0.0003, i.e. the quoted 1.809 is off in
-    its third decimal. That is a discrepancy of the hand calculation (reported in docs/theory.md, C4), so the quote is not
+    its third decimal. That is a discrepancy of the hand calculation (reported in docs/theory.md, C4), so the quote is
+    not
     asserted; the two independent samplers must agree with each other within 4 standard errors.
     """
     r = self_entry_over_prior(cg.Dirichlet(0.1), 3, jax.random.key(7), 20_000)

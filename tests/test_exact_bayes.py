@@ -41,7 +41,8 @@ def _numpy_mc_losses(n_pos, alpha, N, seed):
 
 
 def test_theory_example_icl_pairs():
-    """S = 2, six graph positions, icl pairs, α = 0.1. an earlier hand calculation gave estimator 0.3838 and exact Bayes 0.3330;
+    """S = 2, six graph positions, icl pairs, α = 0.1. an earlier hand calculation gave estimator 0.3838 and exact
+    Bayes 0.3330;
     the converged integrals give 0.3848 and 0.3338 (gap 0.0510). Documented regression: the hand figures are
     not reproduced. An independent NumPy Monte Carlo of the estimator (2M sequences) agrees with 0.38480 and is
     more than 5 standard errors away from 0.3838 (see docs/theory.md, Setting)."""
@@ -61,8 +62,11 @@ def test_quadrature_converges_and_integrates_beta_moments():
     a, b, w = _beta_quadrature(0.1, 40)
     assert abs(w.sum() - 1) < 1e-10
     # Beta(α, α) moments: E a = 1/2, E a² = α(α+1)/(2α(2α+1)), independence, and E μ1 = E a/(a+b) = 1/2
-    np.testing.assert_allclose([(w * a).sum(), (w * a * a).sum(), (w * a * b * b).sum(), (w * a / (a + b)).sum()],
-                               [0.5, 0.1 * 1.1 / (0.2 * 1.2), 0.5 * 0.1 * 1.1 / (0.2 * 1.2), 0.5], atol=1e-10)
+    np.testing.assert_allclose(
+        [(w * a).sum(), (w * a * a).sum(), (w * a * b * b).sum(), (w * a / (a + b)).sum()],
+        [0.5, 0.1 * 1.1 / (0.2 * 1.2), 0.5 * 0.1 * 1.1 / (0.2 * 1.2), 0.5],
+        atol=1e-10,
+    )
 
 
 def test_uniform_roots_gives_the_in_context_estimator():
@@ -95,11 +99,14 @@ def test_roots_carry_information():
         assert exact_bayes_loss(t) < exact_estimator_loss(t)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: InContextTask(chain(4), 3, 0.1), "vocab_size == 2"),
-    (lambda: InContextTask(chain(4), 2, 0.1, prior=Floored(0.1)), "Dirichlet(alpha=0.1)"),
-    (lambda: InContextTask(chain(20), 2, 0.1), "seq_len must be <="),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: InContextTask(chain(4), 3, 0.1), "vocab_size == 2"),
+        (lambda: InContextTask(chain(4), 2, 0.1, prior=Floored(0.1)), "Dirichlet(alpha=0.1)"),
+        (lambda: InContextTask(chain(20), 2, 0.1), "seq_len must be <="),
+    ],
+)
 def test_refusals_name_the_rule(make, words):
     with pytest.raises(ValueError) as info:
         exact_bayes_loss(make())

@@ -47,10 +47,10 @@ def test_all_query_forward_equals_the_reduced_model():
     n, S = 5, 3
     A1, A2 = _params(n + 1, S, 0)
     with x64():
-        ctx, _ = en.context_tokens(0, S ** n, n, S)
+        ctx, _ = en.context_tokens(0, S**n, n, S)
         fast = ex.all_query_predictions(jnp.asarray(A1), jnp.asarray(A2), ctx, 0.01)  # (C, S_q, S)
-        seq = jnp.concatenate([jnp.repeat(ctx, S, axis=0), jnp.tile(jnp.arange(S), S ** n)[:, None]], axis=1)
-        ref = reduced_apply(jnp.asarray(A1), jnp.asarray(A2), seq, 0.01).reshape(S ** n, S, S)
+        seq = jnp.concatenate([jnp.repeat(ctx, S, axis=0), jnp.tile(jnp.arange(S), S**n)[:, None]], axis=1)
+        ref = reduced_apply(jnp.asarray(A1), jnp.asarray(A2), seq, 0.01).reshape(S**n, S, S)
     np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), rtol=1e-13, atol=0)
 
 
@@ -74,7 +74,8 @@ def test_equals_brute_force_weighted_sum_over_sequences():
         seqs, ys, ws = jnp.asarray(seqs), jnp.asarray(ys), jnp.asarray(ws)
         assert abs(float(ws.sum()) - 1) < 1e-13
         loss, (g1, g2) = jax.value_and_grad(reduced_loss, argnums=(0, 1))(
-            jnp.asarray(A1), jnp.asarray(A2), seqs, ys, eps, ws)
+            jnp.asarray(A1), jnp.asarray(A2), seqs, ys, eps, ws
+        )
     r = exact_population_gradient(task, pis, A1, A2, eps=eps)
     np.testing.assert_allclose(float(r.loss), float(loss), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(r.dA1), np.asarray(g1), rtol=1e-10, atol=1e-15)
@@ -122,8 +123,9 @@ def test_matches_mean_of_sampled_sequences_within_4_se():
         y = pi[jnp.arange(N), tokens[:, -1]]
 
         def one(t, yy):
-            return jax.value_and_grad(reduced_loss, argnums=(0, 1))(jnp.asarray(A1), jnp.asarray(A2), t[None],
-                                                                     yy[None], eps)
+            return jax.value_and_grad(reduced_loss, argnums=(0, 1))(
+                jnp.asarray(A1), jnp.asarray(A2), t[None], yy[None], eps
+            )
 
         l, (g1, g2) = jax.vmap(one)(tokens, y)
     r = exact_population_gradient(task, pis, A1, A2, eps=eps)
@@ -141,30 +143,35 @@ def test_population_is_the_mean_over_pis():
     both = exact_population_gradient(task, pis, A1, A2, eps=0.02)
     each = [exact_population_gradient(task, p, A1, A2, eps=0.02) for p in pis]
     np.testing.assert_allclose(float(both.loss), np.mean([float(e.loss) for e in each]), rtol=1e-13)
-    np.testing.assert_allclose(np.asarray(both.dA1), np.mean([np.asarray(e.dA1) for e in each], 0),
-                               rtol=1e-11, atol=1e-16)
+    np.testing.assert_allclose(
+        np.asarray(both.dA1), np.mean([np.asarray(e.dA1) for e in each], 0), rtol=1e-11, atol=1e-16
+    )
 
 
 @pytest.fixture
 def no_compute(monkeypatch):
     """Make any call of the compiled enumeration fail, to prove that validation happens before compute."""
+
     def boom(*a, **k):
         raise AssertionError("compute started before validation")
 
     monkeypatch.setattr(ex, "_exact", boom)
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(A1=np.zeros((4, 4))), ValueError, "A1 must have shape (5, 5)"),
-    (dict(A2=np.zeros((2, 3))), ValueError, "A2 must have shape"),
-    (dict(A1=np.full((5, 5), np.nan)), ValueError, "A1 must be finite"),
-    (dict(A2=np.eye(3, dtype=complex)), TypeError, "A2 must be a real array"),
-    (dict(eps=1.0), ValueError, "eps must lie in [0, 1)"),
-    (dict(eps=-0.1), ValueError, "eps must lie in [0, 1)"),
-    (dict(pis=np.ones((3, 3))), ValueError, "every row must sum to 1"),
-    (dict(pis=np.eye(2)), ValueError, "pis must be 3x3"),
-    (dict(task="chain"), TypeError, "task must be a causal_grad.InContextTask"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(A1=np.zeros((4, 4))), ValueError, "A1 must have shape (5, 5)"),
+        (dict(A2=np.zeros((2, 3))), ValueError, "A2 must have shape"),
+        (dict(A1=np.full((5, 5), np.nan)), ValueError, "A1 must be finite"),
+        (dict(A2=np.eye(3, dtype=complex)), TypeError, "A2 must be a real array"),
+        (dict(eps=1.0), ValueError, "eps must lie in [0, 1)"),
+        (dict(eps=-0.1), ValueError, "eps must lie in [0, 1)"),
+        (dict(pis=np.ones((3, 3))), ValueError, "every row must sum to 1"),
+        (dict(pis=np.eye(2)), ValueError, "pis must be 3x3"),
+        (dict(task="chain"), TypeError, "task must be a causal_grad.InContextTask"),
+    ],
+)
 def test_bad_inputs_raise_before_compute(no_compute, kwargs, exc, words):
     task = cg.InContextTask(cg.chain(4), 3, 1.0)
     args = dict(task=task, pis=np.full((3, 3), 1 / 3), A1=np.zeros((5, 5)), A2=np.eye(3), eps=1e-3) | kwargs

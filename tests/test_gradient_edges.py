@@ -24,8 +24,12 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import causal_grad as cg
-from causal_grad.gradients import (exact_population_gradient, gradient_mi_agreement, linearized_gradient_at_init,
-                                   parent_argmax_study)
+from causal_grad.gradients import (
+    exact_population_gradient,
+    gradient_mi_agreement,
+    linearized_gradient_at_init,
+    parent_argmax_study,
+)
 from causal_grad.mi import mi_approximation
 from causal_grad.strategies import floored_transition_matrices, forests
 
@@ -60,8 +64,9 @@ def test_row_argmax_is_the_parent_when_the_M_margin_beats_the_finite_T_correctio
     r = _at_init(parents, pi, S)
     T = len(parents) + 1
     meets = T * r.M_margin >= KAPPA
-    note(f"T={T} rows={r.rows.tolist()} T*margin(M_eps)={np.round(T * r.M_margin, 4).tolist()} "
-         f"agree={r.agree.tolist()}")
+    note(
+        f"T={T} rows={r.rows.tolist()} T*margin(M_eps)={np.round(T * r.M_margin, 4).tolist()} agree={r.agree.tolist()}"
+    )
     assert np.all(r.agree[meets]), (r.rows[meets & ~r.agree], r.gradient_margin[meets & ~r.agree])
     assert np.all(r.gradient_margin[meets] > 0)
     assert np.all(r.M_margin >= -1e-12)  # the theorem for M_ε itself on floored π (data processing)
@@ -71,8 +76,10 @@ def test_row_argmax_is_the_parent_when_the_M_margin_beats_the_finite_T_correctio
 # Margins are in rescaled units; the O(β0) = 1e-4 relative difference between the exact gradient at β0 and its
 # β0 → 0 limit is far below every margin asserted here.
 
+
 def test_theory_counterexample_S2_grandparent_beats_parent():
-    """docs/theory.md §7.2's example: S = 2, parents (-1, 0, 1, 0), one floored π (entries ≥ 0.45; λ = 1 − π01 − π10 = 0.1).
+    """docs/theory.md §7.2's example: S = 2, parents (-1, 0, 1, 0), one floored π (entries ≥ 0.45; λ = 1 − π01 − π10 =
+    0.1).
     M_ε margin ≈ λ²(1−λ) = 0.009 > 0, but the finite-T correction (≈ −0.018) is larger: at position 2 the
     grandparent 0 wins (gradient margin ≈ −0.0093), at position 3 the sibling 1 beats the parent 0."""
     pi = np.array([[0.55, 0.45], [0.45, 0.55]])
@@ -81,8 +88,12 @@ def test_theory_counterexample_S2_grandparent_beats_parent():
     assert np.all(r.gradient_margin < -0.009) and np.all(r.gradient_margin > -0.0095)
     assert np.all((r.M_margin > 0.0089) & (r.M_margin < 0.0091))
     assert np.all(5 * r.M_margin < KAPPA)  # consistent with the stated condition
-    lin = gradient_mi_agreement(linearized_gradient_at_init(cg.InContextTask(cg.Graph((-1, 0, 1, 0)), 2, 1.0), pi,
-                                                            eps=EPS), r.M, (-1, 0, 1, 0), 2)
+    lin = gradient_mi_agreement(
+        linearized_gradient_at_init(cg.InContextTask(cg.Graph((-1, 0, 1, 0)), 2, 1.0), pi, eps=EPS),
+        r.M,
+        (-1, 0, 1, 0),
+        2,
+    )
     np.testing.assert_allclose(lin.gradient_margin, r.gradient_margin, rtol=1e-3)
 
 

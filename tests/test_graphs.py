@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from causal_grad import Graph, chain, icl_pairs, random_forest, random_tree, two_parent, named_graph
+from causal_grad import Graph, chain, icl_pairs, named_graph, random_forest, random_tree, two_parent
 
 
 def test_named_constructors():
@@ -48,18 +48,21 @@ def test_helpers():
     assert Graph(g.parents) == g and hash(Graph(g.parents)) == hash(g)
 
 
-@pytest.mark.parametrize("parents, exc, words", [
-    ([], ValueError, "empty"),
-    ([0], ValueError, "parents[0]"),
-    ([-1, 1], ValueError, "parents[1]"),
-    ([-1, -2], ValueError, "-1 (root)"),
-    ([-1, 0.5], TypeError, "integer"),
-    ([-1, True], TypeError, "integer"),
-    ([(), (0, 0)], ValueError, "twice"),
-    ([(), (1,)], ValueError, "forward"),
-    ([-1, (0,)], TypeError, "mix"),
-    ("abc", TypeError, "sequence"),
-])
+@pytest.mark.parametrize(
+    "parents, exc, words",
+    [
+        ([], ValueError, "empty"),
+        ([0], ValueError, "parents[0]"),
+        ([-1, 1], ValueError, "parents[1]"),
+        ([-1, -2], ValueError, "-1 (root)"),
+        ([-1, 0.5], TypeError, "integer"),
+        ([-1, True], TypeError, "integer"),
+        ([(), (0, 0)], ValueError, "twice"),
+        ([(), (1,)], ValueError, "forward"),
+        ([-1, (0,)], TypeError, "mix"),
+        ("abc", TypeError, "sequence"),
+    ],
+)
 def test_bad_graphs(parents, exc, words):
     with pytest.raises(exc, match=None) as info:
         Graph(parents)

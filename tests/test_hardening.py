@@ -20,7 +20,7 @@ KEY = jax.random.key(0)
 @pytest.fixture
 def memory_16g(monkeypatch):
     """A fixed memory limit, so that the size refusals do not depend on the machine the tests run on."""
-    monkeypatch.setenv("CAUSAL_GRAD_MEMORY_BYTES", str(16 * 2 ** 30))
+    monkeypatch.setenv("CAUSAL_GRAD_MEMORY_BYTES", str(16 * 2**30))
 
 
 # ---------------------------------------------------------------------- D1: α whose draws underflow
@@ -39,8 +39,11 @@ def test_tiny_alpha_refused_at_the_door():
     with pytest.raises(ValueError, match=r"alpha must be >= .* float32"):
         task.sample_pi(KEY, 2)
     for bad in (1e-320, 1e-310):
-        for build in (lambda a: cg.InContextTask(cg.chain(3), 3, a), lambda a: cg.Dirichlet(a),
-                      lambda a: cg.MultiParentTask(cg.two_parent(5), 3, a)):
+        for build in (
+            lambda a: cg.InContextTask(cg.chain(3), 3, a),
+            lambda a: cg.Dirichlet(a),
+            lambda a: cg.MultiParentTask(cg.two_parent(5), 3, a),
+        ):
             with pytest.raises(ValueError, match=r"alpha must be >= .* float64"):
                 build(bad)
     with pytest.raises(ValueError, match=r"alpha"):
@@ -58,8 +61,9 @@ def test_alpha_just_above_the_floor_gives_finite_rows():
 
 
 # ---------------------------------------------------------------------- D2: NaN never becomes a number
-@pytest.mark.parametrize("fn", [cg.mutual_information, cg.chi2_mutual_information, cg.conditional_entropy,
-                                cg.information.joint_entropy])
+@pytest.mark.parametrize(
+    "fn", [cg.mutual_information, cg.chi2_mutual_information, cg.conditional_entropy, cg.information.joint_entropy]
+)
 def test_information_measures_propagate_nan(fn):
     P = np.full((2, 2, 2), 0.25)
     P[0, 0, 1] = np.nan
@@ -72,8 +76,7 @@ def test_entropies_and_cross_entropy_propagate_nan_and_keep_valid_values():
     for f in (cg.entropy, baselines.entropy):
         out = np.asarray(f(p))
         assert np.isnan(out[0]) and out[1] == pytest.approx(math.log(2), rel=1e-6)
-    ce = np.asarray(baselines.cross_entropy(np.array([[1.0, 0.0], [1.0, 0.0]]),
-                                            np.array([[0.5, np.nan], [0.5, 0.5]])))
+    ce = np.asarray(baselines.cross_entropy(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[0.5, np.nan], [0.5, 0.5]])))
     assert np.isnan(ce[0]) and ce[1] == pytest.approx(math.log(2), rel=1e-6)
     assert np.isnan(baselines.cross_entropy(np.array([np.nan, 1.0]), np.array([0.5, 0.5])))
     assert np.isnan(cg.weighted_inner(np.full((2, 2), 0.25), np.full((2, 2), 0.25), np.array([np.nan, 0.5])))
@@ -111,35 +114,38 @@ def test_scale_floor_refuses_subnormal_beta0():
 # ---------------------------------------------------------------------- D12: sizes against memory
 def test_sizes_beyond_memory_refused_before_compute(memory_16g):
     with pytest.raises(ValueError, match=r"memory"):
-        cg.InContextTask(cg.chain(8), 2 ** 31 - 1, 1.0).sample(KEY, 1)
+        cg.InContextTask(cg.chain(8), 2**31 - 1, 1.0).sample(KEY, 1)
     with pytest.raises(ValueError, match=r"^k: .*memory"):
-        cg.InContextTask(cg.chain(3), 3, 1.0).sample_pi(KEY, 10 ** 9)
+        cg.InContextTask(cg.chain(3), 3, 1.0).sample_pi(KEY, 10**9)
     with pytest.raises(ValueError, match=r"^n: .*memory"):
-        cg.random_tree(KEY, 10 ** 7)
+        cg.random_tree(KEY, 10**7)
     with pytest.raises(ValueError, match=r"memory"):
-        cg.Graph(list(range(-1, 10 ** 6 - 1)))
+        cg.Graph(list(range(-1, 10**6 - 1)))
     for f in (cg.pairwise_joint, cg.mi_matrix):
         with pytest.raises(ValueError, match=r"graph/pi: .*memory"):
-            f(cg.chain(10 ** 4), np.full((3, 3), 1 / 3))
+            f(cg.chain(10**4), np.full((3, 3), 1 / 3))
     with pytest.raises(ValueError, match=r"^pi: .*memory"):
-        cg.stationary(np.broadcast_to(np.eye(3), (10 ** 9, 3, 3)))
+        cg.stationary(np.broadcast_to(np.eye(3), (10**9, 3, 3)))
     with pytest.raises(ValueError, match=r"eval_size: .*memory"):
-        cg.TrainConfig(graph=cg.chain(3), vocab=3, eval_size=10 ** 12)
+        cg.TrainConfig(graph=cg.chain(3), vocab=3, eval_size=10**12)
     with pytest.raises(ValueError, match=r"memory"):
-        cg.disentangled_init(10 ** 4, 10 ** 4)
+        cg.disentangled_init(10**4, 10**4)
     with pytest.raises(ValueError, match=r"memory .*16 GiB"):
-        v.check_fits_memory("x", 17 * 2 ** 30, "a test")
+        v.check_fits_memory("x", 17 * 2**30, "a test")
 
 
 # ---------------------------------------------------------------------- D14: one π dtype policy
-@pytest.mark.parametrize("call", [
-    lambda pi: cg.stationary(pi),
-    lambda pi: cg.mi_matrix(cg.chain(3), pi),
-    lambda pi: cg.pairwise_joint(cg.chain(3), pi),
-    lambda pi: cg.mi_approximation(cg.InContextTask(cg.chain(3), 3, 1.0), pi[None]),
-    lambda pi: cg.dpi_report(cg.chain(3), pi[None]),
-    lambda pi: cg.priors.UniformOver(pi[None]),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda pi: cg.stationary(pi),
+        lambda pi: cg.mi_matrix(cg.chain(3), pi),
+        lambda pi: cg.pairwise_joint(cg.chain(3), pi),
+        lambda pi: cg.mi_approximation(cg.InContextTask(cg.chain(3), 3, 1.0), pi[None]),
+        lambda pi: cg.dpi_report(cg.chain(3), pi[None]),
+        lambda pi: cg.priors.UniformOver(pi[None]),
+    ],
+)
 def test_float16_pi_refused_everywhere(call):
     pi = np.full((3, 3), 1 / 3, dtype=np.float16)
     with pytest.raises(TypeError, match=r"float32 or float64"):
@@ -166,8 +172,11 @@ def test_float64_sampling_outside_x64_refused():
     task = cg.InContextTask(cg.chain(3), 3, 1.0)
     if jax.config.jax_enable_x64:  # pragma: no cover - the suite runs without global x64
         pytest.skip("x64 is on globally")
-    for f in (lambda: task.sample(KEY, 2, jnp.float64), lambda: task.sample_pi(KEY, 2, jnp.float64),
-              lambda: cg.priors.dirichlet(KEY, 1.0, (2,), 3, jnp.float64)):
+    for f in (
+        lambda: task.sample(KEY, 2, jnp.float64),
+        lambda: task.sample_pi(KEY, 2, jnp.float64),
+        lambda: cg.priors.dirichlet(KEY, 1.0, (2,), 3, jnp.float64),
+    ):
         with pytest.raises(ValueError, match=r"float64 needs x64"):
             f()
     with cg.x64():

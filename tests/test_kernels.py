@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from causal_grad import x64
 from causal_grad import kernels as K
-from causal_grad.kernels import gamma_sampler as G
+from causal_grad import x64
 from causal_grad.kernels import dirichlet, gamma, log_gamma_variates
+from causal_grad.kernels import gamma_sampler as G
 
 ALPHAS = (0.1, 0.5, 1.0, 3.7, 50.0)
 
@@ -40,18 +40,18 @@ def _gamma_checks(lg, alpha):
 
 def test_threefry_matches_jax_block_function():
     rng = np.random.default_rng(0)
-    k = rng.integers(0, 2 ** 32, 2, dtype=np.uint32)
-    x = rng.integers(0, 2 ** 32, (2, 1000), dtype=np.uint32)
+    k = rng.integers(0, 2**32, 2, dtype=np.uint32)
+    x = rng.integers(0, 2**32, (2, 1000), dtype=np.uint32)
     ref = np.asarray(jax.extend.random.threefry_2x32(jnp.asarray(k), jnp.asarray(x.reshape(-1))))
     a, b = K.threefry2x32(jnp.uint32(k[0]), jnp.uint32(k[1]), jnp.asarray(x[0]), jnp.asarray(x[1]))
     np.testing.assert_array_equal(np.concatenate([np.asarray(a), np.asarray(b)]), ref)
 
 
 def test_uniform_grids_are_open_and_symmetric():
-    w = jnp.array([0, 1, 2 ** 9 - 1, 2 ** 31, 2 ** 32 - 1], jnp.uint32)
+    w = jnp.array([0, 1, 2**9 - 1, 2**31, 2**32 - 1], jnp.uint32)
     u = np.asarray(K.unit_f32(w), np.float64)
     assert u.min() > 0 and u.max() < 1
-    np.testing.assert_array_equal(u, (np.array([0, 0, 0, 2 ** 22, 2 ** 23 - 1]) + 0.5) * 2.0 ** -23)
+    np.testing.assert_array_equal(u, (np.array([0, 0, 0, 2**22, 2**23 - 1]) + 0.5) * 2.0**-23)
     np.testing.assert_array_equal(u[[0, -1]] + u[[-1, 0]], 1.0)  # symmetric grid: 2u - 1 is exact
 
 
@@ -146,8 +146,8 @@ def test_bad_dtype():
 
 def test_threefry_twin_bit_for_bit():
     rng = np.random.default_rng(5)
-    k0, k1 = (jnp.uint32(v) for v in rng.integers(0, 2 ** 32, 2, dtype=np.uint32))
-    x0, x1 = (jnp.asarray(rng.integers(0, 2 ** 32, (7, 9), dtype=np.uint32)) for _ in range(2))
+    k0, k1 = (jnp.uint32(v) for v in rng.integers(0, 2**32, 2, dtype=np.uint32))
+    x0, x1 = (jnp.asarray(rng.integers(0, 2**32, (7, 9), dtype=np.uint32)) for _ in range(2))
     for fast, ref in zip(K.threefry2x32(k0, k1, x0, x1), K.threefry2x32_reference(k0, k1, x0, x1)):
         np.testing.assert_array_equal(np.asarray(fast), np.asarray(ref))
 
@@ -205,8 +205,9 @@ def test_gth_matches_its_twin(S, alpha):
         bl = np.asarray(K.stationary_batch_last(jnp.asarray(pis.transpose(1, 2, 0)))).T
         np.testing.assert_allclose(bl, ref, rtol=1e-10, atol=0)
         if S <= K.UNROLL_MAX_S:
-            np.testing.assert_allclose(np.asarray(K.gth_batch_last(jnp.asarray(pis.transpose(1, 2, 0)))).T, ref,
-                                       rtol=1e-10, atol=0)
+            np.testing.assert_allclose(
+                np.asarray(K.gth_batch_last(jnp.asarray(pis.transpose(1, 2, 0)))).T, ref, rtol=1e-10, atol=0
+            )
 
 
 def test_gth_twin_reducible_chain():
@@ -220,8 +221,8 @@ def test_gth_twin_reducible_chain():
 
 # ---------------------------------------------------------------------- the batch-last sampler vs loops
 def test_uniform_token_is_exact_integer_arithmetic():
-    w = np.random.default_rng(0).integers(0, 2 ** 32, 10000, dtype=np.uint64)
-    w = np.concatenate([w, [0, 2 ** 32 - 1, 2 ** 31]]).astype(np.uint32)
+    w = np.random.default_rng(0).integers(0, 2**32, 10000, dtype=np.uint64)
+    w = np.concatenate([w, [0, 2**32 - 1, 2**31]]).astype(np.uint32)
     for S in (2, 3, 10, 1000, 65535):
         got = np.asarray(K.uniform_token(jnp.asarray(w), S))
         np.testing.assert_array_equal(got, K.uniform_token_reference(w, S))
@@ -234,22 +235,27 @@ def test_row_selection_and_inverse_cdf_draw():
         table = rng.random((R, 4, 50)).astype(np.float32)
         idx = rng.integers(0, R, 50).astype(np.int32)
         for i in (idx, idx.astype(np.float32)):  # the unrolled sampler passes tokens as small floats
-            np.testing.assert_array_equal(np.asarray(K.row_at(jnp.asarray(table), jnp.asarray(i))),
-                                          table[idx, :, np.arange(50)].T)
+            np.testing.assert_array_equal(
+                np.asarray(K.row_at(jnp.asarray(table), jnp.asarray(i))), table[idx, :, np.arange(50)].T
+            )
     p = rng.dirichlet(np.ones(5), size=50).T.astype(np.float32)  # (S, B)
     cdf = np.asarray(K.cdf_batch_last(jnp.asarray(p[None])))[0]
     np.testing.assert_allclose(cdf, np.cumsum(p, 0)[:-1], rtol=1e-6)
     u = rng.random(50).astype(np.float32)
-    np.testing.assert_array_equal(np.asarray(K.draw_from_cdf(jnp.asarray(cdf), jnp.asarray(u))),
-                                  (u[None] >= cdf).sum(0))
+    np.testing.assert_array_equal(
+        np.asarray(K.draw_from_cdf(jnp.asarray(cdf), jnp.asarray(u))), (u[None] >= cdf).sum(0)
+    )
 
 
-@pytest.mark.parametrize("parents, S, dtype", [
-    ((-1, 0, 1, 1, 0, -1, 5), 5, jnp.float32),      # a forest, unrolled
-    ((-1,) + tuple(range(69)), 3, jnp.float32),     # 70 positions: the lax.scan path
-    ((-1, 0, 0, 2), 20, jnp.float32),               # S > 16: the gather path of row_at
-    ((-1, 0, -1, 2), 4, jnp.float64),
-])
+@pytest.mark.parametrize(
+    "parents, S, dtype",
+    [
+        ((-1, 0, 1, 1, 0, -1, 5), 5, jnp.float32),  # a forest, unrolled
+        ((-1,) + tuple(range(69)), 3, jnp.float32),  # 70 positions: the lax.scan path
+        ((-1, 0, 0, 2), 20, jnp.float32),  # S > 16: the gather path of row_at
+        ((-1, 0, -1, 2), 4, jnp.float64),
+    ],
+)
 def test_forest_tokens_match_their_twin_bit_for_bit(parents, S, dtype):
     """The fast token draws and the per-sequence loops on the same matrices and the same random bits."""
     B = 300
@@ -267,6 +273,7 @@ def test_forest_tokens_match_their_twin_bit_for_bit(parents, S, dtype):
 # ---------------------------------------------------------------------- compiler options
 def test_jit_with_options_gives_the_plain_jit_values():
     """The options change how XLA compiles, not what it computes: the sampler's kernels bit for bit."""
+
     def f(key):
         return K.dirichlet_batch_last(K.key_words(key), 0.1, 10, 10, 512, jnp.float32)
 

@@ -27,11 +27,14 @@ def test_golden_neg_grad_at_init(golden):
     assert np.abs(G - ref).max() / np.abs(ref).max() < 1e-10
 
 
-@pytest.mark.parametrize("parents, S, k, eps", [
-    ((-1, 0, 1, 2), 3, 2, 1e-3),  # (n, S, k) as in the golden files: compiled once per shape
-    ((-1, 0, -1, 2, 0, 1), 2, 3, 1e-12),
-    ((-1, 0, 0, 1, -1, 4), 3, 1, 0.1),
-])
+@pytest.mark.parametrize(
+    "parents, S, k, eps",
+    [
+        ((-1, 0, 1, 2), 3, 2, 1e-3),  # (n, S, k) as in the golden files: compiled once per shape
+        ((-1, 0, -1, 2, 0, 1), 2, 3, 1e-12),
+        ((-1, 0, 0, 1, -1, 4), 3, 1, 0.1),
+    ],
+)
 def test_equals_exact_gradient_at_small_beta0(parents, S, k, eps):
     task = cg.InContextTask(cg.Graph(parents), S, 1.0)
     pis = _pis(S, k, len(parents) + S)
@@ -73,12 +76,15 @@ def test_chunking_does_not_change_the_result(monkeypatch):
     np.testing.assert_allclose(G64, G, rtol=1e-12, atol=1e-18)
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(eps=1.0), ValueError, "eps"),
-    (dict(pis=np.array([[0.5, 0.6], [0.5, 0.5]])), ValueError, "every row must sum to 1"),
-    (dict(pis=np.array([[[-0.1, 1.1], [0.5, 0.5]]])), ValueError, "non-negative"),
-    (dict(task=cg.chain(3)), TypeError, "task must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(eps=1.0), ValueError, "eps"),
+        (dict(pis=np.array([[0.5, 0.6], [0.5, 0.5]])), ValueError, "every row must sum to 1"),
+        (dict(pis=np.array([[[-0.1, 1.1], [0.5, 0.5]]])), ValueError, "non-negative"),
+        (dict(task=cg.chain(3)), TypeError, "task must be"),
+    ],
+)
 def test_bad_inputs(kwargs, exc, words):
     args = dict(task=cg.InContextTask(cg.chain(3), 2, 1.0), pis=np.full((2, 2), 0.5), eps=1e-3) | kwargs
     with pytest.raises(exc, match=words):

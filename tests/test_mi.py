@@ -10,8 +10,13 @@ from hypothesis import strategies as st
 import causal_grad as cg
 from causal_grad.laws import pairwise_joint
 from causal_grad.mi import mi_approximation, mi_matrix
-from causal_grad.strategies import (dirichlet_transition_matrices, floored_transition_matrices, forests,
-                                    reversible_transition_matrices, transition_matrices)
+from causal_grad.strategies import (
+    dirichlet_transition_matrices,
+    floored_transition_matrices,
+    forests,
+    reversible_transition_matrices,
+    transition_matrices,
+)
 
 
 def _task(graph, S):
@@ -28,7 +33,7 @@ def _sigma1_and_chi2(pi):
     mu = _mu(pi)
     r = np.sqrt(mu)
     B = (r[:, None] * pi) / r[None, :] - np.outer(r, r)
-    return np.linalg.svd(B, compute_uv=False)[0], float((B ** 2).sum())
+    return np.linalg.svd(B, compute_uv=False)[0], float((B**2).sum())
 
 
 def test_golden_M(golden):
@@ -97,7 +102,7 @@ def test_parent_is_argmax_with_predicted_margin_floored(g, pi):
     s1, chi = _sigma1_and_chi2(pi)
     assert s1 < 1
     geo = cg.pair_geometry(g)
-    for i, (margin, j) in _parent_margin(g, per).items():
+    for i, (margin, _j) in _parent_margin(g, per).items():
         for jj in range(i):
             if jj == g.parents[i]:
                 continue

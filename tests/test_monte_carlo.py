@@ -11,8 +11,12 @@ import pytest
 
 import causal_grad as cg
 from causal_grad import x64
-from causal_grad.gradients import (exact_population_gradient, linearized_gradient_at_init, monte_carlo_gradient,
-                                   monte_carlo_linearized_at_init)
+from causal_grad.gradients import (
+    exact_population_gradient,
+    linearized_gradient_at_init,
+    monte_carlo_gradient,
+    monte_carlo_linearized_at_init,
+)
 from causal_grad.gradients import monte_carlo as mcm
 from causal_grad.gradients.linearized import linearized_terms, row_centre_lower
 
@@ -77,14 +81,17 @@ def test_prior_path_is_reproducible_and_keys_matter():
     assert np.all(np.isfinite(np.asarray(a.se)))
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(key=0), TypeError, "key must be a jax.random key"),
-    (dict(num=1), ValueError, "num must be >= 2"),
-    (dict(batch=0), ValueError, "batch must be >= 1"),
-    (dict(eps=1.5), ValueError, "eps"),
-    (dict(pis=np.eye(2)), ValueError, "pis must be 3x3"),
-    (dict(A1=np.zeros((6, 5))), ValueError, "A1 must have shape (6, 6)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(key=0), TypeError, "key must be a jax.random key"),
+        (dict(num=1), ValueError, "num must be >= 2"),
+        (dict(batch=0), ValueError, "batch must be >= 1"),
+        (dict(eps=1.5), ValueError, "eps"),
+        (dict(pis=np.eye(2)), ValueError, "pis must be 3x3"),
+        (dict(A1=np.zeros((6, 5))), ValueError, "A1 must have shape (6, 6)"),
+    ],
+)
 def test_bad_inputs(kwargs, exc, words):
     args = dict(key=jax.random.key(0), A1=np.zeros((6, 6)), A2=np.eye(3), eps=1e-3, num=64) | kwargs
     with pytest.raises(exc) as e:

@@ -29,8 +29,10 @@ def test_first_step_is_minus_lr_times_exact_gradient(small):
 
 def test_small_step_lowers_loss_monotonically_both_schedules(small):
     task, pis = small
-    for sched, kw in (("layerwise", dict(steps=25, stage2_steps=15, lr=5.0, lr2=2.0)),
-                      ("joint", dict(steps=30, lr=2.0, beta0=0.0))):
+    for sched, kw in (
+        ("layerwise", dict(steps=25, stage2_steps=15, lr=5.0, lr2=2.0)),
+        ("joint", dict(steps=30, lr=2.0, beta0=0.0)),
+    ):
         tr = population_gd(task, pis, schedule=sched, eps=1e-3, **kw)
         d = np.diff(tr.loss)
         assert np.all(d < 0), (sched, d.max())

@@ -4,8 +4,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_grad.strategies import (dirichlet_transition_matrices, floored_transition_matrices, forests,
-                                    multi_parent_dags, reversible_transition_matrices, transition_matrices)
+from causal_grad.strategies import (
+    dirichlet_transition_matrices,
+    floored_transition_matrices,
+    forests,
+    multi_parent_dags,
+    reversible_transition_matrices,
+    transition_matrices,
+)
 
 
 @settings(max_examples=60)
@@ -16,9 +22,16 @@ def test_forests(g):
 
 
 @settings(max_examples=60)
-@given(st.integers(2, 5).flatmap(lambda S: st.tuples(st.just(S), transition_matrices(S),
-                                                       floored_transition_matrices(S, 0.2),
-                                                       dirichlet_transition_matrices(S, 0.1))))
+@given(
+    st.integers(2, 5).flatmap(
+        lambda S: st.tuples(
+            st.just(S),
+            transition_matrices(S),
+            floored_transition_matrices(S, 0.2),
+            dirichlet_transition_matrices(S, 0.1),
+        )
+    )
+)
 def test_matrices_are_stochastic(args):
     S, a, b, c = args
     for pi in (a, b, c):

@@ -31,11 +31,13 @@ def test_same_key_same_batch_bit_identical():
 def test_top_level_and_traced_samplers_agree_bit_for_bit():
     """At top level the samplers are compiled with the CPU vector options (causal_grad.kernels.xla); traced inside
     another jit (the training step) they are not. Both must give the same batch, tokens and targets alike."""
-    for task, batch in ((InContextTask(random_tree(jax.random.key(1), 19), 10, 0.1), 5000),
-                        (MultiParentTask(two_parent(9), 3, 0.5), 300)):
+    for task, batch in (
+        (InContextTask(random_tree(jax.random.key(1), 19), 10, 0.1), 5000),
+        (MultiParentTask(two_parent(9), 3, 0.5), 300),
+    ):
         key = jax.random.key(5)
         top = task.sample(key, batch)
-        traced = jax.jit(lambda k: task.sample(k, batch))(key)
+        traced = jax.jit(lambda k, task=task, batch=batch: task.sample(k, batch))(key)
         for a, b in zip(top, traced):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -101,16 +103,19 @@ def test_multi_parent_task():
     assert res["in_context"]["mean"] < res["one_parent_1"]["mean"]
 
 
-@pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(vocab_size=1), ValueError, "vocab_size must be >= 2"),
-    (dict(vocab_size=2.0), TypeError, "vocab_size must be an integer"),
-    (dict(vocab_size=2 ** 31), ValueError, "int32"),
-    (dict(alpha=0.0), ValueError, "alpha must be > 0"),
-    (dict(alpha=-1.0), ValueError, "alpha must be > 0"),
-    (dict(alpha=float("nan")), ValueError, "alpha must be finite"),
-    (dict(alpha=float("inf")), ValueError, "alpha must be finite"),
-    (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(vocab_size=1), ValueError, "vocab_size must be >= 2"),
+        (dict(vocab_size=2.0), TypeError, "vocab_size must be an integer"),
+        (dict(vocab_size=2**31), ValueError, "int32"),
+        (dict(alpha=0.0), ValueError, "alpha must be > 0"),
+        (dict(alpha=-1.0), ValueError, "alpha must be > 0"),
+        (dict(alpha=float("nan")), ValueError, "alpha must be finite"),
+        (dict(alpha=float("inf")), ValueError, "alpha must be finite"),
+        (dict(alpha="0.1"), TypeError, "alpha must be a real number"),
+    ],
+)
 def test_bad_task_args(kwargs, exc, words):
     args = dict(graph=chain(4), vocab_size=3, alpha=0.1)
     args.update(kwargs)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 
 from .._validate import check_callable, check_int
-
 from ..progress import progress
 
 __all__ = ["timeit", "discover", "run_all", "format_rows"]

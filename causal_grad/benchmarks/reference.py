@@ -60,10 +60,10 @@ REFERENCE_CHECK = {
     "gradients": "loss and every gradient bit-identical on the same random weights and batch of 1024",
     "step_flops": "930.9 M (real) vs 933.3 M (this module), XLA cost analysis; bytes accessed 304.8 M vs 303.6 M",
     "sampler_time_ratio": "this / real, medians of two interleaved runs: 0.98 (8 rounds of 8,192 sequences) and "
-                          "0.81 (16 rounds of 4,096); best-of 1.04 and 1.04; best rates 2,780 vs 2,670 and "
-                          "4,940 vs 4,760 seq/s under load",
+    "0.81 (16 rounds of 4,096); best-of 1.04 and 1.04; best rates 2,780 vs 2,670 and "
+    "4,940 vs 4,760 seq/s under load",
     "step_time_ratio": "this / real, medians: 1.07 (8 rounds) and 1.02 (16 rounds); best-of 0.56 and 1.73 "
-                       "(load-driven scatter); alone, 3 x 3 calls each: 212-215 ms vs 234-242 ms (1.1)",
+    "(load-driven scatter); alone, 3 x 3 calls each: 212-215 ms vs 234-242 ms (1.1)",
 }
 
 
@@ -126,7 +126,8 @@ def paper_sampler(parents: Sequence[int], S: int = 10, alpha: float = 0.1):
 
 # ---------------------------------------------------------------------- the model, loss and step
 def paper_init(S: int = 10, T: int = 20, heads: Sequence[int] = (1, 1)) -> dict:
-    """Zero parameters: ``A_ℓ`` ``(H_ℓ, d_ℓ, d_ℓ)`` with ``d_0 = S + T``, ``d_{ℓ+1} = d_ℓ (1 + H_ℓ)``; ``W`` ``(d_L, S)``."""
+    """Zero parameters: ``A_ℓ`` ``(H_ℓ, d_ℓ, d_ℓ)`` with ``d_0 = S + T``, ``d_{ℓ+1} = d_ℓ (1 + H_ℓ)``; ``W`` ``(d_L,
+    S)``."""
     S = check_int("S", S, minimum=2)
     T = check_int("T", T, minimum=1)
     if isinstance(heads, (str, bytes)) or not hasattr(heads, "__len__") or len(heads) == 0:
@@ -143,8 +144,13 @@ def paper_probabilities(params: dict, tokens: jax.Array) -> jax.Array:
     """``softmax(Wᵀ h_{T-1})`` ``(B, S)``, every layer computed at every position (the public model)."""
     S = params["W"].shape[1]
     B, T = tokens.shape
-    h = jnp.concatenate([jax.nn.one_hot(tokens, S, dtype=params["W"].dtype),
-                         jnp.broadcast_to(jnp.eye(T, dtype=params["W"].dtype), (B, T, T))], axis=-1)
+    h = jnp.concatenate(
+        [
+            jax.nn.one_hot(tokens, S, dtype=params["W"].dtype),
+            jnp.broadcast_to(jnp.eye(T, dtype=params["W"].dtype), (B, T, T)),
+        ],
+        axis=-1,
+    )
     causal = jnp.tril(jnp.ones((T, T), dtype=bool))
     for A in params["A"]:
         scores = jnp.einsum("bid,hde,bje->bhij", h, A, h)
@@ -168,8 +174,15 @@ def paper_step(params: dict, tokens: jax.Array, targets: jax.Array, lr, wd) -> d
 
 
 # ---------------------------------------------------------------------- timing
-def measure(repeat: int = 5, *, epoch: int = 65_536, batch: int = 1024, parents: Sequence[int] | None = None,
-            S: int = 10, alpha: float = 0.1) -> dict:
+def measure(
+    repeat: int = 5,
+    *,
+    epoch: int = 65_536,
+    batch: int = 1024,
+    parents: Sequence[int] | None = None,
+    S: int = 10,
+    alpha: float = 0.1,
+) -> dict:
     """Seconds per call of the reference sampler (``epoch`` sequences, the public code draws its batches an
     epoch at a time) and of one reference step at ``batch`` (figure-2 configuration by default: chain of 19
     positions, S = 10, T = 20, heads [1, 1]), interleaved, best of ``repeat`` rounds each; plus the rates."""
@@ -197,18 +210,36 @@ def measure(repeat: int = 5, *, epoch: int = 65_536, batch: int = 1024, parents:
         t_step = min(t_step, timeit(step, repeat=1, warmup=0))
     sampler_rate = epoch / t_samp
     end_to_end = batch / (batch / sampler_rate + t_step)
-    return {"sampler_s": t_samp, "epoch": epoch, "sampler_seq_per_s": sampler_rate, "step_s": t_step,
-            "batch": batch, "end_to_end_seq_per_s": end_to_end}
+    return {
+        "sampler_s": t_samp,
+        "epoch": epoch,
+        "sampler_seq_per_s": sampler_rate,
+        "step_s": t_step,
+        "batch": batch,
+        "end_to_end_seq_per_s": end_to_end,
+    }
 
 
 def run(quick: bool) -> list[dict]:
     """Benchmark rows: the paper's public code (re-implemented) at the figure-2 configuration, this run."""
     m = measure(3 if quick else 7, epoch=16_384 if quick else 65_536)
     return [
-        {"name": "paper's code (re-impl.): sampler S=10 T=20", "value": m["sampler_seq_per_s"], "unit": "seq/s",
-         "note": f"{m['sampler_s'] * 1e3:.0f} ms per epoch of {m['epoch']:,}"},
-        {"name": "paper's code (re-impl.): GD step, batch 1024", "value": m["step_s"] * 1e3, "unit": "ms",
-         "note": "disentangled [1,1], every position of both layers"},
-        {"name": "paper's code (re-impl.): end to end", "value": m["end_to_end_seq_per_s"], "unit": "seq/s",
-         "note": "1 / (1/sampler rate + step time / batch)"},
+        {
+            "name": "paper's code (re-impl.): sampler S=10 T=20",
+            "value": m["sampler_seq_per_s"],
+            "unit": "seq/s",
+            "note": f"{m['sampler_s'] * 1e3:.0f} ms per epoch of {m['epoch']:,}",
+        },
+        {
+            "name": "paper's code (re-impl.): GD step, batch 1024",
+            "value": m["step_s"] * 1e3,
+            "unit": "ms",
+            "note": "disentangled [1,1], every position of both layers",
+        },
+        {
+            "name": "paper's code (re-impl.): end to end",
+            "value": m["end_to_end_seq_per_s"],
+            "unit": "seq/s",
+            "note": "1 / (1/sampler rate + step time / batch)",
+        },
     ]

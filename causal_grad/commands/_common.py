@@ -15,20 +15,32 @@ def _default(v) -> str:
     return "the preset's" if v is None else str(v)
 
 
-def add_graph_args(p: argparse.ArgumentParser, *, n: int | None = 12, vocab: int | None = 3,
-                   alpha: float | None = 0.1, graph: str | None = "random-tree") -> None:
+def add_graph_args(
+    p: argparse.ArgumentParser,
+    *,
+    n: int | None = 12,
+    vocab: int | None = 3,
+    alpha: float | None = 0.1,
+    graph: str | None = "random-tree",
+) -> None:
     """The task options ``--graph --n --vocab --alpha --seed --p-root``; a default of ``None`` means the
     subcommand fills it in (``train``: from its preset) before :func:`check_graph_args`."""
     g = p.add_argument_group("task")
-    g.add_argument("--graph", default=graph,
-                   help=f"graph family ({', '.join(GRAPH_FAMILIES)}) or an explicit parent list such as "
-                        f"--graph=-1,0,1,0 (default: {_default(graph)})")
+    g.add_argument(
+        "--graph",
+        default=graph,
+        help=f"graph family ({', '.join(GRAPH_FAMILIES)}) or an explicit parent list such as "
+        f"--graph=-1,0,1,0 (default: {_default(graph)})",
+    )
     # default None: an explicit --n is told apart from the default (it must agree with an explicit parent list)
-    g.add_argument("--n", type=int, default=None, help=f"number of graph positions, T-1 (default: {_default(n)}; "
-                                                       f"with an explicit parent list, its length)")
+    g.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help=f"number of graph positions, T-1 (default: {_default(n)}; with an explicit parent list, its length)",
+    )
     g.add_argument("--vocab", type=int, default=vocab, help=f"vocabulary size S (default: {_default(vocab)})")
-    g.add_argument("--alpha", type=float, default=alpha,
-                   help=f"Dirichlet concentration (default: {_default(alpha)})")
+    g.add_argument("--alpha", type=float, default=alpha, help=f"Dirichlet concentration (default: {_default(alpha)})")
     g.add_argument("--seed", type=int, default=0, help="random seed for graphs and sampling (default: 0)")
     g.add_argument("--p-root", type=float, default=0.5, help="root probability for random-forest (default: 0.5)")
     p.set_defaults(n_default=n)
@@ -52,14 +64,16 @@ def check_graph_args(args: argparse.Namespace, *, alpha_dtype: str = "float32") 
     from .._validate import check_concentration, check_int, check_positions, check_probability, check_seed
 
     check_seed("--seed", args.seed)
-    check_int("--vocab", args.vocab, minimum=2, maximum=2 ** 31 - 1)  # tokens are int32
+    check_int("--vocab", args.vocab, minimum=2, maximum=2**31 - 1)  # tokens are int32
     check_concentration("--alpha", args.alpha, alpha_dtype)
     check_probability("--p-root", args.p_root)
     parents = explicit_parents(args.graph)
     if parents is not None:
         if args.n is not None and args.n != len(parents):
-            raise ValueError(f"--n {args.n} disagrees with the explicit parent list --graph={args.graph} "
-                             f"({len(parents)} positions): drop --n or make them agree")
+            raise ValueError(
+                f"--n {args.n} disagrees with the explicit parent list --graph={args.graph} "
+                f"({len(parents)} positions): drop --n or make them agree"
+            )
         args.n = len(parents)
     elif args.n is None:
         args.n = args.n_default

@@ -7,11 +7,14 @@ from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="closed form vs exact population GD vs stochastic training (C9)",
-                       description="Stage 1 of the layer-wise schedule on a small task: prints, step by step, "
-                                   "the Spearman correlation of the row-centred A1 with M, parent attention, "
-                                   "argmax recovery and the distance between stochastic and exact trajectories, "
-                                   "then each row's recovery step against its predicted margin; writes figures.")
+    p = sub.add_parser(
+        "compare",
+        help="closed form vs exact population GD vs stochastic training (C9)",
+        description="Stage 1 of the layer-wise schedule on a small task: prints, step by step, "
+        "the Spearman correlation of the row-centred A1 with M, parent attention, "
+        "argmax recovery and the distance between stochastic and exact trajectories, "
+        "then each row's recovery step against its predicted margin; writes figures.",
+    )
     add_graph_args(p, n=6, vocab=3, alpha=1.0)
     p.add_argument("--num-pi", type=int, default=8, help="transition matrices in the population (default: 8)")
     p.add_argument("--steps", type=int, default=100, help="stage-1 steps (default: 100)")
@@ -55,9 +58,17 @@ def run(args) -> int:
     check_enumerable(task, np.eye(task.vocab_size)[None].repeat(k, 0), args.eps, what="compare")
     with x64():
         pis = np.asarray(task.sample_pi(jax.random.key(args.seed + 1), k, dtype=jnp.float64))
-    res = closed_form_vs_training(task, pis, steps=args.steps, lr=args.lr, beta0=args.beta0, eps=args.eps,
-                                  batch=args.batch, seeds=tuple(range(args.seed, args.seed + seeds)),
-                                  record_every=args.record_every)
+    res = closed_form_vs_training(
+        task,
+        pis,
+        steps=args.steps,
+        lr=args.lr,
+        beta0=args.beta0,
+        eps=args.eps,
+        batch=args.batch,
+        seeds=tuple(range(args.seed, args.seed + seeds)),
+        record_every=args.record_every,
+    )
     print(graph)
     print()
     print(res.table())

@@ -10,17 +10,24 @@ from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("mi", help="print the mutual-information approximation M (parents marked) and the "
-                                  "data-processing report",
-                       description="Compute M[i, j] = mean over transition matrices of <P_ji, Q>_mu (or M_eps "
-                                   "with --eps) for a graph, mark each row's parent entry, and check the "
-                                   "data-processing inequality, the sigma1^(L-1) margin bound and the self "
-                                   "entry on every draw (docs/theory.md §4, claims C2-C4).")
+    p = sub.add_parser(
+        "mi",
+        help="print the mutual-information approximation M (parents marked) and the data-processing report",
+        description="Compute M[i, j] = mean over transition matrices of <P_ji, Q>_mu (or M_eps "
+        "with --eps) for a graph, mark each row's parent entry, and check the "
+        "data-processing inequality, the sigma1^(L-1) margin bound and the self "
+        "entry on every draw (docs/theory.md §4, claims C2-C4).",
+    )
     add_graph_args(p, n=12, vocab=4, alpha=0.1)
-    p.add_argument("--draws", type=int, default=64,
-                   help="number of transition matrices drawn from Dirichlet(alpha) (default: 64)")
-    p.add_argument("--eps", type=float, default=None,
-                   help="readout smoothing eps in (0, 1): print M_eps instead of M (default: the eps -> 0 limit)")
+    p.add_argument(
+        "--draws", type=int, default=64, help="number of transition matrices drawn from Dirichlet(alpha) (default: 64)"
+    )
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="readout smoothing eps in (0, 1): print M_eps instead of M (default: the eps -> 0 limit)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
@@ -80,21 +87,36 @@ def run(args) -> int:
         if p >= 0 and others:
             margins[i] = float(approx.M[i, p] - approx.M[i, others].max())
     if args.json:
-        print(json.dumps({"graph": graph.to_json(), "vocab_size": task.vocab_size, "alpha": task.alpha,
-                          "draws": draws, "eps": args.eps, "M": approx.M.tolist(), "se": approx.se.tolist(),
-                          "parent_margins": {str(k): v for k, v in margins.items()},
-                          "dpi": report.to_dict()}))
+        print(
+            json.dumps(
+                {
+                    "graph": graph.to_json(),
+                    "vocab_size": task.vocab_size,
+                    "alpha": task.alpha,
+                    "draws": draws,
+                    "eps": args.eps,
+                    "M": approx.M.tolist(),
+                    "se": approx.se.tolist(),
+                    "parent_margins": {str(k): v for k, v in margins.items()},
+                    "dpi": report.to_dict(),
+                }
+            )
+        )
         return 0
     name = "M_eps" if args.eps is not None else "M"
     print(graph)
-    print(f"\n{name}[i, j] = mean over {draws} draws of pi ~ Dirichlet({task.alpha}) (S = {task.vocab_size})"
-          + (f", eps = {args.eps}" if args.eps is not None else "")
-          + "; [parent], * = a non-parent entry above the parent's")
+    print(
+        f"\n{name}[i, j] = mean over {draws} draws of pi ~ Dirichlet({task.alpha}) (S = {task.vocab_size})"
+        + (f", eps = {args.eps}" if args.eps is not None else "")
+        + "; [parent], * = a non-parent entry above the parent's"
+    )
     print(format_matrix(approx.M, parents))
     if margins:
-        worst = min(margins, key=margins.get)
-        print(f"\nparent margin of {name} (parent entry minus the largest other j < i): min {margins[worst]:.4g} "
-              f"at i = {worst}; parent is every row's argmax: {'yes' if min(margins.values()) > 0 else 'NO'}")
+        worst = min(margins, key=lambda i: margins[i])
+        print(
+            f"\nparent margin of {name} (parent entry minus the largest other j < i): min {margins[worst]:.4g} "
+            f"at i = {worst}; parent is every row's argmax: {'yes' if min(margins.values()) > 0 else 'NO'}"
+        )
     if draws > 1:
         print(f"largest standard error across draws: {np.nanmax(approx.se):.3g}")
     print()

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="check every claim of the paper and write results/verify.md",
-                       description="Run the check of each claim (C1-C9) and the sample-complexity study (SC: "
-                                   "sequences needed to recover a tree by the gradient sign, training and "
-                                   "Chow-Liu; not a claim of the paper) at quick scale, print one row per claim "
-                                   "(id, status, numbers, the function that checked it) and write verify.md with "
-                                   "figures. Exits with status 1 if a claim that should hold fails.")
+    p = sub.add_parser(
+        "verify",
+        help="check every claim of the paper and write results/verify.md",
+        description="Run the check of each claim (C1-C9) and the sample-complexity study (SC: "
+        "sequences needed to recover a tree by the gradient sign, training and "
+        "Chow-Liu; not a claim of the paper) at quick scale, print one row per claim "
+        "(id, status, numbers, the function that checked it) and write verify.md with "
+        "figures. Exits with status 1 if a claim that should hold fails.",
+    )
     p.add_argument("--claims", default=None, help="comma-separated claim ids to run, e.g. C4,SC (default: all)")
-    p.add_argument("--quick", action="store_true", default=True,
-                   help="quick scale (the default; minutes on a 2-core CPU)")
+    p.add_argument(
+        "--quick", action="store_true", default=True, help="quick scale (the default; minutes on a 2-core CPU)"
+    )
     p.add_argument("--full", dest="quick", action="store_false", help="larger sizes (much slower)")
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -29,8 +33,9 @@ def parse_claims(text: str | None) -> list[str] | None:
         return None
     claims = [c.strip().upper() for c in text.split(",") if c.strip()]
     if not claims:
-        raise ValueError(f"--claims names no claim id in {text!r}; give ids such as C4,SC, or omit --claims to run "
-                         f"every claim")
+        raise ValueError(
+            f"--claims names no claim id in {text!r}; give ids such as C4,SC, or omit --claims to run every claim"
+        )
     return claims
 
 

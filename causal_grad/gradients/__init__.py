@@ -9,16 +9,37 @@
 * :mod:`.compare` — the rescaled gradient against the mutual-information approximation ``M`` (C1, C2).
 """
 
+from .compare import (
+    GradientVsMI,
+    compare_gradient_to_mi,
+    finite_T_sweep,
+    gradient_mi_agreement,
+    parent_argmax_study,
+    query_row_limit,
+    rescale_gradient,
+    row_centre,
+)
 from .enumerate import MAX_ENUMERATION_COST, enumeration_cost
 from .exact import ExactGradient, exact_population_gradient
 from .linearized import linearized_gradient_at_init
-from .monte_carlo import (LinearizedEstimate, MonteCarloGradient, monte_carlo_gradient,
-                          monte_carlo_linearized_at_init)
-from .compare import (GradientVsMI, compare_gradient_to_mi, finite_T_sweep, gradient_mi_agreement,
-                      parent_argmax_study, query_row_limit, rescale_gradient, row_centre)
+from .monte_carlo import LinearizedEstimate, MonteCarloGradient, monte_carlo_gradient, monte_carlo_linearized_at_init
 
-__all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "ExactGradient", "exact_population_gradient",
-           "linearized_gradient_at_init", "MonteCarloGradient", "LinearizedEstimate", "monte_carlo_gradient",
-           "monte_carlo_linearized_at_init", "GradientVsMI", "compare_gradient_to_mi", "finite_T_sweep",
-           "gradient_mi_agreement", "query_row_limit", "rescale_gradient", "row_centre",
-           "parent_argmax_study"]
+__all__ = [
+    "MAX_ENUMERATION_COST",
+    "enumeration_cost",
+    "ExactGradient",
+    "exact_population_gradient",
+    "linearized_gradient_at_init",
+    "MonteCarloGradient",
+    "LinearizedEstimate",
+    "monte_carlo_gradient",
+    "monte_carlo_linearized_at_init",
+    "GradientVsMI",
+    "compare_gradient_to_mi",
+    "finite_T_sweep",
+    "gradient_mi_agreement",
+    "query_row_limit",
+    "rescale_gradient",
+    "row_centre",
+    "parent_argmax_study",
+]

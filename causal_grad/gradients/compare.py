@@ -26,17 +26,43 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from scipy import stats
 
-from .._validate import (check_array, check_int, check_key, check_positive_float, check_probability,
-                         check_real_array, check_seed, check_transition_matrices)
-from ..graphs import Graph, named_graph
+from .._validate import (
+    check_array,
+    check_int,
+    check_key,
+    check_positive_float,
+    check_probability,
+    check_real_array,
+    check_seed,
+    check_transition_matrices,
+)
+from .._x64 import x64
+from ..graphs import GRAPH_FAMILIES, Graph, named_graph, random_tree
+from ..mi import mi_approximation
+from ..priors import Prior
 from ..reprs import compact_repr
-from .enumerate import _check_task, check_enumerable, exceeds_enumeration_limit
+from ..stationary import stationary
+from ..task import InContextTask
+from .enumerate import check_enumerable, check_task, exceeds_enumeration_limit
+from .linearized import linearized_gradient_at_init
+from .monte_carlo import monte_carlo_linearized_at_init
 
-__all__ = ["GradientVsMI", "rescale_gradient", "row_centre", "gradient_mi_agreement", "compare_gradient_to_mi",
-           "query_row_limit", "finite_T_sweep", "parent_argmax_study"]
+__all__ = [
+    "GradientVsMI",
+    "rescale_gradient",
+    "row_centre",
+    "gradient_mi_agreement",
+    "compare_gradient_to_mi",
+    "query_row_limit",
+    "finite_T_sweep",
+    "parent_argmax_study",
+]
 
 
 def _check_square(name, X):
@@ -46,7 +72,8 @@ def _check_square(name, X):
 
 
 def rescale_gradient(G, vocab_size: int) -> np.ndarray:
-    """``R[i, j] = (i+1)·T·S · G[i, j]`` for ``G = −(∂L/∂A1)/β0`` ``(T, T)`` (the rescaling of claim C1, docs/theory.md §7)."""
+    """``R[i, j] = (i+1)·T·S · G[i, j]`` for ``G = −(∂L/∂A1)/β0`` ``(T, T)`` (the rescaling of claim C1, docs/theory.md
+    §7)."""
     _check_square("G", G)
     vocab_size = check_int("vocab_size", vocab_size, minimum=1)
     G = np.asarray(G, dtype=np.float64)
@@ -66,9 +93,6 @@ def row_centre(X) -> np.ndarray:
 def query_row_limit(pis, eps: float) -> float:
     """``T → ∞`` limit of the rescaled query row's diagonal minus its off-diagonal entries, mean over ``pis``:
     ``(1-ε) Σ_q w∞(q)(1 − μ(q))`` (see the module docstring)."""
-    from .._x64 import x64
-    from ..stationary import stationary
-
     pis = check_transition_matrices("pis", pis)
     eps = check_probability("eps", eps, open_high=True)
     S = pis.shape[-1]
@@ -119,28 +143,47 @@ class GradientVsMI:
     def rel_error_debiased(self) -> float:
         """``rel_error`` with the Monte Carlo noise removed in quadrature (``sqrt(max(rms² − noise², 0))``)."""
         scale = self.rms_error / self.rel_error if self.rel_error > 0 else float("nan")
-        return math.sqrt(max(self.rms_error ** 2 - self.noise_rms ** 2, 0.0)) / scale
+        return math.sqrt(max(self.rms_error**2 - self.noise_rms**2, 0.0)) / scale
 
     def to_dict(self) -> dict:
-        return {"T": self.T, "rms_error": self.rms_error, "rel_error": self.rel_error, "rel_error_debiased": self.rel_error_debiased,
-                "spearman": self.spearman, "agreement": self.agreement, "rows": int(self.rows.size),
-                "min_gradient_margin": float(np.min(self.gradient_margin)) if self.rows.size else float("nan"),
-                "query_diag_excess": self.query_diag_excess, "query_limit": self.query_limit,
-                "query_offdiag_spread": self.query_offdiag_spread, **self.extra}
+        return {
+            "T": self.T,
+            "rms_error": self.rms_error,
+            "rel_error": self.rel_error,
+            "rel_error_debiased": self.rel_error_debiased,
+            "spearman": self.spearman,
+            "agreement": self.agreement,
+            "rows": int(self.rows.size),
+            "min_gradient_margin": float(np.min(self.gradient_margin)) if self.rows.size else float("nan"),
+            "query_diag_excess": self.query_diag_excess,
+            "query_limit": self.query_limit,
+            "query_offdiag_spread": self.query_offdiag_spread,
+            **self.extra,
+        }
 
     def __str__(self) -> str:
-        lines = [f"rescaled gradient vs M (T={self.T}): relative error {self.rel_error:.4g}"
-                 + (f" (noise RMS {self.noise_rms:.3g}, debiased {self.rel_error_debiased:.4g})"
-                    if self.noise_rms > 0 else "")
-                 + f", Spearman {self.spearman:.4f}, parent is the row argmax in "
-                   f"{int(self.agree.sum())}/{self.agree.size} rows"]
-        bad = [(int(i), int(a), int(self.parents[i]), float(m))
-               for i, a, ok, m in zip(self.rows, self.argmax, self.agree, self.gradient_margin) if not ok]
+        lines = [
+            f"rescaled gradient vs M (T={self.T}): relative error {self.rel_error:.4g}"
+            + (
+                f" (noise RMS {self.noise_rms:.3g}, debiased {self.rel_error_debiased:.4g})"
+                if self.noise_rms > 0
+                else ""
+            )
+            + f", Spearman {self.spearman:.4f}, parent is the row argmax in "
+            f"{int(self.agree.sum())}/{self.agree.size} rows"
+        ]
+        bad = [
+            (int(i), int(a), int(self.parents[i]), float(m))
+            for i, a, ok, m in zip(self.rows, self.argmax, self.agree, self.gradient_margin)
+            if not ok
+        ]
         for i, a, p, m in bad:
             lines.append(f"  row {i}: argmax {a} != parent {p} (gradient margin {m:.4g})")
         ql = f", T→∞ limit {self.query_limit:.4g}" if self.query_limit is not None else ""
-        lines.append(f"query row: diagonal − mean off-diagonal {self.query_diag_excess:.4g}{ql}; off-diagonal "
-                     f"spread {self.query_offdiag_spread:.3g}")
+        lines.append(
+            f"query row: diagonal − mean off-diagonal {self.query_diag_excess:.4g}{ql}; off-diagonal "
+            f"spread {self.query_offdiag_spread:.3g}"
+        )
         return "\n".join(lines)
 
 
@@ -153,8 +196,7 @@ def _margins(X, parents, rows):
     return np.asarray(out, dtype=np.float64)
 
 
-def gradient_mi_agreement(G, M, parents, vocab_size: int, *, se=None, query_limit: float | None = None
-                          ) -> GradientVsMI:
+def gradient_mi_agreement(G, M, parents, vocab_size: int, *, se=None, query_limit: float | None = None) -> GradientVsMI:
     """Compare ``G = −(∂L/∂A1)/β0`` ``(T, T)`` at init (standard errors ``se`` optional) with ``M`` ``(T-1, T-1)``
     (an array, or the ``MIApproximation`` of :func:`causal_grad.mi.mi_approximation`) on the forest ``parents``."""
     if query_limit is not None:
@@ -174,29 +216,53 @@ def gradient_mi_agreement(G, M, parents, vocab_size: int, *, se=None, query_limi
     mask = np.tril(np.ones((n, n), dtype=bool))
     mask[0, 0] = False  # row 0 has one entry: centred to 0 on both sides
     d = (Rc - Mc)[mask]
-    rms = float(np.sqrt(np.mean(d ** 2))) if d.size else float("nan")
+    rms = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
     scale = float(np.sqrt(np.mean(Mc[mask] ** 2))) if d.size else float("nan")
     varied = d.size > 2 and np.ptp(Rc[mask]) > 0 and np.ptp(Mc[mask]) > 0  # else the rank correlation is undefined
-    rho = float(stats.spearmanr(Rc[mask], Mc[mask]).statistic) if varied else float("nan")
+    rho = float("nan")
+    if varied:  # scipy's stubs type spearmanr's result without its `statistic` field
+        rho = float(stats.spearmanr(Rc[mask], Mc[mask]).statistic)  # pyright: ignore[reportAttributeAccessIssue]
     noise = 0.0 if Rse is None else float(np.sqrt(np.mean(Rse[:n, :n][mask] ** 2)))
     rows = np.asarray([i for i, p in enumerate(parents) if p >= 0 and i >= 2], dtype=np.int64)
     argmax = np.asarray([int(np.argmax(R[i, :i])) for i in rows], dtype=np.int64)
     agree = np.asarray([a == parents[i] for a, i in zip(argmax, rows)], dtype=bool)
     q = R[T - 1]
     return GradientVsMI(
-        rescaled=R, rescaled_se=Rse, M=M, parents=tuple(parents), rows=rows, argmax=argmax, agree=agree,
-        gradient_margin=_margins(R, parents, rows), M_margin=_margins(M, parents, rows), spearman=rho,
-        rel_error=rms / scale if scale > 0 else float("nan"), rms_error=rms, noise_rms=noise,
-        query_diag_excess=float(q[T - 1] - q[: T - 1].mean()), query_offdiag_spread=float(q[: T - 1].std()),
-        query_limit=query_limit)
+        rescaled=R,
+        rescaled_se=Rse,
+        M=M,
+        parents=tuple(parents),
+        rows=rows,
+        argmax=argmax,
+        agree=agree,
+        gradient_margin=_margins(R, parents, rows),
+        M_margin=_margins(M, parents, rows),
+        spearman=rho,
+        rel_error=rms / scale if scale > 0 else float("nan"),
+        rms_error=rms,
+        noise_rms=noise,
+        query_diag_excess=float(q[T - 1] - q[: T - 1].mean()),
+        query_offdiag_spread=float(q[: T - 1].std()),
+        query_limit=query_limit,
+    )
 
 
-def compare_gradient_to_mi(task, pis, *, eps: float, mi_eps: float | None | str = "same", method: str = "auto",
-                           key=None, num: int = 200_000, batch: int | None = None) -> GradientVsMI:
+def compare_gradient_to_mi(
+    task: InContextTask,
+    pis: ArrayLike,
+    *,
+    eps: float,
+    mi_eps: float | None | str = "same",
+    method: str = "auto",
+    key: jax.Array | None = None,
+    num: int = 200_000,
+    batch: int | None = None,
+) -> GradientVsMI:
     """The rescaled gradient at init against the MI approximation, for the population uniform over ``pis``.
 
     Args:
-        task: a :class:`causal_grad.InContextTask`; pis: ``(k, S, S)`` transition matrices.
+        task: a :class:`causal_grad.InContextTask`.
+        pis: ``(k, S, S)`` transition matrices.
         eps: the model's readout smoothing ``ε ∈ [0, 1)``.
         mi_eps: ``"same"`` (default) compares with ``M_ε`` at the model's ``ε`` (the correct limit for fixed
             ``ε > 0``); ``None`` compares with ``M`` (the ``ε → 0`` limit); or another ``ε``.
@@ -205,11 +271,7 @@ def compare_gradient_to_mi(task, pis, *, eps: float, mi_eps: float | None | str 
             includes Monte Carlo noise, see ``noise_rms``), or ``"auto"`` (exact when enumeration is within
             its limit).
     """
-    from ..mi import mi_approximation
-    from .linearized import linearized_gradient_at_init
-    from .monte_carlo import monte_carlo_linearized_at_init
-
-    _check_task(task)
+    check_task(task)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     eps = check_probability("eps", eps, open_high=True)
     if method not in ("auto", "exact", "monte_carlo"):
@@ -239,30 +301,38 @@ def compare_gradient_to_mi(task, pis, *, eps: float, mi_eps: float | None | str 
     if method == "exact":
         G, se, used = np.asarray(linearized_gradient_at_init(task, pis, eps=eps)), None, None
     else:
-        est = monte_carlo_linearized_at_init(task, key, eps=eps, num=num, batch=batch, pis=pis)
+        # key was checked above (check_key) whenever the method is not 'exact'
+        est = monte_carlo_linearized_at_init(task, key, eps=eps, num=num, batch=batch, pis=pis)  # pyright: ignore[reportArgumentType]
         G, se, used = np.asarray(est.G), np.asarray(est.se), est.num
-    out = gradient_mi_agreement(G, mi.M, task.parents, task.vocab_size, se=se,
-                                query_limit=query_row_limit(pis, eps))
-    out.extra.update({"method": method, "eps": eps, "mi_eps": mi_eps, "num_pis": int(pis.shape[0])}
-                     | ({"num": used} if used else {}))
+    out = gradient_mi_agreement(G, mi.M, task.parents, task.vocab_size, se=se, query_limit=query_row_limit(pis, eps))
+    out.extra.update(
+        {"method": method, "eps": eps, "mi_eps": mi_eps, "num_pis": int(pis.shape[0])} | ({"num": used} if used else {})
+    )
     return out
 
 
-def finite_T_sweep(family: str, ns, pis, *, eps: float, seeds=(0,), mi_eps="same", method: str = "auto",
-                   key=None, num: int = 200_000, batch: int | None = None, alpha: float = 1.0) -> list[dict]:
+def finite_T_sweep(
+    family: str,
+    ns,
+    pis,
+    *,
+    eps: float,
+    seeds=(0,),
+    mi_eps="same",
+    method: str = "auto",
+    key=None,
+    num: int = 200_000,
+    batch: int | None = None,
+    alpha: float = 1.0,
+) -> list[dict]:
     """Repeat :func:`compare_gradient_to_mi` as ``T = n + 1`` grows for a graph family (``named_graph(family, n,
     seed=s)`` for each seed in ``seeds``; random families get a different graph per seed), all with the same
     transition matrices ``pis``. Returns one dict per (n, seed) (``GradientVsMI.to_dict`` plus ``n``, ``seed``,
     ``family``): the finite-``T`` correction ``rel_error`` should shrink with ``T``."""
-    import jax
-
-    from ..task import InContextTask
-
-    from ..graphs import GRAPH_FAMILIES
-
     if not isinstance(family, str) or family.replace("_", "-") not in GRAPH_FAMILIES or "two" in family:
         raise (TypeError if not isinstance(family, str) else ValueError)(
-            f"family must be one of chain, icl-pairs, random-tree, random-forest, got {family!r}")
+            f"family must be one of chain, icl-pairs, random-tree, random-forest, got {family!r}"
+        )
     pis = check_transition_matrices("pis", pis)
     S = pis.shape[-1]
     ns = [check_int(f"ns[{k}]", n, minimum=2) for k, n in enumerate(ns)]
@@ -281,14 +351,14 @@ def finite_T_sweep(family: str, ns, pis, *, eps: float, seeds=(0,), mi_eps="same
         for s in seeds:
             task = InContextTask(named_graph(family, n, seed=s), S, alpha)
             k = None if key is None else jax.random.fold_in(jax.random.fold_in(key, n), s)
-            r = compare_gradient_to_mi(task, pis, eps=eps, mi_eps=mi_eps, method=method, key=k, num=num,
-                                       batch=batch)
+            r = compare_gradient_to_mi(task, pis, eps=eps, mi_eps=mi_eps, method=method, key=k, num=num, batch=batch)
             rows.append({"family": family, "n": n, "seed": s, **r.to_dict()})
     return rows
 
 
-def parent_argmax_study(ns, vocab_size: int, prior, *, num: int, key, eps: float = 1e-3, kappa: float = 0.5,
-                        max_counterexamples: int = 5) -> list[dict]:
+def parent_argmax_study(
+    ns, vocab_size: int, prior, *, num: int, key, eps: float = 1e-3, kappa: float = 0.5, max_counterexamples: int = 5
+) -> list[dict]:
     """How often the exact gradient at init fails C2 at finite ``T`` (the row argmax over ``j < i`` is not
     ``p(i)``), and whether the margin condition ``T · margin(M_ε) ≥ kappa`` rules the failures out.
 
@@ -303,17 +373,6 @@ def parent_argmax_study(ns, vocab_size: int, prior, *, num: int, key, eps: float
     threshold) and up to ``max_counterexamples`` counterexamples ``(parents, π, i, argmax, gradient margin,
     M_ε margin)``.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from .._validate import check_key
-    from .._x64 import x64
-    from ..graphs import random_tree
-    from ..mi import mi_approximation
-    from ..priors import Prior
-    from ..task import InContextTask
-    from .linearized import linearized_gradient_at_init
-
     S = check_int("vocab_size", vocab_size, minimum=2)
     num = check_int("num", num, minimum=1)
     key = check_key("key", key)
@@ -347,12 +406,31 @@ def parent_argmax_study(ns, vocab_size: int, prior, *, num: int, key, eps: float
             for k in np.flatnonzero(~r.agree):
                 worst = max(worst, T * r.M_margin[k])
                 if len(examples) < max_counterexamples:
-                    examples.append({"parents": graph.parents, "pi": pis[e].tolist(), "i": int(r.rows[k]),
-                                     "argmax": int(r.argmax[k]), "gradient_margin": float(r.gradient_margin[k]),
-                                     "M_margin": float(r.M_margin[k])})
-        out.append({"n": n, "T": n + 1, "S": S, "prior": repr(prior), "examples": num, "rows": rows,
-                    "row_fail": fails / max(rows, 1), "example_fail": ex_fail / num,
-                    "cond_rows": cond / max(rows, 1), "cond_fail": cond_fail, "kappa": kappa,
-                    "max_T_margin_failing": float(worst) if fails else float("nan"),
-                    "counterexamples": examples})
+                    examples.append(
+                        {
+                            "parents": graph.parents,
+                            "pi": pis[e].tolist(),
+                            "i": int(r.rows[k]),
+                            "argmax": int(r.argmax[k]),
+                            "gradient_margin": float(r.gradient_margin[k]),
+                            "M_margin": float(r.M_margin[k]),
+                        }
+                    )
+        out.append(
+            {
+                "n": n,
+                "T": n + 1,
+                "S": S,
+                "prior": repr(prior),
+                "examples": num,
+                "rows": rows,
+                "row_fail": fails / max(rows, 1),
+                "example_fail": ex_fail / num,
+                "cond_rows": cond / max(rows, 1),
+                "cond_fail": cond_fail,
+                "kappa": kappa,
+                "max_T_margin_failing": float(worst) if fails else float("nan"),
+                "counterexamples": examples,
+            }
+        )
     return out

@@ -76,18 +76,30 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 from scipy.special import roots_jacobi
 
-from .._validate import check_int, check_probability, check_real_array, check_transition_matrices
+from .._validate import (
+    check_int,
+    check_key,
+    check_positive_float,
+    check_probability,
+    check_real_array,
+    check_transition_matrices,
+)
 from .._x64 import x64
-from ..graphs import Graph
+from ..graphs import GRAPH_FAMILIES, Graph, named_graph
 from ..mi import mi_approximation
 from ..stationary import stationary
+from ..task import InContextTask, MultiParentTask
+from .compare import rescale_gradient, row_centre
 
 __all__ = ["exact_gradient_at_init_dp", "quadrature", "departure_from_mi", "departure_sweep", "fit_power_law"]
 
@@ -109,13 +121,12 @@ def quadrature(num_nodes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_task(task, S_from_pis: int | None):
     """Return (parents, S) of a single-parent forest task (InContextTask, Graph or parent list)."""
-    from ..task import InContextTask, MultiParentTask
-
     if isinstance(task, InContextTask):
         return tuple(task.parents), task.vocab_size
     if isinstance(task, MultiParentTask):
-        raise ValueError("task must be a single-parent forest (an InContextTask); a multi-parent DAG has no "
-                         "forest sum-product here")
+        raise ValueError(
+            "task must be a single-parent forest (an InContextTask); a multi-parent DAG has no forest sum-product here"
+        )
     if isinstance(task, (Graph, list, tuple)):
         g = task if isinstance(task, Graph) else Graph(task)
         if not g.is_forest:
@@ -165,7 +176,7 @@ def _kernel_one_pi(pi, mu, tree, zc, wc):
     P = n + 1  # pinned position m = 0..n-1, or n = unpinned
     E = jnp.where(is_root[:, None, None], jnp.broadcast_to(mu[None, :], (S, S))[None], pi[None])  # (n,S,S)
     x = jnp.arange(S)
-    is_b = (x[None, :] == x[:, None])  # [b, x] = 1[x = b]
+    is_b = x[None, :] == x[:, None]  # [b, x] = 1[x = b]
     pins = jnp.arange(P)
     colsum = pi.sum(0)
     diag = jnp.diagonal(pi)
@@ -176,8 +187,9 @@ def _kernel_one_pi(pi, mu, tree, zc, wc):
         full = (Zc, S, P, S)
         zpow = jnp.broadcast_to(jnp.where(is_b[None], z[:, None, None], 1.0)[:, :, None, :], full).reshape(B, S)
         pinned = jnp.broadcast_to(is_b.astype(pi.dtype)[None, :, None, :], full).reshape(B, S)  # 1[x=b]
-        g = jnp.broadcast_to((pi.T[None] * jnp.where(is_b[None], z[:, None, None], 1.0))[:, :, None, :],
-                             full).reshape(B, S)  # g(a) = π[a,b] z^{1[a=b]}
+        g = jnp.broadcast_to((pi.T[None] * jnp.where(is_b[None], z[:, None, None], 1.0))[:, :, None, :], full).reshape(
+            B, S
+        )  # g(a) = π[a,b] z^{1[a=b]}
         pin_of_row = jnp.broadcast_to(pins[None, None, :], (Zc, S, P)).reshape(B)
         ones = jnp.ones((B, S), pi.dtype)
 
@@ -250,8 +262,11 @@ def _gradient_from_kernel(A: np.ndarray) -> np.ndarray:
     return np.where(low, G, 0.0)
 
 
-def exact_gradient_at_init_dp(task, pi_or_pis, *, eps: float = 0.0) -> np.ndarray:
-    """``−∂L/∂A1 / β0`` at ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0`` (docs/theory.md §4), exactly, by sum-product on the forest.
+def exact_gradient_at_init_dp(
+    task: InContextTask | Graph | Sequence[int], pi_or_pis: ArrayLike, *, eps: float = 0.0
+) -> np.ndarray:
+    """``−∂L/∂A1 / β0`` at ``A1 = 0``, ``A2 = β0·I``, ``β0 → 0`` (docs/theory.md §4), exactly, by sum-product on the
+    forest.
 
     Args:
         task: a :class:`~causal_grad.task.InContextTask` (or a forest :class:`~causal_grad.graphs.Graph` / parent
@@ -290,12 +305,15 @@ def exact_gradient_at_init_dp(task, pi_or_pis, *, eps: float = 0.0) -> np.ndarra
 
 
 # ---------------------------------------------------------------------- departure from the MI approximation
-def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
+def departure_from_mi(
+    task: InContextTask | Graph | Sequence[int], pis: ArrayLike, *, M: ArrayLike | None = None, eps: float = 0.0
+) -> dict:
     """How far the exact finite-``T`` gradient is from the mutual-information approximation (docs/theory.md §4, C1).
 
     ``R[i,j] = (i+1)·T·S·G[i,j]`` on graph rows (``G`` from :func:`exact_gradient_at_init_dp` at ``eps``, averaged
     over ``pis``) and ``M`` (default: :func:`causal_grad.mi.mi_approximation` ``(task, pis, eps=None).M``, the
-    ``ε → 0`` limit, so use ``eps = 0``; any other ``(n, n)`` matrix may be passed), both row-centred over ``j ≤ i``. Rows ``i ≥ 1`` enter (row 0 has one entry).
+    ``ε → 0`` limit, so use ``eps = 0``; any other ``(n, n)`` matrix may be passed), both row-centred over ``j ≤ i``.
+    Rows ``i ≥ 1`` enter (row 0 has one entry).
 
     Returns a dict with ``rms`` (root-mean-square of ``R_c − M_c`` over entries ``1 ≤ i``, ``j ≤ i``),
     ``rel_rms`` (``rms`` over the root-mean-square of ``M_c``), ``argmax_agree`` (fraction of non-root rows
@@ -305,14 +323,12 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
     once the free row constant is removed), ``parent_margin_ratio`` (median over non-root rows of the gradient's
     parent margin over the best other ``j < i`` divided by ``M``'s) and the arrays ``R``, ``M``.
     """
-    from .compare import rescale_gradient, row_centre  # noqa: PLC0415 (compare may grow a dp method)
-
     parents, S = _check_task(task, None)
     pis = check_transition_matrices("pis", pis, S)
     eps = check_probability("eps", eps, open_high=True)
     n = len(parents)
-    if M is None:
-        M = mi_approximation(task, pis, eps=None).M
+    if M is None:  # a graph or parent list needs M: mi_approximation refuses anything but an InContextTask
+        M = mi_approximation(task, pis, eps=None).M  # pyright: ignore[reportArgumentType]
     M = check_real_array("M", M, (n, n))
     G = exact_gradient_at_init_dp(task, pis, eps=eps)
     R = rescale_gradient(G, S)[:n, :n]  # graph rows: the query row is not covered by M
@@ -320,7 +336,7 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
     low1 = np.tril(np.ones((n, n), dtype=bool))
     low1[0] = False
     diff = (Rc - Mc)[low1]
-    rms = float(np.sqrt(np.mean(diff ** 2)))
+    rms = float(np.sqrt(np.mean(diff**2)))
     rel_rms = rms / float(np.sqrt(np.mean(Mc[low1] ** 2)))
     child_rows = [i for i in range(1, n) if parents[i] >= 0]
     agree, par_ok, rel, margins = [], [], [], []
@@ -337,14 +353,19 @@ def departure_from_mi(task, pis, *, M=None, eps: float = 0.0) -> dict:
             margins.append(mr / mm if mm != 0 else np.nan)
     rel = np.asarray(rel)
     return {
-        "T": n + 1, "S": S, "eps": eps, "num_pis": int(np.asarray(pis).reshape(-1, S, S).shape[0]),
-        "rms": rms, "rel_rms": rel_rms,
+        "T": n + 1,
+        "S": S,
+        "eps": eps,
+        "num_pis": int(np.asarray(pis).reshape(-1, S, S).shape[0]),
+        "rms": rms,
+        "rel_rms": rel_rms,
         "argmax_agree": float(np.mean(agree)) if agree else float("nan"),
         "parent_argmax": float(np.mean(par_ok)) if par_ok else float("nan"),
         "rel_entry_median": float(np.median(rel)) if rel.size else float("nan"),
         "rel_entry_max": float(np.max(rel)) if rel.size else float("nan"),
         "parent_margin_ratio": float(np.nanmedian(margins)) if margins else float("nan"),
-        "R": R, "M": M,
+        "R": R,
+        "M": M,
     }
 
 
@@ -360,8 +381,7 @@ def fit_power_law(Ts, errors) -> dict:
     return {"slope": float(slope), "C": float(np.exp(icpt))}
 
 
-def departure_sweep(family: str, vocab_size: int, alpha: float, Ts, *, num_pis: int = 8, key=None,
-                    seeds=(0,)) -> dict:
+def departure_sweep(family: str, vocab_size: int, alpha: float, Ts, *, num_pis: int = 8, key=None, seeds=(0,)) -> dict:
     """:func:`departure_from_mi` (at ``ε = 0`` against ``M``) as ``T`` grows, for one graph family and one
     ``Dirichlet(α)`` prior: the same ``num_pis`` matrices (drawn once with ``key``) for every ``T``; random families
     use ``named_graph(family, T-1, seed=s)`` for each seed in ``seeds`` and the metrics are averaged over seeds.
@@ -369,33 +389,36 @@ def departure_sweep(family: str, vocab_size: int, alpha: float, Ts, *, num_pis: 
     Returns ``{"rows": [...one dict per T: T, rms, rel_rms, argmax_agree, parent_argmax, rel_entry_median,
     rel_entry_max, parent_margin_ratio, seconds...], "fit": fit_power_law(T, rms)}``.
     """
-    import time
-
-    from ..graphs import GRAPH_FAMILIES, named_graph
-    from ..task import InContextTask
-    from .._validate import check_key, check_positive_float
-
     if not isinstance(family, str):
-        raise TypeError(f"family must be a forest family name (chain, icl-pairs, random-tree, random-forest), "
-                        f"got {type(family).__name__}")
+        raise TypeError(
+            f"family must be a forest family name (chain, icl-pairs, random-tree, random-forest), "
+            f"got {type(family).__name__}"
+        )
     if family.replace("_", "-") not in GRAPH_FAMILIES or family.replace("_", "-") == "two-parent":
-        raise ValueError(f"family must be a forest family (chain, icl-pairs, random-tree, random-forest), "
-                         f"got {family!r}")
+        raise ValueError(
+            f"family must be a forest family (chain, icl-pairs, random-tree, random-forest), got {family!r}"
+        )
     S = check_int("vocab_size", vocab_size, minimum=2)
     alpha = check_positive_float("alpha", alpha)
     Ts = [check_int("Ts[]", t, minimum=3) for t in Ts]
     num_pis = check_int("num_pis", num_pis, minimum=1)
-    key = jax.random.key(0) if key is None else check_key("key", key)
+    key = jax.random.key(0) if key is None else jnp.asarray(check_key("key", key))
     seeds = [check_int("seeds[]", s, minimum=0) for s in seeds]
     with x64():
         pis = np.asarray(InContextTask([-1], S, alpha).sample_pi(key, num_pis, dtype=jnp.float64))
-    keys = ("rms", "rel_rms", "argmax_agree", "parent_argmax", "rel_entry_median", "rel_entry_max",
-            "parent_margin_ratio")
+    keys = (
+        "rms",
+        "rel_rms",
+        "argmax_agree",
+        "parent_argmax",
+        "rel_entry_median",
+        "rel_entry_max",
+        "parent_margin_ratio",
+    )
     rows = []
     for T in Ts:
         t0 = time.perf_counter()
-        per_seed = [departure_from_mi(InContextTask(named_graph(family, T - 1, seed=s), S, alpha), pis)
-                    for s in seeds]
+        per_seed = [departure_from_mi(InContextTask(named_graph(family, T - 1, seed=s), S, alpha), pis) for s in seeds]
         row = {"T": T, **{k: float(np.nanmean([d[k] for d in per_seed])) for k in keys}}
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)

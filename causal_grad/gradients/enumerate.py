@@ -30,12 +30,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
-from .._validate import (arrays, check_int, check_probability, check_real_array,
-                         check_transition_matrices)
+from .._validate import arrays, check_int, check_probability, check_real_array, check_transition_matrices
+from ..task import InContextTask
 
-__all__ = ["MAX_ENUMERATION_COST", "enumeration_cost", "exceeds_enumeration_limit", "check_enumerable", "check_params", "context_tokens",
-           "effective_targets", "weight_table", "chunking"]
+__all__ = [
+    "MAX_ENUMERATION_COST",
+    "enumeration_cost",
+    "exceeds_enumeration_limit",
+    "check_task",
+    "check_enumerable",
+    "check_params",
+    "context_tokens",
+    "effective_targets",
+    "weight_table",
+    "chunking",
+]
 
 #: Largest :func:`enumeration_cost` the exact functions accept (about a minute of CPU on 2 cores at most).
 MAX_ENUMERATION_COST = 20_000_000
@@ -49,18 +60,19 @@ def enumeration_cost(seq_len: int, vocab_size: int, num_pis: int) -> int:
     return vocab_size ** (seq_len - 1) * (num_pis + vocab_size)
 
 
-def _check_task(task):
-    from ..task import InContextTask
-
+def check_task(task: InContextTask) -> InContextTask:
+    """Refuse anything but a :class:`causal_grad.InContextTask` (the single-parent forest task the exact and
+    Monte Carlo gradients enumerate or sample); returns ``task``."""
     if not isinstance(task, InContextTask):
         raise TypeError(f"task must be a causal_grad.InContextTask (single-parent forest), got {type(task).__name__}")
     return task
 
 
-def check_enumerable(task, pis, eps, *, what: str) -> tuple[np.ndarray, float]:
+
+def check_enumerable(task: InContextTask, pis: ArrayLike, eps: float, *, what: str) -> tuple[np.ndarray, float]:
     """Validate ``task``, ``pis`` (``(k, S, S)`` or ``(S, S)``, row-stochastic) and ``eps`` ∈ [0, 1), and refuse
     sizes beyond :data:`MAX_ENUMERATION_COST` (before any compute). Returns ``(pis as float64 (k,S,S), eps)``."""
-    _check_task(task)
+    check_task(task)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
     eps = check_probability("eps", eps, open_high=True)
     T, S, k = task.seq_len, task.vocab_size, pis.shape[0]
@@ -68,7 +80,8 @@ def check_enumerable(task, pis, eps, *, what: str) -> tuple[np.ndarray, float]:
         raise ValueError(
             f"{what}: exact enumeration needs S^(T-1)·(k+S) = {S}^{T - 1}·({k}+{S}) = "
             f"{_format_count(T, S, k)} evaluations, above the limit {MAX_ENUMERATION_COST:.0e}; use "
-            f"causal_grad.monte_carlo_gradient (or causal_grad.monte_carlo_linearized_at_init) for this size")
+            f"causal_grad.monte_carlo_gradient (or causal_grad.monte_carlo_linearized_at_init) for this size"
+        )
     return pis, eps
 
 
@@ -92,7 +105,7 @@ def _format_count(seq_len: int, vocab_size: int, num_pis: int) -> str:
     return f"10^{log10:.1f}"
 
 
-def check_params(task, A1, A2) -> tuple[np.ndarray, np.ndarray]:
+def check_params(task: InContextTask, A1: ArrayLike, A2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """``A1`` must be real finite ``(T, T)``, ``A2`` real finite ``(S, S)``; returned as float64."""
     T, S = task.seq_len, task.vocab_size
     return check_real_array("A1", A1, (T, T)), check_real_array("A2", A2, (S, S))
@@ -120,11 +133,16 @@ def context_tokens(start, B: int, n: int, S: int):
     idx = start + jnp.arange(B, dtype=jnp.int32)
     powers = jnp.asarray([S ** (n - 1 - i) for i in range(n)], dtype=jnp.int32)
     tokens = (idx[:, None] // powers[None, :]) % S
-    return tokens, idx < S ** n
+    return tokens, idx < S**n
 
 
-@arrays(tokens=dict(kind="int", ndim=2), valid=dict(kind="bool", ndim=1), parents=dict(kind="int", ndim=1),
-        table=dict(ndim=2), pis_flat=dict(ndim=2))
+@arrays(
+    tokens=dict(kind="int", ndim=2),
+    valid=dict(kind="bool", ndim=1),
+    parents=dict(kind="int", ndim=1),
+    table=dict(ndim=2),
+    pis_flat=dict(ndim=2),
+)
 def effective_targets(tokens, valid, parents, table, pis_flat):
     """``Y`` ``(B, S, S)``: ``Y[c, q, b] = (1/(k S)) Σ_π W_π(c) π[q, b]`` for the contexts ``tokens`` ``(B, n)``.
 

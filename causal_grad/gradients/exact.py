@@ -22,14 +22,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from .._validate import arrays
 from .._x64 import x64
 from ..models.reduced import causal_softmax
 from ..reprs import compact_repr
 from ..stationary import stationary
-from .enumerate import (check_enumerable, check_params, chunking, context_tokens, effective_targets,
-                        weight_table)
+from ..task import InContextTask
+from .enumerate import check_enumerable, check_params, chunking, context_tokens, effective_targets, weight_table
 
 __all__ = ["ExactGradient", "exact_population_gradient", "all_query_predictions"]
 
@@ -85,13 +86,16 @@ def _exact(A1, A2, pis, mus, parents, eps, *, B, nchunks):
     return lax.fori_loop(0, nchunks, body, zero)
 
 
-def exact_population_gradient(task, pis, A1, A2, *, eps: float) -> ExactGradient:
+def exact_population_gradient(
+    task: InContextTask, pis: ArrayLike, A1: ArrayLike, A2: ArrayLike, *, eps: float
+) -> ExactGradient:
     """Exact population loss and gradients ``(loss, dL/dA1, dL/dA2)`` of the reduced model, float64.
 
     Args:
         task: a :class:`causal_grad.InContextTask` (its graph and ``S``; its prior is not used).
         pis: transition matrices ``(k, S, S)`` (or one ``(S, S)``); the population is uniform over them.
-        A1: ``(T, T)`` first-layer position scores; A2: ``(S, S)`` second-layer token scores.
+        A1: ``(T, T)`` first-layer position scores.
+        A2: ``(S, S)`` second-layer token scores.
         eps: readout smoothing ``ε ∈ [0, 1)``.
 
     The expectation runs over all ``S^(T-1)`` contexts and ``S`` queries (see
@@ -101,11 +105,19 @@ def exact_population_gradient(task, pis, A1, A2, *, eps: float) -> ExactGradient
     pis, eps = check_enumerable(task, pis, eps, what="exact_population_gradient")
     A1, A2 = check_params(task, A1, A2)
     n, S, k = task.n, task.vocab_size, pis.shape[0]
-    B, nchunks = chunking(S ** n, k, n, S)
+    B, nchunks = chunking(S**n, k, n, S)
     with x64():
         pis_j = jnp.asarray(pis, jnp.float64)
         mus = stationary(pis_j)
         parents = jnp.asarray(task.parents, jnp.int32)
-        loss, g1, g2 = _exact(jnp.asarray(A1, jnp.float64), jnp.asarray(A2, jnp.float64), pis_j, mus, parents,
-                              jnp.float64(eps), B=B, nchunks=nchunks)
+        loss, g1, g2 = _exact(
+            jnp.asarray(A1, jnp.float64),
+            jnp.asarray(A2, jnp.float64),
+            pis_j,
+            mus,
+            parents,
+            jnp.float64(eps),
+            B=B,
+            nchunks=nchunks,
+        )
         return ExactGradient(loss, g1, g2)

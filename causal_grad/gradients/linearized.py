@@ -29,10 +29,12 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from .._validate import arrays
 from .._x64 import x64
 from ..stationary import stationary
+from ..task import InContextTask
 from .enumerate import check_enumerable, chunking, context_tokens, effective_targets, weight_table
 
 __all__ = ["linearized_gradient_at_init", "row_centre_lower", "linearized_terms"]
@@ -90,7 +92,7 @@ def _linearized(pis, mus, parents, eps, *, B, nchunks):
     return row_centre_lower(K, eps)
 
 
-def linearized_gradient_at_init(task, pis, *, eps: float) -> jax.Array:
+def linearized_gradient_at_init(task: InContextTask, pis: ArrayLike, *, eps: float) -> jax.Array:
     """``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I`` (docs/theory.md §4), ``(T, T)`` float64, exact.
 
     The population is uniform over ``pis`` as in :func:`causal_grad.exact_population_gradient` (same
@@ -99,7 +101,7 @@ def linearized_gradient_at_init(task, pis, *, eps: float) -> jax.Array:
     """
     pis, eps = check_enumerable(task, pis, eps, what="linearized_gradient_at_init")
     n, S, k = task.n, task.vocab_size, pis.shape[0]
-    B, nchunks = chunking(S ** n, k, n, S)
+    B, nchunks = chunking(S**n, k, n, S)
     with x64():
         pis_j = jnp.asarray(pis, jnp.float64)
         mus = stationary(pis_j)

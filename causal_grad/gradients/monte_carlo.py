@@ -23,14 +23,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
 from .._validate import check_int, check_key, check_probability, check_transition_matrices
 from .._x64 import x64
 from ..models.reduced import reduced_loss
 from ..progress import progress
 from ..reprs import compact_repr
-from .enumerate import _check_task, check_params
+from ..task import InContextTask
+from .enumerate import check_params, check_task
 from .linearized import linearized_terms
 
 __all__ = ["MonteCarloGradient", "LinearizedEstimate", "monte_carlo_gradient", "monte_carlo_linearized_at_init"]
@@ -108,8 +111,8 @@ def _mc_grad(task, key, A1, A2, pis, eps, acc, lo, hi, *, batch):
     return lax.fori_loop(lo, hi, body, acc)
 
 
-def _check_mc(task, key, eps, num, batch, pis):
-    _check_task(task)
+def _check_mc(task, key, eps, num, batch, pis) -> tuple[jax.Array, float, int, int | None, np.ndarray | None]:
+    check_task(task)
     # The task builds its jitted sampler lazily (a cached property holding device constants); build it here,
     # outside any trace, so that the constants are concrete arrays rather than tracers of our jit.
     task.sampler  # noqa: B018
@@ -129,14 +132,24 @@ def _batches(num, batch, default):
     return batch, nb
 
 
-def monte_carlo_gradient(task, key, A1, A2, *, eps: float, num: int, batch: int | None = None,
-                         pis=None) -> MonteCarloGradient:
+def monte_carlo_gradient(
+    task: InContextTask,
+    key: jax.Array,
+    A1: ArrayLike,
+    A2: ArrayLike,
+    *,
+    eps: float,
+    num: int,
+    batch: int | None = None,
+    pis: ArrayLike | None = None,
+) -> MonteCarloGradient:
     """Monte Carlo ``(L, dL/dA1, dL/dA2)`` of the reduced model with standard errors (float64).
 
     Args:
         task: a :class:`causal_grad.InContextTask`.
         key: a ``jax.random`` key.
-        A1, A2: parameters ``(T, T)``, ``(S, S)``.
+        A1: first-layer position scores ``(T, T)``.
+        A2: second-layer token scores ``(S, S)``.
         eps: readout smoothing ``ε ∈ [0, 1)``.
         num: number of sequences (rounded up to a whole number of batches; the result's ``num`` is the count).
         batch: sequences per jit step (default: about ``2^20 / T²``, memory ``~ batch·T²`` floats).
@@ -152,8 +165,12 @@ def monte_carlo_gradient(task, key, A1, A2, *, eps: float, num: int, batch: int 
         pis_j = None if pis is None else jnp.asarray(pis, jnp.float64)
         A1_j, A2_j = jnp.asarray(A1, jnp.float64), jnp.asarray(A2, jnp.float64)
         zero = tuple((jnp.zeros(s, jnp.float64), jnp.zeros(s, jnp.float64)) for s in ((), A1_j.shape, A2_j.shape))
-        acc = _run_chunks(lambda a, lo, hi: _mc_grad(task, key, A1_j, A2_j, pis_j, jnp.float64(eps), a, lo, hi,
-                                                     batch=batch), zero, nb, "Monte Carlo gradient")
+        acc = _run_chunks(
+            lambda a, lo, hi: _mc_grad(task, key, A1_j, A2_j, pis_j, jnp.float64(eps), a, lo, hi, batch=batch),
+            zero,
+            nb,
+            "Monte Carlo gradient",
+        )
         (l, sl), (g1, s1), (g2, s2) = (_moments(a, N) for a in acc)
         return MonteCarloGradient(l, g1, g2, sl, s1, s2, N)
 
@@ -192,8 +209,9 @@ def _mc_lin(task, key, pis, eps, acc, lo, hi, *, batch):
     return lax.fori_loop(lo, hi, body, acc)
 
 
-def monte_carlo_linearized_at_init(task, key, *, eps: float, num: int, batch: int | None = None,
-                                   pis=None) -> LinearizedEstimate:
+def monte_carlo_linearized_at_init(
+    task: InContextTask, key: jax.Array, *, eps: float, num: int, batch: int | None = None, pis: ArrayLike | None = None
+) -> LinearizedEstimate:
     """Monte Carlo ``G = lim_{β0→0} −(∂L/∂A1)/β0`` at ``A1 = 0``, ``A2 = β0·I`` with standard errors.
 
     Unbiased for :func:`causal_grad.linearized_gradient_at_init` (same population when ``pis`` is given);
@@ -206,7 +224,11 @@ def monte_carlo_linearized_at_init(task, key, *, eps: float, num: int, batch: in
     with x64():
         pis_j = None if pis is None else jnp.asarray(pis, jnp.float64)
         zero = (jnp.zeros((T, T), jnp.float64), jnp.zeros((T, T), jnp.float64))
-        acc = _run_chunks(lambda a, lo, hi: _mc_lin(task, key, pis_j, jnp.float64(eps), a, lo, hi, batch=batch),
-                          zero, nb, "Monte Carlo G at init")
+        acc = _run_chunks(
+            lambda a, lo, hi: _mc_lin(task, key, pis_j, jnp.float64(eps), a, lo, hi, batch=batch),
+            zero,
+            nb,
+            "Monte Carlo G at init",
+        )
         G, se = _moments(acc, N)
         return LinearizedEstimate(G, se, N)

@@ -27,12 +27,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["standard_to_hooked", "disentangled_to_hooked", "standard_config", "disentangled_config",
-           "head_detector_scores"]
+__all__ = [
+    "standard_to_hooked",
+    "disentangled_to_hooked",
+    "standard_config",
+    "disentangled_config",
+    "head_detector_scores",
+]
 
 
 def _torch_tl():
@@ -42,17 +47,21 @@ def _torch_tl():
         import transformer_lens
         from transformer_lens import HookedTransformer  # noqa: F401  (removed in TransformerLens 4)
     except ImportError as exc:
-        raise ImportError(f"causal_grad.interop.transformer_lens needs torch and transformer_lens>=2,<4 (whose "
-                          f"HookedTransformer TransformerLens 4 removed): pip install 'causal_grad[interop]' "
-                          f"({exc})") from None
+        raise ImportError(
+            f"causal_grad.interop.transformer_lens needs torch and transformer_lens>=2,<4 (whose "
+            f"HookedTransformer TransformerLens 4 removed): pip install 'causal_grad[interop]' "
+            f"({exc})"
+        ) from None
     return torch, transformer_lens
 
 
 def _flax_params(params) -> Mapping:
     p = params.get("params", params) if isinstance(params, Mapping) else None
     if not isinstance(p, Mapping) or "tok_embed" not in p or "pos_embed" not in p:
-        raise TypeError("params must be the standard transformer's flax variables ({'params': {'tok_embed', "
-                        "'pos_embed', 'attn_0', ...}})")
+        raise TypeError(
+            "params must be the standard transformer's flax variables ({'params': {'tok_embed', "
+            "'pos_embed', 'attn_0', ...}})"
+        )
     return p
 
 
@@ -72,10 +81,23 @@ def standard_config(params) -> dict[str, Any]:
         raise ValueError("params: expected attn_<l>, mlp_in_<l>, mlp_out_<l> for l = 0 … L-1")
     _, _, H, dh = _np(p["attn_0"]["qkv"]["kernel"]).shape
     d_mlp = _np(p["mlp_in_0"]["kernel"]).shape[1]
-    return {"n_layers": L, "d_model": int(d), "n_ctx": int(T), "d_head": int(dh), "n_heads": int(H),
-            "d_mlp": int(d_mlp), "d_vocab": int(S), "d_vocab_out": int(S), "act_fn": "relu",
-            "normalization_type": None, "attn_only": False, "positional_embedding_type": "standard",
-            "use_attn_scale": True, "default_prepend_bos": False, "original_architecture": "causal_grad.standard"}
+    return {
+        "n_layers": L,
+        "d_model": int(d),
+        "n_ctx": int(T),
+        "d_head": int(dh),
+        "n_heads": int(H),
+        "d_mlp": int(d_mlp),
+        "d_vocab": int(S),
+        "d_vocab_out": int(S),
+        "act_fn": "relu",
+        "normalization_type": None,
+        "attn_only": False,
+        "positional_embedding_type": "standard",
+        "use_attn_scale": True,
+        "default_prepend_bos": False,
+        "original_architecture": "causal_grad.standard",
+    }
 
 
 def _build(cfg_kwargs: dict, weights: dict[str, np.ndarray], *, dtype, device):
@@ -93,8 +115,9 @@ def _build(cfg_kwargs: dict, weights: dict[str, np.ndarray], *, dtype, device):
     with torch.no_grad():
         for name, value in weights.items():
             if tuple(params[name].shape) != value.shape:
-                raise ValueError(f"{name}: TransformerLens expects shape {tuple(params[name].shape)}, the "
-                                 f"export built {value.shape}")
+                raise ValueError(
+                    f"{name}: TransformerLens expects shape {tuple(params[name].shape)}, the export built {value.shape}"
+                )
             params[name].copy_(torch.as_tensor(value, dtype=dt))
     model.eval()
     return model
@@ -108,8 +131,12 @@ def standard_to_hooked(params, *, dtype: Any = "float32", device: str = "cpu"):
     cfg = standard_config(params)
     p = _flax_params(params)
     L, H = cfg["n_layers"], cfg["n_heads"]
-    w: dict[str, np.ndarray] = {"embed.W_E": _np(p["tok_embed"]["embedding"]), "pos_embed.W_pos": _np(p["pos_embed"]),
-                                "unembed.W_U": _np(p["readout"]["kernel"]), "unembed.b_U": _np(p["readout"]["bias"])}
+    w: dict[str, np.ndarray] = {
+        "embed.W_E": _np(p["tok_embed"]["embedding"]),
+        "pos_embed.W_pos": _np(p["pos_embed"]),
+        "unembed.W_U": _np(p["readout"]["kernel"]),
+        "unembed.b_U": _np(p["readout"]["bias"]),
+    }
     for l in range(L):
         qkv = _np(p[f"attn_{l}"]["qkv"]["kernel"])  # (d, 3, H, dh)
         b = f"blocks.{l}."
@@ -134,8 +161,10 @@ def _disentangled_parts(params):
         raise ValueError("params['A'] must be a non-empty list of (H_l, d_l, d_l) arrays")
     for l in range(1, len(A)):
         if A[l].shape[1] != A[l - 1].shape[1] * (1 + A[l - 1].shape[0]):
-            raise ValueError(f"params['A'][{l}] has width {A[l].shape[1]}, expected d_{l-1}·(1 + H_{l-1}) = "
-                             f"{A[l - 1].shape[1] * (1 + A[l - 1].shape[0])}")
+            raise ValueError(
+                f"params['A'][{l}] has width {A[l].shape[1]}, expected d_{l - 1}·(1 + H_{l - 1}) = "
+                f"{A[l - 1].shape[1] * (1 + A[l - 1].shape[0])}"
+            )
     d_L = A[-1].shape[1] * (1 + A[-1].shape[0])
     if W.ndim != 2 or W.shape[0] != d_L:
         raise ValueError(f"params['W'] must have shape (d_L, S) = ({d_L}, S), got {W.shape}")
@@ -153,10 +182,22 @@ def disentangled_config(params, seq_len: int) -> dict[str, Any]:
     if A[0].shape[1] != S + seq_len:
         raise ValueError(f"seq_len: the first layer's width {A[0].shape[1]} must be S + T = {S} + {seq_len}")
     d_L = W.shape[0]
-    return {"n_layers": len(A), "d_model": int(d_L), "n_ctx": int(seq_len), "d_head": int(d_L),
-            "n_heads": int(max(a.shape[0] for a in A)), "d_vocab": int(S), "d_vocab_out": int(S), "act_fn": "relu",
-            "normalization_type": None, "attn_only": True, "positional_embedding_type": "standard",
-            "use_attn_scale": False, "default_prepend_bos": False, "original_architecture": "causal_grad.disentangled"}
+    return {
+        "n_layers": len(A),
+        "d_model": int(d_L),
+        "n_ctx": int(seq_len),
+        "d_head": int(d_L),
+        "n_heads": int(max(a.shape[0] for a in A)),
+        "d_vocab": int(S),
+        "d_vocab_out": int(S),
+        "act_fn": "relu",
+        "normalization_type": None,
+        "attn_only": True,
+        "positional_embedding_type": "standard",
+        "use_attn_scale": False,
+        "default_prepend_bos": False,
+        "original_architecture": "causal_grad.disentangled",
+    }
 
 
 def disentangled_to_hooked(params, seq_len: int, *, dtype: Any = "float32", device: str = "cpu"):
@@ -171,8 +212,12 @@ def disentangled_to_hooked(params, seq_len: int, *, dtype: Any = "float32", devi
     W_E[np.arange(S), np.arange(S)] = 1.0
     W_pos = np.zeros((T, D))
     W_pos[np.arange(T), S + np.arange(T)] = 1.0
-    w: dict[str, np.ndarray] = {"embed.W_E": W_E, "pos_embed.W_pos": W_pos, "unembed.W_U": W,
-                                "unembed.b_U": np.zeros(S)}
+    w: dict[str, np.ndarray] = {
+        "embed.W_E": W_E,
+        "pos_embed.W_pos": W_pos,
+        "unembed.W_U": W,
+        "unembed.b_U": np.zeros(S),
+    }
     for l, a in enumerate(A):
         H, d, _ = a.shape
         WQ, WK, WV, WO = (np.zeros((Hmax, D, D)) for _ in range(4))
@@ -180,15 +225,30 @@ def disentangled_to_hooked(params, seq_len: int, *, dtype: Any = "float32", devi
             WQ[h, :d, :d] = a[h]
             WK[h, :d, :d] = np.eye(d)
             WV[h, :d, :d] = np.eye(d)
-            WO[h, :d, d * (1 + h):d * (2 + h)] = np.eye(d)
+            WO[h, :d, d * (1 + h) : d * (2 + h)] = np.eye(d)
         b = f"blocks.{l}.attn."
-        w |= {b + "W_Q": WQ, b + "W_K": WK, b + "W_V": WV, b + "W_O": WO, b + "b_Q": np.zeros((Hmax, D)),
-              b + "b_K": np.zeros((Hmax, D)), b + "b_V": np.zeros((Hmax, D)), b + "b_O": np.zeros(D)}
+        w |= {
+            b + "W_Q": WQ,
+            b + "W_K": WK,
+            b + "W_V": WV,
+            b + "W_O": WO,
+            b + "b_Q": np.zeros((Hmax, D)),
+            b + "b_K": np.zeros((Hmax, D)),
+            b + "b_V": np.zeros((Hmax, D)),
+            b + "b_O": np.zeros(D),
+        }
     return _build(cfg, w, dtype=dtype, device=device)
 
 
-def head_detector_scores(model, tokens, pattern: Any = "previous_token_head", *, exclude_bos: bool = False,
-                         exclude_current_token: bool = False, error_measure: str = "mul") -> np.ndarray:
+def head_detector_scores(
+    model,
+    tokens,
+    pattern: Any = "previous_token_head",
+    *,
+    exclude_bos: bool = False,
+    exclude_current_token: bool = False,
+    error_measure: Literal["abs", "mul"] = "mul",
+) -> np.ndarray:
     """TransformerLens's head-detection score of every head, ``scores[layer, head]``, averaged over the
     sequences ``tokens`` (B, T) (integer array of the toolkit's tokens, no BOS): ``pattern`` is one of TL's
     named patterns (``"previous_token_head"``, ``"duplicate_token_head"``, ``"induction_head"``, built per
@@ -212,9 +272,11 @@ def head_detector_scores(model, tokens, pattern: Any = "previous_token_head", *,
     torch, _ = _torch_tl()
     from transformer_lens import head_detector as hd  # optional dependency
 
-    named = {"previous_token_head": hd.get_previous_token_head_detection_pattern,
-             "duplicate_token_head": hd.get_duplicate_token_head_detection_pattern,
-             "induction_head": hd.get_induction_head_detection_pattern}
+    named = {
+        "previous_token_head": hd.get_previous_token_head_detection_pattern,
+        "duplicate_token_head": hd.get_duplicate_token_head_detection_pattern,
+        "induction_head": hd.get_induction_head_detection_pattern,
+    }
     fixed = None if fixed_np is None else torch.as_tensor(fixed_np)
     cfg = model.cfg
     scores = np.zeros((cfg.n_layers, cfg.n_heads))
@@ -222,11 +284,18 @@ def head_detector_scores(model, tokens, pattern: Any = "previous_token_head", *,
         t = torch.as_tensor(tok, dtype=torch.long, device=cfg.device)
         _, cache = model.run_with_cache(t)
         for b in range(tok.shape[0]):
-            det = fixed if fixed is not None else named[pattern](t[b:b + 1].cpu())
+            det = fixed if fixed is not None else named[pattern](t[b : b + 1].cpu())
             for layer in range(cfg.n_layers):
                 pat = cache["pattern", layer][b].float().cpu()  # (H, T, T)
                 for h in range(cfg.n_heads):
-                    scores[layer, h] += hd.compute_head_attention_similarity_score(
-                        pat[h], det, exclude_bos=exclude_bos, exclude_current_token=exclude_current_token,
-                        error_measure=error_measure) / tok.shape[0]
+                    scores[layer, h] += (
+                        hd.compute_head_attention_similarity_score(
+                            pat[h],
+                            det,
+                            exclude_bos=exclude_bos,
+                            exclude_current_token=exclude_current_token,
+                            error_measure=error_measure,
+                        )
+                        / tok.shape[0]
+                    )
     return scores

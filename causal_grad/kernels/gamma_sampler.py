@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from functools import lru_cache, partial
-from typing import Any, Sequence
+from collections.abc import Sequence
+from functools import cache, partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,8 +57,18 @@ from .._validate import (
 from .threefry import key_words, uniforms
 from .xla import materialize
 
-__all__ = ["log_gamma_variates", "gamma", "dirichlet", "dirichlet_batch_last", "dirichlet_matrices_batch_last",
-           "log_gamma_reference", "dirichlet_reference", "check_float_dtype", "check_draw"]
+__all__ = [
+    "log_gamma_variates",
+    "gamma",
+    "dirichlet",
+    "dirichlet_batch_last",
+    "dirichlet_matrices_batch_last",
+    "log_gamma_reference",
+    "dirichlet_reference",
+    "check_float_dtype",
+    "check_draw",
+]
+
 
 def check_float_dtype(dtype: DTypeLike) -> np.dtype:
     """``dtype`` as a NumPy dtype, float32 or float64; refuses others, and float64 outside x64 mode (JAX would
@@ -91,7 +102,7 @@ def _mt_candidates(kw, tag, alpha, shape, dtype):
     return jnp.where(acc, val, jnp.nan)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mt_reject_rate(a: float) -> float:
     """Rejection probability of one Marsaglia–Tsang attempt at shape ``a ≥ 1`` (quadrature; ≤ 0.0484)."""
     d = a - 1.0 / 3.0
@@ -103,11 +114,11 @@ def _mt_reject_rate(a: float) -> float:
     return float(1.0 - np.sum((dens[1:] + dens[:-1]) * np.diff(x)) / 2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _num_spares(g: int, r: float, target: float = 1e-4) -> int:
     """Smallest ``m`` with ``P(#rejected among g > #accepted among m spares) ≤ target`` (rejection rate ``r``)."""
-    pr = [math.comb(g, k) * r ** k * (1 - r) ** (g - k) for k in range(g + 1)]
-    tail = [sum(pr[k + 1:]) for k in range(g + 1)] + [0.0]
+    pr = [math.comb(g, k) * r**k * (1 - r) ** (g - k) for k in range(g + 1)]
+    tail = [sum(pr[k + 1 :]) for k in range(g + 1)] + [0.0]
     for m in range(1, 4 * g + 16):
         fail = sum(math.comb(m, a) * (1 - r) ** a * r ** (m - a) * tail[min(a, g + 1)] for a in range(m + 1))
         if fail <= target:
@@ -156,21 +167,22 @@ def _compact(vals, g: int):
     nw = -(-g // 16)
     rej = jnp.isnan(vals)
     words = []
-    for lo, hi in [(16 * w, min(16 * w + 16, g)) for w in range(nw)] + \
-                  [(g + 16 * w, min(g + 16 * w + 16, K)) for w in range(-(-m // 16))]:
+    for lo, hi in [(16 * w, min(16 * w + 16, g)) for w in range(nw)] + [
+        (g + 16 * w, min(g + 16 * w + 16, K)) for w in range(-(-m // 16))
+    ]:
         wd = jnp.zeros((G1, G2), jnp.uint32)
         for j in range(lo, hi):
             wd = wd | (rej[:, j].astype(jnp.uint32) << np.uint32(j - lo))
         words.append(wd)
-    words = materialize(jnp.stack(words, axis=1))            # (G1, words, G2): 16 flags per word
-    rank, n_rej = _ranks(words[:, :nw], g)                   # rank of a slot among the rejected slots
-    sw = words[:, nw:] ^ np.uint32(0xFFFF)                   # accepted spares
+    words = materialize(jnp.stack(words, axis=1))  # (G1, words, G2): 16 flags per word
+    rank, n_rej = _ranks(words[:, :nw], g)  # rank of a slot among the rejected slots
+    sw = words[:, nw:] ^ np.uint32(0xFFFF)  # accepted spares
     srank, n_acc = _ranks(sw, m)
-    n_acc = n_acc - (16 * sw.shape[1] - m)                   # padding bits of the last word count as accepted
-    srank = materialize(jnp.where(rej[:, g:], -1, srank))   # rank among the accepted spares, -1 if rejected
+    n_acc = n_acc - (16 * sw.shape[1] - m)  # padding bits of the last word count as accepted
+    srank = materialize(jnp.where(rej[:, g:], -1, srank))  # rank among the accepted spares, -1 if rejected
     fill = jnp.zeros_like(main)
     for t in range(m):  # a select chain: XLA's CPU gathers are far slower
-        fill = jnp.where(srank[:, t:t + 1] == rank, spare[:, t:t + 1], fill)
+        fill = jnp.where(srank[:, t : t + 1] == rank, spare[:, t : t + 1], fill)
     return jnp.where(rej[:, :g], fill, main), n_rej <= n_acc
 
 
@@ -229,7 +241,9 @@ def _softmax(lg, axis: int):
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
-def dirichlet_batch_last(kw: tuple[jax.Array, jax.Array], alpha: float | ArrayLike, S: int, n: int, lanes: int, dtype: DTypeLike) -> jax.Array:
+def dirichlet_batch_last(
+    kw: tuple[jax.Array, jax.Array], alpha: float | ArrayLike, S: int, n: int, lanes: int, dtype: DTypeLike
+) -> jax.Array:
     """``(n, S, lanes)``: ``n·lanes`` independent ``Dirichlet(α·1_S)`` vectors along axis 1, batch-last, from the
     counter-mode key ``kw`` (:func:`~causal_grad.kernels.threefry.key_words`); scalar ``alpha``, static sizes."""
     if n * S <= 128:  # one rejection group per lane: normalise in the tiled layout, then untile once
@@ -280,7 +294,9 @@ def _mt_log_gamma_ge1(key, a, shape, dtype):
 _NO_S = object()
 
 
-def check_draw(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: int = _NO_S) -> tuple:
+def check_draw(
+    key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: Any = _NO_S
+) -> tuple[jax.Array, tuple[int, ...], Any]:
     """Validate the arguments of a draw before anything is computed: a ``jax.random`` key, ``alpha > 0`` (a
     finite scalar, or a real array whose values are checked when concrete), ``shape`` a sequence of integers
     ``>= 0`` and ``S >= 1`` (when given). Returns ``(key, shape tuple, S)``."""
@@ -325,7 +341,9 @@ def _log_gamma_jit(key, alpha, alpha_s, shape, dtype):
     return _log_gamma_groups(key_words(key), alpha, g, G, dtype).T.reshape(-1)[:n].reshape(shape)
 
 
-def log_gamma_variates(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
+def log_gamma_variates(
+    key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32
+) -> jax.Array:
     """``log G`` with ``G ~ Gamma(alpha, 1)``, elementwise, for any ``alpha > 0``; shape ``shape``.
 
     A scalar ``alpha`` (the common case) uses the fast grouped sampler of the module docstring. An array
@@ -364,24 +382,30 @@ def _dirichlet_jit(key, alpha, alpha_s, shape, S, dtype):
     return d.reshape(lanes * per, S)[:rows].reshape(shape + (S,))
 
 
-def dirichlet(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
+def dirichlet(
+    key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32
+) -> jax.Array:
     """``Dirichlet(α·1_S)`` vectors of shape ``(*shape, S)``, normalised in log space (scalar ``alpha``)."""
     key, shape, S = check_draw(key, alpha, shape, S)
     if np.ndim(alpha) != 0:
-        raise TypeError(f"alpha must be a real scalar (one concentration for every coordinate), got shape {np.shape(alpha)}")
+        raise TypeError(
+            f"alpha must be a real scalar (one concentration for every coordinate), got shape {np.shape(alpha)}"
+        )
     a_s = _static_alpha(alpha)
     dtype = check_float_dtype(dtype)
     _check_alpha_floor(alpha, dtype)
-    check_fits_memory("shape/S", 3 * math.prod(shape) * S * jnp.dtype(dtype).itemsize,
-                      f"3 arrays of prod(shape)·S = {math.prod(shape)}·{S} {jnp.dtype(dtype).name} (log-gammas, the "
-                      f"normalised vectors)")
+    check_fits_memory(
+        "shape/S",
+        3 * math.prod(shape) * S * jnp.dtype(dtype).itemsize,
+        f"3 arrays of prod(shape)·S = {math.prod(shape)}·{S} {jnp.dtype(dtype).name} (log-gammas, the "
+        f"normalised vectors)",
+    )
     return _dirichlet_jit(key, None if a_s is not None else alpha, a_s, shape, S, dtype)
 
 
 @partial(jax.jit, static_argnames=("alpha", "batch", "S", "dtype"))
 def _dirichlet_matrices_jit(key, alpha, batch, S, dtype):
     return dirichlet_batch_last(key_words(key), alpha, S, S, batch, dtype)
-
 
 
 def dirichlet_matrices_batch_last(key: jax.Array, alpha: float, batch: int, S: int, dtype: DTypeLike) -> jax.Array:
@@ -392,13 +416,17 @@ def dirichlet_matrices_batch_last(key: jax.Array, alpha: float, batch: int, S: i
 
 
 # ---------------------------------------------------------------------- plain twins (jax.random)
-def log_gamma_reference(key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
+def log_gamma_reference(
+    key: jax.Array, alpha: float | ArrayLike, shape: Sequence[int], dtype: DTypeLike = jnp.float32
+) -> jax.Array:
     """The plain twin of :func:`log_gamma_variates`: ``jax.random.loggamma`` (same law, other random bits)."""
     key, shape, _ = check_draw(key, alpha, shape)
     return jax.random.loggamma(key, jnp.asarray(alpha, check_float_dtype(dtype)), shape, check_float_dtype(dtype))
 
 
-def dirichlet_reference(key: jax.Array, alpha: float, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32) -> jax.Array:
+def dirichlet_reference(
+    key: jax.Array, alpha: float, shape: Sequence[int], S: int, dtype: DTypeLike = jnp.float32
+) -> jax.Array:
     """The plain twin of :func:`dirichlet`: ``jax.random.dirichlet`` with ``α·1_S`` (same law, other bits)."""
     key, shape, S = check_draw(key, alpha, shape, S)
     alpha = check_positive_float("alpha", alpha)  # one concentration for every coordinate

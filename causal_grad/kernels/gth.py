@@ -52,16 +52,16 @@ def gth_batch_last(P: jax.Array) -> jax.Array:
         return jnp.ones(P.shape[1:], P.dtype)
     cols, ss = {}, {}
     for k in range(S - 1, 0, -1):
-        row = P[k, :k]                                 # (k, N): P[k, j], j < k
-        s = _sum0(row)                                 # leaving k downwards, no subtraction
-        ok = s > 0                                     # s = 0: k is absorbing in the censored chain
+        row = P[k, :k]  # (k, N): P[k, j], j < k
+        s = _sum0(row)  # leaving k downwards, no subtraction
+        ok = s > 0  # s = 0: k is absorbing in the censored chain
         frac = row / jnp.where(ok, s, 1)
         col = P[:k, k]
         cols[k], ss[k] = col, s
         P = materialize(P[:k, :k] + jnp.where(ok, col, 0)[:, None] * frac[None])
     mu = jnp.ones_like(ss[1])[None]
     for k in range(1, S):
-        num = _sum0(mu * cols[k])                      # Σ_{i<k} μ_i P[i, k]
+        num = _sum0(mu * cols[k])  # Σ_{i<k} μ_i P[i, k]
         s = ss[k]
         m = jnp.maximum(num, s)
         pos = s > 0
@@ -88,7 +88,7 @@ def gth_loop(P: jax.Array) -> jax.Array:
 
     P, s_all = lax.fori_loop(0, S - 1, eliminate, (P, jnp.zeros((S,), P.dtype)))
 
-    def back(k, mu: ArrayLike):
+    def back(k, mu: jax.Array):
         # mu_k = (Σ_{i<k} mu_i P[i, k]) / s_k, computed as a rescaling so that nothing overflows
         num = jnp.sum(jnp.where(idx < k, mu * P[:, k], 0.0))
         s = s_all[k]

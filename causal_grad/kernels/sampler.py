@@ -16,7 +16,7 @@ Plain twins on the same random bits (so they agree bit for bit, tests/test_kerne
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +28,18 @@ from .gth import stationary_batch_last
 from .threefry import counter_words, key_words, unit_f32, unit_f64
 from .xla import materialize
 
-__all__ = ["TOKEN_DTYPE", "UNROLL_MAX_POSITIONS", "cdf_batch_last", "draw_from_cdf", "row_at", "random_lanes",
-           "uniform_token", "forest_tokens_batch_last", "forest_tokens_reference", "uniform_token_reference"]
+__all__ = [
+    "TOKEN_DTYPE",
+    "UNROLL_MAX_POSITIONS",
+    "cdf_batch_last",
+    "draw_from_cdf",
+    "row_at",
+    "random_lanes",
+    "uniform_token",
+    "forest_tokens_batch_last",
+    "forest_tokens_reference",
+    "uniform_token_reference",
+]
 
 #: dtype of every token array
 TOKEN_DTYPE = jnp.int32
@@ -78,13 +88,13 @@ def random_lanes(key: jax.Array, rows: int, B: int, dtype: DTypeLike) -> tuple[j
     if per == 1:
         u = unit_f32(w[:rows])
     else:
-        u = unit_f64(w[0:2 * rows:2], w[1:2 * rows:2]).astype(dtype)
+        u = unit_f64(w[0 : 2 * rows : 2], w[1 : 2 * rows : 2]).astype(dtype)
     return u, w[need - 1]
 
 
 def uniform_token(w: jax.Array, S: int) -> jax.Array:
     """``⌊w·S / 2^32⌋`` for uint32 words ``w`` (exact integer arithmetic for ``S < 2^16``)."""
-    if S >= 2 ** 16:
+    if S >= 2**16:
         return jnp.minimum((unit_f32(w) * S).astype(TOKEN_DTYPE), S - 1)
     S32 = np.uint32(S)
     hi, lo = w >> np.uint32(16), w & np.uint32(0xFFFF)
@@ -96,30 +106,33 @@ def uniform_token_reference(w: ArrayLike, S: int) -> np.ndarray:
     return np.array([(int(x) * S) >> 32 for x in np.asarray(w).reshape(-1)], np.int64).reshape(np.shape(w))
 
 
-def forest_tokens_batch_last(key: jax.Array, pi: jax.Array, parents: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+def forest_tokens_batch_last(
+    key: jax.Array, pi: jax.Array, parents: Sequence[int] | np.ndarray
+) -> tuple[jax.Array, jax.Array]:
     """Tokens ``(T, B)`` (graph positions, then the query) and the query ``(B,)`` of a forest task with parent
     list ``parents`` (``-1`` = root, static) for batch-last matrices ``pi`` ``(S, S, B)``.
 
     With ``u, w = random_lanes(key, n, B)``: a root draws ``s_i`` from ``μ_π`` and a child from
     ``π[s_{p(i)}]``, both by inverse CDF of ``u[i]``; the query is ``uniform_token(w, S)``."""
-    parents = np.asarray(parents, dtype=np.int32).reshape(-1)
-    S, B, n = pi.shape[0], pi.shape[-1], parents.size
+    par = np.asarray(parents, dtype=np.int32).reshape(-1)
+    S, B, n = pi.shape[0], pi.shape[-1], par.size
     mu = stationary_batch_last(pi)
-    cdf = cdf_batch_last(pi)                       # (S, S-1, B)
-    cdf_mu = cdf_batch_last(mu[None])[0]           # (S-1, B)
+    cdf = cdf_batch_last(pi)  # (S, S-1, B)
+    cdf_mu = cdf_batch_last(mu[None])[0]  # (S-1, B)
     u, wq = random_lanes(key, n, B, pi.dtype)
 
-    if n <= UNROLL_MAX_POSITIONS and S < 2 ** 24:  # static graph: one elementwise step per position
+    if n <= UNROLL_MAX_POSITIONS and S < 2**24:  # static graph: one elementwise step per position
         toks = []  # tokens as small floats (exact below 2**24) so that materialize divides in SIMD
         for i in range(n):
-            p = int(parents[i])
+            p = int(par[i])
             row = cdf_mu if p < 0 else row_at(cdf, toks[p])
             toks.append(materialize(draw_from_cdf(row, u[i]).astype(pi.dtype)))
         tok = jnp.stack(toks).astype(TOKEN_DTYPE) if n else jnp.zeros((0, B), TOKEN_DTYPE)
     else:
+
         def step(tok, inp):
             i, ui = inp
-            p = jnp.asarray(parents)[i]
+            p = jnp.asarray(par)[i]
             parent_tok = lax.dynamic_index_in_dim(tok, jnp.maximum(p, 0), 0, keepdims=False)
             row = jnp.where(p < 0, cdf_mu, row_at(cdf, parent_tok))
             return lax.dynamic_update_index_in_dim(tok, draw_from_cdf(row, ui), i, 0), None
@@ -129,7 +142,9 @@ def forest_tokens_batch_last(key: jax.Array, pi: jax.Array, parents: Sequence[in
     return jnp.concatenate([tok, q[None, :]], axis=0), q
 
 
-def forest_tokens_reference(pi: ArrayLike, mu: ArrayLike, u: ArrayLike, wq: ArrayLike, parents: Sequence[int]) -> np.ndarray:
+def forest_tokens_reference(
+    pi: ArrayLike, mu: ArrayLike, u: ArrayLike, wq: ArrayLike, parents: Sequence[int]
+) -> np.ndarray:
     """The plain twin of :func:`forest_tokens_batch_last` on the same inputs: batch-last ``pi`` ``(S, S, B)``,
     its stationary laws ``mu`` ``(S, B)``, the uniforms ``u`` ``(n, B)`` and words ``wq`` ``(B,)`` of
     :func:`random_lanes`; one sequence, one position at a time, cumulative rows summed left to right in the

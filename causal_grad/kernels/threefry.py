@@ -25,8 +25,7 @@ from jax.typing import DTypeLike
 
 from .xla import materialize
 
-__all__ = ["threefry2x32", "threefry2x32_reference", "key_words", "counter_words", "unit_f32", "unit_f64",
-           "uniforms"]
+__all__ = ["threefry2x32", "threefry2x32_reference", "key_words", "counter_words", "unit_f32", "unit_f64", "uniforms"]
 
 _ROT = (13, 15, 26, 6, 17, 29, 16, 24)
 
@@ -53,13 +52,14 @@ def threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> 
     return x0, x1
 
 
-def threefry2x32_reference(k0: jax.Array, k1: jax.Array, x0: jax.Array,
-                           x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+def threefry2x32_reference(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The plain twin of :func:`threefry2x32`: JAX's own block function on the same words."""
     x0, x1 = jnp.asarray(x0, jnp.uint32), jnp.asarray(x1, jnp.uint32)
-    out = jer.threefry_2x32(jnp.stack([jnp.asarray(k0, jnp.uint32), jnp.asarray(k1, jnp.uint32)]),
-                            jnp.concatenate([x0.reshape(-1), x1.reshape(-1)]))
-    return out[:x0.size].reshape(x0.shape), out[x0.size:].reshape(x1.shape)
+    out = jer.threefry_2x32(
+        jnp.stack([jnp.asarray(k0, jnp.uint32), jnp.asarray(k1, jnp.uint32)]),
+        jnp.concatenate([x0.reshape(-1), x1.reshape(-1)]),
+    )
+    return out[: x0.size].reshape(x0.shape), out[x0.size :].reshape(x1.shape)
 
 
 def key_words(key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -68,11 +68,12 @@ def key_words(key: jax.Array) -> tuple[jax.Array, jax.Array]:
     return kw[0], kw[1]
 
 
-def counter_words(kw: tuple[jax.Array, jax.Array], tag: int | jax.Array,
-                  shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+def counter_words(
+    kw: tuple[jax.Array, jax.Array], tag: int | jax.Array, shape: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array]:
     """Two uint32 arrays of ``shape``: the Threefry block of counter ``(flat index, tag)`` under ``kw``."""
     n = math.prod(shape)
-    if n >= 2 ** 32:
+    if n >= 2**32:
         raise ValueError(f"at most 2**32 - 1 random blocks per call, got shape {tuple(shape)}")
     ctr = jnp.zeros(shape, jnp.uint32)
     stride = 1
@@ -85,17 +86,18 @@ def counter_words(kw: tuple[jax.Array, jax.Array], tag: int | jax.Array,
 def unit_f32(w: jax.Array) -> jax.Array:
     """``(k + ½)·2^-23`` with ``k`` the top 23 bits of ``w``: a uniform on (0, 1) in float32. Every step is
     exact (``2k + 1 < 2^24``), so the grid is symmetric about ½ and ``2u − 1`` is exact too."""
-    return ((w >> np.uint32(9)).astype(jnp.float32) + 0.5) * np.float32(2.0 ** -23)
+    return ((w >> np.uint32(9)).astype(jnp.float32) + 0.5) * np.float32(2.0**-23)
 
 
 def unit_f64(hi: jax.Array, lo: jax.Array) -> jax.Array:
     """``(k + ½)·2^-52`` with ``k`` 52 bits of ``(hi, lo)``: a uniform on (0, 1) in float64 (exact arithmetic)."""
-    k = (hi >> np.uint32(12)).astype(jnp.float64) * 2.0 ** 32 + lo.astype(jnp.float64)
-    return (k + 0.5) * 2.0 ** -52
+    k = (hi >> np.uint32(12)).astype(jnp.float64) * 2.0**32 + lo.astype(jnp.float64)
+    return (k + 0.5) * 2.0**-52
 
 
-def uniforms(kw: tuple[jax.Array, jax.Array], tag: int | jax.Array, shape: tuple[int, ...], dtype: DTypeLike,
-             count: int) -> list[jax.Array]:
+def uniforms(
+    kw: tuple[jax.Array, jax.Array], tag: int | jax.Array, shape: tuple[int, ...], dtype: DTypeLike, count: int
+) -> list[jax.Array]:
     """``count`` independent open-interval uniforms of ``shape`` (one 32-bit word each in float32, two in
     float64), drawn from the blocks with tags ``4·tag, 4·tag + 1, …``."""
     dtype = jnp.dtype(dtype)

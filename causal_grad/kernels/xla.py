@@ -24,16 +24,24 @@ traced inside another one, whose own options then apply.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from .._validate import check_callable
 
-__all__ = ["materialize", "cpu_vector_options", "accepted_options", "jit_with_options", "FAST_CPU_OPTIONS",
-           "fast_cpu_jit"]
+__all__ = [
+    "materialize",
+    "cpu_vector_options",
+    "accepted_options",
+    "jit_with_options",
+    "FAST_CPU_OPTIONS",
+    "fast_cpu_jit",
+]
 
 _VECTOR_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
 
@@ -52,7 +60,7 @@ def materialize(x: jax.Array) -> jax.Array:
     return x
 
 
-@lru_cache(maxsize=None)
+@cache
 def _accepted(items: tuple) -> bool:
     try:
         jax.jit(lambda x: x + 1, compiler_options=dict(items)).lower(jnp.zeros((1,), jnp.float32)).compile()
