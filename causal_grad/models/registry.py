@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 import jax
 
 from .._validate import check_int
-from . import disentangled, reduced, standard
+from . import catformer, disentangled, reduced, standard
 
 __all__ = ["REQUIRED", "MODELS", "register_model", "get_model", "model_names", "model_config", "Model",
            "build_model"]
@@ -140,5 +140,5 @@ def build_model(config: Any, S: int, T: int) -> Model:
         group_names=tuple(m.group_names(config)))
 
 
-for _m in (reduced, disentangled, standard):
+for _m in (reduced, disentangled, standard, catformer):
     register_model(_m)
