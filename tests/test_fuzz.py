@@ -1195,6 +1195,14 @@ register("causal_grad.training.schedules.make_optimizer", _sch.make_optimizer,
          {"name": "adamw", "lr": 0.1, "steps": 10, "weight_decay": 0.0, "warmup": 0},
          {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "steps": ints(1), "weight_decay": floats(allow_zero=True),
           "warmup": ints(0, 9)})
+register("causal_grad.training.schedules.make_optimizer_fn", _sch.make_optimizer_fn,
+         {"name": "adamw", "lr": 0.1, "weight_decay": 0.0, "warmup": 0},
+         {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "weight_decay": floats(allow_zero=True),
+          "warmup": ints(0)})
+register("causal_grad.training.schedules.schedule_length", _sch.schedule_length, {"steps": 10, "warmup": 0},
+         {"steps": ints(1), "warmup": ints(0, 9)})
+register("causal_grad.training.schedules.cosine_decay", _sch.cosine_decay, {"lr": 0.1, "length": None},
+         {"lr": floats()}, note="length is traced (schedule_length's pair)")
 register("causal_grad.training.config.TaskConfig", _cfgm.TaskConfig, {"graph": CHAIN, "vocab": S, "alpha": 0.5},
          {"graph": [b.named("graph", "parents") for b in bad_parents()[:2]], "vocab": ints(2), "alpha": floats(),
           "prior": choices(*_cfgm.PRIORS)})
@@ -1543,7 +1551,8 @@ DATA_TYPES = {
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover",
                 "causal_grad.progress.progress_enabled", "causal_grad.logs.Writer",
                 "causal_grad.models.registry.model_names", "causal_grad.training.presets.preset_table",
-                "causal_grad.kernels.xla.cpu_vector_options", "causal_grad.devices.core_count"}
+                "causal_grad.kernels.xla.cpu_vector_options", "causal_grad.devices.core_count",
+                "causal_grad.training.loop.default_options"}  # its mesh defaults to the default backend
 #: Reviewed: the inner kernels, by design without argument checks (they run traced, called by functions that
 #: validate at the door; each is tested against its plain twin in tests/test_kernels.py).
 KERNELS = {f"causal_grad.kernels.{m}.{n}" for m, names in {
