@@ -31,11 +31,11 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from .kernels import accepted_options
 from ._validate import check_callable, check_int
+from .kernels import accepted_options
 from .training.loop import (
-    FAST_CPU_OPTIONS,
     TrainState,
+    default_options,
     make_train_step,
     partition,
     step_key,
@@ -76,7 +76,8 @@ class BatchedRunner:
         params_example: one run's parameters (for the partition into trainable and frozen leaves).
         labels: group label of every leaf; ``trainable``: the groups trained.
         batch: sequences per step per run; ``mesh``: optional device mesh to split the runs over;
-        compiler_options: XLA options (default: the training loop's CPU options; ignored where rejected).
+        compiler_options: XLA options (default: the training loop's CPU options on a CPU, none elsewhere; ignored
+            where rejected).
     """
 
     def __init__(self, loss_fn: Callable, samplers: Sequence[Callable], optimizer, params_example, labels,
@@ -125,7 +126,7 @@ class BatchedRunner:
             return TrainState(jax.tree.unflatten(treedef, leaves), opt_state, t), losses
 
         self._jit = jax.jit(chunk, donate_argnums=(0,))
-        self.compiler_options = FAST_CPU_OPTIONS if compiler_options is None else compiler_options
+        self.compiler_options = default_options(mesh) if compiler_options is None else compiler_options
         self._compiled = None
 
     def _place(self, x):

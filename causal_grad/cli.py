@@ -22,6 +22,7 @@ import importlib.util
 import re
 import sys
 
+from .devices import use_all_cores
 from .progress import quiet_progress
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exact gradients, mutual-information theory and fast training for 'How Transformers Learn "
                     "Causal Structure with Gradient Descent' (Nichani, Damian, Lee, ICML 2024).",
     )
+    parser.add_argument("--devices", type=int, default=None, metavar="N",
+                        help="JAX host CPU devices (default: one per core, training data-parallel over them; 1 = one "
+                             "device, as plain JAX; the environment variable CAUSAL_GRAD_CPU_DEVICES does the same)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in SUBCOMMANDS:
@@ -108,7 +112,11 @@ def main(argv=None) -> int:
     sub = _subparser(parser, getattr(args, "command", None))
     if extras:
         sub.error(_unrecognized(sub, extras))
+    if args.devices is not None and args.devices < 1:
+        parser.error(f"argument --devices: must be an integer >= 1 (1 = one CPU device), got {args.devices}")
     try:
+        # every core by default (one host CPU device each), set before JAX is imported (devices does not import it)
+        use_all_cores(args.devices)
         # a subcommand's --no-progress hides every progress bar of the job (causal_grad.progress)
         with quiet_progress() if getattr(args, "no_progress", False) else contextlib.nullcontext():
             rc = args.func(args)

@@ -17,8 +17,10 @@ the returned :class:`CpuDevices`) when
   ``cpu`` first, or (no platform named) an accelerator plugin (``jax_plugins.*``, ``libtpu``) is installed;
 * the backend has already started (then the count can no longer change).
 
-Call it first thing, right after ``import causal_grad`` and before any JAX computation; the command line does so
-before parsing its arguments.
+Call it first thing, right after ``import causal_grad`` and before any JAX computation. Before JAX is imported it
+does not import it: it sets the environment variable ``JAX_NUM_CPU_DEVICES``, which JAX reads when it is imported
+(so the command line, which calls it after parsing its flags, stays fast for a bad flag); after, it updates
+``jax.config``. :func:`causal_grad.train` then trains data-parallel over the devices by default.
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ import dataclasses
 import importlib.util
 import os
 import pkgutil
-
-import jax
+import sys
 
 from ._validate import check_int
 
@@ -61,9 +62,11 @@ def core_count() -> int:
     return max(1, n)
 
 
-def _accelerator_default() -> str | None:
-    """The reason an accelerator will be JAX's default platform, or ``None`` (checked without starting JAX)."""
-    platforms = getattr(jax.config, "jax_platforms", None) or os.environ.get("JAX_PLATFORMS", "")
+def _accelerator_default(jax=None) -> str | None:
+    """The reason an accelerator will be JAX's default platform, or ``None`` (checked without starting JAX, and
+    without importing it when ``jax`` is ``None``)."""
+    platforms = (getattr(jax.config, "jax_platforms", None) if jax is not None else None) or os.environ.get(
+        "JAX_PLATFORMS", "")
     names = [p.strip().lower() for p in str(platforms).split(",") if p.strip()]
     if names:
         return None if names[0] == "cpu" else f"JAX_PLATFORMS names {names[0]!r} first"
@@ -101,6 +104,18 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
             n = core_count()
     if n == 1:
         return CpuDevices(None, "one device requested (opt-out)")
+    jax = sys.modules.get("jax")  # not imported here: before JAX is imported, the environment variable does it
+    if jax is None:
+        current = os.environ.get("JAX_NUM_CPU_DEVICES", "").strip()
+        if current and current != "-1":
+            return CpuDevices(None, f"jax_num_cpu_devices already set to {current} (JAX_NUM_CPU_DEVICES)")
+        if _FORCE_FLAG in os.environ.get("XLA_FLAGS", ""):
+            return CpuDevices(None, f"XLA_FLAGS already sets {_FORCE_FLAG}")
+        why = _accelerator_default()
+        if why is not None:
+            return CpuDevices(None, f"accelerator is the default platform ({why})")
+        os.environ["JAX_NUM_CPU_DEVICES"] = str(n)
+        return CpuDevices(n, "set")
     if not hasattr(jax.config, "jax_num_cpu_devices"):
         return CpuDevices(None, "this JAX has no jax_num_cpu_devices option")
     current = getattr(jax.config, "jax_num_cpu_devices", None)
@@ -108,7 +123,7 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
         return CpuDevices(None, f"jax_num_cpu_devices already set to {current}")
     if _FORCE_FLAG in os.environ.get("XLA_FLAGS", ""):
         return CpuDevices(None, f"XLA_FLAGS already sets {_FORCE_FLAG}")
-    why = _accelerator_default()
+    why = _accelerator_default(jax)
     if why is not None:
         return CpuDevices(None, f"accelerator is the default platform ({why})")
     try:

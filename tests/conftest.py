@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# One CPU device in the test processes (and the subprocesses they start), whatever the machine: the golden numbers
+# and the bitwise references of the determinism tests are single-device float32 results, and data parallelism sums
+# the batch in another order (equal to float32 rounding only). The CLI and causal_grad.devices.use_all_cores would
+# otherwise give JAX one device per core; tests of the multi-device paths ask for them explicitly
+# (tests/test_devices.py clears this variable in its subprocesses).
+os.environ.setdefault("CAUSAL_GRAD_CPU_DEVICES", "1")
+
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -1037,11 +1037,12 @@ register("causal_grad.models.standard.standard_attention", _std.standard_attenti
          {"module": MODULE_BAD, "tokens": token_arrays(2, T, S), "layer": ints(0, 0)})
 
 # ---------------------------------------------------------------------- models: the protocol and the registry
-from causal_grad.models import reduced as _redm, registry as _reg  # noqa: E402
+from causal_grad.models import catformer as _cat, reduced as _redm, registry as _reg  # noqa: E402
 
-_CONFIGS = {"reduced": _redm.Config(), "disentangled": _dis.Config(), "standard": _std.Config(d_model=8, layers=1)}
+_CONFIGS = {"reduced": _redm.Config(), "disentangled": _dis.Config(), "standard": _std.Config(d_model=8, layers=1),
+            "catformer": _cat.Config()}
 _PARAMS = {"reduced": _redm.init(KEY, _CONFIGS["reduced"], S, T), "disentangled": DPARAMS,
-           "standard": _std.init(KEY, _CONFIGS["standard"], S, T)}
+           "standard": _std.init(KEY, _CONFIGS["standard"], S, T), "catformer": _cat.init(KEY, _cat.Config(), S, T)}
 
 
 def _config_bad(name):
@@ -1049,7 +1050,7 @@ def _config_bad(name):
     return [Bad("not this model's Config", st.sampled_from([None, 3, "cfg", other]), TypeError, r"config")]
 
 
-for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std)):
+for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std), ("catformer", _cat)):
     _c, _p, _lab = _CONFIGS[_mname], _PARAMS[_mname], f"causal_grad.models.{_mname}"
     register(f"{_lab}.init", _mod.init, {"key": KEY, "config": _c, "S": S, "T": T},
              {"key": keys(), "config": _config_bad(_mname), "S": ints(2), "T": ints(1)})
@@ -1062,7 +1063,23 @@ for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _s
     register(f"{_lab}.group_labels", _mod.group_labels, {"params": _p, "config": _c},
              {"config": _config_bad(_mname)})
     register(f"{_lab}.group_names", _mod.group_names, {"config": _c}, {"config": _config_bad(_mname)})
-    register(f"{_lab}.induction", _mod.induction, {"params": _p, "config": _c}, {"config": _config_bad(_mname)})
+    register(f"{_lab}.induction", getattr(_mod, "induction", None), {"params": _p, "config": _c},
+             {"config": _config_bad(_mname)})  # optional in the protocol (catformer has none)
+CPARAMS = _PARAMS["catformer"]
+CPARAMS_BAD = [Bad("not a catformer parameter dict, or shapes that do not fit the config",
+                   st.sampled_from([None, {"A": []}, DPARAMS, {**CPARAMS, "W": np.zeros((3, S), np.float32)},
+                                    {**CPARAMS, "A": CPARAMS["A"][:1]},
+                                    {**CPARAMS, "E": np.zeros((S, S + T), np.int32)}]),
+                   (TypeError, ValueError), r"params")]
+register("causal_grad.models.catformer.embed", _cat.embed, {"params": CPARAMS, "tokens": TOKENS,
+                                                            "config": _CONFIGS["catformer"]},
+         {"params": CPARAMS_BAD, "tokens": token_arrays(2, T, S), "config": _config_bad("catformer")})
+register("causal_grad.models.catformer.layer_attention", _cat.layer_attention,
+         {"params": CPARAMS, "tokens": TOKENS, "config": _CONFIGS["catformer"], "layer": 0},
+         {"params": CPARAMS_BAD, "tokens": token_arrays(2, T, S), "config": _config_bad("catformer"),
+          "layer": ints(0, 1)})
+register("causal_grad.models.catformer.Config", _cat.Config, {"heads": (1, 1), "mlp_width": None},
+         {"heads": HEADS_BAD, "mlp_width": ints(1, optional=True)})
 register("causal_grad.models.disentangled.graph_attention", _dis.graph_attention,
          {"params": DPARAMS, "tokens": None, "config": _CONFIGS["disentangled"]},
          {"params": PARAMS_BAD, "config": _config_bad("disentangled")})
@@ -1091,6 +1108,53 @@ register("causal_grad.models.registry.model_config", _reg.model_config, {"name":
 register("causal_grad.models.registry.register_model", _reg.register_model, {"module": _redm},
          {"module": [Bad("without the protocol's names", st.sampled_from([None, 3, types.SimpleNamespace()]),
                          TypeError, r"module")]})
+
+# ---------------------------------------------------------------------- many runs in one program, devices
+import optax as _optax  # noqa: E402
+
+from causal_grad import batched as _bat, devices as _dev  # noqa: E402
+from causal_grad.benchmarks import reference as _ref  # noqa: E402
+from causal_grad.training.loop import task_sampler as _task_sampler  # noqa: E402
+
+_BSPEC = _reg.build_model(_CONFIGS["disentangled"], S, T)
+_BP = _BSPEC.init(KEY)
+_NOT_SEQ = [Bad("not a non-empty sequence", st.sampled_from([None, 3, "ab", [], ()]), TypeError, r"non-empty sequence")]
+register("causal_grad.batched.BatchedRunner", _bat.BatchedRunner,
+         lambda: {"loss_fn": _BSPEC.loss, "samplers": [_task_sampler(TASK)] * 2, "optimizer": _optax.sgd(0.1),
+                  "params_example": _BP, "labels": _BSPEC.groups(_BP), "trainable": _BSPEC.group_names, "batch": 4,
+                  "max_chunk": 3, "mesh": None},
+         {"loss_fn": [Bad("not callable", st.sampled_from([None, 3, "f"]), TypeError, r"callable")],
+          "samplers": _NOT_SEQ + [Bad("an entry not callable", st.sampled_from([[None], [3, "f"]]), TypeError,
+                                      r"callable", names=("samplers[0]",))],
+          "batch": ints(1), "max_chunk": ints(1),
+          "mesh": [Bad("not a 1-D mesh", st.sampled_from([3, "cpu", [0]]), TypeError, r"1-D")],
+          "trainable": [Bad("groups the model does not have", st.sampled_from([("Z",), ("A1", "nope")]), ValueError,
+                            r"groups")]})
+register("causal_grad.batched.stack_runs", _bat.stack_runs, {"trees": [{"a": np.zeros(2)}] * 2},
+         {"trees": _NOT_SEQ + [Bad("pytrees of different structures", st.sampled_from([[{"a": 1}, {"b": 1}],
+                                                                                      [[1], [1, 2]]]),
+                                   ValueError, r"same pytree structure")]})
+register("causal_grad.batched.unstack_runs", _bat.unstack_runs, {"tree": {"a": np.zeros((2, 3))}},
+         {"tree": [Bad("not stacked (a leaf without a run axis, or leaves of different run counts)",
+                       st.sampled_from([{}, {"a": np.float32(1)}, {"a": np.zeros(2), "b": np.zeros(3)}, 3.0]),
+                       ValueError, r"leading run axis|stacked")]})
+register("causal_grad.benchmarks.reference.paper_sampler", _ref.paper_sampler,
+         {"parents": [-1, 0, 1, 2], "S": S, "alpha": 0.5},
+         {"parents": bad_parents() + [Bad("a DAG (a position with two parents)", st.just([(), (0,), (0, 1)]),
+                                          ValueError, r"forest")],
+          "S": ints(2), "alpha": floats()})
+register("causal_grad.benchmarks.reference.paper_init", _ref.paper_init, {"S": S, "T": T, "heads": (1, 1)},
+         {"S": ints(2), "T": ints(1), "heads": HEADS_BAD})
+register("causal_grad.benchmarks.reference.measure", _ref.measure,
+         {"repeat": 1, "epoch": 8, "batch": 4, "parents": [-1, 0, 1], "S": S, "alpha": 0.5},
+         {"repeat": ints(1), "epoch": ints(1), "batch": ints(1),
+          "parents": bad_parents()[:3] + [Bad("not a sequence (None: the figure-2 chain)",
+                                              st.sampled_from([3, "-1,0", 2.5]), TypeError, r"sequence")],
+          "S": ints(2),
+          "alpha": floats()})
+register("causal_grad.devices.use_all_cores", _dev.use_all_cores, {"n": None},
+         {"n": ints(1, optional=True)},
+         note="a bad CAUSAL_GRAD_CPU_DEVICES is refused the same way, naming the variable")
 
 # ---------------------------------------------------------------------- training
 from causal_grad.training import checkpoint as _ck, config as _cfgm, loop as _lp, metrics as _met  # noqa: E402
@@ -1132,6 +1196,14 @@ register("causal_grad.training.schedules.make_optimizer", _sch.make_optimizer,
          {"name": "adamw", "lr": 0.1, "steps": 10, "weight_decay": 0.0, "warmup": 0},
          {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "steps": ints(1), "weight_decay": floats(allow_zero=True),
           "warmup": ints(0, 9)})
+register("causal_grad.training.schedules.make_optimizer_fn", _sch.make_optimizer_fn,
+         {"name": "adamw", "lr": 0.1, "weight_decay": 0.0, "warmup": 0},
+         {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "weight_decay": floats(allow_zero=True),
+          "warmup": ints(0)})
+register("causal_grad.training.schedules.schedule_length", _sch.schedule_length, {"steps": 10, "warmup": 0},
+         {"steps": ints(1), "warmup": ints(0, 9)})
+register("causal_grad.training.schedules.cosine_decay", _sch.cosine_decay, {"lr": 0.1, "length": None},
+         {"lr": floats()}, note="length is traced (schedule_length's pair)")
 register("causal_grad.training.config.TaskConfig", _cfgm.TaskConfig, {"graph": CHAIN, "vocab": S, "alpha": 0.5},
          {"graph": [b.named("graph", "parents") for b in bad_parents()[:2]], "vocab": ints(2), "alpha": floats(),
           "prior": choices(*_cfgm.PRIORS)})
@@ -1550,12 +1622,15 @@ DATA_TYPES = {
     "causal_grad.plots.DEFAULT_DPI", "causal_grad.plots.PARENT_COLORS", "causal_grad.plots.FORMATS",
     "causal_grad.plots.STRATEGY_COLORS", "causal_grad.training.strategies.STRATEGIES",
     "causal_grad.training.strategies.LADDER", "causal_grad.training.strategies.StrategyCurves",
+    "causal_grad.devices.OPT_OUT_ENV", "causal_grad.devices.CpuDevices",  # the environment variable's name; a result
+    "causal_grad.benchmarks.reference.REFERENCE_CHECK",  # a record of the one-off check against the public code
 }
 #: Reviewed: functions that take no arguments (nothing to refuse). Checked by signature below.
 NO_ARGUMENTS = {"causal_grad._x64.x64", "causal_grad.cli.build_parser", "causal_grad.benchmarks.discover",
                 "causal_grad.progress.progress_enabled", "causal_grad.logs.Writer",
                 "causal_grad.models.registry.model_names", "causal_grad.training.presets.preset_table",
-                "causal_grad.kernels.xla.cpu_vector_options"}
+                "causal_grad.kernels.xla.cpu_vector_options", "causal_grad.devices.core_count",
+                "causal_grad.training.loop.default_options"}  # its mesh defaults to the default backend
 #: Reviewed: the inner kernels, by design without argument checks (they run traced, called by functions that
 #: validate at the door; each is tested against its plain twin in tests/test_kernels.py).
 KERNELS = {f"causal_grad.kernels.{m}.{n}" for m, names in {
@@ -1567,6 +1642,13 @@ KERNELS = {f"causal_grad.kernels.{m}.{n}" for m, names in {
     "sampler": ("cdf_batch_last", "draw_from_cdf", "row_at", "random_lanes", "uniform_token",
                 "forest_tokens_batch_last", "forest_tokens_reference", "uniform_token_reference"),
 }.items() for n in names} | {"causal_grad.kernels.TOKEN_DTYPE"}  # a dtype (jnp.int32)
+#: Reviewed: the paper's public code re-implemented as the benchmarks' speed reference
+#: (causal_grad.benchmarks.reference). Its model, loss and step are traced as that code traces them, without
+#: argument checks, by design: checks the public code does not make would change what is timed. ``run(quick)`` is
+#: the benchmark topic (benchmarks.run_all checks the topic names). The entries that build or time it
+#: (paper_sampler, paper_init, measure) validate their inputs and are in REGISTRY.
+REFERENCE = {f"causal_grad.benchmarks.reference.{n}" for n in ("paper_stationary", "paper_probabilities",
+                                                                 "paper_loss", "paper_step", "run")}
 #: Covered by tests/test_fuzz_cli.py (every subcommand with invalid input; it fails for a subcommand without cases).
 CLI = {"causal_grad.cli.main"}
 CLI_MODULES = ("causal_grad.commands.",)
@@ -1606,9 +1688,10 @@ def test_every_public_name_is_covered():
     covered = {id(e.obj) for e in REGISTRY.values()}
     missing, stale = [], []
     names = public_names()
-    reviewed = {id(names[label]) for label in DATA_TYPES | CLI | KERNELS if label in names}  # re-exports share it
+    reviewed = {id(names[label]) for label in DATA_TYPES | CLI | KERNELS | REFERENCE if label in names}  # re-exports
     for label, obj in names.items():
-        if label in DATA_TYPES or label in CLI or label in KERNELS or id(obj) in reviewed or label.startswith(CLI_MODULES):
+        if (label in DATA_TYPES or label in CLI or label in KERNELS or label in REFERENCE or id(obj) in reviewed
+                or label.startswith(CLI_MODULES)):
             continue
         if label in NO_ARGUMENTS:
             params = [p for p in inspect.signature(obj).parameters.values()
@@ -1618,7 +1701,7 @@ def test_every_public_name_is_covered():
         if id(obj) in covered or label.startswith(PENDING_MODULES):
             continue
         missing.append(label)
-    stale += sorted(label for label in KERNELS if label not in names)
+    stale += sorted(label for label in KERNELS | REFERENCE if label not in names)
     for label in DATA_TYPES:
         obj = names.get(label)
         if obj is None:

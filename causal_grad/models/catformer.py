@@ -71,6 +71,12 @@ class Config:
             object.__setattr__(self, "mlp_width", check_int("mlp_width", self.mlp_width, minimum=1))
 
 
+def _check_config(config) -> Config:
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a catformer Config, got {type(config).__name__}")
+    return config
+
+
 def _width(config: Config, d: int) -> int:
     return d if config.mlp_width is None else config.mlp_width
 
@@ -78,8 +84,7 @@ def _width(config: Config, d: int) -> int:
 def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
     """Float32 parameters as the public code draws them from ``key`` (see the module docstring)."""
     key = check_key("key", key)
-    if not isinstance(config, Config):
-        raise TypeError(f"config must be a catformer Config, got {type(config).__name__}")
+    _check_config(config)
     S = check_int("S", S, minimum=2)
     T = check_int("T", T, minimum=1)
     d = S + T
@@ -100,8 +105,7 @@ def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
 
 def _shape(params, config: Config) -> tuple[int, int, int]:
     """``(S, T, d)`` after checking the parameter tree against ``config`` (shapes and dtypes only: trace-safe)."""
-    if not isinstance(config, Config):
-        raise TypeError(f"config must be a catformer Config, got {type(config).__name__}")
+    _check_config(config)
     keys = {"E", "P", "A", "V", "mlp", "W"}
     if not isinstance(params, dict) or set(params) != keys:
         raise TypeError(f"params must be a dict with keys {sorted(keys)} (catformer), got "
@@ -178,7 +182,7 @@ def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) ->
 
 def layer_attention(params: dict, tokens: jax.Array, config: Config, layer: int = 0) -> jax.Array:
     """Layer ``layer``'s attention ``(B, H_ℓ, T, T)`` on ``tokens`` (rows: queries ``i``, columns: keys ``j``)."""
-    layer = check_int("layer", layer, minimum=0, maximum=len(config.heads) - 1)
+    layer = check_int("layer", layer, minimum=0, maximum=len(_check_config(config).heads) - 1)
     return _forward(params, embed(params, tokens, config), upto=layer)
 
 
@@ -189,10 +193,12 @@ def first_layer_attention(params: dict, tokens: jax.Array, config: Config) -> ja
 
 def group_labels(params: dict, config: Config) -> dict:
     """``A1`` for the first layer's attention matrices, ``rest`` for every other parameter."""
+    _check_config(config)
     labels = jax.tree.map(lambda _: "rest", params)
     labels["A"] = ["A1"] + ["rest"] * (len(params["A"]) - 1)
     return labels
 
 
 def group_names(config: Config) -> tuple[str, ...]:
+    _check_config(config)
     return ("A1", "rest")

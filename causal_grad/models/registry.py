@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from .._validate import check_array, check_int
-from . import disentangled, reduced, standard
+from . import catformer, disentangled, reduced, standard
 
 __all__ = ["REQUIRED", "MODELS", "register_model", "get_model", "model_names", "model_config", "Model",
            "build_model", "next_token_cross_entropy"]
@@ -176,5 +176,5 @@ def build_model(config: Any, S: int, T: int) -> Model:
         logits_all=logits_all, next_token_loss=next_token)
 
 
-for _m in (reduced, disentangled, standard):
+for _m in (reduced, disentangled, standard, catformer):
     register_model(_m)

@@ -6,23 +6,37 @@ every chunk length up to ``max_chunk``) of: draw a fresh batch from the task wit
 parameter groups only (frozen groups get no backward pass), apply the optax update. The per-step key is a
 function of ``(seed, step)`` alone, so a run resumed from a checkpoint at step ``k`` continues with exactly
 the batches of an uninterrupted run.
+
+The optimiser may be given as a function ``length -> optax transformation``
+(:func:`causal_grad.training.schedules.make_optimizer_fn`); the schedule's length is then a run-time argument of
+the compiled chunk too, so one compilation serves runs of every ``steps`` (see :mod:`.schedules`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
-from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: F401 (fast_cpu_jit re-exported)
 from .._validate import check_array, check_callable, check_int, check_key
+from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: F401 (fast_cpu_jit re-exported)
+from .schedules import schedule_length
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
 __all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
-           "FAST_CPU_OPTIONS", "fast_cpu_jit"]
+           "FAST_CPU_OPTIONS", "fast_cpu_jit", "default_options"]
+
+def default_options(mesh=None) -> dict:
+    """The XLA options of the compiled training programs: :data:`FAST_CPU_OPTIONS` when the ``mesh``'s devices
+    (default: JAX's default backend) are CPUs, none elsewhere (GPU and TPU compile with XLA's own defaults)."""
+    platform = jax.default_backend() if mesh is None else next(iter(mesh.devices.flat)).platform
+    return dict(FAST_CPU_OPTIONS) if platform == "cpu" else {}
+
 
 class TrainState(NamedTuple):
     """Parameters, the optimiser state of the current stage (over the trainable leaves), the step count."""
@@ -41,7 +55,8 @@ def step_key(seed_key, step):
 
 def task_sampler(task, dtype=jnp.float32) -> Callable:
     """``sample(key, batch) -> (tokens, targets)`` for an in-context or multi-parent task (jit-friendly)."""
-    from ..task import InContextTask, MultiParentTask, check_dtype as _check_dtype
+    from ..task import InContextTask, MultiParentTask
+    from ..task import check_dtype as _check_dtype
 
     if not isinstance(task, (InContextTask, MultiParentTask)):
         raise TypeError(f"task must be an InContextTask or MultiParentTask, got {type(task).__name__}")
@@ -106,7 +121,9 @@ class ChunkRunner:
         loss_fn: ``loss(params, tokens, targets)``, a mean over the batch (on several devices, the mean of the
             per-device means).
         sample: ``sample(key, batch) -> (tokens, targets)`` (traced inside the step).
-        optimizer: the stage's optax transformation.
+        optimizer: the stage's optax transformation, or a function ``length -> transformation``
+            (:func:`~causal_grad.training.schedules.make_optimizer_fn`) whose schedule length is then passed to
+            every call (``length=``), so that one compiled program serves every schedule length.
         params_example: parameters with the right structure (for the partition).
         labels: group name of every leaf; ``trainable``: the groups this stage trains.
         batch: sequences per step; ``mesh``: data-parallel mesh (default: every device).
@@ -121,14 +138,24 @@ class ChunkRunner:
         self.mesh = mesh if mesh is not None else data_mesh()
         check_batch_divisible(batch, self.mesh)
         _, self.mask, self.treedef = partition(params_example, labels, trainable)
-        self.optimizer = optimizer
+        if isinstance(optimizer, optax.GradientTransformation):
+            self.optimizer_fn = None
+            self.optimizer = optimizer
+        elif callable(optimizer):
+            self.optimizer_fn = optimizer
+            self.optimizer = optimizer(schedule_length(1))  # its init (the state's structure) ignores the length
+        else:
+            raise TypeError(f"optimizer must be an optax GradientTransformation or a function length -> "
+                            f"transformation (make_optimizer_fn), got {type(optimizer).__name__}")
         self.batch = batch
         self.max_chunk = int(max_chunk)
-        self.compiler_options = FAST_CPU_OPTIONS if compiler_options is None else compiler_options
-        step = make_train_step(loss_fn, optimizer, self.mask, self.treedef, mesh=self.mesh)
-        mesh, treedef = self.mesh, self.treedef
+        self.compiler_options = default_options(self.mesh) if compiler_options is None else compiler_options
+        mesh, treedef, mask = self.mesh, self.treedef, self.mask
+        opt_fn, fixed = self.optimizer_fn, self.optimizer
 
-        def chunk(state: TrainState, seed_key, n):
+        def chunk(state: TrainState, seed_key, n, length):
+            opt = fixed if opt_fn is None else opt_fn(length)
+            step = make_train_step(loss_fn, opt, mask, treedef, mesh=mesh)
             leaves = jax.tree.leaves(state.params)
 
             def body(i, carry):
@@ -158,14 +185,29 @@ class ChunkRunner:
 
     def compile(self, state: TrainState, seed_key):
         if self._compiled is None:
-            lowered = self._jit.lower(state, seed_key, jnp.int32(1))
+            lowered = self._jit.lower(state, seed_key, jnp.int32(1), _UNUSED_LENGTH)
             # options this JAX/XLA does not take are dropped (probed once per set)
             self._compiled = lowered.compile(compiler_options=accepted_options(self.compiler_options) or None)
         return self._compiled
 
-    def __call__(self, state: TrainState, seed_key, n: int):
-        """Run ``n ≤ max_chunk`` steps; returns the new state and the ``n`` per-step training losses."""
+    def __call__(self, state: TrainState, seed_key, n: int, length=None):
+        """Run ``n ≤ max_chunk`` steps; returns the new state and the ``n`` per-step training losses. ``length``:
+        the schedule length (:func:`~causal_grad.training.schedules.schedule_length`), required when the
+        optimiser was given as a function of it, ignored otherwise."""
         if not 1 <= n <= self.max_chunk:
             raise ValueError(f"n must lie in 1..{self.max_chunk}, got {n}")
-        new, losses = self.compile(state, seed_key)(state, seed_key, jnp.int32(n))
+        if self.optimizer_fn is None:
+            length = _UNUSED_LENGTH
+        elif length is None:
+            raise ValueError("length is required: this runner's optimizer takes the schedule length "
+                             "(schedule_length(steps, warmup))")
+        else:
+            length = np.asarray(length, np.float32)
+            if length.shape != (2,):
+                raise ValueError(f"length must be schedule_length(steps, warmup), a float32 pair, got shape "
+                                 f"{length.shape}")
+        new, losses = self.compile(state, seed_key)(state, seed_key, jnp.int32(n), length)
         return new, losses[:n]
+
+
+_UNUSED_LENGTH = np.ones((2,), np.float32)  # the length argument of a runner whose optimiser has a fixed schedule

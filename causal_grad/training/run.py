@@ -65,6 +65,7 @@ from .config import FLOAT32_MAX, TrainConfig, config_diff
 from .loop import ChunkRunner, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import Stage
+from .sharding import data_mesh
 from .strategies import query_strategies, strategy_kl
 
 __all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted",
@@ -247,45 +248,78 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
 
 
 class _Context:
-    """What a run needs besides its seed: task, model, stages, held-out set, evaluator and the compiled chunk
-    runners. Cached per configuration (seed and logging intervals aside), so repeated runs in one process
-    (several seeds, a resumed run) compile once."""
+    """What a run needs besides its seed and length: task, model, held-out set, evaluator and the compiled chunk
+    runners. Cached per configuration with the seed, the logging intervals, ``steps`` and ``stage1_steps`` left
+    out (:func:`_context`): a stage's compiled chunk takes its schedule length at run time
+    (:meth:`Stage.length <causal_grad.training.schedules.Stage.length>`), so repeated runs in one process (several
+    seeds, other lengths, a resumed or extended run) compile once. The stages themselves are the run's own
+    (``cfg.stages``); :meth:`runner` is keyed by what a stage's program depends on (:attr:`Stage.program`)."""
 
     def __init__(self, cfg: TrainConfig, mesh, max_chunk: int):
         self.task = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha)
         self.spec = cfg.build_model()
-        self.stages = cfg.stages(self.spec.group_names)
-        self.held = HeldOut.build(self.task, cfg.run.eval_size, cfg.run.eval_seed)
+        self.held = _held_out(cfg, self.task)
         self.evaluate = _make_evaluator(cfg, self.spec, self.task, self.held)
         self._sample = task_sampler(self.task)
         self._cfg, self._mesh, self._max_chunk = cfg, mesh, max_chunk
-        self._runners: dict[int, ChunkRunner] = {}
+        self._runners: dict[tuple, ChunkRunner] = {}
         self._example = jax.eval_shape(self.spec.init, jax.random.key(0))
 
-    def runner(self, k: int) -> ChunkRunner:
-        if k not in self._runners:
-            st = self.stages[k]
+    def stages(self, cfg: TrainConfig) -> list[Stage]:
+        return cfg.stages(self.spec.group_names)
+
+    def runner(self, stage: Stage) -> ChunkRunner:
+        """The compiled chunk runner of ``stage`` (call it with ``length=stage.length()``)."""
+        key = stage.program
+        if key not in self._runners:
             labels = self.spec.groups(self._example)
-            self._runners[k] = ChunkRunner(self.spec.loss, self._sample, st.make(), self._example, labels,
-                                           st.trainable, self._cfg.run.batch, mesh=self._mesh,
-                                           max_chunk=self._max_chunk)
-        return self._runners[k]
+            self._runners[key] = ChunkRunner(self.spec.loss, self._sample, stage.make_fn(), self._example, labels,
+                                             stage.trainable, self._cfg.run.batch, mesh=self._mesh,
+                                             max_chunk=self._max_chunk)
+        return self._runners[key]
 
 
 _CONTEXTS: dict = {}
 _MAX_CONTEXTS = 4
+_HELD_OUT: dict = {}
+_MAX_HELD_OUT = 4
+#: Run fields a compiled context does not depend on (the seed, logging, and the lengths: run-time arguments).
+_CONTEXT_IGNORES = ("seed", "eval_every", "log_every", "checkpoint_every", "snapshot_every", "steps")
+
+
+def _held_out(cfg: TrainConfig, task) -> HeldOut:
+    """The held-out set with its baselines, cached per (task, ``eval_size``, ``eval_seed``): shared by every
+    model and optimiser trained on that task in this process."""
+    key = (json.dumps(cfg.task.to_json(), sort_keys=True), cfg.run.eval_size, cfg.run.eval_seed)
+    if key not in _HELD_OUT:
+        while len(_HELD_OUT) >= _MAX_HELD_OUT:
+            _HELD_OUT.pop(next(iter(_HELD_OUT)))
+        _HELD_OUT[key] = HeldOut.build(task, cfg.run.eval_size, cfg.run.eval_seed)
+    return _HELD_OUT[key]
+
+
+def _default_mesh(batch: int):
+    """Every visible device that the batch splits over evenly (``gcd(batch, #devices)`` of them): with several
+    host CPU devices (:func:`causal_grad.devices.use_all_cores`, the command line's default) training is
+    data-parallel over every core; on one device (or an accelerator) it is the single-device program."""
+    devices = jax.devices()
+    return data_mesh(devices[:math.gcd(batch, len(devices))])
 
 
 def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
-    ignore = ("seed", "eval_every", "log_every", "checkpoint_every")
+    if mesh is None:
+        mesh = _default_mesh(cfg.run.batch)
     d = cfg.to_json()
-    d["run"] = {k: v for k, v in d["run"].items() if k not in ignore}
+    d["run"] = {k: v for k, v in d["run"].items() if k not in _CONTEXT_IGNORES}
+    d["optim"] = {k: v for k, v in d["optim"].items() if k != "stage1_steps"}
     key = (json.dumps(d, sort_keys=True),
            None if mesh is None else tuple(d.id for d in mesh.devices.flat), max_chunk)
     if key not in _CONTEXTS:
         while len(_CONTEXTS) >= _MAX_CONTEXTS:
             _CONTEXTS.pop(next(iter(_CONTEXTS)))
         _CONTEXTS[key] = _Context(cfg, mesh, max_chunk)
+    else:  # most recently used last (the cache drops the oldest first)
+        _CONTEXTS[key] = _CONTEXTS.pop(key)
     return _CONTEXTS[key]
 
 
@@ -454,13 +488,16 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
         cfg = _resumable(cfg, out)
         restore_from = _pick_checkpoint(out, say)  # validated before the expensive start-up
     ctx = _context(cfg, mesh, max_chunk)
-    spec, stages, held, evaluate = ctx.spec, ctx.stages, ctx.held, ctx.evaluate
+    spec, stages, held, evaluate = ctx.spec, ctx.stages(cfg), ctx.held, ctx.evaluate
     seed_key = jax.random.key(cfg.run.seed)
     params = spec.init(jax.random.fold_in(seed_key, 1))
     _check_start(cfg, held, params)
 
     history = {"config": cfg.to_json(), "baselines": held.losses().to_dict(), "eval": [], "train": []}
-    runner_for = ctx.runner
+
+    def runner_for(k: int):
+        return ctx.runner(stages[k])
+
     step, k = 0, 0
     state = runner_for(0).init_state(params, 0)
     first = None
@@ -536,7 +573,7 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
             runner = runner_for(k)
             target = next(m for m in marks if m > step)
             n = min(target - step, runner.max_chunk)
-            state, losses = runner(state, seed_key, n)
+            state, losses = runner(state, seed_key, n, stages[k].length())
             step += n
             mean_loss = float(np.mean(np.asarray(losses)))
             if not math.isfinite(mean_loss):

@@ -6,17 +6,30 @@
 
 Every stage has its own optimiser and its own schedule over its own steps: plain gradient descent is
 ``optax.sgd`` with a cosine decay from ``lr`` to 0; AdamW uses a linear warm-up then a cosine decay to 0.
+
+**One compiled program for every length.** The training loop compiles a stage's optimiser with the schedule's
+length as a run-time argument (:func:`make_optimizer_fn`, :func:`schedule_length`), so runs that differ only in
+``steps`` (and so in their stage boundaries) reuse one program. The cosine factor
+``½(1 + cos(π·min(t, T)/T))`` is computed as ``min(t, T)·c`` from the pair ``(T, c)``, ``c = fl(fl(π)·fl(1/T))``
+rounded in float32 on the host, which is what XLA makes of optax's ``cosine_decay_schedule`` with a constant ``T``
+(it turns the division into a product with ``1/T`` and folds ``π·(1/T)`` into one float32 constant): the values
+are bit for bit optax's (``tests/test_startup.py``), and so are the trained weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .._validate import check_int, check_positive_float
 
-__all__ = ["Stage", "make_optimizer", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["Stage", "make_optimizer", "make_optimizer_fn", "schedule_length", "cosine_decay", "OPTIMIZERS",
+           "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("layerwise", "joint")
@@ -43,6 +56,71 @@ class Stage:
     def make(self) -> optax.GradientTransformation:
         return make_optimizer(self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay,
                               warmup=self.warmup)
+
+    @property
+    def program(self) -> tuple:
+        """What the compiled training program of this stage depends on: everything but ``start`` and ``steps``
+        (the schedule's length is a run-time argument, :meth:`length`)."""
+        return (self.name, self.trainable, self.optimizer, self.lr, self.weight_decay, self.warmup)
+
+    def make_fn(self) -> Callable[[jax.Array], optax.GradientTransformation]:
+        """:func:`make_optimizer_fn` of this stage: ``length -> optimizer``, with ``length = self.length()``
+        giving :meth:`make`'s optimiser (bit for bit)."""
+        return make_optimizer_fn(self.optimizer, self.lr, weight_decay=self.weight_decay, warmup=self.warmup)
+
+    def length(self) -> np.ndarray:
+        """The run-time schedule argument of this stage: :func:`schedule_length` of its ``steps`` and ``warmup``."""
+        return schedule_length(self.steps, self.warmup)
+
+
+def schedule_length(steps: int, warmup: int = 0) -> np.ndarray:
+    """The run-time length argument of :func:`make_optimizer_fn`'s schedules: float32 ``[T, c]`` with
+    ``T = steps − warmup`` the cosine part's length and ``c = fl(fl(π)·fl(1/T))`` (float32 roundings, on the host;
+    see the module docstring)."""
+    steps = check_int("steps", steps, minimum=1)
+    warmup = check_int("warmup", warmup, minimum=0, maximum=steps - 1 if steps > 1 else 0)
+    T = np.float32(steps - warmup)
+    return np.array([T, np.float32(np.pi) * (np.float32(1) / T)], np.float32)
+
+
+def cosine_decay(lr: float, length: jax.Array) -> Callable[[jax.Array], jax.Array]:
+    """``count -> lr·½(1 + cos(min(count, T)·c))``, ``c ≈ π/T``, with ``length = [T, c]`` (:func:`schedule_length`),
+    possibly traced; equal bit for bit to ``optax.cosine_decay_schedule(lr, T)`` compiled by XLA
+    (docs/theory.md §5)."""
+    lr = check_positive_float("lr", lr)
+
+    def schedule(count):
+        t = jnp.minimum(count, length[0])
+        cos = 0.5 * (1 + jnp.cos(t * length[1]))
+        return lr * ((1 - 0.0) * cos ** 1.0 + 0.0)  # optax's form at alpha = 0, exponent = 1 (same program)
+
+    return schedule
+
+
+def make_optimizer_fn(name: str, lr: float, *, weight_decay: float = 0.0,
+                      warmup: int = 0) -> Callable[[jax.Array], optax.GradientTransformation]:
+    """``length -> optimizer``: :func:`make_optimizer` with the schedule's length a (traceable) argument
+    ``length = schedule_length(steps, warmup)``, so that one compiled training program serves every ``steps``.
+    ``make_optimizer_fn(name, lr, ...)(schedule_length(steps, warmup))`` computes what
+    ``make_optimizer(name, lr, steps, ...)`` computes, bit for bit; its state is the same pytree."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    lr = check_positive_float("lr", lr)
+    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+    warmup = check_int("warmup", warmup, minimum=0)
+    if name == "sgd" and weight_decay:
+        raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+
+    def make(length) -> optax.GradientTransformation:
+        sched = cosine_decay(lr, length)
+        if name == "sgd":
+            return optax.sgd(sched)
+        if warmup:
+            ramp = optax.linear_schedule(0.0, lr, warmup)
+            sched = optax.join_schedules([ramp, sched], [warmup])
+        return optax.adamw(sched, weight_decay=weight_decay)
+
+    return make
 
 
 def make_optimizer(name: str, lr: float, steps: int, *, weight_decay: float = 0.0,
