@@ -80,9 +80,20 @@ class BatchedRunner:
             where rejected).
     """
 
-    def __init__(self, loss_fn: Callable, samplers: Sequence[Callable], optimizer, params_example, labels,
-                 trainable, batch: int, *, max_chunk: int = 100, mesh: jax.sharding.Mesh | None = None,
-                 compiler_options: dict | None = None):
+    def __init__(
+        self,
+        loss_fn: Callable,
+        samplers: Sequence[Callable],
+        optimizer,
+        params_example,
+        labels,
+        trainable,
+        batch: int,
+        *,
+        max_chunk: int = 100,
+        mesh: jax.sharding.Mesh | None = None,
+        compiler_options: dict | None = None,
+    ):
         check_callable("loss_fn", loss_fn)
         if isinstance(samplers, (str, bytes)) or not isinstance(samplers, Sequence) or len(samplers) == 0:
             raise TypeError("samplers must be a non-empty sequence of sample(key, batch) functions, one per run")
@@ -95,8 +106,10 @@ class BatchedRunner:
             if not isinstance(mesh, jax.sharding.Mesh) or len(mesh.axis_names) != 1:
                 raise TypeError("mesh must be a 1-D jax.sharding.Mesh (see data_mesh) or None")
             if self.runs % mesh.devices.size:
-                raise ValueError(f"samplers: the number of runs ({self.runs}) must be divisible by the mesh's "
-                                 f"{mesh.devices.size} devices")
+                raise ValueError(
+                    f"samplers: the number of runs ({self.runs}) must be divisible by the mesh's "
+                    f"{mesh.devices.size} devices"
+                )
         self.mesh = mesh
         self.optimizer = optimizer
         _, self.mask, self.treedef = partition(params_example, labels, trainable)
@@ -136,8 +149,11 @@ class BatchedRunner:
 
     def init_state(self, params_per_run: Sequence[Any], step: int = 0) -> TrainState:
         """The stacked state of ``R`` runs from their initial parameters (a sequence of ``R`` pytrees)."""
-        if isinstance(params_per_run, (str, bytes)) or not isinstance(params_per_run, Sequence) \
-                or len(params_per_run) != self.runs:
+        if (
+            isinstance(params_per_run, (str, bytes))
+            or not isinstance(params_per_run, Sequence)
+            or len(params_per_run) != self.runs
+        ):
             raise ValueError(f"params_per_run must be a sequence of {self.runs} parameter pytrees (one per run)")
         step = check_int("step", step, minimum=0)
         states = []
@@ -159,8 +175,10 @@ class BatchedRunner:
         ``(R, n)``."""
         n = check_int("n", n, minimum=1, maximum=self.max_chunk)
         if getattr(seed_keys, "shape", None) is None or seed_keys.shape[:1] != (self.runs,):
-            raise ValueError(f"seed_keys must be a stacked array of {self.runs} keys (one per run), got shape "
-                             f"{getattr(seed_keys, 'shape', None)}")
+            raise ValueError(
+                f"seed_keys must be a stacked array of {self.runs} keys (one per run), got shape "
+                f"{getattr(seed_keys, 'shape', None)}"
+            )
         seed_keys = self._place(seed_keys)
         new, losses = self._compile(state, seed_keys)(state, seed_keys, jnp.int32(n))
         return new, losses[:, :n]

@@ -46,11 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="causal-grad",
         description="Exact gradients, mutual-information theory and fast training for 'How Transformers Learn "
-                    "Causal Structure with Gradient Descent' (Nichani, Damian, Lee, ICML 2024).",
+        "Causal Structure with Gradient Descent' (Nichani, Damian, Lee, ICML 2024).",
     )
-    parser.add_argument("--devices", type=int, default=None, metavar="N",
-                        help="JAX host CPU devices (default: one per core, training data-parallel over them; 1 = one "
-                             "device, as plain JAX; the environment variable CAUSAL_GRAD_CPU_DEVICES does the same)")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="JAX host CPU devices (default: one per core, training data-parallel over them; 1 = one "
+        "device, as plain JAX; the environment variable CAUSAL_GRAD_CPU_DEVICES does the same)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in SUBCOMMANDS:

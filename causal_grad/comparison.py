@@ -40,8 +40,16 @@ from ._validate import (
 from .gradients.compare import row_centre
 from .models.reduced import DEFAULT_EPS
 
-__all__ = ["A1Agreement", "a1_agreement", "recovery_steps", "predicted_row_margins", "stochastic_stage1",
-           "ClosedFormVsTraining", "closed_form_vs_training", "comparison_figures"]
+__all__ = [
+    "A1Agreement",
+    "a1_agreement",
+    "recovery_steps",
+    "predicted_row_margins",
+    "stochastic_stage1",
+    "ClosedFormVsTraining",
+    "closed_form_vs_training",
+    "comparison_figures",
+]
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,12 @@ def a1_agreement(A1, M, parents, G=None) -> A1Agreement:
     hits = [A1[i, parents[i]] > max(A1[i, j] for j in range(i) if j != parents[i]) for i in rows]
     att = _softmax_rows(A1[:n, :n])
     pa = [att[i, parents[i]] for i, p in enumerate(parents) if p >= 0]
-    return A1Agreement(_spearman(x, y), rho_g, float(np.mean(hits)) if hits else float("nan"),
-                       float(np.mean(pa)) if pa else float("nan"))
+    return A1Agreement(
+        _spearman(x, y),
+        rho_g,
+        float(np.mean(hits)) if hits else float("nan"),
+        float(np.mean(pa)) if pa else float("nan"),
+    )
 
 
 def recovery_steps(steps, A1s, parents, threshold: float = 0.5) -> np.ndarray:
@@ -118,8 +130,10 @@ def recovery_steps(steps, A1s, parents, threshold: float = 0.5) -> np.ndarray:
     T = len(parents) + 1
     A1s = check_real_array("A1s", A1s)
     if A1s.shape[0] != steps.shape[0] or A1s.shape[1:] not in ((T, T), (T - 1, T - 1)):
-        raise ValueError(f"A1s must hold one ({T}, {T}) matrix per entry of steps: shape ({steps.shape[0]}, {T}, {T}), "
-                         f"got {A1s.shape}")
+        raise ValueError(
+            f"A1s must hold one ({T}, {T}) matrix per entry of steps: shape ({steps.shape[0]}, {T}, {T}), "
+            f"got {A1s.shape}"
+        )
     threshold = check_probability("threshold", threshold)
     out = np.full(len(parents), np.nan)
     att = np.stack([_softmax_rows(A) for A in A1s])
@@ -165,8 +179,9 @@ def predicted_row_margins(task, pis, eps: float = DEFAULT_EPS) -> dict:
     return out
 
 
-def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: float, batch: int, seeds,
-                      record: np.ndarray) -> np.ndarray:
+def stochastic_stage1(
+    task, pis, *, steps: int, lr: float, beta0: float, eps: float, batch: int, seeds, record: np.ndarray
+) -> np.ndarray:
     """Stage 1 of the layer-wise schedule by plain SGD on sampled batches (float32), ``π`` uniform over
     ``pis``, one run per seed (one compilation for all); returns ``A1`` at each step in ``record`` (sorted,
     starting at 0), shape ``(len(seeds), len(record), T, T)``."""
@@ -190,10 +205,16 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
     batch = check_int("batch", batch, minimum=1)
     seeds = _check_seeds(seeds)
     rec = np.asarray(record)
-    if (rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) or rec[0] != 0
-            or np.any(np.diff(rec) < 0)):
-        raise ValueError(f"record must be a non-empty increasing sequence of integer steps starting at 0, "
-                         f"got {record!r}")
+    if (
+        rec.ndim != 1
+        or rec.size == 0
+        or not np.issubdtype(rec.dtype, np.integer)
+        or rec[0] != 0
+        or np.any(np.diff(rec) < 0)
+    ):
+        raise ValueError(
+            f"record must be a non-empty increasing sequence of integer steps starting at 0, got {record!r}"
+        )
     samp_task = InContextTask(task.graph, task.vocab_size, task.alpha, prior=UniformOver(pis))
     T, S = task.seq_len, task.vocab_size
     params = {"A1": jnp.zeros((T, T), jnp.float32), "A2": beta0 * jnp.eye(S, dtype=jnp.float32)}
@@ -202,8 +223,17 @@ def stochastic_stage1(task, pis, *, steps: int, lr: float, beta0: float, eps: fl
         return reduced_loss(p["A1"], p["A2"], tokens, targets, eps)
 
     gaps = np.diff(np.asarray(record))
-    runner = ChunkRunner(loss_fn, task_sampler(samp_task), optax.sgd(lr), params, {"A1": "A1", "A2": "A2"},
-                         ("A1",), batch, mesh=None, max_chunk=int(max(gaps.max(initial=1), 1)))
+    runner = ChunkRunner(
+        loss_fn,
+        task_sampler(samp_task),
+        optax.sgd(lr),
+        params,
+        {"A1": "A1", "A2": "A2"},
+        ("A1",),
+        batch,
+        mesh=None,
+        max_chunk=int(max(gaps.max(initial=1), 1)),
+    )
     runs = []
     for seed in seeds:
         state = runner.init_state(params)
@@ -237,12 +267,15 @@ class ClosedFormVsTraining:
     A1_stochastic: np.ndarray = field(repr=False)
 
     def __repr__(self) -> str:
-        return (f"ClosedFormVsTraining({len(self.steps)} recorded steps up to {int(self.steps[-1])}, "
-                f"{len(self.parents)} positions; final distance {self.distance[-1]:.3g})")
+        return (
+            f"ClosedFormVsTraining({len(self.steps)} recorded steps up to {int(self.steps[-1])}, "
+            f"{len(self.parents)} positions; final distance {self.distance[-1]:.3g})"
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready: arrays as lists, agreements as dicts (the A1 trajectories left out: ``A1_exact``,
         ``A1_stochastic``)."""
+
         def conv(v):
             if isinstance(v, np.ndarray):
                 return v.tolist()
@@ -252,28 +285,39 @@ class ClosedFormVsTraining:
                 return [x.to_dict() if isinstance(x, A1Agreement) else conv(x) for x in v]
             return v
 
-        return {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.name not in ("A1_exact", "A1_stochastic")}
+        return {
+            f.name: conv(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ("A1_exact", "A1_stochastic")
+        }
 
     def table(self) -> str:
-        lines = ["ρ: Spearman of row-centred (i+1)·A1 with row-centred M (ρ_G: with the exact gradient at init)",
-                 f"{'step':>6} {'loss':>9} {'ρ exact':>8} {'ρ sgd':>8} {'ρ_G sgd':>8} {'argmax ex':>9} "
-                 f"{'argmax sgd':>10} {'att ex':>7} {'att sgd':>7} {'dist':>7}"]
+        lines = [
+            "ρ: Spearman of row-centred (i+1)·A1 with row-centred M (ρ_G: with the exact gradient at init)",
+            f"{'step':>6} {'loss':>9} {'ρ exact':>8} {'ρ sgd':>8} {'ρ_G sgd':>8} {'argmax ex':>9} "
+            f"{'argmax sgd':>10} {'att ex':>7} {'att sgd':>7} {'dist':>7}",
+        ]
         for k, t in enumerate(self.steps):
             e, s = self.exact[k], self.stochastic[k]
-            lines.append(f"{int(t):>6} {self.exact_loss[k]:>9.5f} {e.spearman:>8.3f} {s.spearman:>8.3f} "
-                         f"{s.spearman_gradient:>8.3f} "
-                         f"{e.argmax_parent:>9.2f} {s.argmax_parent:>10.2f} {e.parent_attention:>7.3f} "
-                         f"{s.parent_attention:>7.3f} {self.distance[k]:>7.3f}")
+            lines.append(
+                f"{int(t):>6} {self.exact_loss[k]:>9.5f} {e.spearman:>8.3f} {s.spearman:>8.3f} "
+                f"{s.spearman_gradient:>8.3f} "
+                f"{e.argmax_parent:>9.2f} {s.argmax_parent:>10.2f} {e.parent_attention:>7.3f} "
+                f"{s.parent_attention:>7.3f} {self.distance[k]:>7.3f}"
+            )
         rows = [i for i in range(len(self.parents)) if not np.isnan(self.margins["M"][i])]
         lines.append("")
-        lines.append(f"{'row':>4} {'parent':>6} {'M margin':>9} {'M/(i+1)':>8} {'σ1 bound':>9} {'grad':>8} "
-                     f"{'recovered (exact)':>18} {'(sgd)':>6}")
+        lines.append(
+            f"{'row':>4} {'parent':>6} {'M margin':>9} {'M/(i+1)':>8} {'σ1 bound':>9} {'grad':>8} "
+            f"{'recovered (exact)':>18} {'(sgd)':>6}"
+        )
         for i in rows:
             mg = self.margins
-            lines.append(f"{i:>4} {self.parents[i]:>6} {mg['M'][i]:>9.4f} {mg['speed'][i]:>8.4f} "
-                         f"{mg['sigma1_bound'][i]:>9.4f} {mg['gradient'][i]:>8.4f} {self.recovery_exact[i]:>18} "
-                         f"{self.recovery_stochastic[i]:>6}")
+            lines.append(
+                f"{i:>4} {self.parents[i]:>6} {mg['M'][i]:>9.4f} {mg['speed'][i]:>8.4f} "
+                f"{mg['sigma1_bound'][i]:>9.4f} {mg['gradient'][i]:>8.4f} {self.recovery_exact[i]:>18} "
+                f"{self.recovery_stochastic[i]:>6}"
+            )
         mv = self.margin_vs_recovery
         lines.append("\nSpearman(predicted margin, recovery step) — C9 predicts < 0 (smaller margins recovered later):")
         for m in ("speed", "M", "sigma1_bound", "gradient"):
@@ -300,9 +344,18 @@ def _rank_corr(a, b) -> float:
     return float(stats.spearmanr(a[m], b).statistic)
 
 
-def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, beta0: float = 1.0,
-                            eps: float = DEFAULT_EPS, batch: int = 512, seeds=(0, 1, 2),
-                            record_every: int = 10) -> ClosedFormVsTraining:
+def closed_form_vs_training(
+    task,
+    pis,
+    *,
+    steps: int = 200,
+    lr: float = 20.0,
+    beta0: float = 1.0,
+    eps: float = DEFAULT_EPS,
+    batch: int = 512,
+    seeds=(0, 1, 2),
+    record_every: int = 10,
+) -> ClosedFormVsTraining:
     """Run the exact population trajectory and stochastic training side by side with ``M`` (stage 1 of the
     layer-wise schedule, ``steps`` steps at learning rate ``lr``); see the module docstring."""
     from .gradients.enumerate import check_enumerable
@@ -318,11 +371,11 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
     margins = predicted_row_margins(task, pis, eps)
     M = margins.pop("mi").M
     G = margins.pop("G")
-    traj = population_gd(task, pis, schedule="layerwise", steps=steps, lr=lr, beta0=beta0, eps=eps,
-                         record_every=record_every)
+    traj = population_gd(
+        task, pis, schedule="layerwise", steps=steps, lr=lr, beta0=beta0, eps=eps, record_every=record_every
+    )
     rec = traj.steps
-    sto = stochastic_stage1(task, pis, steps=steps, lr=lr, beta0=beta0, eps=eps, batch=batch, seeds=seeds,
-                            record=rec)
+    sto = stochastic_stage1(task, pis, steps=steps, lr=lr, beta0=beta0, eps=eps, batch=batch, seeds=seeds, record=rec)
     mean_sto = sto.mean(0)
     parents = task.parents
     ex = [a1_agreement(A, M, parents, G) for A in traj.A1]
@@ -333,10 +386,14 @@ def closed_form_vs_training(task, pis, *, steps: int = 200, lr: float = 20.0, be
         dist1 = np.where(norm > 0, np.linalg.norm(sto - traj.A1, axis=(2, 3)) / norm, np.nan)
     r_ex = recovery_steps(rec, traj.A1, parents)
     r_st = recovery_steps(rec, mean_sto, parents)
-    mv = {f"{m}/{w}": _rank_corr(margins[m], r) for m in ("speed", "M", "sigma1_bound", "gradient")
-          for w, r in (("exact", r_ex), ("stochastic", r_st))}
-    return ClosedFormVsTraining(rec, ex, st, dist, dist1, traj.loss, margins, r_ex, r_st, mv, parents, M,
-                                traj.A1, mean_sto)
+    mv = {
+        f"{m}/{w}": _rank_corr(margins[m], r)
+        for m in ("speed", "M", "sigma1_bound", "gradient")
+        for w, r in (("exact", r_ex), ("stochastic", r_st))
+    }
+    return ClosedFormVsTraining(
+        rec, ex, st, dist, dist1, traj.loss, margins, r_ex, r_st, mv, parents, M, traj.A1, mean_sto
+    )
 
 
 def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -> list[str]:
@@ -357,22 +414,39 @@ def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -
     for k in picks:
         panels.append((f"exact A1, step {int(res.steps[k])}", res.A1_exact[k][:n, :n]))
         panels.append((f"SGD A1 (mean), step {int(res.steps[k])}", res.A1_stochastic[k][:n, :n]))
-    paths = [plots.output_path(out_dir / f"{prefix}_{name}.png")
-             for name in ("heatmaps", "agreement", "margin_vs_recovery")]
-    plots.heatmaps(panels, edges=edges, suptitle="closed form vs exact population GD vs stochastic training (stage 1)",
-                   path=paths[0])
+    paths = [
+        plots.output_path(out_dir / f"{prefix}_{name}.png") for name in ("heatmaps", "agreement", "margin_vs_recovery")
+    ]
+    plots.heatmaps(
+        panels,
+        edges=edges,
+        suptitle="closed form vs exact population GD vs stochastic training (stage 1)",
+        path=paths[0],
+    )
     plots.curves(
         res.steps,
-        {"ρ(A1, M) exact": [a.spearman for a in res.exact], "ρ(A1, M) SGD": [a.spearman for a in res.stochastic],
-         "ρ(A1, ∇L(0)) SGD": [a.spearman_gradient for a in res.stochastic],
-         "parent attention exact": [a.parent_attention for a in res.exact],
-         "parent attention SGD": [a.parent_attention for a in res.stochastic],
-         "‖SGD − exact‖/‖exact‖": res.distance},
-        xlabel="step", ylabel="value", title="A1 along the closed form", path=paths[1])
+        {
+            "ρ(A1, M) exact": [a.spearman for a in res.exact],
+            "ρ(A1, M) SGD": [a.spearman for a in res.stochastic],
+            "ρ(A1, ∇L(0)) SGD": [a.spearman_gradient for a in res.stochastic],
+            "parent attention exact": [a.parent_attention for a in res.exact],
+            "parent attention SGD": [a.parent_attention for a in res.stochastic],
+            "‖SGD − exact‖/‖exact‖": res.distance,
+        },
+        xlabel="step",
+        ylabel="value",
+        title="A1 along the closed form",
+        path=paths[1],
+    )
     m = res.margins["speed"]
     rows = ~np.isnan(m)
     rec = np.where(np.isinf(res.recovery_exact), np.nan, res.recovery_exact)
-    plots.scatter(m[rows], rec[rows], xlabel="predicted margin M/(i+1) (gradient units)",
-                  ylabel="recovery step (parent attention ≥ 0.5)", title="smaller margins are recovered later",
-                  path=paths[2])
+    plots.scatter(
+        m[rows],
+        rec[rows],
+        xlabel="predicted margin M/(i+1) (gradient units)",
+        ylabel="recovery step (parent attention ≥ 0.5)",
+        title="smaller margins are recovered later",
+        path=paths[2],
+    )
     return [str(p) for p in paths]

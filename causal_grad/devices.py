@@ -66,12 +66,14 @@ def _accelerator_default(jax=None) -> str | None:
     """The reason an accelerator will be JAX's default platform, or ``None`` (checked without starting JAX, and
     without importing it when ``jax`` is ``None``)."""
     platforms = (getattr(jax.config, "jax_platforms", None) if jax is not None else None) or os.environ.get(
-        "JAX_PLATFORMS", "")
+        "JAX_PLATFORMS", ""
+    )
     names = [p.strip().lower() for p in str(platforms).split(",") if p.strip()]
     if names:
         return None if names[0] == "cpu" else f"JAX_PLATFORMS names {names[0]!r} first"
     try:
         import jax_plugins  # pyright: ignore[reportMissingImports]  # namespace package of the CUDA/ROCm plugins, absent on a CPU-only install
+
         plugins = sorted(m.name for m in pkgutil.iter_modules(jax_plugins.__path__))
     except ImportError:
         plugins = []

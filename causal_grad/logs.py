@@ -35,8 +35,20 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Writer", "CSVWriter", "TensorBoardWriter", "WandbWriter", "MultiWriter", "open_writers",
-           "flatten_metrics", "LOG_KINDS", "CSV_NAME", "AttentionSnapshots", "load_snapshots", "SNAPSHOT_NAME"]
+__all__ = [
+    "Writer",
+    "CSVWriter",
+    "TensorBoardWriter",
+    "WandbWriter",
+    "MultiWriter",
+    "open_writers",
+    "flatten_metrics",
+    "LOG_KINDS",
+    "CSV_NAME",
+    "AttentionSnapshots",
+    "load_snapshots",
+    "SNAPSHOT_NAME",
+]
 
 #: The optional writers :func:`open_writers` knows (``metrics.csv`` is always written).
 LOG_KINDS = ("tensorboard", "wandb")
@@ -71,12 +83,12 @@ def _check_metrics(metrics) -> dict[str, float]:
             raise ValueError("metrics: 'step' is the step column, not a metric name")
         if isinstance(v, (bool, np.bool_, numbers.Real, np.floating, np.integer)):
             v = float(v)
-        elif hasattr(v, "shape") and getattr(v, "shape", None) == () and np.issubdtype(np.asarray(v).dtype,
-                                                                                       np.number):
+        elif hasattr(v, "shape") and getattr(v, "shape", None) == () and np.issubdtype(np.asarray(v).dtype, np.number):
             v = float(np.asarray(v))
         else:
-            raise TypeError(f"metrics[{k!r}] must be a real number, got {type(v).__name__} (use flatten_metrics "
-                            f"for nested results)")
+            raise TypeError(
+                f"metrics[{k!r}] must be a real number, got {type(v).__name__} (use flatten_metrics for nested results)"
+            )
         out[k] = v
     return out
 
@@ -97,8 +109,9 @@ def flatten_metrics(row: Mapping[str, Any], *, prefix: str = "", sep: str = "/")
         elif isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0):
             for i, x in enumerate(v):
                 walk(f"{name}{sep}{i}", x)
-        elif (isinstance(v, (bool, np.bool_, numbers.Real, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0)) \
-                and name != "step":
+        elif (
+            isinstance(v, (bool, np.bool_, numbers.Real, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0)
+        ) and name != "step":
             out[name] = float(v)
 
     walk(prefix, row)
@@ -169,8 +182,10 @@ class CSVWriter:
         new = [k for k in m if k not in self.columns]
         if new:
             if self.strict:
-                raise ValueError(f"metrics: new key(s) {', '.join(new)} not among the columns fixed at the first "
-                                 f"write ({', '.join(self.columns)}) of {self.path} (strict=True)")
+                raise ValueError(
+                    f"metrics: new key(s) {', '.join(new)} not among the columns fixed at the first "
+                    f"write ({', '.join(self.columns)}) of {self.path} (strict=True)"
+                )
             self.columns += new
             self._rewrite()
         row = {"step": str(step), **{k: _fmt(v) for k, v in m.items()}}
@@ -237,8 +252,16 @@ class TensorBoardWriter:
 class WandbWriter:
     """A Weights & Biases run: ``run.log(metrics, step=step)`` per write, ``run.finish()`` on close."""
 
-    def __init__(self, *, project: str = "causal_grad", name: str | None = None, config: Mapping | None = None,
-                 dir: str | os.PathLike | None = None, mode: str | None = None, **init_kwargs):
+    def __init__(
+        self,
+        *,
+        project: str = "causal_grad",
+        name: str | None = None,
+        config: Mapping | None = None,
+        dir: str | os.PathLike | None = None,
+        mode: str | None = None,
+        **init_kwargs,
+    ):
         """Arguments go to ``wandb.init`` (``mode``: ``"online"``, ``"offline"``, ``"disabled"``; ``None``
         follows ``WANDB_MODE``). ``dir`` is where wandb keeps its files (default: wandb's own)."""
         if mode is not None and mode not in ("online", "offline", "disabled"):
@@ -251,9 +274,15 @@ class WandbWriter:
             raise ImportError("WandbWriter needs wandb: pip install 'causal_grad[wandb]'") from None
         if dir is not None:
             Path(dir).mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=project, name=name, config=dict(config or {}),
-                              dir=None if dir is None else str(dir), mode=mode, reinit="finish_previous",
-                              **init_kwargs)
+        self.run = wandb.init(
+            project=project,
+            name=name,
+            config=dict(config or {}),
+            dir=None if dir is None else str(dir),
+            mode=mode,
+            reinit="finish_previous",
+            **init_kwargs,
+        )
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
         step = _check_step(step)
@@ -311,8 +340,14 @@ class MultiWriter:
         return f"MultiWriter({self.writers})"
 
 
-def open_writers(run_dir: str | os.PathLike, log: Sequence[str] | str | None = (), *, config: Mapping | None = None,
-                 resume_from: int | None = None, wandb_kwargs: Mapping | None = None) -> MultiWriter:
+def open_writers(
+    run_dir: str | os.PathLike,
+    log: Sequence[str] | str | None = (),
+    *,
+    config: Mapping | None = None,
+    resume_from: int | None = None,
+    wandb_kwargs: Mapping | None = None,
+) -> MultiWriter:
     """The writers of a run in ``run_dir``: always ``run_dir/metrics.csv`` (:class:`CSVWriter`, continued
     up to ``resume_from`` on a resumed run); ``"tensorboard"`` in ``log``: event files in ``run_dir/tensorboard``;
     ``"wandb"``: a wandb run named after the folder, with ``config``, its files in ``run_dir`` (more

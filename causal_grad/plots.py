@@ -44,24 +44,49 @@ from ._validate import check_int
 from .graphs import Graph
 from .logs import load_snapshots
 
-__all__ = ["DEFAULT_DPI", "PARENT_COLORS", "FORMATS", "save", "output_options", "output_path", "parent_slot_edges",
-           "heatmaps", "scatter", "histogram", "curves", "panels", "errorbars", "bars", "loss_curve",
-           "attention_heatmap", "head_parents", "animate_attention", "save_animation", "plot_run"]
+__all__ = [
+    "DEFAULT_DPI",
+    "PARENT_COLORS",
+    "FORMATS",
+    "save",
+    "output_options",
+    "output_path",
+    "parent_slot_edges",
+    "heatmaps",
+    "scatter",
+    "histogram",
+    "curves",
+    "panels",
+    "errorbars",
+    "bars",
+    "loss_curve",
+    "attention_heatmap",
+    "head_parents",
+    "animate_attention",
+    "save_animation",
+    "plot_run",
+]
 
 #: Resolution of raster files when ``dpi`` is not given.
 DEFAULT_DPI = 150
 #: Outline colour of the edges to a position's parent slot ``m`` (slot order of ``Graph.parent_sets``).
 PARENT_COLORS = ("red", "cyan", "yellow", "magenta", "lime", "orange")
 #: Display names of the reference losses of :func:`loss_curve` (other names are shown as given).
-REFERENCE_LABELS = {"in_context": "in-context estimator", "exact_bayes": "exact Bayes", "unigram": "unigram",
-                    "entropy_floor": "entropy floor", "bayes": "in-context estimator"}
+REFERENCE_LABELS = {
+    "in_context": "in-context estimator",
+    "exact_bayes": "exact Bayes",
+    "unigram": "unigram",
+    "entropy_floor": "entropy floor",
+    "bayes": "in-context estimator",
+}
 _ORDINALS = ("1st", "2nd", "3rd", "4th", "5th", "6th")
 
 
 #: Formats offered by ``--format`` of ``causal-grad figures`` and the experiment scripts.
 FORMATS = ("png", "pdf", "svg")
 _OUTPUT: contextvars.ContextVar[tuple[str | None, float | None]] = contextvars.ContextVar(
-    "causal_grad_plots_output", default=(None, None))
+    "causal_grad_plots_output", default=(None, None)
+)
 
 
 @contextlib.contextmanager
@@ -114,8 +139,9 @@ def _check_path(path) -> Path | None:
         raise ValueError(f"path must end with a format suffix such as .png, .pdf or .svg, got {str(p)!r}")
     supported = FigureCanvasBase.get_supported_filetypes()
     if fmt not in supported:
-        raise ValueError(f"path: unknown figure format {fmt!r} (suffix of {str(p)!r}); choose from "
-                         f"{', '.join(sorted(supported))}")
+        raise ValueError(
+            f"path: unknown figure format {fmt!r} (suffix of {str(p)!r}); choose from {', '.join(sorted(supported))}"
+        )
     return p
 
 
@@ -234,13 +260,25 @@ def parent_slot_edges(graph, T: int | None = None) -> list[list[tuple[int, int]]
 def _slot_edge_sets(graph, T: int) -> dict:
     slots = parent_slot_edges(graph, T)
     if len(slots) > len(PARENT_COLORS):
-        raise ValueError(f"graph: at most {len(PARENT_COLORS)} parents per position can be coloured, got "
-                         f"{len(slots)}")
+        raise ValueError(f"graph: at most {len(PARENT_COLORS)} parents per position can be coloured, got {len(slots)}")
     return {PARENT_COLORS[m]: e for m, e in enumerate(slots)}
 
 
-def _draw_heatmap(fig, ax, X, *, edge_sets=None, lower_only=True, cmap="viridis", vmin=None, vmax=None, title="",
-                  xlabel="j (attended)", ylabel="i (position)", colorbar=True):
+def _draw_heatmap(
+    fig,
+    ax,
+    X,
+    *,
+    edge_sets=None,
+    lower_only=True,
+    cmap="viridis",
+    vmin=None,
+    vmax=None,
+    title="",
+    xlabel="j (attended)",
+    ylabel="i (position)",
+    colorbar=True,
+):
     X = np.array(X, dtype=float)
     if lower_only and X.shape[0] == X.shape[1]:
         X = np.where(np.tril(np.ones_like(X, bool)), X, np.nan)
@@ -257,9 +295,20 @@ def _draw_heatmap(fig, ax, X, *, edge_sets=None, lower_only=True, cmap="viridis"
     return im
 
 
-def heatmaps(panels: Sequence[tuple[str, Any]], *, edges=(), edge_sets: Mapping | None = None,
-             lower_only: bool = True, suptitle: str | None = None, cmap: str = "viridis", vmin: float | None = None,
-             vmax: float | None = None, path=None, dpi: float | None = None, close: bool | None = None):
+def heatmaps(
+    panels: Sequence[tuple[str, Any]],
+    *,
+    edges=(),
+    edge_sets: Mapping | None = None,
+    lower_only: bool = True,
+    suptitle: str | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """Side-by-side heatmaps (row ``i`` = child, column ``j``), with the graph's ``edges`` ``(i, j)`` outlined
     in red, or ``edge_sets = {colour: edges}``; entries above the diagonal are blanked when ``lower_only``.
     Returns ``(figure, axes (nrow, ncol))``."""
@@ -293,8 +342,21 @@ def heatmaps(panels: Sequence[tuple[str, Any]], *, edges=(), edge_sets: Mapping 
     return _finish(fig, axes, path, dpi, close)
 
 
-def scatter(x, y, *, xlabel: str, ylabel: str, title: str = "", groups=None, diagonal: bool = False,
-            logx: bool = False, logy: bool = False, path=None, dpi: float | None = None, close: bool | None = None):
+def scatter(
+    x,
+    y,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    groups=None,
+    diagonal: bool = False,
+    logx: bool = False,
+    logy: bool = False,
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """A scatter plot; ``groups`` (same length as ``x``) colours the points by label. Returns ``(figure, ax)``."""
     xs, ys = _real_1d("x", x, allow_empty=True), _real_1d("y", y, allow_empty=True)
     if xs.shape != ys.shape:
@@ -321,8 +383,18 @@ def scatter(x, y, *, xlabel: str, ylabel: str, title: str = "", groups=None, dia
     return _finish(fig, ax, path, dpi, close)
 
 
-def histogram(values, *, xlabel: str, title: str = "", bins: int = 60, logy: bool = True,
-              vline: float | None = None, path=None, dpi: float | None = None, close: bool | None = None):
+def histogram(
+    values,
+    *,
+    xlabel: str,
+    title: str = "",
+    bins: int = 60,
+    logy: bool = True,
+    vline: float | None = None,
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """A histogram of ``values`` (log counts by default), optional red vertical line. Returns ``(figure, ax)``."""
     v = _real_1d("values", values)
     bins = check_int("bins", bins, minimum=1)
@@ -341,9 +413,21 @@ def histogram(values, *, xlabel: str, title: str = "", bins: int = 60, logy: boo
     return _finish(fig, ax, path, dpi, close)
 
 
-def curves(x, series: dict, *, xlabel: str, ylabel: str, title: str = "", hlines: dict | None = None,
-           logx: bool = False, logy: bool = False, bands: dict | None = None, path=None, dpi: float | None = None,
-           close: bool | None = None):
+def curves(
+    x,
+    series: dict,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    hlines: dict | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    bands: dict | None = None,
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """Line plots of ``series[name] = y`` against ``x`` (or ``(x, y)`` pairs), optional shaded ``bands[name] =
     (lo, hi)`` and labelled horizontal reference lines ``hlines[name] = value``. Integer ``x`` gets integer
     ticks; a log axis gets ticks at the ``x`` values themselves when there are at most 10. For categories use
@@ -351,14 +435,14 @@ def curves(x, series: dict, *, xlabel: str, ylabel: str, title: str = "", hlines
     if not isinstance(series, dict) or not series:
         raise TypeError(f"series must be a non-empty dict of name -> y (or (x, y)), got {type(series).__name__}")
     for name, y in series.items():
-        for part in (y if isinstance(y, tuple) else (y,)):
+        for part in y if isinstance(y, tuple) else (y,):
             _real_1d(f"series[{name!r}]", part, allow_empty=True)
     _check_path(path)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     all_x = []
     for name, y in series.items():
-        xs, ys = (y if isinstance(y, tuple) else (x, y))
+        xs, ys = y if isinstance(y, tuple) else (x, y)
         xs = np.asarray(xs, float)
         all_x.append(xs)
         ax.plot(xs, np.asarray(ys, float), label=name, lw=1.4, marker="o" if xs.size <= 12 else None, ms=3)
@@ -402,10 +486,19 @@ def _draw_heatmap_spec(fig, ax, spec):
     sets = _check_edge_sets(spec.get("edge_sets"))
     if spec.get("edges"):
         sets.setdefault("red", spec["edges"])
-    _draw_heatmap(fig, ax, spec["data"], edge_sets=sets, lower_only=spec.get("lower_only", True),
-                  cmap=spec.get("cmap", "viridis"), vmin=spec.get("vmin"), vmax=spec.get("vmax"),
-                  title=spec.get("title", ""), xlabel=spec.get("xlabel", "j (attended)"),
-                  ylabel=spec.get("ylabel", "i (position)"))
+    _draw_heatmap(
+        fig,
+        ax,
+        spec["data"],
+        edge_sets=sets,
+        lower_only=spec.get("lower_only", True),
+        cmap=spec.get("cmap", "viridis"),
+        vmin=spec.get("vmin"),
+        vmax=spec.get("vmax"),
+        title=spec.get("title", ""),
+        xlabel=spec.get("xlabel", "j (attended)"),
+        ylabel=spec.get("ylabel", "i (position)"),
+    )
 
 
 def _finish_axes(ax, spec, legend=True, xvalues=None):
@@ -424,7 +517,7 @@ def _draw_curves(ax, spec):
     series, hlines = spec["series"], spec.get("hlines") or {}
     all_x = []
     for name, y in series.items():
-        xs, ys = (y if isinstance(y, tuple) else (spec["x"], y))
+        xs, ys = y if isinstance(y, tuple) else (spec["x"], y)
         all_x.append(np.asarray(xs, float))
         ax.plot(np.asarray(xs, float), np.asarray(ys, float), label=name, lw=1.4)
     styles = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
@@ -442,8 +535,17 @@ def _draw_errorbars(ax, spec):
     for k, (name, (y, lo, hi)) in enumerate(spec["series"].items()):
         y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
         xs = x * (1 + width) ** (k - (n - 1) / 2) if spec.get("logx") else x + width * (k - (n - 1) / 2)
-        ax.errorbar(xs, y, yerr=np.vstack([y - lo, hi - y]), marker=spec.get("marker", "o"), ms=4, capsize=3,
-                    lw=1.2, label=name, ls=spec.get("ls", "-"))
+        ax.errorbar(
+            xs,
+            y,
+            yerr=np.vstack([y - lo, hi - y]),
+            marker=spec.get("marker", "o"),
+            ms=4,
+            capsize=3,
+            lw=1.2,
+            label=name,
+            ls=spec.get("ls", "-"),
+        )
     for k, (name, v) in enumerate((spec.get("hlines") or {}).items()):
         ax.axhline(v, ls="--", lw=1, color=f"C{n + k}", label=name)
     _finish_axes(ax, spec, xvalues=x)
@@ -461,8 +563,14 @@ def _draw_bars(ax, spec):
     w = 0.8 / len(series)
     for k, (name, val) in enumerate(series.items()):
         vals, errs = val if isinstance(val, tuple) else (val, None)
-        ax.bar(idx + (k - (len(series) - 1) / 2) * w, np.asarray(vals, float), w,
-               yerr=None if errs is None else np.asarray(errs, float), capsize=2, label=name)
+        ax.bar(
+            idx + (k - (len(series) - 1) / 2) * w,
+            np.asarray(vals, float),
+            w,
+            yerr=None if errs is None else np.asarray(errs, float),
+            capsize=2,
+            label=name,
+        )
     ax.set_xticks(idx)
     rot = spec.get("rotation", 30)
     ax.set_xticklabels(labels, rotation=rot, ha="right" if rot else "center", rotation_mode="anchor", fontsize=8)
@@ -473,9 +581,16 @@ def _draw_bars(ax, spec):
     ax.grid(True, axis="y", alpha=0.25)
 
 
-def panels(specs: Sequence[dict], *, suptitle: str | None = None, ncol: int | None = None,
-           panel_size: tuple[float, float] = (4.2, 3.6), path=None, dpi: float | None = None,
-           close: bool | None = None):
+def panels(
+    specs: Sequence[dict],
+    *,
+    suptitle: str | None = None,
+    ncol: int | None = None,
+    panel_size: tuple[float, float] = (4.2, 3.6),
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """One figure of several panels, each a dict ``spec`` with ``kind``:
 
     * ``"heatmap"``: ``data`` (2-D), optional ``edges`` ``(i, j)`` outlined in red or ``edge_sets =
@@ -521,8 +636,7 @@ def _single(fig_axes):
 def errorbars(x, series: dict, *, path=None, dpi: float | None = None, close: bool | None = None, **kw):
     """A single panel of :func:`panels` kind ``"errorbars"`` (``series[name] = (y, lo, hi)``). Returns
     ``(figure, ax)``."""
-    fig, ax = _single(panels([dict(kind="errorbars", x=x, series=series, **kw)], panel_size=(5.6, 4.0),
-                             close=False))
+    fig, ax = _single(panels([dict(kind="errorbars", x=x, series=series, **kw)], panel_size=(5.6, 4.0), close=False))
     return _finish(fig, ax, path, dpi, close)
 
 
@@ -530,15 +644,27 @@ def bars(labels, series: dict, *, path=None, dpi: float | None = None, close: bo
     """A single panel of :func:`panels` kind ``"bars"``: one group of bars per category ``labels[k]`` (readable
     tick labels), ``series[name] = values`` or ``(values, errors)``. Returns ``(figure, ax)``."""
     width = max(6.0, 0.9 * len(labels) + 1.5)
-    fig, ax = _single(panels([dict(kind="bars", labels=labels, series=series, **kw)], panel_size=(width, 4.4),
-                             close=False))
+    fig, ax = _single(
+        panels([dict(kind="bars", labels=labels, series=series, **kw)], panel_size=(width, 4.4), close=False)
+    )
     return _finish(fig, ax, path, dpi, close)
 
 
 # ---------------------------------------------------------------------- training figures
-def loss_curve(steps, losses, references: Mapping[str, float] | None = None, *, label: str = "model (held out)",
-               marks: Mapping[str, float] | None = None, title: str = "", ylabel: str = "held-out loss (nats)",
-               logx: bool = False, path=None, dpi: float | None = None, close: bool | None = None):
+def loss_curve(
+    steps,
+    losses,
+    references: Mapping[str, float] | None = None,
+    *,
+    label: str = "model (held out)",
+    marks: Mapping[str, float] | None = None,
+    title: str = "",
+    ylabel: str = "held-out loss (nats)",
+    logx: bool = False,
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """The loss ``losses[k]`` at ``steps[k]`` against reference losses drawn as horizontal lines,
     ``references[name] = value`` (names ``in_context``, ``exact_bayes``, ``unigram``, ``entropy_floor`` get
     their display names of :data:`REFERENCE_LABELS`, others are shown as given; the value is in the legend),
@@ -560,8 +686,17 @@ def loss_curve(steps, losses, references: Mapping[str, float] | None = None, *, 
     _check_path(path)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    spec = dict(kind="curves", x=s, series={label: y}, hlines=refs, vlines=dict(marks or {}), xlabel="step",
-                ylabel=ylabel, title=title, logx=logx)
+    spec = dict(
+        kind="curves",
+        x=s,
+        series={label: y},
+        hlines=refs,
+        vlines=dict(marks or {}),
+        xlabel="step",
+        ylabel=ylabel,
+        title=title,
+        logx=logx,
+    )
     _draw_curves(ax, spec)
     fig.tight_layout()
     return _finish(fig, ax, path, dpi, close)
@@ -579,9 +714,19 @@ def _attention(name: str, attention) -> np.ndarray:
     return a
 
 
-def attention_heatmap(attention, graph=None, *, titles: Sequence[str] | None = None, suptitle: str | None = None,
-                      vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "viridis", path=None,
-                      dpi: float | None = None, close: bool | None = None):
+def attention_heatmap(
+    attention,
+    graph=None,
+    *,
+    titles: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    cmap: str = "viridis",
+    path=None,
+    dpi: float | None = None,
+    close: bool | None = None,
+):
     """The first-layer attention ``attention[h, i, j]`` (H, T, T) (or one head (T, T)), one panel per head,
     with the graph's edges ``(i, parent_sets[i][m])`` outlined in ``PARENT_COLORS[m]`` (red: first parent,
     cyan: second, …); a panel's title says which parent slot the head's row argmax lands on most. Returns
@@ -621,12 +766,11 @@ def _slot_shares(a: np.ndarray, g) -> np.ndarray:
     for m in range(k):
         rows = [(i, ps[m]) for i, ps in enumerate(sets) if len(ps) > m]
         for h in range(H):
-            share[h, m] = np.mean([int(np.argmax(a[h, i, :i + 1])) == p for i, p in rows]) if rows else np.nan
+            share[h, m] = np.mean([int(np.argmax(a[h, i, : i + 1])) == p for i, p in rows]) if rows else np.nan
     return share
 
 
-def head_parents(attention, graph, *, title: str = "", path=None, dpi: float | None = None,
-                 close: bool | None = None):
+def head_parents(attention, graph, *, title: str = "", path=None, dpi: float | None = None, close: bool | None = None):
     """Per head, the attention weight ``attention[h, i, parent_sets[i][m]]`` each position ``i`` puts on its
     ``m``-th parent, as bars coloured by parent slot (:data:`PARENT_COLORS`) against the position (integer
     ticks); the uniform weight ``1/(i+1)`` of a causal row is the dotted line. Returns ``(figure, axes (H,))``."""
@@ -647,8 +791,15 @@ def head_parents(attention, graph, *, title: str = "", path=None, dpi: float | N
         for m in range(k):
             xs = [i for i, ps in enumerate(sets) if len(ps) > m]
             ys = [a[h, i, sets[i][m]] for i in xs]
-            ax.bar(np.asarray(xs) + (m - (k - 1) / 2) * w, ys, w, color=PARENT_COLORS[m % len(PARENT_COLORS)],
-                   edgecolor="k", lw=0.4, label=f"{_ORDINALS[m]} parent ({PARENT_COLORS[m % len(PARENT_COLORS)]})")
+            ax.bar(
+                np.asarray(xs) + (m - (k - 1) / 2) * w,
+                ys,
+                w,
+                color=PARENT_COLORS[m % len(PARENT_COLORS)],
+                edgecolor="k",
+                lw=0.4,
+                label=f"{_ORDINALS[m]} parent ({PARENT_COLORS[m % len(PARENT_COLORS)]})",
+            )
         ax.step(pos, 1.0 / (pos + 1), where="mid", ls=":", color="grey", lw=1, label="uniform 1/(i+1)")
         ax.set_ylim(0, 1.05)
         ax.set_xlim(-0.6, T - 0.4)
@@ -664,8 +815,16 @@ def head_parents(attention, graph, *, title: str = "", path=None, dpi: float | N
 
 
 # ---------------------------------------------------------------------- attention over training
-def animate_attention(snapshots, steps, graph=None, *, head_titles: Sequence[str] | None = None,
-                      interval_ms: int = 250, cmap: str = "viridis", title: str = "first-layer attention"):
+def animate_attention(
+    snapshots,
+    steps,
+    graph=None,
+    *,
+    head_titles: Sequence[str] | None = None,
+    interval_ms: int = 250,
+    cmap: str = "viridis",
+    title: str = "first-layer attention",
+):
     """An animation of the first-layer attention over training: ``snapshots[k]`` (K, H, T, T) taken at step
     ``steps[k]``, one frame per snapshot, one panel per head, the graph's edges outlined by parent slot as in
     :func:`attention_heatmap`; colour scale fixed to [0, 1]. Returns ``(figure, animation)`` (a matplotlib
@@ -693,8 +852,7 @@ def animate_attention(snapshots, steps, graph=None, *, head_titles: Sequence[str
     ims = []
     for h in range(H):
         ht = head_titles[h] if head_titles is not None else f"head {h}"
-        ims.append(_draw_heatmap(fig, axes[0, h], S[0, h], edge_sets=sets, cmap=cmap, vmin=0.0, vmax=1.0,
-                                 title=ht))
+        ims.append(_draw_heatmap(fig, axes[0, h], S[0, h], edge_sets=sets, cmap=cmap, vmin=0.0, vmax=1.0, title=ht))
     sup = fig.suptitle(f"{title}, step {st[0]:g}", fontsize=10)
     fig.tight_layout()
 
@@ -708,8 +866,7 @@ def animate_attention(snapshots, steps, graph=None, *, head_titles: Sequence[str
     return fig, anim
 
 
-def save_animation(animation, path, *, fps: float | None = None, dpi: float | None = 100,
-                   close: bool = True) -> Path:
+def save_animation(animation, path, *, fps: float | None = None, dpi: float | None = 100, close: bool = True) -> Path:
     """Write a matplotlib animation (from :func:`animate_attention`) to ``path``: ``.gif`` with Pillow
     (always available: matplotlib depends on it), ``.mp4`` with ffmpeg (``ValueError`` when ffmpeg is not on
     the ``PATH``). ``fps`` defaults to the animation's own frame interval. Returns the path."""
@@ -743,8 +900,9 @@ def _run_references(baselines: Mapping) -> dict[str, float]:
         v = baselines.get(key)
         if isinstance(v, Mapping):
             v = v.get("mean")
-        if isinstance(v, (int, float)) and REFERENCE_LABELS.get(key, key) not in {REFERENCE_LABELS.get(k, k)
-                                                                                for k in refs}:
+        if isinstance(v, (int, float)) and REFERENCE_LABELS.get(key, key) not in {
+            REFERENCE_LABELS.get(k, k) for k in refs
+        }:
             refs[key] = float(v)
     return refs
 
@@ -761,8 +919,15 @@ def _run_graph(config: Mapping):
     return None
 
 
-def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None, animate: bool = True,
-             echo: Callable[[str], None] | None = None) -> dict[str, Path]:
+def plot_run(
+    run_dir,
+    *,
+    out=None,
+    format: str = "png",
+    dpi: float | None = None,
+    animate: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
     """The figures of a training run folder (``config.json``, ``history.json``, optional ``attention.npz`` of
     :class:`causal_grad.logs.AttentionSnapshots`), written to ``out`` (default: the run folder):
 
@@ -786,8 +951,12 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
         raise ValueError(f"run_dir: {run} is not a training run folder (no {', '.join(missing)})")
     config = json.loads((run / "config.json").read_text())
     if isinstance(config.get("task"), Mapping):  # the layered config.json (format 2): its sections side by side
-        config = {**config["task"], **config.get("optim", {}), **config.get("run", {}),
-                  "model": (config.get("model") or {}).get("name", "model")}
+        config = {
+            **config["task"],
+            **config.get("optim", {}),
+            **config.get("run", {}),
+            "model": (config.get("model") or {}).get("name", "model"),
+        }
     history = json.loads((run / "history.json").read_text())
     dest = run if out is None else Path(out)
     say = echo or (lambda _msg: None)
@@ -800,8 +969,15 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
             marks["stage 2 starts"] = config["steps"] // 2 if s1 is None else s1
         refs = _run_references(history.get("baselines") or {})
         title = f"{config.get('model', 'model')} ({config.get('schedule', '')}): final loss {ev[-1]['loss']:.3f}"
-        loss_curve([e["step"] for e in ev], [e["loss"] for e in ev], refs, marks=marks, title=title,
-                   path=dest / f"loss.{format}", dpi=dpi)
+        loss_curve(
+            [e["step"] for e in ev],
+            [e["loss"] for e in ev],
+            refs,
+            marks=marks,
+            title=title,
+            path=dest / f"loss.{format}",
+            dpi=dpi,
+        )
         written["loss"] = output_path(dest / f"loss.{format}")
     else:
         say(f"{run}: history.json has no held-out evaluations: no loss curve")
@@ -809,12 +985,22 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
     if snap.is_file():
         steps, att = load_snapshots(snap)
         graph = _run_graph(config)
-        attention_heatmap(att[-1], graph, path=dest / f"attention.{format}", dpi=dpi,
-                          suptitle=f"first-layer attention at step {int(steps[-1])}")
+        attention_heatmap(
+            att[-1],
+            graph,
+            path=dest / f"attention.{format}",
+            dpi=dpi,
+            suptitle=f"first-layer attention at step {int(steps[-1])}",
+        )
         written["attention"] = output_path(dest / f"attention.{format}")
         if graph is not None and any(graph.parent_sets[: att.shape[-1]]):
-            head_parents(att[-1], graph, path=dest / f"head_parents.{format}", dpi=dpi,
-                         title=f"attention on each parent at step {int(steps[-1])}")
+            head_parents(
+                att[-1],
+                graph,
+                path=dest / f"head_parents.{format}",
+                dpi=dpi,
+                title=f"attention on each parent at step {int(steps[-1])}",
+            )
             written["head_parents"] = output_path(dest / f"head_parents.{format}")
         if animate:
             _, anim = animate_attention(att, steps, graph)
@@ -827,12 +1013,12 @@ def plot_run(run_dir, *, out=None, format: str = "png", dpi: float | None = None
 __all__ += ["STRATEGY_COLORS", "strategy_curves"]  # this function and its colours, appended below
 
 #: Colours of the strategies in :func:`strategy_curves`.
-STRATEGY_COLORS = {"uniform": "tab:gray", "unigram": "tab:orange", "in_context": "tab:blue",
-                   "exact_bayes": "tab:green"}
+STRATEGY_COLORS = {"uniform": "tab:gray", "unigram": "tab:orange", "in_context": "tab:blue", "exact_bayes": "tab:green"}
 
 
-def strategy_curves(runs: Sequence[Mapping], *, title: str = "", path=None, dpi: float | None = None,
-                    close: bool | None = None):
+def strategy_curves(
+    runs: Sequence[Mapping], *, title: str = "", path=None, dpi: float | None = None, close: bool | None = None
+):
     """KL from the model to each strategy over training (:mod:`causal_grad.training.strategies`), one line per
     strategy and run: ``runs`` holds ``{"steps": [...], "kl": {name: [...]}, "transitions": {name: step}}``
     (``StrategyCurves.to_dict()``); the transition steps are marked by dotted vertical lines in the strategy's
@@ -850,8 +1036,14 @@ def strategy_curves(runs: Sequence[Mapping], *, title: str = "", path=None, dpi:
         for name, v in r["kl"].items():
             y = np.maximum(_real_1d(f"runs[{k}]['kl'][{name!r}]", v), 1e-8)
             c = STRATEGY_COLORS.get(name)
-            ax.plot(steps, y, color=c, alpha=0.8 if len(runs) == 1 else 0.5, lw=1.2,
-                    label=REFERENCE_LABELS.get(name, name) if k == 0 else None)
+            ax.plot(
+                steps,
+                y,
+                color=c,
+                alpha=0.8 if len(runs) == 1 else 0.5,
+                lw=1.2,
+                label=REFERENCE_LABELS.get(name, name) if k == 0 else None,
+            )
             t = (r.get("transitions") or {}).get(name)
             if t is not None and name != "uniform":
                 ax.axvline(t, color=c, ls=":", lw=0.9, alpha=0.7)

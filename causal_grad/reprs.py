@@ -20,9 +20,20 @@ import numpy as np
 
 __all__ = ["compact_repr", "array_summary"]
 
-_DTYPE = {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16", "int64": "i64",
-          "int32": "i32", "int8": "i8", "uint8": "u8", "uint32": "u32", "bool": "bool", "complex64": "c64",
-          "complex128": "c128"}
+_DTYPE = {
+    "float64": "f64",
+    "float32": "f32",
+    "float16": "f16",
+    "bfloat16": "bf16",
+    "int64": "i64",
+    "int32": "i32",
+    "int8": "i8",
+    "uint8": "u8",
+    "uint32": "u32",
+    "bool": "bool",
+    "complex64": "c64",
+    "complex128": "c128",
+}
 
 
 #: ids of the objects being rendered: a class whose own ``__repr__`` calls :func:`compact_repr` is not re-entered
@@ -71,8 +82,9 @@ def _r(x, depth: int, max_items: int, width: int) -> str:
         return repr(x)
     if isinstance(x, str):
         return repr(x) if len(x) <= width else repr(x[:width]) + "…"
-    structured = (dataclasses.is_dataclass(x) and not isinstance(x, type)) or (isinstance(x, tuple)
-                                                                               and hasattr(x, "_fields"))
+    structured = (dataclasses.is_dataclass(x) and not isinstance(x, type)) or (
+        isinstance(x, tuple) and hasattr(x, "_fields")
+    )
     if structured and _own_repr(type(x)) and id(x) not in _ACTIVE.get():
         text = repr(x)
         if len(text) <= width:

@@ -33,8 +33,10 @@ class RunLockedError(ValueError):
         self.folder, self.pid, self.host, self.path = folder, pid, host, path
         who = f"process {pid}" if pid is not None else "a process that is starting"
         where = "" if host in ("", socket.gethostname()) else f" on host {host}"
-        super().__init__(f"out {folder} is being written by another run ({who}{where}, lock file {path}): wait for "
-                         f"it to end or choose another folder; if no such run is going, delete {path}")
+        super().__init__(
+            f"out {folder} is being written by another run ({who}{where}, lock file {path}): wait for "
+            f"it to end or choose another folder; if no such run is going, delete {path}"
+        )
 
 
 def _read(path: Path) -> tuple[int | None, str]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -56,7 +56,6 @@ def add_figure_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--dpi", type=float, default=None, help=f"raster figure resolution (default: {DEFAULT_DPI})")
 
 
-
 def readouts(res, num_tokens: int = 512):
     """``(att (H, T, T), block (S, S) or None)``: the first-layer attention read-out of the metrics (for the
     standard transformer: averaged over ``num_tokens`` held-out sequences) and the layer-2 token block
@@ -69,8 +68,9 @@ def readouts(res, num_tokens: int = 512):
     spec = cfg.build_model()
     tokens = None
     if cfg.model.name == "standard":
-        tokens = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha).sample(jax.random.key(cfg.run.eval_seed),
-                                                                             num_tokens)[0]
+        tokens = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha).sample(
+            jax.random.key(cfg.run.eval_seed), num_tokens
+        )[0]
     att = np.asarray(spec.attention(res.params, tokens), dtype=float)
     block = None if spec.induction is None else np.asarray(spec.induction(res.params), dtype=float)
     return att, block
@@ -98,20 +98,44 @@ def model_panels(res, att, block, name: str) -> list[dict]:
     g = res.config.graph
     f = res.final
     edges = [(i, p) for i, p in enumerate(g.parents) if p >= 0]
-    specs = [dict(kind="heatmap", data=att[0], edges=edges, vmin=0.0, vmax=1.0,
-                  title=f"{name}: layer-1 attention softmax(A1) (edges outlined)\nmean parent weight "
-                        f"{f['mean_parent_attention']:.3f}, argmax recovers {f['recovered']:.0%}")]
+    specs = [
+        dict(
+            kind="heatmap",
+            data=att[0],
+            edges=edges,
+            vmin=0.0,
+            vmax=1.0,
+            title=f"{name}: layer-1 attention softmax(A1) (edges outlined)\nmean parent weight "
+            f"{f['mean_parent_attention']:.3f}, argmax recovers {f['recovered']:.0%}",
+        )
+    ]
     if block is not None:
         dd = f.get("diag_minus_offdiag", float("nan"))
-        specs.append(dict(kind="heatmap", data=block, lower_only=False, cmap="magma",
-                          xlabel="token gathered by layer 1", ylabel="query token",
-                          title=f"{name}: layer-2 token block (A2)\ndiag − off-diag {dd:.2f}"))
+        specs.append(
+            dict(
+                kind="heatmap",
+                data=block,
+                lower_only=False,
+                cmap="magma",
+                xlabel="token gathered by layer 1",
+                ylabel="query token",
+                title=f"{name}: layer-2 token block (A2)\ndiag − off-diag {dd:.2f}",
+            )
+        )
     steps, losses = loss_curve(res)
     b = res.history["baselines"]
-    specs.append(dict(kind="curves", x=steps, series={f"{res.config.model.name} ({res.config.optim.schedule})": losses},
-                      hlines={BASELINE_LABELS[k]: b[k] for k in ("in_context", "unigram", "entropy_floor") if k in b},
-                      vlines=stage_marks(res.config), xlabel="step", ylabel="held-out loss (nats)",
-                      title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['in_context']:.3f}"))
+    specs.append(
+        dict(
+            kind="curves",
+            x=steps,
+            series={f"{res.config.model.name} ({res.config.optim.schedule})": losses},
+            hlines={BASELINE_LABELS[k]: b[k] for k in ("in_context", "unigram", "entropy_floor") if k in b},
+            vlines=stage_marks(res.config),
+            xlabel="step",
+            ylabel="held-out loss (nats)",
+            title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['in_context']:.3f}",
+        )
+    )
     return specs
 
 
@@ -126,13 +150,13 @@ def forest_config(graph, mode: str, seed: int):
     if mode == "full":
         return preset("fig2", graph, vocab=10, alpha=0.1, seed=seed)
     if mode == "quick":
-        return preset("disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25, log_every=25,
-                      seed=seed)
+        return preset(
+            "disentangled", graph, vocab=10, alpha=0.1, eval_size=8192, eval_every=25, log_every=25, seed=seed
+        )
     return preset("disentangled-joint", graph, vocab=10, alpha=0.1, **SMOKE_TRAIN, seed=seed)
 
 
-def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int, smoke: bool,
-                      suptitle: str) -> dict:
+def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int, smoke: bool, suptitle: str) -> dict:
     """Train one model per graph (:func:`forest_config`), draw one row of :func:`model_panels` per graph into
     ``out/<name>.png`` and write ``out/summary.json``; returns ``{graph name: forest_summary}`` plus
     ``mode``, ``seconds`` and ``figure``."""
@@ -150,13 +174,26 @@ def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int
         specs += model_panels(res, att, block, gname)
         results[gname] = forest_summary(res)
         f = results[gname]
-        print(f"{name} {gname}: loss {f['loss']:.4f} (estimator {f['in_context']:.4f}, floor {f['entropy_floor']:.4f}, "
-              f"unigram {f['unigram']:.4f}); parent attention {f['mean_parent_attention']:.3f}, recovered "
-              f"{f['recovered']:.0%}, SHD {f['shd']}; {f['wall_s']:.0f} s", flush=True)
+        print(
+            f"{name} {gname}: loss {f['loss']:.4f} (estimator {f['in_context']:.4f}, floor {f['entropy_floor']:.4f}, "
+            f"unigram {f['unigram']:.4f}); parent attention {f['mean_parent_attention']:.3f}, recovered "
+            f"{f['recovered']:.0%}, SHD {f['shd']}; {f['wall_s']:.0f} s",
+            flush=True,
+        )
     fig = plots.output_path(out / f"{name}.png")
-    plots.panels(specs, suptitle=f"{suptitle} [{mode}: {cfg.model.name} {cfg.optim.schedule}, {cfg.run.steps} steps "
-                                 f"× {cfg.run.batch}]", ncol=3, path=fig)
-    summary = {"experiment": name, "mode": mode, "config": cfg.to_json() | {"graph": None},
-               "graphs": results, "figure": fig.name, "seconds": time.perf_counter() - t0}
+    plots.panels(
+        specs,
+        suptitle=f"{suptitle} [{mode}: {cfg.model.name} {cfg.optim.schedule}, {cfg.run.steps} steps × {cfg.run.batch}]",
+        ncol=3,
+        path=fig,
+    )
+    summary = {
+        "experiment": name,
+        "mode": mode,
+        "config": cfg.to_json() | {"graph": None},
+        "graphs": results,
+        "figure": fig.name,
+        "seconds": time.perf_counter() - t0,
+    }
     write_summary(out, summary)
     return summary

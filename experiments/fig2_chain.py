@@ -34,8 +34,9 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     ``smoke`` (tests only) trains for a few steps."""
     from causal_grad.graphs import chain
 
-    return _expkit.run_forest_figure(NAME, {"chain": chain(19)}, quick, out, seed, smoke,
-                                     "Fig. 2 — chain, S=10, T=20, α=0.1")
+    return _expkit.run_forest_figure(
+        NAME, {"chain": chain(19)}, quick, out, seed, smoke, "Fig. 2 — chain, S=10, T=20, α=0.1"
+    )
 
 
 def main(argv=None) -> dict:

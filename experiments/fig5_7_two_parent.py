@@ -37,10 +37,30 @@ def config(mode: str, seed: int):
     if mode == "full":  # the paper's run: the preset itself
         return preset("two-parent", two_parent(33), seed=seed)
     if mode == "quick":
-        return preset("two-parent", two_parent(17), lr=0.1, steps=4000, batch=512, eval_size=4096, eval_every=250,
-                      log_every=250, checkpoint_every=0, seed=seed)
-    return preset("two-parent", two_parent(9), lr=0.1, steps=40, batch=128, eval_size=512, eval_every=20,
-                  log_every=20, checkpoint_every=0, seed=seed)
+        return preset(
+            "two-parent",
+            two_parent(17),
+            lr=0.1,
+            steps=4000,
+            batch=512,
+            eval_size=4096,
+            eval_every=250,
+            log_every=250,
+            checkpoint_every=0,
+            seed=seed,
+        )
+    return preset(
+        "two-parent",
+        two_parent(9),
+        lr=0.1,
+        steps=40,
+        batch=128,
+        eval_size=512,
+        eval_every=20,
+        log_every=20,
+        checkpoint_every=0,
+        seed=seed,
+    )
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
@@ -62,35 +82,77 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     T = cfg.seq_len
     sets = cfg.graph.parent_sets[:T]
     slot_edges = [[(i, ps[m]) for i, ps in enumerate(sets) if len(ps) == 2] for m in range(2)]
-    takes = [SLOT_NAMES[d] if max(heads["argmax"][h]) >= 0.5 else "none (no parent is its argmax in half "
-             "the positions)" for h, d in enumerate(heads["dominant_parent"])]
+    takes = [
+        SLOT_NAMES[d] if max(heads["argmax"][h]) >= 0.5 else "none (no parent is its argmax in half the positions)"
+        for h, d in enumerate(heads["dominant_parent"])
+    ]
     specs = []
     for h in range(att.shape[0]):
         a = heads["argmax"][h]
-        specs.append(dict(kind="heatmap", data=att[h], edge_sets={"red": slot_edges[0], "cyan": slot_edges[1]},
-                          vmin=0.0, vmax=1.0,
-                          title=f"head {h}: takes parent {takes[h].split(' ')[0]}\nargmax on (i-1)//2 {a[0]:.0%}, "
-                                f"on i-1 {a[1]:.0%} (red: (i-1)//2, cyan: i-1)"))
+        specs.append(
+            dict(
+                kind="heatmap",
+                data=att[h],
+                edge_sets={"red": slot_edges[0], "cyan": slot_edges[1]},
+                vmin=0.0,
+                vmax=1.0,
+                title=f"head {h}: takes parent {takes[h].split(' ')[0]}\nargmax on (i-1)//2 {a[0]:.0%}, "
+                f"on i-1 {a[1]:.0%} (red: (i-1)//2, cyan: i-1)",
+            )
+        )
     steps, losses = _expkit.loss_curve(res)
-    ref = {"tuple estimator (Bayes)": b["in_context"], "one parent (i-1)//2": b["one_parent_0"],
-           "one parent i-1": b["one_parent_1"], "unigram": b["unigram"], "entropy floor": b["entropy_floor"]}
-    specs.append(dict(kind="curves", x=steps, series={"disentangled [2,1]": losses}, hlines=ref, xlabel="step",
-                      ylabel="held-out loss (nats)", title=f"loss {f['loss']:.3f}; heads split: {heads['split']}"))
+    ref = {
+        "tuple estimator (Bayes)": b["in_context"],
+        "one parent (i-1)//2": b["one_parent_0"],
+        "one parent i-1": b["one_parent_1"],
+        "unigram": b["unigram"],
+        "entropy floor": b["entropy_floor"],
+    }
+    specs.append(
+        dict(
+            kind="curves",
+            x=steps,
+            series={"disentangled [2,1]": losses},
+            hlines=ref,
+            xlabel="step",
+            ylabel="held-out loss (nats)",
+            title=f"loss {f['loss']:.3f}; heads split: {heads['split']}",
+        )
+    )
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.panels(specs, ncol=3,
-                 suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
-                          f"{cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]", path=fig)
-    summary = {"experiment": NAME, "mode": mode, "T": T, "loss": f["loss"],
-               "excess_over_in_context": f["excess_over_in_context"],
-               "in_context": b["in_context"], "one_parent_0": b["one_parent_0"], "one_parent_1": b["one_parent_1"],
-               "unigram": b["unigram"], "entropy_floor": b["entropy_floor"], "heads": heads, "head_takes": takes,
-               "split": heads["split"], "steps": res.history.get("steps_done"), "wall_s": res.history.get("wall_s"),
-               "config": cfg.to_json() | {"graph": f"two_parent({cfg.graph.n})"}, "figure": fig.name,
-               "seconds": time.perf_counter() - t0}
+    plots.panels(
+        specs,
+        ncol=3,
+        suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
+        f"{cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]",
+        path=fig,
+    )
+    summary = {
+        "experiment": NAME,
+        "mode": mode,
+        "T": T,
+        "loss": f["loss"],
+        "excess_over_in_context": f["excess_over_in_context"],
+        "in_context": b["in_context"],
+        "one_parent_0": b["one_parent_0"],
+        "one_parent_1": b["one_parent_1"],
+        "unigram": b["unigram"],
+        "entropy_floor": b["entropy_floor"],
+        "heads": heads,
+        "head_takes": takes,
+        "split": heads["split"],
+        "steps": res.history.get("steps_done"),
+        "wall_s": res.history.get("wall_s"),
+        "config": cfg.to_json() | {"graph": f"two_parent({cfg.graph.n})"},
+        "figure": fig.name,
+        "seconds": time.perf_counter() - t0,
+    }
     _expkit.write_summary(out, summary)
-    print(f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
-          f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
-          flush=True)
+    print(
+        f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
+        f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
+        flush=True,
+    )
     return summary
 
 

@@ -29,8 +29,9 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     from causal_grad.graphs import named_graph
 
     graphs = {"icl-pairs": named_graph("icl-pairs", 19), "random-tree": named_graph("random-tree", 19, seed=seed)}
-    return _expkit.run_forest_figure(NAME, graphs, quick, out, seed, smoke,
-                                     "Fig. 6 — icl pairs and a random tree, S=10, T=20, α=0.1")
+    return _expkit.run_forest_figure(
+        NAME, graphs, quick, out, seed, smoke, "Fig. 6 — icl pairs and a random tree, S=10, T=20, α=0.1"
+    )
 
 
 def main(argv=None) -> dict:

@@ -34,15 +34,35 @@ def config(mode: str, seed: int):
     from causal_grad.graphs import chain
     from causal_grad.training import preset
 
-    common = dict(vocab=10, alpha=0.1, seed=seed)  # preset "standard": AdamW 1e-2, wd 2e-4, 4096 steps (the paper's 2^12)
+    common = dict(
+        vocab=10, alpha=0.1, seed=seed
+    )  # preset "standard": AdamW 1e-2, wd 2e-4, 4096 steps (the paper's 2^12)
     if mode == "full":
-        return preset("standard", chain(19), batch=1024, eval_size=1 << 16, eval_every=128, log_every=128,
-                      checkpoint_every=1024, **common)
+        return preset(
+            "standard",
+            chain(19),
+            batch=1024,
+            eval_size=1 << 16,
+            eval_every=128,
+            log_every=128,
+            checkpoint_every=1024,
+            **common,
+        )
     if mode == "quick":
-        return preset("standard", chain(19), steps=400, batch=256, warmup=20, eval_size=4096, eval_every=50,
-                      log_every=50, **common)
-    return preset("standard", chain(19), steps=20, batch=64, eval_size=512, eval_every=10, log_every=10,
-                  d_model=16, **common)
+        return preset(
+            "standard",
+            chain(19),
+            steps=400,
+            batch=256,
+            warmup=20,
+            eval_size=4096,
+            eval_every=50,
+            log_every=50,
+            **common,
+        )
+    return preset(
+        "standard", chain(19), steps=20, batch=64, eval_size=512, eval_every=10, log_every=10, d_model=16, **common
+    )
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
@@ -61,21 +81,35 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     summary = _expkit.forest_summary(res)
     reached = bool(summary["excess_over_in_context"] <= REACH_TOL)
     specs = _expkit.model_panels(res, att, None, "chain")
-    specs[0]["title"] = (f"layer-1 attention, mean over 512 sequences\nprevious-token weight "
-                         f"{summary['previous_token']:.3f}, argmax recovers {summary['recovered']:.0%}")
+    specs[0]["title"] = (
+        f"layer-1 attention, mean over 512 sequences\nprevious-token weight "
+        f"{summary['previous_token']:.3f}, argmax recovers {summary['recovered']:.0%}"
+    )
     specs[-1]["title"] += "" if reached else f"\n(not within {REACH_TOL} nats of the estimator at this length)"
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.panels(specs, ncol=2,
-                 suptitle=f"Fig. 8 — standard transformer (d={cfg.model.d_model}, {cfg.model.layers} layers, MLP), "
-                          f"chain, S=10, T=20\n[{mode}: AdamW {cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]",
-                 path=fig)
-    summary.update(experiment=NAME, mode=mode, reached_estimator=reached, reach_tolerance=REACH_TOL,
-                   config=cfg.to_json() | {"graph": "chain(19)"}, figure=fig.name,
-                   seconds=time.perf_counter() - t0)
+    plots.panels(
+        specs,
+        ncol=2,
+        suptitle=f"Fig. 8 — standard transformer (d={cfg.model.d_model}, {cfg.model.layers} layers, MLP), "
+        f"chain, S=10, T=20\n[{mode}: AdamW {cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]",
+        path=fig,
+    )
+    summary.update(
+        experiment=NAME,
+        mode=mode,
+        reached_estimator=reached,
+        reach_tolerance=REACH_TOL,
+        config=cfg.to_json() | {"graph": "chain(19)"},
+        figure=fig.name,
+        seconds=time.perf_counter() - t0,
+    )
     _expkit.write_summary(out, summary)
-    print(f"{NAME}: loss {summary['loss']:.4f} vs estimator {summary['in_context']:.4f} (excess "
-          f"{summary['excess_over_in_context']:+.4f}; reached: {reached}); previous-token weight "
-          f"{summary['previous_token']:.3f}", flush=True)
+    print(
+        f"{NAME}: loss {summary['loss']:.4f} vs estimator {summary['in_context']:.4f} (excess "
+        f"{summary['excess_over_in_context']:+.4f}; reached: {reached}); previous-token weight "
+        f"{summary['previous_token']:.3f}",
+        flush=True,
+    )
     return summary
 
 

@@ -33,12 +33,24 @@ N_POS = 19
 
 def settings(mode: str) -> dict:
     if mode == "full":
-        return dict(graphs=20, train=dict(schedule="joint", optimizer="sgd", lr=1.0, steps=1 << 14, batch=1024,
-                                          eval_size=1 << 16, eval_every=1 << 11, log_every=1 << 11,
-                                          checkpoint_every=1 << 12))
+        return dict(
+            graphs=20,
+            train=dict(
+                schedule="joint",
+                optimizer="sgd",
+                lr=1.0,
+                steps=1 << 14,
+                batch=1024,
+                eval_size=1 << 16,
+                eval_every=1 << 11,
+                log_every=1 << 11,
+                checkpoint_every=1 << 12,
+            ),
+        )
     if mode == "quick":
-        return dict(graphs=6, train=dict(steps=200, stage1_steps=100, batch=1024, eval_size=4096, eval_every=50,
-                                         log_every=50))
+        return dict(
+            graphs=6, train=dict(steps=200, stage1_steps=100, batch=1024, eval_size=4096, eval_every=50, log_every=50)
+        )
     return dict(graphs=2, train=dict(_expkit.SMOKE_TRAIN))
 
 
@@ -73,17 +85,35 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         kids = [i for i, p in enumerate(graph.parents) if p >= 0]
         weights[g, kids] = parent_attention(att, graph)
         s = _expkit.forest_summary(res)
-        per_graph.append({k: s[k] for k in ("parents", "mean_parent_attention", "min_parent_attention", "recovered",
-                                            "all_recovered", "loss", "in_context", "excess_over_in_context", "wall_s")})
-        print(f"{NAME} forest {g}: {len(kids)} edges, mean parent attention {s['mean_parent_attention']:.3f} "
-              f"(min {s['min_parent_attention']:.3f}), loss {s['loss']:.4f} vs estimator {s['in_context']:.4f}", flush=True)
+        per_graph.append(
+            {
+                k: s[k]
+                for k in (
+                    "parents",
+                    "mean_parent_attention",
+                    "min_parent_attention",
+                    "recovered",
+                    "all_recovered",
+                    "loss",
+                    "in_context",
+                    "excess_over_in_context",
+                    "wall_s",
+                )
+            }
+        )
+        print(
+            f"{NAME} forest {g}: {len(kids)} edges, mean parent attention {s['mean_parent_attention']:.3f} "
+            f"(min {s['min_parent_attention']:.3f}), loss {s['loss']:.4f} vs estimator {s['in_context']:.4f}",
+            flush=True,
+        )
         if first is None:
             first = (res, att)
     count = np.sum(~np.isnan(weights), axis=0)
     with np.errstate(invalid="ignore"):
         mean = np.where(count > 0, np.nanmean(np.where(count > 0, weights, 0.0), axis=0), np.nan)
-    sd = np.array([np.nanstd(weights[:, i], ddof=1) if count[i] > 1 else (0.0 if count[i] == 1 else np.nan)
-                   for i in range(N_POS)])
+    sd = np.array(
+        [np.nanstd(weights[:, i], ddof=1) if count[i] > 1 else (0.0 if count[i] == 1 else np.nan) for i in range(N_POS)]
+    )
     graph_means = np.array([r["mean_parent_attention"] for r in per_graph])
     headline = float(np.mean(graph_means))
     headline_sd = float(np.std(graph_means, ddof=1)) if len(graph_means) > 1 else 0.0
@@ -91,34 +121,70 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     res0, att0 = first
     edges0 = [(i, p) for i, p in enumerate(res0.config.graph.parents) if p >= 0]
     specs = [
-        dict(kind="errorbars", x=pos, series={"mean ± sd over graphs": (mean[pos], mean[pos] - sd[pos],
-                                                                         mean[pos] + sd[pos])},
-             hlines={"uniform over j ≤ i (position 10)": 1 / 11}, xlabel="position i (with a parent)",
-             ylabel="softmax(A1)[i, p(i)]", ylim=(0, 1.08),
-             title=f"parent attention per position over {len(graphs)} forests\nheadline (mean of per-graph "
-                   f"averages) {headline:.3f} ± {headline_sd:.3f}"),
-        dict(kind="bars", labels=[f"forest {g}" for g in range(len(graphs))],
-             series={"mean parent attention": graph_means,
-                     "min parent attention": [r["min_parent_attention"] for r in per_graph]},
-             ylabel="attention weight", ylim=(0, 1.3), title="per forest", rotation=45),
-        dict(kind="heatmap", data=att0[0], edges=edges0, vmin=0.0, vmax=1.0,
-             title="forest 0: layer-1 attention (edges outlined)"),
+        dict(
+            kind="errorbars",
+            x=pos,
+            series={"mean ± sd over graphs": (mean[pos], mean[pos] - sd[pos], mean[pos] + sd[pos])},
+            hlines={"uniform over j ≤ i (position 10)": 1 / 11},
+            xlabel="position i (with a parent)",
+            ylabel="softmax(A1)[i, p(i)]",
+            ylim=(0, 1.08),
+            title=f"parent attention per position over {len(graphs)} forests\nheadline (mean of per-graph "
+            f"averages) {headline:.3f} ± {headline_sd:.3f}",
+        ),
+        dict(
+            kind="bars",
+            labels=[f"forest {g}" for g in range(len(graphs))],
+            series={
+                "mean parent attention": graph_means,
+                "min parent attention": [r["min_parent_attention"] for r in per_graph],
+            },
+            ylabel="attention weight",
+            ylim=(0, 1.3),
+            title="per forest",
+            rotation=45,
+        ),
+        dict(
+            kind="heatmap",
+            data=att0[0],
+            edges=edges0,
+            vmin=0.0,
+            vmax=1.0,
+            title="forest 0: layer-1 attention (edges outlined)",
+        ),
     ]
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.panels(specs, ncol=3,
-                 suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
-                          f"{cfg.optim.schedule}, {cfg.run.steps} steps × {cfg.run.batch}]", path=fig)
-    summary = {"experiment": NAME, "mode": mode, "graphs": len(graphs), "headline": headline,
-               "headline_sd": headline_sd,
-               "per_position": {"position": pos.tolist(), "mean": mean[pos].tolist(), "sd": sd[pos].tolist(),
-                                "count": count[pos].tolist()},
-               "per_graph": per_graph,
-               "all_recovered_fraction": float(np.mean([r["all_recovered"] for r in per_graph])),
-               "config": cfg.to_json() | {"graph": "random_forest(fold_in(key(seed), g), 19, 0.5)"},
-               "figure": fig.name, "seconds": time.perf_counter() - t0}
+    plots.panels(
+        specs,
+        ncol=3,
+        suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
+        f"{cfg.optim.schedule}, {cfg.run.steps} steps × {cfg.run.batch}]",
+        path=fig,
+    )
+    summary = {
+        "experiment": NAME,
+        "mode": mode,
+        "graphs": len(graphs),
+        "headline": headline,
+        "headline_sd": headline_sd,
+        "per_position": {
+            "position": pos.tolist(),
+            "mean": mean[pos].tolist(),
+            "sd": sd[pos].tolist(),
+            "count": count[pos].tolist(),
+        },
+        "per_graph": per_graph,
+        "all_recovered_fraction": float(np.mean([r["all_recovered"] for r in per_graph])),
+        "config": cfg.to_json() | {"graph": "random_forest(fold_in(key(seed), g), 19, 0.5)"},
+        "figure": fig.name,
+        "seconds": time.perf_counter() - t0,
+    }
     _expkit.write_summary(out, summary)
-    print(f"{NAME}: headline {headline:.3f} ± {headline_sd:.3f} over {len(graphs)} forests; all parents "
-          f"recovered in {summary['all_recovered_fraction']:.0%}", flush=True)
+    print(
+        f"{NAME}: headline {headline:.3f} ± {headline_sd:.3f} over {len(graphs)} forests; all parents "
+        f"recovered in {summary['all_recovered_fraction']:.0%}",
+        flush=True,
+    )
     return summary
 
 

@@ -38,8 +38,22 @@ import _expkit  # noqa: E402
 NAME = "icl_mc"
 
 #: Edelman et al.'s ICL-MC setting (their code's defaults).
-ICL_MC = dict(vocab=2, k=1, seq_len=101, alpha=1.0, initial="stationary", d_model=16, layers=2, heads=1,
-              lr=5e-4, b1=0.9, b2=0.95, weight_decay=0.1, batch=64, steps=2000)
+ICL_MC = dict(
+    vocab=2,
+    k=1,
+    seq_len=101,
+    alpha=1.0,
+    initial="stationary",
+    d_model=16,
+    layers=2,
+    heads=1,
+    lr=5e-4,
+    b1=0.9,
+    b2=0.95,
+    weight_decay=0.1,
+    batch=64,
+    steps=2000,
+)
 
 
 def sizes(mode: str) -> dict:
@@ -47,10 +61,10 @@ def sizes(mode: str) -> dict:
     if mode == "smoke":
         return dict(seeds=2, steps=40, eval_every=10, eval_size=64, seq_len=21, fig2_seeds=1)
     if mode == "quick":
-        return dict(seeds=3, steps=ICL_MC["steps"], eval_every=25, eval_size=512, seq_len=ICL_MC["seq_len"],
-                    fig2_seeds=2)
-    return dict(seeds=5, steps=ICL_MC["steps"], eval_every=20, eval_size=512, seq_len=ICL_MC["seq_len"],
-                fig2_seeds=3)
+        return dict(
+            seeds=3, steps=ICL_MC["steps"], eval_every=25, eval_size=512, seq_len=ICL_MC["seq_len"], fig2_seeds=2
+        )
+    return dict(seeds=5, steps=ICL_MC["steps"], eval_every=20, eval_size=512, seq_len=ICL_MC["seq_len"], fig2_seeds=3)
 
 
 def train_icl_mc(seed: int, steps: int, eval_every: int, eval_size: int, seq_len: int) -> dict:
@@ -67,8 +81,9 @@ def train_icl_mc(seed: int, steps: int, eval_every: int, eval_size: int, seq_len
 
     s = ICL_MC
     task = NGramTask(s["vocab"], s["k"], seq_len, alpha=s["alpha"], initial=s["initial"])
-    spec = build_model(model_config("standard", d_model=s["d_model"], layers=s["layers"], heads=s["heads"]),
-                       s["vocab"], seq_len)
+    spec = build_model(
+        model_config("standard", d_model=s["d_model"], layers=s["layers"], heads=s["heads"]), s["vocab"], seq_len
+    )
     opt = optax.adamw(s["lr"], b1=s["b1"], b2=s["b2"], weight_decay=s["weight_decay"])
     key = jax.random.key(seed)
     params = spec.init(jax.random.fold_in(key, 0))
@@ -102,8 +117,11 @@ def train_icl_mc(seed: int, steps: int, eval_every: int, eval_size: int, seq_len
         if t0 < steps:
             params, state, _ = chunk(params, state, t0)
     curves = StrategyCurves(tuple(steps_done), {k: np.array([e[k] for e in kls]) for k in kls[0]})
-    return {**curves.to_dict(), "loss_per_position": np.asarray(per_pos).tolist(),
-            "final_loss": float(np.mean(per_pos))}
+    return {
+        **curves.to_dict(),
+        "loss_per_position": np.asarray(per_pos).tolist(),
+        "final_loss": float(np.mean(per_pos)),
+    }
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
@@ -124,13 +142,18 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     for s in seeds:
         r = train_icl_mc(s, sz["steps"], sz["eval_every"], sz["eval_size"], sz["seq_len"])
         runs.append(r)
-        print(f"{NAME} ICL-MC seed {s}: transitions {r['transitions']}, nearest at {r['nearest_step']}, "
-              f"progression {'yes' if r['progression'] else 'no'}; final next-token loss {r['final_loss']:.4f}",
-              flush=True)
+        print(
+            f"{NAME} ICL-MC seed {s}: transitions {r['transitions']}, nearest at {r['nearest_step']}, "
+            f"progression {'yes' if r['progression'] else 'no'}; final next-token loss {r['final_loss']:.4f}",
+            flush=True,
+        )
     icl_summary = transition_summary([StrategyCurves(tuple(r["steps"]), r["kl"]) for r in runs])
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.strategy_curves(runs, path=fig, title=f"ICL-MC (S=2, T={sz['seq_len']}, standard 2×1 head, d=16): KL over "
-                                                f"all positions, {len(seeds)} seeds")
+    plots.strategy_curves(
+        runs,
+        path=fig,
+        title=f"ICL-MC (S=2, T={sz['seq_len']}, standard 2×1 head, d=16): KL over all positions, {len(seeds)} seeds",
+    )
     # part 2: the figure-2 task, query-only loss, disentangled model (the run's evaluator records the KL)
     fig2_runs = []
     for i in range(sz["fig2_seeds"]):
@@ -138,17 +161,31 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         res = _expkit.train_run(cfg, out, f"{mode}-fig2-seed{seed + i}", quick=mode != "full")
         c = strategy_curves_of(res.history).to_dict()
         fig2_runs.append(c)
-        print(f"{NAME} fig-2 seed {seed + i}: transitions {c['transitions']}, nearest at {c['nearest_step']}, "
-              f"progression {'yes' if c['progression'] else 'no'}", flush=True)
+        print(
+            f"{NAME} fig-2 seed {seed + i}: transitions {c['transitions']}, nearest at {c['nearest_step']}, "
+            f"progression {'yes' if c['progression'] else 'no'}",
+            flush=True,
+        )
     fig2_summary = transition_summary([StrategyCurves(tuple(r["steps"]), r["kl"]) for r in fig2_runs])
     fig2 = plots.output_path(out / "fig2_strategies.png")
-    plots.strategy_curves(fig2_runs, path=fig2, title="Fig. 2 task (chain, S=10, query-only loss, disentangled): "
-                                                      "KL at the query")
-    summary = {"experiment": NAME, "mode": mode, "settings": {**ICL_MC, **sz},
-               "icl_mc": {"seeds": seeds, "runs": runs, "summary": icl_summary},
-               "fig2": {"seeds": [seed + i for i in range(sz["fig2_seeds"])], "runs": fig2_runs,
-                        "summary": fig2_summary, "config": cfg.to_json() | {"graph": None}},
-               "figure": fig.name, "fig2_figure": fig2.name, "seconds": time.perf_counter() - t0}
+    plots.strategy_curves(
+        fig2_runs, path=fig2, title="Fig. 2 task (chain, S=10, query-only loss, disentangled): KL at the query"
+    )
+    summary = {
+        "experiment": NAME,
+        "mode": mode,
+        "settings": {**ICL_MC, **sz},
+        "icl_mc": {"seeds": seeds, "runs": runs, "summary": icl_summary},
+        "fig2": {
+            "seeds": [seed + i for i in range(sz["fig2_seeds"])],
+            "runs": fig2_runs,
+            "summary": fig2_summary,
+            "config": cfg.to_json() | {"graph": None},
+        },
+        "figure": fig.name,
+        "fig2_figure": fig2.name,
+        "seconds": time.perf_counter() - t0,
+    }
     _expkit.write_summary(out, summary)
     return summary
 

@@ -17,7 +17,10 @@ from hypothesis import HealthCheck, settings
 os.environ.setdefault("CAUSAL_GRAD_CPU_DEVICES", "1")
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, print_blob=True,
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])

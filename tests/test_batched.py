@@ -23,13 +23,16 @@ GROUPS = ("A1", "A2", "W")
 def _params(key):
     d0 = S + T
     k = jax.random.split(key, 3)
-    return {"A": [0.3 * jax.random.normal(k[0], (1, d0, d0)), 0.3 * jax.random.normal(k[1], (1, 2 * d0, 2 * d0))],
-            "W": 0.3 * jax.random.normal(k[2], (4 * d0, S))}
+    return {
+        "A": [0.3 * jax.random.normal(k[0], (1, d0, d0)), 0.3 * jax.random.normal(k[1], (1, 2 * d0, 2 * d0))],
+        "W": 0.3 * jax.random.normal(k[2], (4 * d0, S)),
+    }
 
 
 def _alone(sample, params, seed_key, opt):
-    runner = ChunkRunner(disentangled_loss, sample, opt, params, LABELS, GROUPS, B, mesh=data_mesh(jax.devices()[:1]),
-                         max_chunk=STEPS)
+    runner = ChunkRunner(
+        disentangled_loss, sample, opt, params, LABELS, GROUPS, B, mesh=data_mesh(jax.devices()[:1]), max_chunk=STEPS
+    )
     state, losses = runner(runner.init_state(params), seed_key, STEPS)
     return state, losses
 

@@ -61,8 +61,10 @@ def _random_params(key, config, S, T):
     p = cf.init(key, config, S, T)
     leaves, tree = jax.tree.flatten(p)
     keys = jax.random.split(jax.random.key(99), len(leaves))
-    leaves = [np.asarray(x, np.float64) + 0.4 * np.asarray(jax.random.normal(k, x.shape), np.float64)
-              for x, k in zip(leaves, keys)]
+    leaves = [
+        np.asarray(x, np.float64) + 0.4 * np.asarray(jax.random.normal(k, x.shape), np.float64)
+        for x, k in zip(leaves, keys)
+    ]
     return jax.tree.unflatten(tree, [jnp.asarray(x, jnp.float64) for x in leaves])
 
 
@@ -185,8 +187,11 @@ def test_registered_and_trainable_through_the_protocol():
     m = build_model(cfg, 3, 5)
     p = m.init(jax.random.key(0))
     assert m.group_names == ("A1", "rest") and jax.tree.leaves(m.groups(p)).count("A1") == 1
-    tc = TrainConfig(task=TaskConfig(random_tree(jax.random.key(1), 4), vocab=3, alpha=0.5), model=cfg,
-                     optim=OptimConfig(schedule="joint", optimizer="adamw", lr=1e-2, weight_decay=2e-4),
-                     run=RunConfig(steps=20, batch=32, eval_every=10, eval_size=64, log_every=10))
+    tc = TrainConfig(
+        task=TaskConfig(random_tree(jax.random.key(1), 4), vocab=3, alpha=0.5),
+        model=cfg,
+        optim=OptimConfig(schedule="joint", optimizer="adamw", lr=1e-2, weight_decay=2e-4),
+        run=RunConfig(steps=20, batch=32, eval_every=10, eval_size=64, log_every=10),
+    )
     res = train(tc, progress=False)
     assert res.history["eval"][-1]["loss"] < res.history["eval"][0]["loss"]

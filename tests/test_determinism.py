@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -41,8 +40,9 @@ def leaves(x) -> list[np.ndarray]:
 
 def bit_identical(a, b) -> bool:
     la, lb = leaves(a), leaves(b)
-    return len(la) == len(lb) and all(x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
-                                      for x, y in zip(la, lb))
+    return len(la) == len(lb) and all(
+        x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes() for x, y in zip(la, lb)
+    )
 
 
 def digest(x) -> str:
@@ -74,8 +74,11 @@ def test_named_graph_seed():
 
 
 # ---------------------------------------------------------------------- priors
-@pytest.mark.parametrize("prior", [priors.Dirichlet(0.1), priors.Floored(0.5), priors.Sticky(0.3),
-                                   priors.PermutationLike(), priors.UniformOver(PIS)], ids=repr)
+@pytest.mark.parametrize(
+    "prior",
+    [priors.Dirichlet(0.1), priors.Floored(0.5), priors.Sticky(0.3), priors.PermutationLike(), priors.UniformOver(PIS)],
+    ids=repr,
+)
 def test_prior_sample(prior):
     check_keyed(lambda k: prior.sample(k, (8,), S))
     check_keyed(lambda k: prior.sample_batch_last(k, 8, S))
@@ -124,8 +127,9 @@ def test_self_entry_over_prior():
 def test_monte_carlo_gradient():
     T = TASK.seq_len
     check_keyed(lambda k: cg.monte_carlo_gradient(TASK, k, np.zeros((T, T)), np.eye(S), eps=1e-3, num=32, batch=16))
-    check_keyed(lambda k: cg.monte_carlo_gradient(TASK, k, np.zeros((T, T)), np.eye(S), eps=1e-3, num=32, batch=16,
-                                                  pis=PIS))
+    check_keyed(
+        lambda k: cg.monte_carlo_gradient(TASK, k, np.zeros((T, T)), np.eye(S), eps=1e-3, num=32, batch=16, pis=PIS)
+    )
 
 
 def test_monte_carlo_linearized_at_init():
@@ -135,10 +139,12 @@ def test_monte_carlo_linearized_at_init():
 
 def test_exact_paths_bit_identical():
     T = TASK.seq_len
-    for fn in (lambda: cg.exact_population_gradient(TASK, PIS, np.zeros((T, T)), 0.5 * np.eye(S), eps=1e-3),
-               lambda: cg.linearized_gradient_at_init(TASK, PIS, eps=1e-3),
-               lambda: cg.exact_gradient_at_init_dp(TASK, PIS, eps=1e-3),
-               lambda: cg.mi_approximation(TASK, PIS).per_pi):
+    for fn in (
+        lambda: cg.exact_population_gradient(TASK, PIS, np.zeros((T, T)), 0.5 * np.eye(S), eps=1e-3),
+        lambda: cg.linearized_gradient_at_init(TASK, PIS, eps=1e-3),
+        lambda: cg.exact_gradient_at_init_dp(TASK, PIS, eps=1e-3),
+        lambda: cg.mi_approximation(TASK, PIS).per_pi,
+    ):
         assert bit_identical(fn(), fn())
 
 
@@ -155,8 +161,18 @@ def test_training_weights_bit_identical():
     from causal_grad.training import default_config, train
 
     def run(seed):
-        cfg = default_config("reduced", cg.chain(3), vocab=3, alpha=0.5, steps=6, stage1_steps=3, batch=32,
-                             eval_every=3, eval_size=64, seed=seed)
+        cfg = default_config(
+            "reduced",
+            cg.chain(3),
+            vocab=3,
+            alpha=0.5,
+            steps=6,
+            stage1_steps=3,
+            batch=32,
+            eval_every=3,
+            eval_size=64,
+            seed=seed,
+        )
         return train(cfg, progress=False).params
 
     a, b, c = run(0), run(0), run(1)
@@ -192,13 +208,19 @@ def test_fresh_process_reproduces_the_bits():
         "random_tree": digest(cg.random_tree(k, 12)),
         "dirichlet": digest(priors.Dirichlet(0.1).sample(k, (8,), S)),
         "task.sample": digest(TASK.sample(k, 16)),
-        "mc_gradient": digest(cg.monte_carlo_gradient(TASK, k, np.zeros((T, T)), np.eye(S), eps=1e-3, num=32,
-                                                      batch=16)),
+        "mc_gradient": digest(
+            cg.monte_carlo_gradient(TASK, k, np.zeros((T, T)), np.eye(S), eps=1e-3, num=32, batch=16)
+        ),
         "linearized": digest(cg.linearized_gradient_at_init(TASK, PIS, eps=1e-3)),
     }
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    r = subprocess.run([sys.executable, "-c", _SCRIPT.format(tests=str(Path(__file__).parent))], capture_output=True,
-                       text=True, timeout=600, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", _SCRIPT.format(tests=str(Path(__file__).parent))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     there = json.loads(r.stdout.strip().splitlines()[-1])
     assert there == here
@@ -208,8 +230,9 @@ def test_fresh_process_reproduces_the_bits():
 def _cfg(**kw):
     from causal_grad.training import default_config
 
-    base = dict(vocab=3, alpha=0.5, steps=40, stage1_steps=20, batch=32, eval_every=5, eval_size=64,
-                checkpoint_every=20, seed=3)
+    base = dict(
+        vocab=3, alpha=0.5, steps=40, stage1_steps=20, batch=32, eval_every=5, eval_size=64, checkpoint_every=20, seed=3
+    )
     return default_config("reduced", cg.chain(3), **{**base, **kw})
 
 
@@ -248,10 +271,37 @@ def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
 
 
 def _train_argv(out, steps):
-    return [sys.executable, "-m", "causal_grad", "train", "--graph", "chain", "--n", "3", "--vocab", "3",
-            "--alpha", "0.5", "--steps", str(steps), "--stage1-steps", str(steps // 2), "--batch", "256",
-            "--eval-every", "50", "--eval-size", "64", "--checkpoint-every", "500", "--seed", "5", "--no-progress",
-            "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "causal_grad",
+        "train",
+        "--graph",
+        "chain",
+        "--n",
+        "3",
+        "--vocab",
+        "3",
+        "--alpha",
+        "0.5",
+        "--steps",
+        str(steps),
+        "--stage1-steps",
+        str(steps // 2),
+        "--batch",
+        "256",
+        "--eval-every",
+        "50",
+        "--eval-size",
+        "64",
+        "--checkpoint-every",
+        "500",
+        "--seed",
+        "5",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 _STEPS = 1000  # about 5 s of training: time to interrupt it after step 100
@@ -324,8 +374,7 @@ def test_results_json_never_half_written_after_sigkill(tmp_path):
 
     for delay in (0.0, 0.013, 0.029):
         out = tmp_path / f"kill{delay}"
-        proc = subprocess.Popen(_train_argv(out, _STEPS), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(_train_argv(out, _STEPS), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for_progress(proc, out, 50)
             time.sleep(delay)

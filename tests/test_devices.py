@@ -30,13 +30,22 @@ print(json.dumps({{"set": r.devices, "reason": r.reason, "n": len(jax.devices())
 
 
 def _run(arg: str = "", before: str = "", **env) -> dict:
-    e = {k: v for k, v in os.environ.items()
-         if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "CAUSAL_GRAD_CPU_DEVICES", "JAX_PLATFORMS")}
+    e = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "CAUSAL_GRAD_CPU_DEVICES", "JAX_PLATFORMS")
+    }
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
     e["JAX_PLATFORMS"] = "cpu"
     e.update(env)
-    r = subprocess.run([sys.executable, "-c", _SCRIPT.format(arg=arg, before=before)], check=False, capture_output=True,
-                       text=True, env=e, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", _SCRIPT.format(arg=arg, before=before)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -75,8 +84,10 @@ def test_too_late_is_reported_not_raised():
 
 def test_accelerator_platform_left_alone():
     # JAX_PLATFORMS naming an accelerator first: nothing is set (checked without starting JAX)
-    code = ("import os; os.environ['JAX_PLATFORMS'] = 'cuda,cpu'\n"
-            "from causal_grad.devices import use_all_cores; r = use_all_cores(3); print(r.devices, r.reason)")
+    code = (
+        "import os; os.environ['JAX_PLATFORMS'] = 'cuda,cpu'\n"
+        "from causal_grad.devices import use_all_cores; r = use_all_cores(3); print(r.devices, r.reason)"
+    )
     e = dict(os.environ, PYTHONPATH=str(REPO))
     e.pop("JAX_PLATFORMS", None)
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=e, timeout=300)

@@ -20,8 +20,20 @@ from causal_grad.commands import figures
 from causal_grad.commands.figures import EXPERIMENTS, load_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FOREST_KEYS = ("loss", "in_context", "entropy_floor", "unigram", "excess_over_in_context", "recovered", "all_recovered",
-               "mean_parent_attention", "min_parent_attention", "shd", "previous_token", "parents")
+FOREST_KEYS = (
+    "loss",
+    "in_context",
+    "entropy_floor",
+    "unigram",
+    "excess_over_in_context",
+    "recovered",
+    "all_recovered",
+    "mean_parent_attention",
+    "min_parent_attention",
+    "shd",
+    "previous_token",
+    "parents",
+)
 
 
 def _png(path):
@@ -53,8 +65,17 @@ def _check_fig6(res, out):
 
 def _check_fig5_7(res, out):
     _png(out / "fig5_7_two_parent.png")
-    for k in ("loss", "in_context", "one_parent_0", "one_parent_1", "unigram", "entropy_floor", "heads", "head_takes",
-              "split"):
+    for k in (
+        "loss",
+        "in_context",
+        "one_parent_0",
+        "one_parent_1",
+        "unigram",
+        "entropy_floor",
+        "heads",
+        "head_takes",
+        "split",
+    ):
         assert k in res, k
     assert res["loss"] >= res["entropy_floor"] - 1e-5
     assert len(res["heads"]["argmax"]) == 2 and len(res["head_takes"]) == 2
@@ -128,10 +149,17 @@ def _check_icl_mc(res, out):
     assert len(lpp) == res["settings"]["seq_len"] and all(v >= 0 for v in lpp)
 
 
-CHECKS = {"fig2_chain": _check_fig2, "fig6_icl_tree": _check_fig6, "fig5_7_two_parent": _check_fig5_7,
-          "fig8_standard": _check_fig8, "fig9_many_forests": _check_fig9,
-          "sample_complexity": _check_sample_complexity, "ood": _check_ood, "finite_t_departure": _check_finite_t,
-          "icl_mc": _check_icl_mc}
+CHECKS = {
+    "fig2_chain": _check_fig2,
+    "fig6_icl_tree": _check_fig6,
+    "fig5_7_two_parent": _check_fig5_7,
+    "fig8_standard": _check_fig8,
+    "fig9_many_forests": _check_fig9,
+    "sample_complexity": _check_sample_complexity,
+    "ood": _check_ood,
+    "finite_t_departure": _check_finite_t,
+    "icl_mc": _check_icl_mc,
+}
 
 
 def test_every_experiment_has_a_check_and_the_shared_signature():

@@ -9,8 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 tl = pytest.importorskip("transformer_lens")
 if not hasattr(tl, "HookedTransformerConfig"):
-    pytest.skip("transformer_lens >= 4 has no HookedTransformer (the extra pins transformer_lens<4)",
-                allow_module_level=True)
+    pytest.skip(
+        "transformer_lens >= 4 has no HookedTransformer (the extra pins transformer_lens<4)", allow_module_level=True
+    )
 
 from causal_grad.interop import transformer_lens as tlx
 from causal_grad.models import disentangled as dis
@@ -52,7 +53,7 @@ def test_disentangled_export_has_equal_logits_and_attention(heads):
     ours = np.asarray(dis.disentangled_logits(params, tok))
     np.testing.assert_allclose(logits[:, -1].numpy(), ours, rtol=RTOL, atol=ATOL)
     first = np.asarray(dis.first_layer_attention(params, tok))  # (B, H, T, T)
-    np.testing.assert_allclose(cache["pattern", 0].numpy()[:, :heads[0]], first, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(cache["pattern", 0].numpy()[:, : heads[0]], first, rtol=RTOL, atol=ATOL)
 
 
 def test_head_detector_finds_a_previous_token_head():

@@ -21,8 +21,12 @@ def test_csv_rows_columns_and_new_keys(tmp_path):
         w.write(10, {"loss": float("nan")})  # lr missing: empty cell
         w.write(20, {"loss": 1.25, "lr": 0.25, "excess": 0.1})  # new key: widens the file
     rows = _read(tmp_path / "metrics.csv")
-    assert rows == [["step", "loss", "lr", "excess"], ["0", "2.5", "0.5", ""], ["10", "nan", "", ""],
-                    ["20", "1.25", "0.25", "0.1"]]
+    assert rows == [
+        ["step", "loss", "lr", "excess"],
+        ["0", "2.5", "0.5", ""],
+        ["10", "nan", "", ""],
+        ["20", "1.25", "0.25", "0.1"],
+    ]
 
 
 def test_csv_strict_refuses_new_keys_and_bad_values(tmp_path):
@@ -53,10 +57,22 @@ def test_csv_resume_keeps_rows_up_to_the_step(tmp_path):
 
 
 def test_flatten_metrics():
-    row = {"step": 5, "loss": 2.0, "name": "x", "heads": {"split": True, "weight": [[0.9, 0.1]]}, "none": None,
-           "arr": np.array([1, 2])}
-    assert logs.flatten_metrics(row) == {"loss": 2.0, "heads/split": 1.0, "heads/weight/0/0": 0.9,
-                                         "heads/weight/0/1": 0.1, "arr/0": 1.0, "arr/1": 2.0}
+    row = {
+        "step": 5,
+        "loss": 2.0,
+        "name": "x",
+        "heads": {"split": True, "weight": [[0.9, 0.1]]},
+        "none": None,
+        "arr": np.array([1, 2]),
+    }
+    assert logs.flatten_metrics(row) == {
+        "loss": 2.0,
+        "heads/split": 1.0,
+        "heads/weight/0/0": 0.9,
+        "heads/weight/0/1": 0.1,
+        "arr/0": 1.0,
+        "arr/1": 2.0,
+    }
 
 
 def test_open_writers_validates_the_kinds(tmp_path):
@@ -79,8 +95,9 @@ def test_tensorboard_events_read_back_with_tensorboards_reader(tmp_path):
     assert set(acc.Tags()["scalars"]) == {"loss", "parent_attention"}
     got = {e.step: e.value for e in acc.Scalars("loss")}
     assert got == values  # exact in float32
-    np.testing.assert_allclose([e.value for e in acc.Scalars("parent_attention")],
-                               np.float32([v / 4 for v in values.values()]), rtol=0, atol=0)
+    np.testing.assert_allclose(
+        [e.value for e in acc.Scalars("parent_attention")], np.float32([v / 4 for v in values.values()]), rtol=0, atol=0
+    )
 
 
 def test_wandb_offline_run(tmp_path, monkeypatch):

@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 
 from causal_grad.models import causal_softmax, reduced_apply
-from causal_grad.models.disentangled import (disentangled_apply, disentangled_dims, disentangled_logits,
-                                             disentangled_loss, disentangled_normal, disentangled_reference_logits,
-                                             disentangled_zeros, induction_block, induction_init, layer1_attention,
-                                             position_attention, readout_block)
+from causal_grad.models.disentangled import (
+    disentangled_apply,
+    disentangled_dims,
+    disentangled_logits,
+    disentangled_loss,
+    disentangled_normal,
+    disentangled_reference_logits,
+    disentangled_zeros,
+    induction_block,
+    induction_init,
+    layer1_attention,
+    position_attention,
+    readout_block,
+)
 from causal_grad.models.standard import standard_attention, standard_init, standard_loss, standard_model
 
 # jit every entry point once: eager mode would compile each small op separately (slow on a busy 2-core CPU)
@@ -80,8 +90,9 @@ def test_two_layer_fast_path_matches_definition_in_float64(heads):
         def ref_loss(q):
             return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(disentangled_reference_logits(q, tok)), -1))
 
-        np.testing.assert_allclose(jax.jit(disentangled_logits)(p, tok), jax.jit(disentangled_reference_logits)(p, tok),
-                                   rtol=0, atol=1e-10)
+        np.testing.assert_allclose(
+            jax.jit(disentangled_logits)(p, tok), jax.jit(disentangled_reference_logits)(p, tok), rtol=0, atol=1e-10
+        )
         g_fast = jax.jit(jax.grad(disentangled_loss))(p, tok, y)
         g_ref = jax.jit(jax.grad(ref_loss))(p)
         for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
@@ -190,9 +201,13 @@ def test_the_model_protocol_and_build_model():
 
     assert set(MODELS) >= {"reduced", "disentangled", "standard"}
     tok, y = _tokens(), _targets()
-    for cfg in (reduced.Config(), disentangled.Config(), disentangled.Config(heads=(2, 1), init="normal",
-                                                                             init_scale=0.5),
-                disentangled.Config(init="induction"), standard.Config(d_model=8, heads=2)):
+    for cfg in (
+        reduced.Config(),
+        disentangled.Config(),
+        disentangled.Config(heads=(2, 1), init="normal", init_scale=0.5),
+        disentangled.Config(init="induction"),
+        standard.Config(d_model=8, heads=2),
+    ):
         mod = MODELS[cfg.name]
         params = mod.init(jax.random.key(0), cfg, S, T)
         lg = np.asarray(jax.jit(lambda p, t: mod.logits(p, t, cfg))(params, tok), np.float64)

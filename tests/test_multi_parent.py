@@ -45,6 +45,7 @@ def _autodiff_G(graph, S, eps, beta, **pop):
     tokens, prob, target = enumerate_sequences(graph, S, **pop)
     T = tokens.shape[1]
     with x64():
+
         def loss(A1):
             yhat = _reduced_yhat(A1, beta, jnp.asarray(tokens), S, eps)
             return -jnp.sum(jnp.asarray(prob) * jnp.sum(jnp.asarray(target) * jnp.log(yhat), -1))
@@ -54,8 +55,11 @@ def _autodiff_G(graph, S, eps, beta, **pop):
 
 
 def test_exact_gradient_matches_autodiff_of_the_exact_loss():
-    for graph, pop in ((ngram_graph(6, 2), {"alpha": 0.5}), (two_parent(7), {"alpha": 1.0}),
-                       (ngram_graph(6, 2), {"tables": xor_tables(0.2)})):
+    for graph, pop in (
+        (ngram_graph(6, 2), {"alpha": 0.5}),
+        (two_parent(7), {"alpha": 1.0}),
+        (ngram_graph(6, 2), {"tables": xor_tables(0.2)}),
+    ):
         G = multi_parent_gradient_exact(graph, 2, eps=0.01, **pop).G
         ad = _autodiff_G(graph, 2, 0.01, 1e-6, **pop)
         np.testing.assert_allclose(G, ad, rtol=0, atol=1e-4 * np.abs(G).max())

@@ -11,11 +11,13 @@ from causal_grad.ngram import NGramTask
 
 S, T, B = 3, 8, 16
 
-CONFIGS = [model_config("reduced", beta0=2.0), model_config("disentangled", heads=(1, 1), init="normal",
-                                                             init_scale=0.5),
-           model_config("disentangled", heads=(2, 1, 1), init="normal", init_scale=0.3),
-           model_config("disentangled", heads=(1,), init="normal", init_scale=0.5),
-           model_config("standard", d_model=16, layers=2, heads=2, mlp_ratio=2)]
+CONFIGS = [
+    model_config("reduced", beta0=2.0),
+    model_config("disentangled", heads=(1, 1), init="normal", init_scale=0.5),
+    model_config("disentangled", heads=(2, 1, 1), init="normal", init_scale=0.3),
+    model_config("disentangled", heads=(1,), init="normal", init_scale=0.5),
+    model_config("standard", d_model=16, layers=2, heads=2, mlp_ratio=2),
+]
 
 
 def _data():

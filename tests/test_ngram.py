@@ -27,10 +27,10 @@ P_MIN = 1e-3
 
 def _direct_counts(tokens: np.ndarray, k: int, S: int, t: int) -> np.ndarray:
     """n_t(b) by a plain loop: transitions m ≤ t whose context equals the context ending at t."""
-    ctx = tuple(tokens[t - k + 1:t + 1])
+    ctx = tuple(tokens[t - k + 1 : t + 1])
     n = np.zeros(S)
     for m in range(k, t + 1):
-        if tuple(tokens[m - k:m]) == ctx:
+        if tuple(tokens[m - k : m]) == ctx:
             n[tokens[m]] += 1
     return n
 
@@ -59,7 +59,7 @@ def test_in_context_estimator_equals_direct_count():
     # unigram: smoothed counts of the prefix
     U = np.asarray(task.predictive_all_positions(tokens, "unigram"), np.float64)
     for t in (0, 5, T - 1):
-        c = np.stack([(tokens[:, :t + 1] == s).sum(1) for s in range(S)], 1)
+        c = np.stack([(tokens[:, : t + 1] == s).sum(1) for s in range(S)], 1)
         np.testing.assert_allclose(U[:, t], (c + alpha) / (t + 1 + S * alpha), rtol=1e-6)
 
 
@@ -67,8 +67,12 @@ def _all_sequences(S: int, T: int) -> np.ndarray:
     return np.array(list(itertools.product(range(S), repeat=T)), dtype=np.int32)
 
 
-SETTINGS = [("dirichlet", "uniform", 2, 2, 5, 0.5), ("unigram", "stationary", 2, 1, 4, 1.0),
-            ("unigram", "uniform", 2, 2, 5, 0.7), ("doubly_stochastic", "uniform", 2, 1, 5, 1.0)]
+SETTINGS = [
+    ("dirichlet", "uniform", 2, 2, 5, 0.5),
+    ("unigram", "stationary", 2, 1, 4, 1.0),
+    ("unigram", "uniform", 2, 2, 5, 0.7),
+    ("doubly_stochastic", "uniform", 2, 1, 5, 1.0),
+]
 
 
 @pytest.mark.parametrize("prior,initial,S,k,T,alpha", SETTINGS)
@@ -83,18 +87,18 @@ def test_exact_bayes_and_law_against_sampling(prior, initial, S, k, T, alpha):
         tokens, y = np.asarray(tokens), np.asarray(y)
     code = tokens @ (S ** np.arange(T - 1, -1, -1))
     # (1) sampled sequences follow the exact marginal law: chi-squared goodness of fit over all S^T sequences
-    counts = np.bincount(code, minlength=S ** T)
+    counts = np.bincount(code, minlength=S**T)
     expected = N * np.exp(logp)
     p = stats.chisquare(counts, expected).pvalue
     assert p > P_MIN, f"chi-squared p-value {p:.2e}"
     # (2) the exact posterior predictive is the conditional mean of the target given the sequence
     exact = np.asarray(task.exact_bayes(seqs), np.float64)
     z = []
-    for c in range(S ** T):
+    for c in range(S**T):
         grp = y[code == c, 0]
         if grp.size > 100:
             z.append((grp.mean() - exact[c, 0]) / (grp.std(ddof=1) / np.sqrt(grp.size)))
-    assert len(z) >= S ** T // 2 and np.max(np.abs(z)) < Z_MAX, np.max(np.abs(z))
+    assert len(z) >= S**T // 2 and np.max(np.abs(z)) < Z_MAX, np.max(np.abs(z))
 
 
 def test_exact_bayes_is_in_context_for_dirichlet_uniform_and_refused_otherwise():
@@ -125,7 +129,7 @@ def test_stationary_initial_law_and_transitions_match_the_exact_law():
     with x64():
         pi = np.asarray(task.sample_tables(jax.random.key(5), 1, jnp.float64))
         nu = np.asarray(task.initial_law(pi))[0]
-    C = S ** k
+    C = S**k
     lifted = np.zeros((C, C))
     for c in range(C):
         for b in range(S):
@@ -134,12 +138,12 @@ def test_stationary_initial_law_and_transitions_match_the_exact_law():
     N = 1 << 16
     with x64():
         tokens = np.asarray(task.sample_given_tables(jax.random.key(6), np.repeat(pi, N, 0)))
-    code = tokens[:, :k + 1] @ (S ** np.arange(k, -1, -1))
+    code = tokens[:, : k + 1] @ (S ** np.arange(k, -1, -1))
     law = (nu[:, None] * pi[0]).ravel()
     p = stats.chisquare(np.bincount(code, minlength=C * S), N * law).pvalue
     assert p > P_MIN, p
     # positions later in the sequence keep the stationary law of the context (the chain started stationary)
-    code_late = tokens[:, T - k:] @ (S ** np.arange(k - 1, -1, -1))
+    code_late = tokens[:, T - k :] @ (S ** np.arange(k - 1, -1, -1))
     p = stats.chisquare(np.bincount(code_late, minlength=C), N * nu).pvalue
     assert p > P_MIN, p
 
@@ -195,7 +199,7 @@ def test_stationary_initial_law_breaks_the_count_estimator():
         tokens, y = np.asarray(tokens), np.asarray(y)
     code = tokens @ (S ** np.arange(T - 1, -1, -1))
     z = []
-    for c in range(S ** T):
+    for c in range(S**T):
         grp = y[code == c, 0]
         se = np.hypot(grp.std(ddof=1) / np.sqrt(grp.size), mc["se"][c, 0])
         z.append((grp.mean() - mc["mean"][c, 0]) / se)

@@ -1,5 +1,4 @@
 import jax
-import numpy as np
 import pytest
 
 from causal_grad import InContextTask, chain

@@ -152,8 +152,9 @@ def test_bars_put_one_readable_label_per_category():
 
 
 def test_loss_curve_names_the_references_with_their_values():
-    fig, ax = plots.loss_curve([0, 5], [3.0, 2.0], {"in_context": 1.86, "entropy_floor": 1.5, "other": 2.2},
-                               marks={"stage 2 starts": 3})
+    fig, ax = plots.loss_curve(
+        [0, 5], [3.0, 2.0], {"in_context": 1.86, "entropy_floor": 1.5, "other": 2.2}, marks={"stage 2 starts": 3}
+    )
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "in-context estimator (1.860)" in texts and "entropy floor (1.500)" in texts
     assert "other (2.200)" in texts and "stage 2 starts" in texts
@@ -211,13 +212,25 @@ def _fake_run(folder, *, snapshots=True):
 
     g = two_parent(7)
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"graph": {"kind": "dag", "parent_sets": [list(p) for p in
-                                                                                             g.parent_sets]},
-                                                    "model": "disentangled", "schedule": "layerwise", "steps": 40,
-                                                    "stage1_steps": None}))
-    (folder / "history.json").write_text(json.dumps({
-        "baselines": {"bayes": 1.2, "unigram": 1.5, "entropy_floor": 0.9},
-        "eval": [{"step": s, "loss": 2.0 - s / 50} for s in range(0, 41, 10)]}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "graph": {"kind": "dag", "parent_sets": [list(p) for p in g.parent_sets]},
+                "model": "disentangled",
+                "schedule": "layerwise",
+                "steps": 40,
+                "stage1_steps": None,
+            }
+        )
+    )
+    (folder / "history.json").write_text(
+        json.dumps(
+            {
+                "baselines": {"bayes": 1.2, "unigram": 1.5, "entropy_floor": 0.9},
+                "eval": [{"step": s, "loss": 2.0 - s / 50} for s in range(0, 41, 10)],
+            }
+        )
+    )
     if snapshots:
         s = AttentionSnapshots()
         for k in range(4):

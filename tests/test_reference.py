@@ -43,9 +43,13 @@ def test_loss_and_gradient_equal_the_disentangled_model():
     with x64():
         p = ref.paper_init(S, T, (1, 1))
         keys = jax.random.split(jax.random.PRNGKey(2), 3)
-        p = {"A": [0.5 * jax.random.normal(keys[0], p["A"][0].shape, jnp.float64),
-                   0.5 * jax.random.normal(keys[1], p["A"][1].shape, jnp.float64)],
-             "W": 0.5 * jax.random.normal(keys[2], p["W"].shape, jnp.float64)}
+        p = {
+            "A": [
+                0.5 * jax.random.normal(keys[0], p["A"][0].shape, jnp.float64),
+                0.5 * jax.random.normal(keys[1], p["A"][1].shape, jnp.float64),
+            ],
+            "W": 0.5 * jax.random.normal(keys[2], p["W"].shape, jnp.float64),
+        }
         tok = jax.random.randint(jax.random.PRNGKey(3), (16, T), 0, S)
         y = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(4), (16, S), jnp.float64), -1)
         l1, g1 = jax.value_and_grad(ref.paper_loss)(p, tok, y)

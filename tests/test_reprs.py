@@ -34,10 +34,14 @@ def test_arrays_are_dtype_and_shape():
 
 
 def test_a_training_result_repr_stays_short():
-    res = _Result(params={"A": [np.zeros((1, 30, 30)), np.zeros((1, 60, 60))], "W": np.zeros((120, 10))},
-                  history={"eval": [{"step": s, "loss": 2.0 + 1 / (s + 1), "heads": {"split": True}}
-                                    for s in range(0, 4000, 25)], "losses": list(np.linspace(3, 2, 4000))},
-                  final={"loss": 1.9, "recovered": 1.0})
+    res = _Result(
+        params={"A": [np.zeros((1, 30, 30)), np.zeros((1, 60, 60))], "W": np.zeros((120, 10))},
+        history={
+            "eval": [{"step": s, "loss": 2.0 + 1 / (s + 1), "heads": {"split": True}} for s in range(0, 4000, 25)],
+            "losses": list(np.linspace(3, 2, 4000)),
+        },
+        final={"loss": 1.9, "recovered": 1.0},
+    )
     text = repr(res)
     assert len(text) < 600, text
     assert "A': [f64[1,30,30], f64[1,60,60]]" in text and "…152 more" in text and "4000 numbers" in text

@@ -40,17 +40,25 @@ def _same_bits(a, b) -> bool:
 
 def _no_compute(monkeypatch):
     """Any context build (task, model, compilation) fails the test: what follows must be refused before."""
+
     def boom(*a, **k):
         raise AssertionError("the run started its expensive start-up")
+
     monkeypatch.setattr(run_mod, "_context", boom)
 
 
 # ---------------------------------------------------------------------- D6: one writer per run folder
 def _holder_process(folder):
-    code = ("import sys, time\nfrom causal_grad.runlock import RunLock\n"
-            f"RunLock({str(folder)!r}).acquire()\nprint('held', flush=True)\ntime.sleep(120)\n")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    code = (
+        "import sys, time\nfrom causal_grad.runlock import RunLock\n"
+        f"RunLock({str(folder)!r}).acquire()\nprint('held', flush=True)\ntime.sleep(120)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
     assert p.stdout.readline().strip() == "held"
     return p
 
@@ -90,9 +98,35 @@ def test_two_concurrent_cli_trainings_into_one_folder(tmp_path):
     """The second `causal-grad train --out D` started while the first runs is refused (exit 2, the first's pid);
     the first finishes with its own complete outputs."""
     d = tmp_path / "run"
-    argv = [sys.executable, "-m", "causal_grad", "train", "--model", "reduced", "--schedule", "joint", "--graph",
-            "chain", "--n", "3", "--vocab", "3", "--steps", "12", "--batch", "16", "--eval-size", "32",
-            "--eval-every", "3", "--log-every", "3", "--no-progress", "--out", str(d)]
+    argv = [
+        sys.executable,
+        "-m",
+        "causal_grad",
+        "train",
+        "--model",
+        "reduced",
+        "--schedule",
+        "joint",
+        "--graph",
+        "chain",
+        "--n",
+        "3",
+        "--vocab",
+        "3",
+        "--steps",
+        "12",
+        "--batch",
+        "16",
+        "--eval-size",
+        "32",
+        "--eval-every",
+        "3",
+        "--log-every",
+        "3",
+        "--no-progress",
+        "--out",
+        str(d),
+    ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -174,9 +208,9 @@ def test_resume_without_a_run_is_refused(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------------- D8, D9, D11: refusals at the door
 def test_configs_refuse_what_training_cannot_run():
     with pytest.raises(ValueError, match=r"seed must be <= 9223372036854775807"):
-        RunConfig(seed=2 ** 64)
+        RunConfig(seed=2**64)
     with pytest.raises(ValueError, match=r"seed must be <="):
-        _cfg(seed=2 ** 64)
+        _cfg(seed=2**64)
     with pytest.raises(ValueError, match=r"beta0 = 1e\+39 is outside the float32 range"):
         _cfg(beta0=1e39)
     with pytest.raises(ValueError, match=r"lr = 1e\+40 is outside the float32 range"):
@@ -187,15 +221,18 @@ def test_configs_refuse_what_training_cannot_run():
         preset("reduced-joint", Graph([-1]), **BASE)
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--T", "2"], ["--T must be >= 3", "forest"]),
-    (["--n", "1"], ["--n must be >= 2"]),
-    (["--beta0", "1e39"], ["--beta0", "float32"]),
-    (["--seed", str(2 ** 64)], ["--seed", "<="]),
-    (["--log", "tensorboard"], ["--log needs --out"]),
-    (["--log", "mlflow", "--out", "/tmp/x"], ["--log must name"]),
-    (["--snapshot-every", "-1"], ["--snapshot-every must be >= 0"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--T", "2"], ["--T must be >= 3", "forest"]),
+        (["--n", "1"], ["--n must be >= 2"]),
+        (["--beta0", "1e39"], ["--beta0", "float32"]),
+        (["--seed", str(2**64)], ["--seed", "<="]),
+        (["--log", "tensorboard"], ["--log needs --out"]),
+        (["--log", "mlflow", "--out", "/tmp/x"], ["--log must name"]),
+        (["--snapshot-every", "-1"], ["--snapshot-every must be >= 0"]),
+    ],
+)
 def test_cli_refuses_before_compiling_naming_the_flag(argv, words, monkeypatch, capsys):
     _no_compute(monkeypatch)
     try:
@@ -213,10 +250,13 @@ def test_non_finite_start_names_its_cause_not_the_learning_rate(tmp_path, monkey
 
     def nan_targets(*a, **k):
         ctx = real(*a, **k)
-        bad = run_mod.HeldOut(ctx.held.tokens, ctx.held.targets * np.nan, ctx.held.in_context,
-                              ctx.held.entropy_floor, ctx.held.others)
-        return type("Ctx", (), {**{n: getattr(ctx, n) for n in ("spec", "stages", "evaluate", "runner")},
-                                "held": bad})()
+        bad = run_mod.HeldOut(
+            ctx.held.tokens, ctx.held.targets * np.nan, ctx.held.in_context, ctx.held.entropy_floor, ctx.held.others
+        )
+        return type(
+            "Ctx", (), {**{n: getattr(ctx, n) for n in ("spec", "stages", "evaluate", "runner")}, "held": bad}
+        )()
+
     monkeypatch.setattr(run_mod, "_context", nan_targets)
     with pytest.raises(ValueError, match=r"alpha = .*targets are not finite.*not the learning rate"):
         train(_cfg(), tmp_path / "a", progress=False)
@@ -224,8 +264,11 @@ def test_non_finite_start_names_its_cause_not_the_learning_rate(tmp_path, monkey
     monkeypatch.setattr(run_mod, "_context", real)
     # a loss that is not finite at the initial parameters (here: the evaluator made to say so) names the
     # model's hyper-parameters, before any step
-    with pytest.raises(ValueError, match=r"initial parameters is nan, before any training step \(so not the "
-                                         r"learning rate\).*beta0=1"):
+    with pytest.raises(
+        ValueError,
+        match=r"initial parameters is nan, before any training step \(so not the "
+        r"learning rate\).*beta0=1",
+    ):
         run_mod._check_initial_loss(_cfg(), {"loss": float("nan")})
 
 
@@ -236,6 +279,7 @@ def test_first_sigint_during_start_up_stops_at_once(tmp_path, monkeypatch):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(30)
         raise AssertionError("the start-up ran to its end despite SIGINT")
+
     monkeypatch.setattr(run_mod, "_context", slow_start_up)
     before = signal.getsignal(signal.SIGINT)
     t0 = time.perf_counter()
@@ -306,8 +350,11 @@ def test_the_smoothing_penalty_explains_the_reduced_models_excess():
     # c = (0, 0, 1) while the target is token 0, absent: it gets eps/S
     eps, S = 1e-3, 3
     yhat = lambda c: (1 - eps) * np.asarray(c) + eps / S  # noqa: E731
-    ce = [-(0.5 * np.log(yhat([.5, .5, 0])[0]) + 0.5 * np.log(yhat([.5, .5, 0])[1])), -np.log(yhat([0, 0, 1])[2]),
-          -np.log(yhat([0, 0, 1])[0])]
+    ce = [
+        -(0.5 * np.log(yhat([0.5, 0.5, 0])[0]) + 0.5 * np.log(yhat([0.5, 0.5, 0])[1])),
+        -np.log(yhat([0, 0, 1])[2]),
+        -np.log(yhat([0, 0, 1])[0]),
+    ]
     assert p["ideal_loss"] == pytest.approx(np.mean(ce), rel=1e-12)
     assert p["absent_mass"] == pytest.approx(1 / 3) and p["floor_nats"] == pytest.approx(-np.log(eps / S))
     assert run_mod.smoothing_penalty(preset("disentangled", chain(3), vocab=3), tokens, targets) is None

@@ -18,8 +18,13 @@ import pytest
 
 import causal_grad as cg
 from causal_grad.baselines import cross_entropy
-from causal_grad.information import (chi2_mutual_information, conditional_entropy, entropy, mutual_information,
-                                     weighted_inner)
+from causal_grad.information import (
+    chi2_mutual_information,
+    conditional_entropy,
+    entropy,
+    mutual_information,
+    weighted_inner,
+)
 from causal_grad.models.reduced import causal_softmax, reduced_loss
 from causal_grad.stationary import stationary_residual
 
@@ -282,8 +287,9 @@ def test_debug_checked_and_check_finite():
     A1, A2 = jnp.zeros((3, 3)), jnp.eye(2)
     tokens = jnp.zeros((4, 2), jnp.int32)
     f = debug.checked(all_query_predictions)
-    np.testing.assert_array_equal(np.asarray(f(A1, A2, tokens, 1e-3)),
-                                  np.asarray(all_query_predictions(A1, A2, tokens, 1e-3)))
+    np.testing.assert_array_equal(
+        np.asarray(f(A1, A2, tokens, 1e-3)), np.asarray(all_query_predictions(A1, A2, tokens, 1e-3))
+    )
     with pytest.raises(FloatingPointError, match="nan"):
         f(A1.at[1, 0].set(jnp.nan), A2, tokens, 1e-3)
     with pytest.raises(IndexError):
@@ -306,8 +312,9 @@ def test_debug_guard_catches_injected_nan_on_training_path():
     params = {"A1": jnp.zeros((T, T)), "A2": jnp.eye(S)}
 
     def make(loss_fn):
-        return ChunkRunner(loss_fn, task_sampler(task), optax.sgd(1.0), params, {"A1": "A1", "A2": "A2"},
-                           ("A1",), 8, max_chunk=8)
+        return ChunkRunner(
+            loss_fn, task_sampler(task), optax.sgd(1.0), params, {"A1": "A1", "A2": "A2"}, ("A1",), 8, max_chunk=8
+        )
 
     healthy = make(lambda p, t, y: reduced_loss(p["A1"], p["A2"], t, y, 1e-3))
     with debug.guard():

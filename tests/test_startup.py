@@ -34,8 +34,7 @@ def test_cosine_decay_equals_optax_bitwise(lr):
         np.testing.assert_array_equal(got, [fixed(jnp.int32(c)) for c in range(T + 2)], err_msg=f"T={T}")
 
 
-@pytest.mark.parametrize("name,wd,warmup", [("sgd", 0.0, 0), ("adamw", 0.0, 0), ("adamw", 2e-4, 0),
-                                            ("adamw", 2e-4, 5)])
+@pytest.mark.parametrize("name,wd,warmup", [("sgd", 0.0, 0), ("adamw", 0.0, 0), ("adamw", 2e-4, 0), ("adamw", 2e-4, 5)])
 def test_optimizer_fn_updates_equal_make_optimizer(name, wd, warmup):
     """Ten updates under jit (the state an argument, so that its count is a run-time value as in training): the
     run-time-length optimiser gives make_optimizer's parameters bit for bit."""
@@ -53,7 +52,8 @@ def test_optimizer_fn_updates_equal_make_optimizer(name, wd, warmup):
         s0 = fixed.init(p0)
         want = jax.jit(lambda p, s, opt=fixed: run(opt, p, s))(p0, s0)
         got = jax.jit(lambda p, s, L: run(make_optimizer_fn(name, 0.05, weight_decay=wd, warmup=warmup)(L), p, s))(
-            p0, s0, schedule_length(steps, warmup))
+            p0, s0, schedule_length(steps, warmup)
+        )
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
             np.testing.assert_array_equal(a, b)
 
@@ -69,8 +69,9 @@ def test_schedule_length_refuses():
 
 def _cfg(**kw):
     g = random_tree(jax.random.key(3), 5)
-    return default_config("disentangled", g, **{"vocab": 3, "alpha": 0.5, "batch": 32, "eval_size": 64,
-                                                 "eval_every": 10, **kw})
+    return default_config(
+        "disentangled", g, **{"vocab": 3, "alpha": 0.5, "batch": 32, "eval_size": 64, "eval_every": 10, **kw}
+    )
 
 
 def test_second_call_reuses_the_compiled_program():

@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 
 from causal_grad.graphs import Graph, chain, random_tree, two_parent
-from causal_grad.training import (TrainConfig, argmax_parents, default_config, diagonal_dominance, graph_metrics,
-                                  head_parents, load_run, preset, previous_token_score, shd, train)
+from causal_grad.training import (
+    TrainConfig,
+    argmax_parents,
+    default_config,
+    diagonal_dominance,
+    graph_metrics,
+    head_parents,
+    load_run,
+    preset,
+    previous_token_score,
+    shd,
+    train,
+)
 
 TREE = random_tree(jax.random.key(3), 7)  # 7 graph positions, T = 8
 SMALL = dict(vocab=5, batch=256, eval_size=1024, eval_every=50, log_every=50)
@@ -47,8 +58,17 @@ def test_chain_gives_previous_token_A1_and_diagonal_A2():
 
 
 def test_resume_is_bit_identical(tmp_path):
-    cfg = default_config("disentangled", TREE, steps=40, vocab=5, batch=64, eval_size=256, eval_every=10,
-                         log_every=10, checkpoint_every=20)
+    cfg = default_config(
+        "disentangled",
+        TREE,
+        steps=40,
+        vocab=5,
+        batch=64,
+        eval_size=256,
+        eval_every=10,
+        log_every=10,
+        checkpoint_every=20,
+    )
     full = train(cfg, tmp_path / "full", progress=False)
     part = train(cfg, tmp_path / "part", progress=False, stop_when=lambda m: m["step"] >= 20)
     assert part.history["steps_done"] == 20
@@ -136,18 +156,37 @@ def test_layerwise_with_several_heads_in_a_layer_is_refused():
 def test_presets_keep_the_former_defaults():
     """The fast presets hold the numbers of the former per-model defaults (make verify trains with them)."""
     r = preset("reduced", TREE)
-    assert (r.optim.optimizer, r.optim.lr, r.optim.lr2, r.run.steps, r.stage1, r.model.beta0, r.model.eps) == \
-        ("sgd", 300.0, 30.0, 200, 100, 1.0, 1e-3)
+    assert (r.optim.optimizer, r.optim.lr, r.optim.lr2, r.run.steps, r.stage1, r.model.beta0, r.model.eps) == (
+        "sgd",
+        300.0,
+        30.0,
+        200,
+        100,
+        1.0,
+        1e-3,
+    )
     d = preset("disentangled", TREE)
-    assert (d.optim.lr, d.optim.lr2, d.run.steps, d.stage1, d.model.init, d.model.beta0, d.model.gamma) == \
-        (300.0, 3.0, 300, 150, "induction", 1.0, 5.0)
+    assert (d.optim.lr, d.optim.lr2, d.run.steps, d.stage1, d.model.init, d.model.beta0, d.model.gamma) == (
+        300.0,
+        3.0,
+        300,
+        150,
+        "induction",
+        1.0,
+        5.0,
+    )
     j = preset("disentangled-joint", TREE)
     assert (j.optim.optimizer, j.optim.lr, j.run.steps, j.model.init) == ("adamw", 0.1, 400, "zeros")
     s = preset("standard", TREE)
     assert (s.optim.lr, s.optim.weight_decay, s.run.steps, s.model.d_model) == (1e-2, 2e-4, 4096, 64)
     f2 = preset("fig2")
-    assert f2.graph == chain(19) and f2.seq_len == 20 and (f2.optim.schedule, f2.optim.optimizer, f2.optim.lr) == \
-        ("joint", "sgd", 1.0) and (f2.run.steps, f2.run.batch) == (1 << 17, 1024) and f2.model.heads == (1, 1)
+    assert (
+        f2.graph == chain(19)
+        and f2.seq_len == 20
+        and (f2.optim.schedule, f2.optim.optimizer, f2.optim.lr) == ("joint", "sgd", 1.0)
+        and (f2.run.steps, f2.run.batch) == (1 << 17, 1024)
+        and f2.model.heads == (1, 1)
+    )
     tp = preset("two-parent")
     assert tp.graph == two_parent(33) and tp.seq_len == 32 and tp.task.vocab == 5 and tp.model.heads == (2, 1)
     assert default_config("reduced", TREE) == r and default_config("disentangled", TREE, schedule="joint") == j
@@ -156,15 +195,42 @@ def test_presets_keep_the_former_defaults():
 
 
 def test_config_json_round_trip_and_the_flat_format():
-    for cfg in (preset("reduced", TREE), preset("disentangled", TREE), preset("two-parent"),
-                preset("standard", TREE, d_model=16, heads=2)):
+    for cfg in (
+        preset("reduced", TREE),
+        preset("disentangled", TREE),
+        preset("two-parent"),
+        preset("standard", TREE, d_model=16, heads=2),
+    ):
         assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
-    flat = {"graph": {"kind": "forest", "parents": list(TREE.parents)}, "vocab": 10, "alpha": 0.1,
-            "model": "disentangled", "heads": [1, 1], "schedule": "layerwise", "optimizer": "sgd", "lr": 300.0,
-            "lr2": 3.0, "steps": 300, "stage1_steps": 150, "batch": 1024, "seed": 0, "beta0": 1.0, "gamma": 5.0,
-            "eps": 0.001, "init_scale": 0.0, "weight_decay": 0.0, "warmup": 0, "d_model": 64, "layers": 2,
-            "std_heads": 1, "eval_every": 50, "checkpoint_every": 0, "log_every": 50, "eval_size": 8192,
-            "eval_seed": 20240214}
+    flat = {
+        "graph": {"kind": "forest", "parents": list(TREE.parents)},
+        "vocab": 10,
+        "alpha": 0.1,
+        "model": "disentangled",
+        "heads": [1, 1],
+        "schedule": "layerwise",
+        "optimizer": "sgd",
+        "lr": 300.0,
+        "lr2": 3.0,
+        "steps": 300,
+        "stage1_steps": 150,
+        "batch": 1024,
+        "seed": 0,
+        "beta0": 1.0,
+        "gamma": 5.0,
+        "eps": 0.001,
+        "init_scale": 0.0,
+        "weight_decay": 0.0,
+        "warmup": 0,
+        "d_model": 64,
+        "layers": 2,
+        "std_heads": 1,
+        "eval_every": 50,
+        "checkpoint_every": 0,
+        "log_every": 50,
+        "eval_size": 8192,
+        "eval_seed": 20240214,
+    }
     assert TrainConfig.from_json(flat) == preset("disentangled", TREE, stage1_steps=150)
     with pytest.raises(ValueError, match="neither the layered format"):
         TrainConfig.from_json({"graph": flat["graph"], "model": "reduced", "colour": 1})
@@ -173,8 +239,17 @@ def test_config_json_round_trip_and_the_flat_format():
 
 
 def test_resume_extends_a_run_and_names_differing_fields(tmp_path):
-    cfg = preset("reduced-joint", chain(3), vocab=3, steps=6, batch=16, eval_size=32, eval_every=3, log_every=3,
-                 checkpoint_every=3)
+    cfg = preset(
+        "reduced-joint",
+        chain(3),
+        vocab=3,
+        steps=6,
+        batch=16,
+        eval_size=32,
+        eval_every=3,
+        log_every=3,
+        checkpoint_every=3,
+    )
     train(cfg, tmp_path / "r", progress=False)
     with pytest.raises(ValueError, match=r"lr: saved 300.0, given 1.0"):
         train(cfg.replace(lr=1.0), tmp_path / "r", resume=True, progress=False)
@@ -188,9 +263,29 @@ def test_cli_train_smoke(tmp_path, capsys):
     from causal_grad.cli import main
 
     # the configuration of test_reduced_layerwise_recovers_a_small_tree: its compiled step is reused
-    rc = main(["train", "--model", "reduced", f"--graph={','.join(map(str, TREE.parents))}", "--vocab", "5",
-               "--steps", "60", "--stage1-steps", "50", "--batch", "256", "--eval-size", "1024",
-               "--eval-every", "30", "--no-progress", "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "reduced",
+            f"--graph={','.join(map(str, TREE.parents))}",
+            "--vocab",
+            "5",
+            "--steps",
+            "60",
+            "--stage1-steps",
+            "50",
+            "--batch",
+            "256",
+            "--eval-size",
+            "1024",
+            "--eval-every",
+            "30",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "argmax recovers" in out and (tmp_path / "run" / "weights.npz").exists()
     assert main(["train", "--model", "standard", "--schedule", "layerwise"]) == 2
@@ -248,14 +343,23 @@ def test_adding_a_model_is_one_module_and_one_registry_line():
     def first_layer_attention(params, tokens, config):
         return causal_softmax(params["A1"])[None]
 
-    tiny = types.SimpleNamespace(Config=Config, init=init, logits=logits, loss=loss,
-                                 first_layer_attention=first_layer_attention,
-                                 group_labels=lambda params, config: {"A1": "A1", "E": "E"},
-                                 group_names=lambda config: ("A1", "E"))
+    tiny = types.SimpleNamespace(
+        Config=Config,
+        init=init,
+        logits=logits,
+        loss=loss,
+        first_layer_attention=first_layer_attention,
+        group_labels=lambda params, config: {"A1": "A1", "E": "E"},
+        group_names=lambda config: ("A1", "E"),
+    )
     register_model(tiny)  # the one registry line
     try:
-        cfg = TrainConfig(TaskConfig(chain(4), vocab=3), Config(), OptimConfig("joint", "sgd", lr=1.0),
-                          RunConfig(steps=4, batch=16, eval_every=2, eval_size=32, log_every=2))
+        cfg = TrainConfig(
+            TaskConfig(chain(4), vocab=3),
+            Config(),
+            OptimConfig("joint", "sgd", lr=1.0),
+            RunConfig(steps=4, batch=16, eval_every=2, eval_size=32, log_every=2),
+        )
         res = causal_grad.train(cfg, progress=False)
         assert res.history["steps_done"] == 4 and np.isfinite(res.final["loss"])
         assert set(res.params) == {"A1", "E"} and "recovered" in res.final

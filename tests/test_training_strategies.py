@@ -38,8 +38,13 @@ def _curves(kl):
 
 
 def test_transitions_and_progression():
-    c = _curves({"uniform": [0.0, 0.1, 0.3, 0.5, 0.6, 0.6], "unigram": [0.2, 0.05, 0.02, 0.3, 0.4, 0.4],
-                 "in_context": [0.4, 0.3, 0.25, 0.1, 0.01, 0.01]})
+    c = _curves(
+        {
+            "uniform": [0.0, 0.1, 0.3, 0.5, 0.6, 0.6],
+            "unigram": [0.2, 0.05, 0.02, 0.3, 0.4, 0.4],
+            "in_context": [0.4, 0.3, 0.25, 0.1, 0.01, 0.01],
+        }
+    )
     assert c.nearest() == ["uniform", "unigram", "unigram", "in_context", "in_context", "in_context"]
     assert c.transitions(persist=2) == {"uniform": None, "unigram": 10, "in_context": 30}
     assert c.transitions(persist=1) == {"uniform": 0, "unigram": 10, "in_context": 30}

@@ -78,8 +78,13 @@ def test_status_follows_the_numbers(monkeypatch, tmp_path):
     def rigged(prior, S, key, num):
         r = real(prior, S, key, 200)
         tr = r.parent_entry + 0.5  # diagonal 0.5 above the parent entry on every draw
-        return SelfEntryReport(trace=tr, parent_entry=r.parent_entry, margin=tr - r.parent_entry,
-                               wins=np.ones_like(tr, bool), ties=np.zeros_like(tr, bool))
+        return SelfEntryReport(
+            trace=tr,
+            parent_entry=r.parent_entry,
+            margin=tr - r.parent_entry,
+            wins=np.ones_like(tr, bool),
+            ties=np.zeros_like(tr, bool),
+        )
 
     monkeypatch.setattr(mi, "self_entry_over_prior", rigged)
     rc = main(["verify", "--claims", "C4", "--out", str(tmp_path)])
@@ -117,8 +122,14 @@ def test_progress_bar_counts_the_claims_and_no_progress_hides_it(monkeypatch, tm
 
 
 # ---------------------------------------------------------------------- SC: the sample-complexity study
-SC_METHODS = ("gradient at init", "gradient at init, one-hot target", "trained (reduced, stage 1)",
-              "trained, one-hot target", "Chow–Liu", "Chow–Liu, fixed π (control)")
+SC_METHODS = (
+    "gradient at init",
+    "gradient at init, one-hot target",
+    "trained (reduced, stage 1)",
+    "trained, one-hot target",
+    "Chow–Liu",
+    "Chow–Liu, fixed π (control)",
+)
 
 
 def _fake_study(successes: dict, trials: int = 12):
@@ -131,21 +142,38 @@ def _fake_study(successes: dict, trials: int = 12):
         for m in SC_METHODS:
             ks = [0, successes.get(m, trials)]
             ci = [binomtest(k, trials).proportion_ci(method="wilson") for k in ks]
-            methods[m] = {"recovery": [k / trials for k in ks], "lo": [c.low for c in ci], "hi": [c.high for c in ci],
-                          "successes": ks, "parent_fraction": [0.5, 1.0], "N_50": 64, "N_90": 64}
+            methods[m] = {
+                "recovery": [k / trials for k in ks],
+                "lo": [c.low for c in ci],
+                "hi": [c.high for c in ci],
+                "successes": ks,
+                "parent_fraction": [0.5, 1.0],
+                "N_50": 64,
+                "N_90": 64,
+            }
         mi = {"parent-child": 0.06, "siblings": 0.7, "same tree, other": 0.1, "different trees": 0.07}
-        return {"Ns": [16, 64], "trials": trials, "methods": methods, "figure": "sample_complexity.png",
-                "trees": [[-1, 0]], "settings": {}, "pair_mi_trial0": {"fresh π per sequence": mi}}
+        return {
+            "Ns": [16, 64],
+            "trials": trials,
+            "methods": methods,
+            "figure": "sample_complexity.png",
+            "trees": [[-1, 0]],
+            "settings": {},
+            "pair_mi_trial0": {"fresh π per sequence": mi},
+        }
 
     return run
 
 
-@pytest.mark.parametrize("successes, status", [
-    ({"Chow–Liu": 0}, "pass"),  # Chow–Liu on fresh-π sequences is reported, never scored
-    ({"trained (reduced, stage 1)": 8}, "partial"),  # 8/12: lower bound 0.39 < 0.5
-    ({"Chow–Liu, fixed π (control)": 3}, "partial"),  # the control does not recover the tree
-    ({"gradient at init": 5}, "fail"),
-])
+@pytest.mark.parametrize(
+    "successes, status",
+    [
+        ({"Chow–Liu": 0}, "pass"),  # Chow–Liu on fresh-π sequences is reported, never scored
+        ({"trained (reduced, stage 1)": 8}, "partial"),  # 8/12: lower bound 0.39 < 0.5
+        ({"Chow–Liu, fixed π (control)": 3}, "partial"),  # the control does not recover the tree
+        ({"gradient at init": 5}, "fail"),
+    ],
+)
 def test_sc_status_follows_the_numbers(monkeypatch, tmp_path, successes, status):
     from causal_grad.studies import sample_complexity
 

@@ -46,7 +46,7 @@ def _matmul_rate(repeat: int) -> float:
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     mm = jax.jit(lambda x, y: x @ y)
     t = timeit(lambda: mm(a, a).block_until_ready(), repeat=repeat)
-    return 2 * n ** 3 / t
+    return 2 * n**3 / t
 
 
 def recovery_rows(quick: bool) -> list[dict]:
@@ -58,24 +58,37 @@ def recovery_rows(quick: bool) -> list[dict]:
 
     rows = []
     seeds = (0,) if quick else (0, 1, 2)
-    runs = [("reduced", "layerwise", {}), ("disentangled", "layerwise", {}),
-            ("disentangled", "joint", dict(optimizer="adamw", lr=0.1, steps=400))]
+    runs = [
+        ("reduced", "layerwise", {}),
+        ("disentangled", "layerwise", {}),
+        ("disentangled", "joint", dict(optimizer="adamw", lr=0.1, steps=400)),
+    ]
     for model, schedule, extra in runs:
         for gseed in seeds:
             g = random_tree(jax.random.key(gseed), 19)
-            cfg = default_config(model, g, vocab=10, alpha=0.1, schedule=schedule, eval_every=10, log_every=10,
-                                 **extra)
+            cfg = default_config(model, g, vocab=10, alpha=0.1, schedule=schedule, eval_every=10, log_every=10, **extra)
             res = train(cfg, progress=False, stop_when=stop)
             f = res.final
             hit = stop(f)
             t = f["time_s"] if hit else float("inf")
-            note = (f"{cfg.optim.optimizer} lr={cfg.optim.lr}, batch {cfg.run.batch}; reached at step {f['step']}"
-                    if hit else f"not reached in {res.history['steps_done']} steps") + (
+            note = (
+                f"{cfg.optim.optimizer} lr={cfg.optim.lr}, batch {cfg.run.batch}; reached at step {f['step']}"
+                if hit
+                else f"not reached in {res.history['steps_done']} steps"
+            ) + (
                 f"; mean parent attention {f['mean_parent_attention']:.3f}, min {f['min_parent_attention']:.3f}, "
-                f"recovered {f['recovered']:.0%}, SHD {f['shd']}")
-            rows.append({"name": f"recover tree (seed {gseed}) {model} {schedule}", "value": round(t, 1),
-                         "unit": "s", "target": f"<= {TARGET_SECONDS:.0f} s incl. compile",
-                         "ok": bool(hit and t <= TARGET_SECONDS), "note": note})
+                f"recovered {f['recovered']:.0%}, SHD {f['shd']}"
+            )
+            rows.append(
+                {
+                    "name": f"recover tree (seed {gseed}) {model} {schedule}",
+                    "value": round(t, 1),
+                    "unit": "s",
+                    "target": f"<= {TARGET_SECONDS:.0f} s incl. compile",
+                    "ok": bool(hit and t <= TARGET_SECONDS),
+                    "note": note,
+                }
+            )
     return rows
 
 
@@ -121,6 +134,7 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
             lv, ost = c
             lv, ost, loss = step(lv, ost, *xs)
             return (lv, ost), loss
+
         (leaves, opt_state), losses = jax.lax.scan(body, (leaves, opt_state), (tok, y))
         return leaves, opt_state, losses
 
@@ -157,8 +171,14 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     one_tok, one_y = jax.device_get((tok[0], y[0]))
     model_flops = _flops(jax.jit(jax.value_and_grad(ref_loss)).lower(p0, one_tok, one_y).compile())
     impl_flops = _flops(jax.jit(jax.value_and_grad(spec.loss)).lower(p0, one_tok, one_y).compile())
-    return {"devices": mesh.devices.size, "sampler": t_samp, "step": t_step, "e2e": t_e2e,
-            "model_flops": model_flops, "impl_flops": impl_flops}
+    return {
+        "devices": mesh.devices.size,
+        "sampler": t_samp,
+        "step": t_step,
+        "e2e": t_e2e,
+        "model_flops": model_flops,
+        "impl_flops": impl_flops,
+    }
 
 
 def _throughput_subprocess(quick: bool, n: int) -> dict | None:
@@ -170,8 +190,10 @@ def _throughput_subprocess(quick: bool, n: int) -> dict | None:
     import sys
 
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-    code = ("import json; from causal_grad.benchmarks.training import _throughput; "
-            f"print(json.dumps(_throughput({quick!r}, {n})))")
+    code = (
+        "import json; from causal_grad.benchmarks.training import _throughput; "
+        f"print(json.dumps(_throughput({quick!r}, {n})))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         return None
@@ -190,28 +212,55 @@ def train_rows(quick: bool, paper_rate: float) -> list[dict]:
     steps = (40, 60) if quick else (200, 400)
     rows, walls = [], []
     for call, (n, seed) in enumerate(zip(steps, (0, 1)), 1):
-        cfg = default_config("disentangled", g, vocab=10, alpha=0.1, schedule="joint", lr=1.0, batch=1024, steps=n,
-                             seed=seed, eval_every=n, log_every=n)
+        cfg = default_config(
+            "disentangled",
+            g,
+            vocab=10,
+            alpha=0.1,
+            schedule="joint",
+            lr=1.0,
+            batch=1024,
+            steps=n,
+            seed=seed,
+            eval_every=n,
+            log_every=n,
+        )
         t0 = time.perf_counter()
         res = train(cfg, progress=False)
         wall = time.perf_counter() - t0
         start = res.history["eval"][0]["time_s"]
         walls.append((n, wall, start))
         rate = n * 1024 / max(wall - start, 1e-9)
-        rows.append({"name": f"causal_grad.train fig-2 config, call {call} ({n} steps): start-up", "value": start,
-                     "unit": "s", **({"target": f"<= {TARGET_STARTUP:.0f} s", "ok": bool(start <= TARGET_STARTUP)}
-                                     if call == 2 else {}),
-                     "note": "time to the first training chunk (context, compilation, held-out set, step-0 "
-                             "evaluation)" + (" in the same process, another steps and seed" if call == 2 else "")})
-        rows.append({"name": f"causal_grad.train fig-2 config, call {call}: whole call", "value": n * 1024 / wall,
-                     "unit": "seq/s", "note": f"{wall:.1f} s for {n} steps of 1024 ({n / wall:.0f} steps/s, start-up "
-                                              f"included; {rate / paper_rate:.1f}x the paper's code end to end); "
-                                              f"after start-up {rate:,.0f} seq/s = {rate / paper_rate:.1f}x"})
+        rows.append(
+            {
+                "name": f"causal_grad.train fig-2 config, call {call} ({n} steps): start-up",
+                "value": start,
+                "unit": "s",
+                **({"target": f"<= {TARGET_STARTUP:.0f} s", "ok": bool(start <= TARGET_STARTUP)} if call == 2 else {}),
+                "note": "time to the first training chunk (context, compilation, held-out set, step-0 "
+                "evaluation)" + (" in the same process, another steps and seed" if call == 2 else ""),
+            }
+        )
+        rows.append(
+            {
+                "name": f"causal_grad.train fig-2 config, call {call}: whole call",
+                "value": n * 1024 / wall,
+                "unit": "seq/s",
+                "note": f"{wall:.1f} s for {n} steps of 1024 ({n / wall:.0f} steps/s, start-up "
+                f"included; {rate / paper_rate:.1f}x the paper's code end to end); "
+                f"after start-up {rate:,.0f} seq/s = {rate / paper_rate:.1f}x",
+            }
+        )
     (n1, w1, s1), (n2, w2, s2) = walls
-    rows.append({"name": "causal_grad.train: first call's compilation of the training chunk", "value":
-                 w1 - s1 - n1 * (w2 - s2) / n2, "unit": "s",
-                 "note": "call 1's time after its step-0 evaluation less its steps at call 2's rate (the first chunk "
-                         "compiles the program; call 2 reuses it)"})
+    rows.append(
+        {
+            "name": "causal_grad.train: first call's compilation of the training chunk",
+            "value": w1 - s1 - n1 * (w2 - s2) / n2,
+            "unit": "s",
+            "note": "call 1's time after its step-0 evaluation less its steps at call 2's rate (the first chunk "
+            "compiles the program; call 2 reuses it)",
+        }
+    )
     return rows
 
 
@@ -232,29 +281,60 @@ def throughput_rows(quick: bool) -> list[dict]:
     best_e2e = min(runs, key=lambda r: r["e2e"])
     best_step = min(runs, key=lambda r: r["step"])
     target = TARGET_SPEEDUP * PAPER_END_TO_END
-    rows = [{"name": "sampler alone S=10 T=20 batch 1024", "value": B / one["sampler"], "unit": "seq/s",
-             "note": f"{one['sampler'] * 1e3:.2f} ms per batch, 1 device"}]
+    rows = [
+        {
+            "name": "sampler alone S=10 T=20 batch 1024",
+            "value": B / one["sampler"],
+            "unit": "seq/s",
+            "note": f"{one['sampler'] * 1e3:.2f} ms per batch, 1 device",
+        }
+    ]
     for r in runs:
         d = r["devices"]
-        rows.append({"name": f"disentangled [1,1] GD step alone, {d} device(s)", "value": B / r["step"],
-                     "unit": "seq/s", "note": f"{r['step'] * 1e3:.2f} ms per step of 1024, pre-sampled batches"})
-        rows.append({"name": f"disentangled [1,1] GD end to end, {d} device(s)", "value": B / r["e2e"],
-                     "unit": "seq/s", "note": f"{r['e2e'] * 1e3:.2f} ms per step, sampling inside the step"})
+        rows.append(
+            {
+                "name": f"disentangled [1,1] GD step alone, {d} device(s)",
+                "value": B / r["step"],
+                "unit": "seq/s",
+                "note": f"{r['step'] * 1e3:.2f} ms per step of 1024, pre-sampled batches",
+            }
+        )
+        rows.append(
+            {
+                "name": f"disentangled [1,1] GD end to end, {d} device(s)",
+                "value": B / r["e2e"],
+                "unit": "seq/s",
+                "note": f"{r['e2e'] * 1e3:.2f} ms per step, sampling inside the step",
+            }
+        )
     e2e_rate = B / best_e2e["e2e"]
-    rows.append({"name": "end to end, best layout (fig-2 config, batch 1024)", "value": e2e_rate, "unit": "seq/s",
-                 "target": f">= {target:,.0f} seq/s ({TARGET_SPEEDUP}x the paper's code, {PAPER_END_TO_END:,.0f} "
-                           f"seq/s re-implemented and measured in this run)",
-                 "ok": bool(e2e_rate >= target),
-                 "note": f"{best_e2e['devices']} device(s); {e2e_rate / PAPER_END_TO_END:.1f}x the paper's code"})
+    rows.append(
+        {
+            "name": "end to end, best layout (fig-2 config, batch 1024)",
+            "value": e2e_rate,
+            "unit": "seq/s",
+            "target": f">= {target:,.0f} seq/s ({TARGET_SPEEDUP}x the paper's code, {PAPER_END_TO_END:,.0f} "
+            f"seq/s re-implemented and measured in this run)",
+            "ok": bool(e2e_rate >= target),
+            "note": f"{best_e2e['devices']} device(s); {e2e_rate / PAPER_END_TO_END:.1f}x the paper's code",
+        }
+    )
     rows.append({"name": "f32 matmul 2048^3 (XLA, this run)", "value": mm / 1e9, "unit": "GFLOP/s"})
     mf, imf, t = best_step["model_flops"], best_step["impl_flops"], best_step["step"]
     rate = mf / t
-    rows.append({"name": "step FLOP rate / matmul rate", "value": rate / mm, "unit": "",
-                 "target": f">= {TARGET_FRACTION:.0%}", "ok": bool(rate / mm >= TARGET_FRACTION),
-                 "note": f"model FLOPs {mf / 1e6:.1f} M per step (dense definition, last layer at the query only, "
-                         f"forward + backward, XLA count) / {t * 1e3:.2f} ms ({best_step['devices']} device(s)) = "
-                         f"{rate / 1e9:.1f} GFLOP/s; the fast implementation executes {imf / 1e6:.1f} M "
-                         f"({imf / t / 1e9:.1f} GFLOP/s)"})
+    rows.append(
+        {
+            "name": "step FLOP rate / matmul rate",
+            "value": rate / mm,
+            "unit": "",
+            "target": f">= {TARGET_FRACTION:.0%}",
+            "ok": bool(rate / mm >= TARGET_FRACTION),
+            "note": f"model FLOPs {mf / 1e6:.1f} M per step (dense definition, last layer at the query only, "
+            f"forward + backward, XLA count) / {t * 1e3:.2f} ms ({best_step['devices']} device(s)) = "
+            f"{rate / 1e9:.1f} GFLOP/s; the fast implementation executes {imf / 1e6:.1f} M "
+            f"({imf / t / 1e9:.1f} GFLOP/s)",
+        }
+    )
     return rows + train_rows(quick, PAPER_END_TO_END)
 
 

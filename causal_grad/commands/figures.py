@@ -49,7 +49,8 @@ def experiments_dir() -> Path:
     if not (d / "_expkit.py").is_file():
         raise FileNotFoundError(
             f"the experiment scripts are not at {d}: `causal-grad figures` needs the source tree (a clone of the "
-            f"repository, installed with `pip install -e .`), since experiments/ is not part of the package")
+            f"repository, installed with `pip install -e .`), since experiments/ is not part of the package"
+        )
     return d
 
 
@@ -83,22 +84,25 @@ def _names(positional, text: str | None) -> list[str]:
             raise ValueError(f"only: no experiment named in {text!r} (choose from {', '.join(EXPERIMENTS)})")
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
-        raise ValueError(f"only/names: unknown experiment(s) {', '.join(unknown)} (choose from "
-                         f"{', '.join(EXPERIMENTS)})")
+        raise ValueError(
+            f"only/names: unknown experiment(s) {', '.join(unknown)} (choose from {', '.join(EXPERIMENTS)})"
+        )
     return list(dict.fromkeys(names)) or list(EXPERIMENTS)
 
 
 def add_parser(sub: Any) -> None:
     lines = "\n".join(f"  {k:<20} {v}" for k, v in EXPERIMENTS.items())
     p = sub.add_parser(
-        "figures", help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
+        "figures",
+        help="run the experiment scripts (paper figures, sample complexity, OOD) and write their figures",
         description="Run every experiment script of experiments/ (or those named) and write each one's "
-                    "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (15-80 s each, "
-                    "about 5 minutes in all on an idle 2-core CPU; several times that on a shared one); --full uses "
-                    "the paper's settings (about 3.5 hours idle in all; each script's docstring gives its estimate; "
-                    "runs keep checkpoints under OUT/<name>/runs/, so an interrupted --full resumes). The theory figures (C1-C4, C9) come from "
-                    "`causal-grad verify`.\n\nexperiments:\n" + lines,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (15-80 s each, "
+        "about 5 minutes in all on an idle 2-core CPU; several times that on a shared one); --full uses "
+        "the paper's settings (about 3.5 hours idle in all; each script's docstring gives its estimate; "
+        "runs keep checkpoints under OUT/<name>/runs/, so an interrupted --full resumes). The theory figures (C1-C4, C9) come from "
+        "`causal-grad verify`.\n\nexperiments:\n" + lines,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all, as listed above)")
     p.add_argument("--full", action="store_true", help="the paper's settings (hours); default: quick mode")
     p.add_argument("--only", default=None, help="comma-separated experiment names (the same as NAME ...)")

@@ -13,13 +13,15 @@ from ..training.strategies import strategy_curves_of
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "plot", help="draw a training run's figures (loss, attention over the graph, animation)",
+        "plot",
+        help="draw a training run's figures (loss, attention over the graph, animation)",
         description="Draw the figures of a run folder written by `causal-grad train --out RUN`: loss.FORMAT (the "
-                    "held-out loss against the in-context estimator, unigram and entropy floor) and, when the run "
-                    "recorded attention snapshots (RUN/attention.npz), attention.FORMAT (the first-layer attention "
-                    "of the last snapshot, the graph's edges outlined: red = first parent, cyan = second), "
-                    "head_parents.FORMAT and attention.gif (one frame per snapshot).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "held-out loss against the in-context estimator, unigram and entropy floor) and, when the run "
+        "recorded attention snapshots (RUN/attention.npz), attention.FORMAT (the first-layer attention "
+        "of the last snapshot, the graph's edges outlined: red = first parent, cyan = second), "
+        "head_parents.FORMAT and attention.gif (one frame per snapshot).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("run", help="the run folder (holds config.json and history.json)")
     p.add_argument("--out", default=None, help="where to write the figures (default: the run folder)")
     p.add_argument("--format", default="png", choices=plots.FORMATS, help="figure file format")
@@ -29,8 +31,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    written = plots.plot_run(Path(args.run), out=args.out, format=args.format, dpi=args.dpi,
-                             animate=not args.no_animation, echo=print)
+    written = plots.plot_run(
+        Path(args.run), out=args.out, format=args.format, dpi=args.dpi, animate=not args.no_animation, echo=print
+    )
     history = Path(args.run) / "history.json"
     try:  # the distance to the strategies, when the run recorded it (causal_grad.training.strategies)
         curves = strategy_curves_of(json.loads(history.read_text()))
@@ -38,8 +41,9 @@ def run(args) -> int:
         curves = None
     if curves is not None:
         dest = Path(args.out or args.run) / f"strategies.{args.format}"
-        plots.strategy_curves([curves.to_dict()], title="KL from the model to each strategy (query)", path=dest,
-                              dpi=args.dpi)
+        plots.strategy_curves(
+            [curves.to_dict()], title="KL from the model to each strategy (query)", path=dest, dpi=args.dpi
+        )
         written["strategies"] = plots.output_path(dest)
     for name, path in written.items():
         print(f"{name:<13} {path}")

@@ -21,9 +21,12 @@ def add_parser(sub) -> None:
     p.add_argument("--full", dest="quick", action="store_false", help="larger sizes (much slower)")
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (default: shown on a terminal: the claims, and the trainings, sweeps and "
-                        "trials inside the long checks)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (default: shown on a terminal: the claims, and the trainings, sweeps and "
+        "trials inside the long checks)",
+    )
     p.set_defaults(func=run)
 
 

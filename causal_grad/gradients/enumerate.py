@@ -68,7 +68,6 @@ def check_task(task: InContextTask) -> InContextTask:
     return task
 
 
-
 def check_enumerable(task: InContextTask, pis: ArrayLike, eps: float, *, what: str) -> tuple[np.ndarray, float]:
     """Validate ``task``, ``pis`` (``(k, S, S)`` or ``(S, S)``, row-stochastic) and ``eps`` ∈ [0, 1), and refuse
     sizes beyond :data:`MAX_ENUMERATION_COST` (before any compute). Returns ``(pis as float64 (k,S,S), eps)``."""

@@ -120,8 +120,12 @@ class MultiParentGradient:
     num: int
 
     def to_dict(self) -> dict:
-        return {"G": self.G.tolist(), "se": None if self.se is None else self.se.tolist(), "method": self.method,
-                "num": self.num}
+        return {
+            "G": self.G.tolist(),
+            "se": None if self.se is None else self.se.tolist(),
+            "method": self.method,
+            "num": self.num,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,8 +171,9 @@ class C10Result:
 # ---------------------------------------------------------------------- the population by enumeration
 def _check_graph(graph) -> Graph:
     if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a causal_grad.Graph (a DAG whose last position is the target), got "
-                        f"{type(graph).__name__}")
+        raise TypeError(
+            f"graph must be a causal_grad.Graph (a DAG whose last position is the target), got {type(graph).__name__}"
+        )
     if graph.n < 2 or not graph.parent_sets[-1]:
         raise ValueError("graph must have at least 2 positions and its last position (the target) needs a parent")
     return graph
@@ -183,8 +188,8 @@ def _check_tables(tables, graph: Graph, S: int) -> dict[int, np.ndarray]:
         if a not in tables:
             raise ValueError(f"tables must hold a table for every arity of the graph; arity {a} is missing")
         t = np.asarray(tables[a], dtype=np.float64)
-        if t.shape != (S ** a, S):
-            raise ValueError(f"tables[{a}] must have shape ({S ** a}, {S}), got {t.shape}")
+        if t.shape != (S**a, S):
+            raise ValueError(f"tables[{a}] must have shape ({S**a}, {S}), got {t.shape}")
         if not np.all(np.isfinite(t)) or np.any(t < 0) or np.max(np.abs(t.sum(-1) - 1)) > 1e-9:
             raise ValueError(f"tables[{a}] must hold finite, non-negative rows summing to 1")
         out[a] = t
@@ -201,9 +206,11 @@ def _check_population(graph, vocab_size, alpha, tables):
     else:
         tables = _check_tables(tables, graph, S)
     T = graph.n - 1
-    if S ** T > MAX_SEQUENCES:
-        raise ValueError(f"exact enumeration needs S**T = {S}**{T} sequences, above the limit {MAX_SEQUENCES}; "
-                         f"use multi_parent_gradient_monte_carlo")
+    if S**T > MAX_SEQUENCES:
+        raise ValueError(
+            f"exact enumeration needs S**T = {S}**{T} sequences, above the limit {MAX_SEQUENCES}; "
+            f"use multi_parent_gradient_monte_carlo"
+        )
     return graph, S, alpha, tables
 
 
@@ -232,7 +239,7 @@ def enumerate_sequences(graph, vocab_size: int, *, alpha: float | None = None, t
                     logp = logp + np.log(tables[len(ps)][flat(ps), tokens[:, i]])
         target = tables[len(tgt)][flat(tgt)]
     else:
-        counts = {a: np.zeros((N, S ** a, S)) for a in {len(p) for p in sets if p}}
+        counts = {a: np.zeros((N, S**a, S)) for a in {len(p) for p in sets if p}}
         rows = np.arange(N)
         for i, ps in enumerate(sets[:-1]):
             if ps:
@@ -241,8 +248,11 @@ def enumerate_sequences(graph, vocab_size: int, *, alpha: float | None = None, t
         logp = np.full(N, -n_roots * np.log(S))
         for n in counts.values():
             tot = n.sum(-1)
-            logp = logp + (gammaln(S * alpha) - gammaln(S * alpha + tot)).sum(-1) \
+            logp = (
+                logp
+                + (gammaln(S * alpha) - gammaln(S * alpha + tot)).sum(-1)
                 + (gammaln(alpha + n) - gammaln(alpha)).sum((-2, -1))
+            )
         nt = counts[len(tgt)][rows, flat(tgt)]
         target = (nt + alpha) / (nt.sum(-1, keepdims=True) + S * alpha)
     return tokens.astype(np.int32), np.exp(logp), target
@@ -254,8 +264,9 @@ def _chunk_K(seq, Y, eps):
     return g.T @ E
 
 
-def multi_parent_gradient_exact(graph, vocab_size: int, *, alpha: float | None = None, tables=None,
-                                eps: float = 0.0) -> MultiParentGradient:
+def multi_parent_gradient_exact(
+    graph, vocab_size: int, *, alpha: float | None = None, tables=None, eps: float = 0.0
+) -> MultiParentGradient:
     """Exact ``G`` ``(T, T)`` of the module docstring by enumerating all ``S^T`` sequences, for the Dirichlet(``alpha``)
     prior or fixed ``tables`` (a dict arity -> ``(S**arity, S)``; give exactly one), float64.
     ``eps = 0`` is the ``ε → 0`` limit (finite)."""
@@ -265,8 +276,8 @@ def multi_parent_gradient_exact(graph, vocab_size: int, *, alpha: float | None =
     with x64():
         K = jnp.zeros((T, T), jnp.float64)
         for lo in range(0, tokens.shape[0], _CHUNK):
-            seq = jnp.asarray(tokens[lo:lo + _CHUNK])
-            Y = jnp.asarray(prob[lo:lo + _CHUNK, None] * target[lo:lo + _CHUNK])
+            seq = jnp.asarray(tokens[lo : lo + _CHUNK])
+            Y = jnp.asarray(prob[lo : lo + _CHUNK, None] * target[lo : lo + _CHUNK])
             K = K + _chunk_K(seq, Y, jnp.float64(eps))
         G = np.asarray(row_centre_lower(K, jnp.float64(eps)), np.float64)
     return MultiParentGradient(G, None, "exact", int(tokens.shape[0]))
@@ -284,8 +295,9 @@ def _mc_moments(seq, y, eps):
     return Gb.sum(0), (Gb * Gb).sum(0)
 
 
-def multi_parent_gradient_monte_carlo(task, key, *, eps: float = 0.0, num: int = 1 << 14,
-                                      batch: int = 2048, table=None) -> MultiParentGradient:
+def multi_parent_gradient_monte_carlo(
+    task, key, *, eps: float = 0.0, num: int = 1 << 14, batch: int = 2048, table=None
+) -> MultiParentGradient:
     """Monte Carlo ``G`` with per-entry standard errors from ``num`` sequences of ``task`` (a
     :class:`~causal_grad.ngram.NGramTask` in its query form, any prior and initial law, or a
     :class:`~causal_grad.task.MultiParentTask`): the mean of the per-sequence terms of the module docstring
@@ -361,14 +373,20 @@ def set_information(graph, vocab_size: int, tables, row: int, size: int | None =
             idx = np.zeros(len(tokens), np.int64)
             for p in A:
                 idx = idx * S + tokens[:, p]
-            J = np.zeros((S ** size, S))
+            J = np.zeros((S**size, S))
             np.add.at(J, (idx, tokens[:, row]), prob)
             vals.append(float(chi2_mutual_information(jnp.asarray(J))))
     vals = np.asarray(vals)
     best = int(np.argmax(vals))
     pv = float(vals[sets.index(tuple(sorted(parents)))]) if len(parents) == size else float("nan")
-    return {"sets": sets, "chi2": vals, "parents": parents, "parents_chi2": pv, "best": sets[best],
-            "parents_best": bool(pv >= vals.max() * (1 - 1e-12))}
+    return {
+        "sets": sets,
+        "chi2": vals,
+        "parents": parents,
+        "parents_chi2": pv,
+        "best": sets[best],
+        "parents_best": bool(pv >= vals.max() * (1 - 1e-12)),
+    }
 
 
 # ---------------------------------------------------------------------- ranking
@@ -391,8 +409,19 @@ def parent_ranking(G, graph, se=None) -> list[RowRanking]:
         j_max = max(others, key=lambda j: G[i, j])
         margin = float(G[i, p_min] - G[i, j_max])
         s = 0.0 if se is None else float(np.hypot(se[i, p_min], se[i, j_max]))
-        out.append(RowRanking(i, tuple(ps), float(G[i, p_min]), float(G[i, j_max]), int(j_max), margin, s,
-                              bool(abs(margin) > 3 * s), float(G[i, i])))
+        out.append(
+            RowRanking(
+                i,
+                tuple(ps),
+                float(G[i, p_min]),
+                float(G[i, j_max]),
+                int(j_max),
+                margin,
+                s,
+                bool(abs(margin) > 3 * s),
+                float(G[i, i]),
+            )
+        )
     return out
 
 
@@ -418,7 +447,7 @@ def ngram_mi_approximation(table, vocab_size: int, k: int, max_lag: int = 12) ->
     S = check_int("vocab_size", vocab_size, minimum=2)
     k = check_int("k", k, minimum=1)
     max_lag = check_int("max_lag", max_lag, minimum=1)
-    C = S ** k
+    C = S**k
     tab = check_real_array("table", table, (C, S))
     if np.any(tab < 0) or np.max(np.abs(tab.sum(-1) - 1)) > 1e-9:
         raise ValueError("table must hold non-negative rows summing to 1")
@@ -444,13 +473,16 @@ def ngram_mi_approximation(table, vocab_size: int, k: int, max_lag: int = 12) ->
 def _summarise(rank: list[RowRanking], G: np.ndarray) -> dict:
     """Strong criterion (every parent above every non-parent ``j < i``) and weak one (the row's argmax over
     ``j < i`` is a parent), with the worst row."""
-    weak = [int(np.argmax(G[r.row, :r.row])) in r.parents for r in rank]
-    return {"rows": len(rank), "rows_all_parents_first": sum(r.ok for r in rank),
-            "rows_argmax_is_parent": int(sum(weak)),
-            "rows_argmax_is_nearest_parent": sum(int(np.argmax(G[r.row, :r.row])) == max(r.parents) for r in rank),
-            "min_margin": min((r.margin for r in rank), default=float("nan")),
-            "worst_row": min(rank, key=lambda r: r.margin).to_dict() if rank else None,
-            "diagonal_beats_a_parent": sum(r.diagonal > r.min_parent for r in rank)}
+    weak = [int(np.argmax(G[r.row, : r.row])) in r.parents for r in rank]
+    return {
+        "rows": len(rank),
+        "rows_all_parents_first": sum(r.ok for r in rank),
+        "rows_argmax_is_parent": int(sum(weak)),
+        "rows_argmax_is_nearest_parent": sum(int(np.argmax(G[r.row, : r.row])) == max(r.parents) for r in rank),
+        "min_margin": min((r.margin for r in rank), default=float("nan")),
+        "worst_row": min(rank, key=lambda r: r.margin).to_dict() if rank else None,
+        "diagonal_beats_a_parent": sum(r.diagonal > r.min_parent for r in rank),
+    }
 
 
 def _graph_json(g: Graph) -> list:
@@ -491,21 +523,35 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
         if summ["rows_all_parents_first"] < summ["rows"]:
             strong_ok = False
             if len(counter) < 12:
-                counter.append({"case": case, "graph": _graph_json(g), "S": 2, "population": population,
-                                "seed": s, "worst_row": summ["worst_row"]})
+                counter.append(
+                    {
+                        "case": case,
+                        "graph": _graph_json(g),
+                        "S": 2,
+                        "population": population,
+                        "seed": s,
+                        "worst_row": summ["worst_row"],
+                    }
+                )
         return summ
 
     # 1. prior-averaged
-    cases = [("ngram_k1_T8", ngram_graph(8, 1)), ("ngram_k2_T8", ngram_graph(8, 2)),
-             ("ngram_k2_T12", ngram_graph(12, 2)), ("ngram_k3_T10", ngram_graph(10, 3)),
-             ("two_parent_T9", two_parent(10)), ("two_parent_T12", two_parent(13))]
+    cases = [
+        ("ngram_k1_T8", ngram_graph(8, 1)),
+        ("ngram_k2_T8", ngram_graph(8, 2)),
+        ("ngram_k2_T12", ngram_graph(12, 2)),
+        ("ngram_k3_T10", ngram_graph(10, 3)),
+        ("two_parent_T9", two_parent(10)),
+        ("two_parent_T12", two_parent(13)),
+    ]
     if quick:
         cases = [c for c in cases if c[0] not in ("ngram_k2_T12", "two_parent_T12")]
     for name, g in cases:
         for alpha in (0.1, 1.0):
             G = multi_parent_gradient_exact(g, 2, alpha=alpha).G
-            numbers[f"prior/{name}/alpha={alpha}"] = record(f"prior/{name}", g, f"Dirichlet({alpha})",
-                                                            parent_ranking(G, g), G)
+            numbers[f"prior/{name}/alpha={alpha}"] = record(
+                f"prior/{name}", g, f"Dirichlet({alpha})", parent_ranking(G, g), G
+            )
     # 2. fixed tables: noisy XOR, then Dirichlet(1) tables
     g = ngram_graph(8, 2)
     xor = xor_tables(0.1)
@@ -515,10 +561,15 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
     si = set_information(g, 2, xor, row)
     theorem_ok &= si["parents_best"]
     numbers["xor_delta=0.1/ngram_k2_T8"] = {
-        **record("xor", g, "fixed noisy-XOR table, delta=0.1", parent_ranking(G, g), G), "row": row,
-        "G_row": G[row, :row + 1].tolist(), "pairwise_chi2_row": info["chi2"][row, :row].tolist(),
-        "set_chi2_parents": si["parents_chi2"], "set_chi2_best": list(si["best"]),
-        "set_chi2_best_value": float(si["chi2"].max()), "set_criterion_selects_parents": si["parents_best"]}
+        **record("xor", g, "fixed noisy-XOR table, delta=0.1", parent_ranking(G, g), G),
+        "row": row,
+        "G_row": G[row, : row + 1].tolist(),
+        "pairwise_chi2_row": info["chi2"][row, :row].tolist(),
+        "set_chi2_parents": si["parents_chi2"],
+        "set_chi2_best": list(si["best"]),
+        "set_chi2_best_value": float(si["chi2"].max()),
+        "set_criterion_selects_parents": si["parents_best"],
+    }
     m = 8 if quick else 40
     strong_fail = weak_fail = chi_fail = set_fail = 0
     agree = []
@@ -526,35 +577,44 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
         tab = {2: np.random.default_rng(s).dirichlet(np.ones(2), size=4)}
         G = multi_parent_gradient_exact(g, 2, tables=tab).G
         rank = parent_ranking(G, g)
-        summ = record("dirichlet(1) table", g, "fixed table: numpy.random.default_rng(seed).dirichlet(ones(2), 4)",
-                      rank, G, s)
+        summ = record(
+            "dirichlet(1) table", g, "fixed table: numpy.random.default_rng(seed).dirichlet(ones(2), 4)", rank, G, s
+        )
         chi = pairwise_information(g, 2, tab)["chi2"]
         strong_fail += summ["rows_all_parents_first"] < summ["rows"]
         weak_fail += summ["rows_argmax_is_parent"] < summ["rows"]
-        chi_fail += any(min(chi[r.row, p] for p in r.parents) <= max(chi[r.row, j] for j in range(r.row)
-                                                                     if j not in r.parents) for r in rank)
-        agree += [int(np.argmax(G[r.row, :r.row])) == int(np.argmax(chi[r.row, :r.row])) for r in rank]
+        chi_fail += any(
+            min(chi[r.row, p] for p in r.parents) <= max(chi[r.row, j] for j in range(r.row) if j not in r.parents)
+            for r in rank
+        )
+        agree += [int(np.argmax(G[r.row, : r.row])) == int(np.argmax(chi[r.row, : r.row])) for r in rank]
         ok_set = set_information(g, 2, tab, 7)["parents_best"]
         set_fail += not ok_set
         theorem_ok &= ok_set
     numbers["dirichlet1_tables/ngram_k2_T8"] = {
-        "tables": m, "tables_with_a_row_not_all_parents_first": strong_fail,
+        "tables": m,
+        "tables_with_a_row_not_all_parents_first": strong_fail,
         "tables_with_a_row_whose_argmax_is_not_a_parent": weak_fail,
         "tables_where_pairwise_chi2_misranks_a_parent": chi_fail,
         "tables_where_set_chi2_misses_the_parent_set": set_fail,
-        "row_argmax_gradient_equals_argmax_pairwise_chi2": float(np.mean(agree))}
+        "row_argmax_gradient_equals_argmax_pairwise_chi2": float(np.mean(agree)),
+    }
     # 2b. the large-T limit (heuristic M of ngram_mi_approximation, stationary start), over the prior
     m_tables = 1000
     for S_, a_ in ((2, 1.0), (2, 0.1), (3, 1.0), (3, 0.1)):
         rng = np.random.default_rng(seed)
-        Ms = np.array([ngram_mi_approximation(rng.dirichlet(np.full(S_, a_), size=S_ ** 2), S_, 2, 8)["M"]
-                       for _ in range(m_tables)])
+        Ms = np.array(
+            [ngram_mi_approximation(rng.dirichlet(np.full(S_, a_), size=S_**2), S_, 2, 8)["M"] for _ in range(m_tables)]
+        )
         d23 = Ms[:, 2] - Ms[:, 3]
         numbers[f"large_T_limit/ngram_S{S_}_k2/Dirichlet({a_})"] = {
-            "tables": m_tables, "mean_M_by_lag": Ms.mean(0).tolist(),
-            "mean_M2_minus_M3": float(d23.mean()), "se_M2_minus_M3": float(d23.std(ddof=1) / np.sqrt(m_tables)),
+            "tables": m_tables,
+            "mean_M_by_lag": Ms.mean(0).tolist(),
+            "mean_M2_minus_M3": float(d23.mean()),
+            "se_M2_minus_M3": float(d23.std(ddof=1) / np.sqrt(m_tables)),
             "fraction_second_parent_below_a_farther_lag": float(np.mean(Ms[:, 2] <= Ms[:, 3:].max(1))),
-            "fraction_nearest_parent_not_the_max": float(np.mean(Ms[:, 1] < Ms[:, 2:].max(1)))}
+            "fraction_nearest_parent_not_the_max": float(np.mean(Ms[:, 1] < Ms[:, 2:].max(1))),
+        }
     numbers["large_T_limit/xor_delta=0.1"] = {"M_by_lag": ngram_mi_approximation(xor[2], 2, 2, 8)["M"].tolist()}
     # 3. consistency of the exact and Monte Carlo gradients
     task = NGramTask(2, 2, 6, 1.0)
@@ -573,7 +633,9 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
             numbers[f"monte_carlo/ngram_S{S_}_k2_T{T_}/alpha=1"] = {
                 **record(f"monte_carlo/ngram_S{S_}_k2_T{T_}", task.graph, "Dirichlet(1.0)", rank, mc.G, seed),
                 "undecided_rows": sum(not r.decided for r in rank),
-                "decided_rows_not_all_parents_first": sum(r.decided and not r.ok for r in rank), "num": mc.num}
+                "decided_rows_not_all_parents_first": sum(r.decided and not r.ok for r in rank),
+                "num": mc.num,
+            }
     if not quick:  # the heuristic large-T limit against Monte Carlo at T = 48 (fixed table, stationary start)
         tab = np.random.default_rng(seed).dirichlet(np.ones(2), size=4)
         task = NGramTask(2, 2, 48, 1.0, initial="stationary")
@@ -583,13 +645,20 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
         R = np.array([mc.G[i, i - np.arange(10)] * (i + 1) * 48 for i in rows])
         Rc, Mc = R - R.mean(1, keepdims=True), M - M.mean()
         numbers["large_T_limit/vs_monte_carlo/ngram_S2_k2_T48"] = {
-            "rows": [rows.start, rows.stop - 1], "lags": 10, "num": mc.num,
-            "rel_rms_row_centred": float(np.sqrt(np.mean((Rc - Mc) ** 2)) / np.sqrt(np.mean(Mc ** 2))),
-            "M_by_lag": M.tolist(), "mean_rescaled_row": R.mean(0).tolist()}
+            "rows": [rows.start, rows.stop - 1],
+            "lags": 10,
+            "num": mc.num,
+            "rel_rms_row_centred": float(np.sqrt(np.mean((Rc - Mc) ** 2)) / np.sqrt(np.mean(Mc**2))),
+            "M_by_lag": M.tolist(),
+            "mean_rescaled_row": R.mean(0).tolist(),
+        }
     if not (theorem_ok and mc_ok):
         status = "fail"
-        summary = ("a check that must hold failed: " + ("the set chi2 criterion missed a parent set; " if not theorem_ok
-                                                        else "") + ("Monte Carlo disagrees with enumeration" if not mc_ok else ""))
+        summary = (
+            "a check that must hold failed: "
+            + ("the set chi2 criterion missed a parent set; " if not theorem_ok else "")
+            + ("Monte Carlo disagrees with enumeration" if not mc_ok else "")
+        )
     elif strong_ok:
         status, summary = "pass", "every row ranks all its parents above every non-parent in every case"
     else:
@@ -597,11 +666,13 @@ def check_c10(*, quick: bool = True, seed: int = 0) -> C10Result:
         n_rows = sum(v["rows"] for v in pri)
         lim = numbers["large_T_limit/ngram_S2_k2/Dirichlet(1.0)"]
         status = "partial"
-        summary = (f"not always: the one-head gradient at init ranks all parents first in "
-                   f"{sum(v['rows_all_parents_first'] for v in pri)}/{n_rows} prior-averaged multi-parent rows; its "
-                   f"argmax is a parent in {sum(v['rows_argmax_is_parent'] for v in pri)}/{n_rows} (the nearest "
-                   f"parent in {sum(v['rows_argmax_is_nearest_parent'] for v in pri)}); noisy XOR: no row; in the "
-                   f"large-T limit the second parent is below lag 3 on prior average (E[M2-M3] = "
-                   f"{lim['mean_M2_minus_M3']:.4f} +- {lim['se_M2_minus_M3']:.4f} at S=2, Dirichlet(1)); the set "
-                   f"chi2 criterion selects the parent set in every case (DPI)")
+        summary = (
+            f"not always: the one-head gradient at init ranks all parents first in "
+            f"{sum(v['rows_all_parents_first'] for v in pri)}/{n_rows} prior-averaged multi-parent rows; its "
+            f"argmax is a parent in {sum(v['rows_argmax_is_parent'] for v in pri)}/{n_rows} (the nearest "
+            f"parent in {sum(v['rows_argmax_is_nearest_parent'] for v in pri)}); noisy XOR: no row; in the "
+            f"large-T limit the second parent is below lag 3 on prior average (E[M2-M3] = "
+            f"{lim['mean_M2_minus_M3']:.4f} +- {lim['se_M2_minus_M3']:.4f} at S=2, Dirichlet(1)); the set "
+            f"chi2 criterion selects the parent set in every case (DPI)"
+        )
     return C10Result(status, summary, numbers, counter, time.perf_counter() - t0)

@@ -10,16 +10,48 @@
 """
 
 from . import disentangled, reduced, standard
-from .disentangled import (disentangled_apply, disentangled_logits, disentangled_loss, disentangled_normal,
-                           disentangled_reference_logits, disentangled_zeros, induction_block, induction_init,
-                           layer1_attention, position_attention)
+from .disentangled import (
+    disentangled_apply,
+    disentangled_logits,
+    disentangled_loss,
+    disentangled_normal,
+    disentangled_reference_logits,
+    disentangled_zeros,
+    induction_block,
+    induction_init,
+    layer1_attention,
+    position_attention,
+)
 from .reduced import DEFAULT_EPS, causal_softmax, reduced_apply, reduced_init, reduced_loss
 from .registry import MODELS, Model, build_model, get_model, model_config, model_names, register_model
 from .standard import StandardTransformer, standard_attention, standard_init, standard_loss, standard_model
 
-__all__ = ["MODELS", "Model", "build_model", "get_model", "model_config",
-           "model_names", "register_model", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init",
-           "DEFAULT_EPS", "disentangled_zeros", "disentangled_normal", "disentangled_logits", "disentangled_apply",
-           "disentangled_loss", "disentangled_reference_logits", "position_attention", "layer1_attention",
-           "induction_block", "induction_init", "StandardTransformer", "standard_model", "standard_init",
-           "standard_loss", "standard_attention"]
+__all__ = [
+    "MODELS",
+    "Model",
+    "build_model",
+    "get_model",
+    "model_config",
+    "model_names",
+    "register_model",
+    "causal_softmax",
+    "reduced_apply",
+    "reduced_loss",
+    "reduced_init",
+    "DEFAULT_EPS",
+    "disentangled_zeros",
+    "disentangled_normal",
+    "disentangled_logits",
+    "disentangled_apply",
+    "disentangled_loss",
+    "disentangled_reference_logits",
+    "position_attention",
+    "layer1_attention",
+    "induction_block",
+    "induction_init",
+    "StandardTransformer",
+    "standard_model",
+    "standard_init",
+    "standard_loss",
+    "standard_attention",
+]

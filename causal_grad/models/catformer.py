@@ -96,11 +96,22 @@ def init(key: jax.Array, config: Config, S: int, T: int) -> dict:
         A.append(jnp.zeros((H, d, d), jnp.float32))
         V.append(jax.random.normal(keys[2 * layer], (H * d, d), jnp.float32) / math.sqrt(d))
         k1, _ = jax.random.split(keys[2 * layer + 1], 2)  # the second key would draw the zero-initialised layer
-        mlp.append({"W1": jax.random.normal(k1, (d, m), jnp.float32) / math.sqrt(m), "b1": jnp.zeros((m,), jnp.float32),
-                    "W2": jnp.zeros((m, d), jnp.float32), "b2": jnp.zeros((d,), jnp.float32)})
-    return {"E": jax.random.normal(keys[-2], (S, d), jnp.float32) / math.sqrt(d),
-            "P": jax.random.normal(keys[-1], (T, d), jnp.float32) / math.sqrt(d),
-            "A": A, "V": V, "mlp": mlp, "W": jnp.zeros((d, S), jnp.float32)}
+        mlp.append(
+            {
+                "W1": jax.random.normal(k1, (d, m), jnp.float32) / math.sqrt(m),
+                "b1": jnp.zeros((m,), jnp.float32),
+                "W2": jnp.zeros((m, d), jnp.float32),
+                "b2": jnp.zeros((d,), jnp.float32),
+            }
+        )
+    return {
+        "E": jax.random.normal(keys[-2], (S, d), jnp.float32) / math.sqrt(d),
+        "P": jax.random.normal(keys[-1], (T, d), jnp.float32) / math.sqrt(d),
+        "A": A,
+        "V": V,
+        "mlp": mlp,
+        "W": jnp.zeros((d, S), jnp.float32),
+    }
 
 
 def _shape(params, config: Config) -> tuple[int, int, int]:
@@ -108,8 +119,10 @@ def _shape(params, config: Config) -> tuple[int, int, int]:
     _check_config(config)
     keys = {"E", "P", "A", "V", "mlp", "W"}
     if not isinstance(params, dict) or set(params) != keys:
-        raise TypeError(f"params must be a dict with keys {sorted(keys)} (catformer), got "
-                        f"{sorted(params) if isinstance(params, dict) else type(params).__name__}")
+        raise TypeError(
+            f"params must be a dict with keys {sorted(keys)} (catformer), got "
+            f"{sorted(params) if isinstance(params, dict) else type(params).__name__}"
+        )
     E = check_array("params['E']", params["E"], kind="float", ndim=2)
     S, d = (int(n) for n in E.shape)
     T = d - S

@@ -31,17 +31,28 @@ the literal dense definition (every position, every product), kept for tests and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
-from .._validate import (check_array, check_distribution_rows, check_int, check_key, check_positive_float,
-                         check_param_memory, check_real_array, check_scale, check_tokens, is_concrete, row_sum_atol)
+from .._validate import (
+    check_array,
+    check_distribution_rows,
+    check_int,
+    check_key,
+    check_param_memory,
+    check_positive_float,
+    check_real_array,
+    check_scale,
+    check_tokens,
+    is_concrete,
+    row_sum_atol,
+)
 
 __all__ = [
     "Config",
@@ -146,8 +157,9 @@ def disentangled_shape(params: dict) -> tuple[int, int, tuple[int, ...]]:
     d = int(As[0].shape[-1]) if getattr(As[0], "ndim", 0) == 3 else -1
     T = d - S
     if T < 1:
-        raise ValueError(f"params['A'][0] must be (heads, S+T, S+T) with S = W.shape[1] = {S}; got "
-                         f"{getattr(As[0], 'shape', None)}")
+        raise ValueError(
+            f"params['A'][0] must be (heads, S+T, S+T) with S = W.shape[1] = {S}; got {getattr(As[0], 'shape', None)}"
+        )
     heads = []
     for k, A in enumerate(As):
         if getattr(A, "ndim", None) != 3 or A.shape[1:] != (d, d):
@@ -206,8 +218,9 @@ def disentangled_zeros(S: int, T: int, heads: Sequence[int] = (1, 1), *, dtype: 
     return {"A": arrs[:-1], "W": arrs[-1]}
 
 
-def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (1, 1), *, scale: float,
-                        dtype: DTypeLike = jnp.float32) -> dict:
+def disentangled_normal(
+    key: jax.Array, S: int, T: int, heads: Sequence[int] = (1, 1), *, scale: float, dtype: DTypeLike = jnp.float32
+) -> dict:
     """I.i.d. ``N(0, scale²)`` entries (``scale > 0``), one key split per matrix. The paper uses ``1e-4``-scale
     noise for several heads per layer: identical zero heads receive identical gradients and never separate."""
     key = check_key("key", key)
@@ -220,8 +233,15 @@ def disentangled_normal(key: jax.Array, S: int, T: int, heads: Sequence[int] = (
     return {"A": arrs[:-1], "W": arrs[-1]}
 
 
-def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: float = 1.0, gamma: float = 1.0,
-                   dtype: DTypeLike = jnp.float32) -> dict:
+def induction_init(
+    S: int,
+    T: int,
+    heads: Sequence[int] = (1, 1),
+    *,
+    beta0: float = 1.0,
+    gamma: float = 1.0,
+    dtype: DTypeLike = jnp.float32,
+) -> dict:
     """The layer-wise starting point: ``A_1 = 0``; every layer-2 head matches the query's token against the
     token its first-layer head ``h = 0`` gathered (block ``A_2[:S, d_0:d_0+S] = β0·I``); ``W`` reads the token
     that layer-2 head 0 copies (block ``W[d_1 + :S] = γ·I``), so ``logits = γ·out`` with ``out`` the reduced
@@ -236,8 +256,8 @@ def induction_init(S: int, T: int, heads: Sequence[int] = (1, 1), *, beta0: floa
     p = disentangled_zeros(S, T, heads, dtype=dtype)
     d0, d1, _ = disentangled_dims(S, T, heads)
     eye = jnp.eye(S, dtype=dtype)
-    p["A"][1] = p["A"][1].at[:, :S, d0:d0 + S].set(beta0 * eye)
-    p["W"] = p["W"].at[d1:d1 + S, :].set(gamma * eye)
+    p["A"][1] = p["A"][1].at[:, :S, d0 : d0 + S].set(beta0 * eye)
+    p["W"] = p["W"].at[d1 : d1 + S, :].set(gamma * eye)
     return p
 
 
@@ -379,7 +399,7 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
         s = lookup(u[:S]) + u[S:d0]
         for h, P in enumerate(Ps):
             o = d0 * (1 + h)
-            w = lookup(u[o:o + S]) + u[o + S:o + d0]  # X u_{X,h} + u_{P,h}
+            w = lookup(u[o : o + S]) + u[o + S : o + d0]  # X u_{X,h} + u_{P,h}
             s = s + jnp.sum(P * w[:, None, :], axis=0)  # Σ_t α_{jt} w_t
         a = _softmax(s, 0)  # (T, B)
         outs += [gather(a), a]
@@ -409,8 +429,9 @@ def disentangled_apply(params: dict, tokens: ArrayLike) -> jax.Array:
     return jax.nn.softmax(disentangled_logits(params, tokens), axis=-1)
 
 
-def disentangled_loss(params: dict, tokens: ArrayLike, targets: ArrayLike,
-                      weights: ArrayLike | None = None) -> jax.Array:
+def disentangled_loss(
+    params: dict, tokens: ArrayLike, targets: ArrayLike, weights: ArrayLike | None = None
+) -> jax.Array:
     """Mean (or ``weights``-weighted sum) over the batch of ``−Σ_b y_b log softmax(Wᵀh_{T-1})_b``.
 
     Refuses, before computing: ``targets`` not real ``(B, S)`` and ``weights`` not real ``(B,)``; when they are
@@ -465,7 +486,7 @@ def position_attention(params: dict, layer: int = 0) -> jax.Array:
     S, T, heads = disentangled_shape(params)
     layer = check_int("layer", layer, minimum=0, maximum=len(heads) - 1)
     A = params["A"][layer]
-    block = A[:, S:S + T, S:S + T]
+    block = A[:, S : S + T, S : S + T]
     mask = jnp.tril(jnp.ones((T, T), dtype=bool))
     return jax.nn.softmax(jnp.where(mask, block, -jnp.inf), axis=-1)
 
@@ -489,7 +510,7 @@ def induction_block(params: dict, head: int = 0, source_head: int = 0) -> jax.Ar
     head = check_int("head", head, minimum=0, maximum=heads[1] - 1)
     source_head = check_int("source_head", source_head, minimum=0, maximum=heads[0] - 1)
     off = (S + T) * (1 + source_head)
-    return params["A"][1][head, :S, off:off + S]
+    return params["A"][1][head, :S, off : off + S]
 
 
 def readout_block(params: dict, head: int = 0) -> jax.Array:
@@ -497,7 +518,7 @@ def readout_block(params: dict, head: int = 0) -> jax.Array:
     S, T, heads = disentangled_shape(params)
     head = check_int("head", head, minimum=0, maximum=heads[-1] - 1)
     d = int(params["A"][-1].shape[-1])
-    return params["W"][d * (1 + head):d * (1 + head) + S]
+    return params["W"][d * (1 + head) : d * (1 + head) + S]
 
 
 # ---------------------------------------------------------------------- the model protocol
@@ -530,17 +551,20 @@ class Config:
         if self.init == "normal" and not self.init_scale:
             raise ValueError("init_scale must be > 0 for init 'normal' (an all-zero start is init 'zeros')")
         if self.init != "normal" and self.init_scale:
-            raise ValueError(f"init_scale applies to init 'normal' only, got init_scale={self.init_scale} with "
-                             f"init {self.init!r}")
+            raise ValueError(
+                f"init_scale applies to init 'normal' only, got init_scale={self.init_scale} with init {self.init!r}"
+            )
         if self.init == "induction" and len(self.heads) != 2:
             raise ValueError(f"init 'induction' needs exactly two layers, got heads {self.heads}")
         if self.init == "zeros" and max(self.heads) > 1:
-            raise ValueError(f"init 'zeros' with several heads in a layer (heads {self.heads}): identical zero "
-                             f"heads get identical gradients and never separate; use init 'normal' with an "
-                             f"init_scale such as 1e-4")
+            raise ValueError(
+                f"init 'zeros' with several heads in a layer (heads {self.heads}): identical zero "
+                f"heads get identical gradients and never separate; use init 'normal' with an "
+                f"init_scale such as 1e-4"
+            )
 
 
-def _config(config) -> "Config":
+def _config(config) -> Config:
     if not isinstance(config, Config):
         raise TypeError(f"config must be a causal_grad.models.disentangled.Config, got {type(config).__name__}")
     return config

@@ -21,14 +21,37 @@ import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
-from .._validate import (arrays, check_array, check_eps, check_int, check_key, check_positive_float,
-                         check_probability, check_scale,
-                         check_tokens,
-                         is_concrete)
+from .._validate import (
+    arrays,
+    check_array,
+    check_eps,
+    check_int,
+    check_key,
+    check_positive_float,
+    check_probability,
+    check_scale,
+    check_tokens,
+    is_concrete,
+)
 
-__all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names",
-           "induction", "causal_softmax", "reduced_apply", "reduced_loss", "reduced_init", "DEFAULT_EPS",
-           "reduced_apply_all", "logits_all", "next_token_loss"]
+__all__ = [
+    "Config",
+    "init",
+    "logits",
+    "loss",
+    "first_layer_attention",
+    "group_labels",
+    "group_names",
+    "induction",
+    "causal_softmax",
+    "reduced_apply",
+    "reduced_loss",
+    "reduced_init",
+    "DEFAULT_EPS",
+    "reduced_apply_all",
+    "logits_all",
+    "next_token_loss",
+]
 
 #: Default readout smoothing ε: keeps the log-loss finite when the target token never occurs in the context.
 DEFAULT_EPS = 1e-3
@@ -104,8 +127,14 @@ def _cross_entropy(targets, yhat):
     return -jnp.sum(jnp.where(pos, targets * jnp.log(jnp.where(pos, yhat, 1.0)), 0.0), axis=-1)
 
 
-def reduced_loss(A1: jax.Array, A2: jax.Array, tokens: jax.Array, targets: jax.Array,
-                 eps: float = DEFAULT_EPS, weights: jax.Array | None = None) -> jax.Array:
+def reduced_loss(
+    A1: jax.Array,
+    A2: jax.Array,
+    tokens: jax.Array,
+    targets: jax.Array,
+    eps: float = DEFAULT_EPS,
+    weights: jax.Array | None = None,
+) -> jax.Array:
     """Mean (or ``weights``-weighted sum) of the cross-entropy ``−Σ_b y_b log ŷ_b`` over the batch.
 
     Never NaN for finite parameters: terms with ``y_b = 0`` are 0. With ``eps > 0`` it is finite (``ŷ ≥ eps/S``);
@@ -138,11 +167,13 @@ class Config:
         object.__setattr__(self, "beta0", check_scale("beta0", self.beta0, "float32", allow_zero=True))
         object.__setattr__(self, "eps", check_eps("eps", self.eps))
         if self.eps == 0:
-            raise ValueError("eps must be > 0 for training (a target token absent from the context gives an "
-                             "infinite loss at eps = 0)")
+            raise ValueError(
+                "eps must be > 0 for training (a target token absent from the context gives an "
+                "infinite loss at eps = 0)"
+            )
 
 
-def _config(config) -> "Config":
+def _config(config) -> Config:
     if not isinstance(config, Config):
         raise TypeError(f"config must be a causal_grad.models.reduced.Config, got {type(config).__name__}")
     return config

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +39,17 @@ import jax.numpy as jnp
 from .._validate import check_array, check_int
 from . import catformer, disentangled, reduced, standard
 
-__all__ = ["REQUIRED", "MODELS", "register_model", "get_model", "model_names", "model_config", "Model",
-           "build_model", "next_token_cross_entropy"]
+__all__ = [
+    "REQUIRED",
+    "MODELS",
+    "register_model",
+    "get_model",
+    "model_names",
+    "model_config",
+    "Model",
+    "build_model",
+    "next_token_cross_entropy",
+]
 
 #: The names every model module defines.
 REQUIRED = ("Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names")
@@ -53,11 +63,9 @@ def register_model(module: Any, *, replace: bool = False) -> Any:
     ``name``; returns it. ``replace=True`` lets a name be registered again."""
     missing = [n for n in REQUIRED if not hasattr(module, n)]
     if missing:
-        raise TypeError(f"module must define the model protocol's {', '.join(REQUIRED)}; missing "
-                        f"{', '.join(missing)}")
+        raise TypeError(f"module must define the model protocol's {', '.join(REQUIRED)}; missing {', '.join(missing)}")
     cfg_cls = module.Config
-    if not (isinstance(cfg_cls, type) and dataclasses.is_dataclass(cfg_cls)
-            and cfg_cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+    if not (isinstance(cfg_cls, type) and dataclasses.is_dataclass(cfg_cls) and cfg_cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         raise TypeError("module.Config must be a frozen dataclass")
     fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
     if "name" not in fields or fields["name"].init or not isinstance(fields["name"].default, str):
@@ -111,7 +119,7 @@ class Model:
     groups: Callable
     attention: Callable
     first_layer_attention: Callable
-    induction: Optional[Callable]
+    induction: Callable | None
     group_names: tuple[str, ...]
     logits_all: Callable | None = None
     next_token_loss: Callable | None = None
@@ -126,15 +134,19 @@ def next_token_cross_entropy(logits_all: jax.Array, targets: jax.Array) -> jax.A
     logits_all = check_array("logits_all", logits_all, kind="float", ndim=3)
     targets = check_array("targets", targets, kind="real")
     if targets.shape != logits_all.shape:
-        raise ValueError(f"targets must have the logits' shape (B, T, S) {tuple(logits_all.shape)}, got "
-                         f"{tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must have the logits' shape (B, T, S) {tuple(logits_all.shape)}, got {tuple(targets.shape)}"
+        )
     return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits_all, axis=-1), axis=-1))
 
 
 def _not_per_position(name: str) -> Callable:
     def refuse(*_args):
-        raise NotImplementedError(f"model {name!r} defines no logits_all (the prediction at every position), so "
-                                  f"it has no next-token loss; train it with the query-only loss")
+        raise NotImplementedError(
+            f"model {name!r} defines no logits_all (the prediction at every position), so "
+            f"it has no next-token loss; train it with the query-only loss"
+        )
+
     return refuse
 
 
@@ -144,8 +156,9 @@ def build_model(config: Any, S: int, T: int) -> Model:
     all come here)."""
     name = getattr(config, "name", None)
     if not isinstance(name, str) or name not in MODELS or not isinstance(config, MODELS[name].Config):
-        raise TypeError(f"config must be the Config of a registered model ({', '.join(MODELS)}), got "
-                        f"{type(config).__name__}")
+        raise TypeError(
+            f"config must be the Config of a registered model ({', '.join(MODELS)}), got {type(config).__name__}"
+        )
     S = check_int("S", S, minimum=2)
     T = check_int("T", T, minimum=1)
     m = MODELS[name]
@@ -160,11 +173,17 @@ def build_model(config: Any, S: int, T: int) -> Model:
     else:
         logits_all = lambda p, tok: all_fn(p, tok, config)  # noqa: E731
         nt = getattr(m, "next_token_loss", None)
-        next_token = ((lambda p, tok, y: nt(p, tok, y, config)) if nt is not None
-                      else (lambda p, tok, y: next_token_cross_entropy(all_fn(p, tok, config), jnp.asarray(y))))
+        next_token = (
+            (lambda p, tok, y: nt(p, tok, y, config))
+            if nt is not None
+            else (lambda p, tok, y: next_token_cross_entropy(all_fn(p, tok, config), jnp.asarray(y)))
+        )
 
     return Model(
-        name, config, S, T,
+        name,
+        config,
+        S,
+        T,
         init=lambda key: m.init(key, config, S, T),
         loss=lambda p, tok, y: m.loss(p, tok, y, config),
         logits=lambda p, tok: m.logits(p, tok, config),
@@ -173,7 +192,9 @@ def build_model(config: Any, S: int, T: int) -> Model:
         first_layer_attention=lambda p, tok: m.first_layer_attention(p, tok, config),
         induction=(lambda p: ind(p, config)) if has_induction else None,
         group_names=tuple(m.group_names(config)),
-        logits_all=logits_all, next_token_loss=next_token)
+        logits_all=logits_all,
+        next_token_loss=next_token,
+    )
 
 
 for _m in (reduced, disentangled, standard, catformer):

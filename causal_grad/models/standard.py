@@ -24,9 +24,25 @@ from jax.typing import ArrayLike
 
 from .._validate import check_array, check_int, check_key, check_tokens
 
-__all__ = ["Config", "init", "logits", "loss", "first_layer_attention", "group_labels", "group_names", "induction",
-           "module_for", "StandardTransformer", "standard_model", "standard_init", "standard_logits", "standard_loss",
-           "standard_attention", "standard_logits_all", "logits_all"]
+__all__ = [
+    "Config",
+    "init",
+    "logits",
+    "loss",
+    "first_layer_attention",
+    "group_labels",
+    "group_names",
+    "induction",
+    "module_for",
+    "StandardTransformer",
+    "standard_model",
+    "standard_init",
+    "standard_logits",
+    "standard_loss",
+    "standard_attention",
+    "standard_logits_all",
+    "logits_all",
+]
 
 
 class _Attention(nn.Module):
@@ -76,8 +92,9 @@ class StandardTransformer(nn.Module):
         return (logits, atts) if return_attention else logits
 
 
-def standard_model(vocab_size: int, seq_len: int, d_model: int = 64, layers: int = 2, heads: int = 1,
-                   mlp_ratio: int = 4) -> StandardTransformer:
+def standard_model(
+    vocab_size: int, seq_len: int, d_model: int = 64, layers: int = 2, heads: int = 1, mlp_ratio: int = 4
+) -> StandardTransformer:
     """A checked :class:`StandardTransformer` (``d_model`` divisible by ``heads``)."""
     S = check_int("vocab_size", vocab_size, minimum=2)
     T = check_int("seq_len", seq_len, minimum=1)
@@ -171,12 +188,13 @@ def _module_of(params, config: Config) -> StandardTransformer:
         p = params["params"]
         S, T = int(p["readout"]["bias"].shape[0]), int(p["pos_embed"].shape[0])
     except (KeyError, TypeError, IndexError, AttributeError):
-        raise TypeError("params must be the standard transformer's flax variables {'params': {...}} (from "
-                        "init)") from None
+        raise TypeError(
+            "params must be the standard transformer's flax variables {'params': {...}} (from init)"
+        ) from None
     return StandardTransformer(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
 
 
-def _config(config) -> "Config":
+def _config(config) -> Config:
     if not isinstance(config, Config):
         raise TypeError(f"config must be a causal_grad.models.standard.Config, got {type(config).__name__}")
     return config

@@ -24,12 +24,13 @@ __all__ = ["mode_of", "write_summary", "to_jsonable", "train_run", "forest_summa
 
 #: The tests' "smoke" training: a few steps of joint training (one compiled stage instead of two); it checks the
 #: plumbing, not the learning.
-SMOKE_TRAIN = dict(schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=128, eval_size=512, eval_every=10,
-                   log_every=10)
+SMOKE_TRAIN = dict(
+    schedule="joint", optimizer="sgd", lr=1.0, steps=20, batch=128, eval_size=512, eval_every=10, log_every=10
+)
 
 
 def mode_of(quick: bool, smoke: bool) -> str:
-    """"smoke" if ``smoke``, else "quick" or "full" by ``quick``."""
+    """ "smoke" if ``smoke``, else "quick" or "full" by ``quick``."""
     return "smoke" if smoke else ("quick" if quick else "full")
 
 
@@ -75,11 +76,27 @@ def forest_summary(res: Any) -> dict:  # res: a TrainResult
     scores; with the run's length and wall time."""
     f = dict(res.final)
     b = res.history["baselines"]
-    keys = ("loss", "excess_over_in_context", "recovered", "all_recovered", "mean_parent_attention",
-            "min_parent_attention", "shd", "previous_token", "diag_minus_offdiag", "diag_argmax_rows")
+    keys = (
+        "loss",
+        "excess_over_in_context",
+        "recovered",
+        "all_recovered",
+        "mean_parent_attention",
+        "min_parent_attention",
+        "shd",
+        "previous_token",
+        "diag_minus_offdiag",
+        "diag_argmax_rows",
+    )
     out = {k: f[k] for k in keys if k in f}
-    out.update(in_context=b["in_context"], entropy_floor=b["entropy_floor"], unigram=b.get("unigram"),
-               parents=list(res.config.graph.parents), steps=res.history.get("steps_done"),
-               wall_s=res.history.get("wall_s"), model=res.config.model.name,
-               schedule=res.config.optim.schedule)
+    out.update(
+        in_context=b["in_context"],
+        entropy_floor=b["entropy_floor"],
+        unigram=b.get("unigram"),
+        parents=list(res.config.graph.parents),
+        steps=res.history.get("steps_done"),
+        wall_s=res.history.get("wall_s"),
+        model=res.config.model.name,
+        schedule=res.config.optim.schedule,
+    )
     return out

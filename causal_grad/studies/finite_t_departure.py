@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -49,14 +49,28 @@ ALPHAS = (0.1, 1.0)
 def settings(quick: bool, smoke: bool = False) -> dict:
     """The sweep's grid: ``T`` values and matrices per vocabulary, tree seeds, the paper-size sample."""
     if smoke:  # tests only: one vocabulary, one prior, two small T
-        return {"Ts": {3: [5, 6]}, "num_pis": {3: 2}, "tree_seeds": (0,), "paper_num_pis": 1, "Ss": (3,),
-                "alphas": (1.0,), "paper_families": ("chain",)}
+        return {
+            "Ts": {3: [5, 6]},
+            "num_pis": {3: 2},
+            "tree_seeds": (0,),
+            "paper_num_pis": 1,
+            "Ss": (3,),
+            "alphas": (1.0,),
+            "paper_families": ("chain",),
+        }
     if quick:
-        return {"Ts": {10: [6, 8, 12], 3: [6, 8, 12, 16]}, "num_pis": {10: 4, 3: 8}, "tree_seeds": (0,),
-                "paper_num_pis": 16}
-    return {"Ts": {10: [8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 200],
-                   3: [8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 200]},
-            "num_pis": {10: 8, 3: 32}, "tree_seeds": (0, 1), "paper_num_pis": 64}
+        return {
+            "Ts": {10: [6, 8, 12], 3: [6, 8, 12, 16]},
+            "num_pis": {10: 4, 3: 8},
+            "tree_seeds": (0,),
+            "paper_num_pis": 16,
+        }
+    return {
+        "Ts": {10: [8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 200], 3: [8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 200]},
+        "num_pis": {10: 8, 3: 32},
+        "tree_seeds": (0, 1),
+        "paper_num_pis": 64,
+    }
 
 
 def paper_size(num_pis: int, key: jax.Array, families: Sequence[str] = FAMILIES) -> dict:
@@ -75,8 +89,12 @@ def paper_size(num_pis: int, key: jax.Array, families: Sequence[str] = FAMILIES)
             R = rescale_gradient(exact_gradient_at_init_dp(task, pi), 10)
             per_pi_ok.extend(int(np.argmax(R[i, :i])) == task.parents[i] for i in child_rows)
         out[fam] = {k: v for k, v in d.items() if k not in ("R", "M")}
-        out[fam].update(parents=list(task.parents), parent_is_every_row_argmax=bool(d["parent_argmax"] == 1.0),
-                        per_pi_parent_argmax_fraction=float(np.mean(per_pi_ok)), seconds_average=seconds)
+        out[fam].update(
+            parents=list(task.parents),
+            parent_is_every_row_argmax=bool(d["parent_argmax"] == 1.0),
+            per_pi_parent_argmax_fraction=float(np.mean(per_pi_ok)),
+            seconds_average=seconds,
+        )
     return out
 
 
@@ -129,33 +147,42 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
                 sw = departure_sweep(fam, S, alpha, cfg["Ts"][S], num_pis=cfg["num_pis"][S], key=k, seeds=seeds)
                 sweeps.append(sw)
                 fit = sw["fit"]
-                print(f"S={S:>2} α={alpha:<4g} {fam:<12} slope {fit['slope']:+.2f}  C {fit['C']:.3f}  "
-                      + "  ".join(f"T={r['T']}:{r['rms']:.4f}" for r in sw["rows"]), flush=True)
+                print(
+                    f"S={S:>2} α={alpha:<4g} {fam:<12} slope {fit['slope']:+.2f}  C {fit['C']:.3f}  "
+                    + "  ".join(f"T={r['T']}:{r['rms']:.4f}" for r in sw["rows"]),
+                    flush=True,
+                )
                 # the upper half of the T range: the asymptotic rate
-                half = sw["rows"][len(sw["rows"]) // 2:]
-                sw["fit_upper_half"] = (fit_power_law([r["T"] for r in half], [r["rms"] for r in half])
-                                        if len(half) >= 2 else None)
+                half = sw["rows"][len(sw["rows"]) // 2 :]
+                sw["fit_upper_half"] = (
+                    fit_power_law([r["T"] for r in half], [r["rms"] for r in half]) if len(half) >= 2 else None
+                )
 
     paper = paper_size(cfg["paper_num_pis"], jax.random.fold_in(key, 2024), cfg.get("paper_families", FAMILIES))
     for fam, d in paper.items():
-        print(f"paper size S=10 T=20 α=0.1 {fam:<12} parent every row's argmax: {d['parent_is_every_row_argmax']} "
-              f"(per π: {d['per_pi_parent_argmax_fraction']:.3f}); rel RMS {d['rel_rms']:.3f}; parent margin "
-              f"ratio {d['parent_margin_ratio']:.3f}; rel entry median {d['rel_entry_median']:.3f} "
-              f"max {d['rel_entry_max']:.3f}", flush=True)
+        print(
+            f"paper size S=10 T=20 α=0.1 {fam:<12} parent every row's argmax: {d['parent_is_every_row_argmax']} "
+            f"(per π: {d['per_pi_parent_argmax_fraction']:.3f}); rel RMS {d['rel_rms']:.3f}; parent margin "
+            f"ratio {d['parent_margin_ratio']:.3f}; rel entry median {d['rel_entry_median']:.3f} "
+            f"max {d['rel_entry_max']:.3f}",
+            flush=True,
+        )
 
     summary = {
         "description": "Exact finite-T gradient at initialisation (ε = 0, DP) rescaled by (i+1)·T·S on graph rows, "
-                       "row-centred, vs row-centred M = E_π <P_ji, Q>_μ over the same fixed matrices from "
-                       "Dirichlet(α). rms: root-mean-square over entries 1 ≤ i, j ≤ i; rel_rms: rms / RMS of "
-                       "row-centred M; argmax_agree / parent_argmax: fractions of non-root rows (argmax over j < i); "
-                       "rel_entry: |R − M − c_i| / M over j < i of non-root rows with c_i the mean row offset; "
-                       "parent_margin_ratio: median over non-root rows of (parent − best other j < i) in R over the "
-                       "same in M. fit: rms ≈ C·T^slope (least squares in log-log over all T; fit_upper_half over "
-                       "the larger half). Random trees: named_graph('random-tree', T-1, seed) for each seed, "
-                       "metrics averaged over seeds.",
-        "quick": quick, "settings": {k: (v if k != "Ts" else {str(s): t for s, t in v.items()})
-                                          for k, v in cfg.items()},
-        "sweeps": sweeps, "paper_size": paper, "seconds": time.perf_counter() - t_start,
+        "row-centred, vs row-centred M = E_π <P_ji, Q>_μ over the same fixed matrices from "
+        "Dirichlet(α). rms: root-mean-square over entries 1 ≤ i, j ≤ i; rel_rms: rms / RMS of "
+        "row-centred M; argmax_agree / parent_argmax: fractions of non-root rows (argmax over j < i); "
+        "rel_entry: |R − M − c_i| / M over j < i of non-root rows with c_i the mean row offset; "
+        "parent_margin_ratio: median over non-root rows of (parent − best other j < i) in R over the "
+        "same in M. fit: rms ≈ C·T^slope (least squares in log-log over all T; fit_upper_half over "
+        "the larger half). Random trees: named_graph('random-tree', T-1, seed) for each seed, "
+        "metrics averaged over seeds.",
+        "quick": quick,
+        "settings": {k: (v if k != "Ts" else {str(s): t for s, t in v.items()}) for k, v in cfg.items()},
+        "sweeps": sweeps,
+        "paper_size": paper,
+        "seconds": time.perf_counter() - t_start,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     plot(sweeps, out / "error_vs_T.png")

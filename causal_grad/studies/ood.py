@@ -27,8 +27,8 @@ Writes results/ood/{ood.png, ood.md, summary.json, runs/}.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -53,11 +53,15 @@ ALPHA = 0.1
 def settings(mode: str) -> dict:
     """Training lengths and evaluation sizes at preset ``mode`` ("full", "quick", "smoke")."""
     if mode == "full":
-        return dict(num=1 << 16, reduced=dict(steps=1000, stage1_steps=500, eval_size=1 << 14, eval_every=100),
-                    disentangled=dict(steps=3000, stage1_steps=1500, eval_size=1 << 14, eval_every=100))
+        return dict(
+            num=1 << 16,
+            reduced=dict(steps=1000, stage1_steps=500, eval_size=1 << 14, eval_every=100),
+            disentangled=dict(steps=3000, stage1_steps=1500, eval_size=1 << 14, eval_every=100),
+        )
     if mode == "quick":
-        return dict(num=8192, reduced=dict(eval_size=4096, eval_every=50),
-                    disentangled=dict(eval_size=4096, eval_every=50))
+        return dict(
+            num=8192, reduced=dict(eval_size=4096, eval_every=50), disentangled=dict(eval_size=4096, eval_every=50)
+        )
     return dict(num=512, reduced=dict(SMOKE_TRAIN, lr=30.0), disentangled=dict(SMOKE_TRAIN))
 
 
@@ -72,8 +76,11 @@ def _predictor(res) -> Callable:
 def table_markdown(priors: list[str], models: dict) -> str:
     """The markdown table of ``summary["models"]``."""
     names = list(models)
-    head = ("| prior | estimator | unigram − est. | " + " | ".join(f"{m} − est. | ratio" for m in names)
-            + " | entropy floor |")
+    head = (
+        "| prior | estimator | unigram − est. | "
+        + " | ".join(f"{m} − est. | ratio" for m in names)
+        + " | entropy floor |"
+    )
     lines = [head, "|" + " --- |" * (4 + 2 * len(names))]
     for pr in priors:
         r0 = models[names[0]][pr]
@@ -122,27 +129,54 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
             r["shift_from_train"] = r["excess"]["mean"] - base
             r["beats_unigram"] = bool(r["model"]["mean"] < r["unigram"]["mean"])
         models[model] = ev
-        print(f"{NAME} {model}: " + "; ".join(f"{n}: excess {ev[n]['excess']['mean']:+.3f} (unigram "
-                                              f"{ev[n]['unigram_excess']:+.3f})" for n in names), flush=True)
+        print(
+            f"{NAME} {model}: "
+            + "; ".join(
+                f"{n}: excess {ev[n]['excess']['mean']:+.3f} (unigram {ev[n]['unigram_excess']:+.3f})" for n in names
+            ),
+            flush=True,
+        )
     md = table_markdown(names, models)
     (out / f"{NAME}.md").write_text(
         f"# Out-of-distribution evaluation ({mode})\n\nTrained on {train_name}, random tree {list(graph.parents)}, "
         f"S = 10, T = 20; {st['num']} sequences per prior. Losses in nats; 'x − est.' is the paired difference "
         f"with the in-context estimator (α = {ALPHA}) ± one standard error; ratio = model excess / unigram "
-        f"excess.\n\n" + md)
-    series = {"unigram − estimator": ([models["reduced"][n]["unigram_excess"] for n in names],
-                                      [models["reduced"][n]["unigram_excess_se"] for n in names])}
+        f"excess.\n\n" + md
+    )
+    series = {
+        "unigram − estimator": (
+            [models["reduced"][n]["unigram_excess"] for n in names],
+            [models["reduced"][n]["unigram_excess_se"] for n in names],
+        )
+    }
     for m in models:
-        series[f"{m} − estimator"] = ([models[m][n]["excess"]["mean"] for n in names],
-                                      [models[m][n]["excess"]["se"] for n in names])
+        series[f"{m} − estimator"] = (
+            [models[m][n]["excess"]["mean"] for n in names],
+            [models[m][n]["excess"]["se"] for n in names],
+        )
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.bars(names, series, ylabel="excess loss over the in-context estimator (nats)",
-               title=f"C8: excess over the in-context estimator per evaluation prior\n(trained on "
-                     f"{train_name.split(' ')[0]}, {mode}; a model that learned the mechanism stays near 0)",
-               rotation=25, path=fig)
-    summary = {"experiment": NAME, "mode": mode, "priors": names, "train_prior": train_name,
-               "parents": list(graph.parents), "num_per_prior": st["num"], "models": models, "training": training,
-               "figure": fig.name, "table": f"{NAME}.md", "seconds": time.perf_counter() - t0}
+    plots.bars(
+        names,
+        series,
+        ylabel="excess loss over the in-context estimator (nats)",
+        title=f"C8: excess over the in-context estimator per evaluation prior\n(trained on "
+        f"{train_name.split(' ')[0]}, {mode}; a model that learned the mechanism stays near 0)",
+        rotation=25,
+        path=fig,
+    )
+    summary = {
+        "experiment": NAME,
+        "mode": mode,
+        "priors": names,
+        "train_prior": train_name,
+        "parents": list(graph.parents),
+        "num_per_prior": st["num"],
+        "models": models,
+        "training": training,
+        "figure": fig.name,
+        "table": f"{NAME}.md",
+        "seconds": time.perf_counter() - t0,
+    }
     write_summary(out, summary)
     print(md, flush=True)
     return summary

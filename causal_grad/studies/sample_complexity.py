@@ -53,9 +53,9 @@ their tree; the spread between trees is not modelled).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -151,8 +151,11 @@ def _stage1_fixed(tokens, targets, key, *, steps: int, batch: int, lr: float, be
 
 def _trained_parents(tokens, targets, n: int, key, st: dict) -> np.ndarray:
     N = tokens.shape[0]
-    A1 = np.asarray(_stage1_fixed(tokens, targets, key, steps=st["steps"], batch=min(N, st["max_batch"]),
-                                  lr=st["lr"], beta0=st["beta0"]))
+    A1 = np.asarray(
+        _stage1_fixed(
+            tokens, targets, key, steps=st["steps"], batch=min(N, st["max_batch"]), lr=st["lr"], beta0=st["beta0"]
+        )
+    )
     return np.array([-1] + [int(np.argmax(A1[i, :i])) for i in range(1, n)])
 
 
@@ -186,7 +189,8 @@ def pair_mi_by_relation(tokens: ArrayLike, parents: Sequence[int], S: int) -> di
                 key = "different trees"
             groups[key].append(mi[i, j])
     return {k: (float(np.mean(v)) if v else None) for k, v in groups.items()} | {
-        "pairs": {k: len(v) for k, v in groups.items()}}
+        "pairs": {k: len(v) for k, v in groups.items()}
+    }
 
 
 # ---------------------------------------------------------------------- statistics
@@ -237,14 +241,16 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
         tokens, soft = task.sample(k_data, Ns[-1])
         hard = jax.nn.one_hot(jax.random.categorical(k_hard, jnp.log(soft)), S, dtype=soft.dtype)
         pi = task.sample_pi(jax.random.fold_in(k_fixed, 0), 1)
-        fixed = np.asarray(task.sample_given_pi(jax.random.fold_in(k_fixed, 1),
-                                                jnp.broadcast_to(pi, (Ns[-1], S, S))))
+        fixed = np.asarray(task.sample_given_pi(jax.random.fold_in(k_fixed, 1), jnp.broadcast_to(pi, (Ns[-1], S, S))))
         data = {"soft": (tokens, soft), "hard": (tokens, hard)}
         tokens_np = np.asarray(tokens)
         train_key = jax.random.fold_in(key, 3 * t + 2)
         if t == 0:
-            mi_diag = {"N": Ns[-1], "fresh π per sequence": pair_mi_by_relation(tokens_np, tree.parents, S),
-                       "fixed π (control)": pair_mi_by_relation(fixed, tree.parents, S)}
+            mi_diag = {
+                "N": Ns[-1],
+                "fresh π per sequence": pair_mi_by_relation(tokens_np, tree.parents, S),
+                "fixed π (control)": pair_mi_by_relation(fixed, tree.parents, S),
+            }
         for k, N in enumerate(Ns):
             for m, (how, which) in METHODS.items():
                 s = time.perf_counter()
@@ -259,40 +265,77 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, mode: str
                 times[m] += time.perf_counter() - s
                 ok[m][k, t], frac[m][k, t] = _score(est, tree.parents)
         if mode == "full" or t == trials - 1:
-            print(f"{NAME}: trial {t + 1}/{trials} " + "; ".join(
-                f"{m}: {[round(float(v), 2) for v in ok[m][:, :t + 1].mean(1)]}" for m in METHODS), flush=True)
+            print(
+                f"{NAME}: trial {t + 1}/{trials} "
+                + "; ".join(f"{m}: {[round(float(v), 2) for v in ok[m][:, : t + 1].mean(1)]}" for m in METHODS),
+                flush=True,
+            )
     methods = {}
     for m in METHODS:
         succ = ok[m].sum(1)
         rec = succ / trials
         ci = [wilson(c, trials) for c in succ]
-        methods[m] = {"recovery": rec.tolist(), "lo": [c[0] for c in ci], "hi": [c[1] for c in ci],
-                      "successes": succ.tolist(), "parent_fraction": frac[m].mean(1).tolist(),
-                      **{f"N_{int(level * 100)}": threshold_n(Ns, rec, level) for level in LEVELS},
-                      "seconds": times[m]}
+        methods[m] = {
+            "recovery": rec.tolist(),
+            "lo": [c[0] for c in ci],
+            "hi": [c[1] for c in ci],
+            "successes": succ.tolist(),
+            "parent_fraction": frac[m].mean(1).tolist(),
+            **{f"N_{int(level * 100)}": threshold_n(Ns, rec, level) for level in LEVELS},
+            "seconds": times[m],
+        }
 
     def thr(m):
         return ", ".join(f"N{int(lv * 100)} = {methods[m][f'N_{int(lv * 100)}']}" for lv in LEVELS)
 
     specs = [
-        dict(kind="errorbars", x=Ns, series={m: (methods[m]["recovery"], methods[m]["lo"], methods[m]["hi"])
-                                             for m in METHODS},
-             dodge=0.05, logx=True, ylim=(-0.03, 1.03), xlabel="N (sequences)",
-             ylabel="P(every parent recovered)",
-             title=f"tree recovery vs N ({trials} trials, 95% Wilson intervals)"),
-        dict(kind="curves", x=Ns, series={m: methods[m]["parent_fraction"] for m in METHODS}, logx=True,
-             ylim=(0, 1.03), xlabel="N (sequences)", ylabel="mean fraction of parents recovered",
-             title="fraction of parents recovered"),
+        dict(
+            kind="errorbars",
+            x=Ns,
+            series={m: (methods[m]["recovery"], methods[m]["lo"], methods[m]["hi"]) for m in METHODS},
+            dodge=0.05,
+            logx=True,
+            ylim=(-0.03, 1.03),
+            xlabel="N (sequences)",
+            ylabel="P(every parent recovered)",
+            title=f"tree recovery vs N ({trials} trials, 95% Wilson intervals)",
+        ),
+        dict(
+            kind="curves",
+            x=Ns,
+            series={m: methods[m]["parent_fraction"] for m in METHODS},
+            logx=True,
+            ylim=(0, 1.03),
+            xlabel="N (sequences)",
+            ylabel="mean fraction of parents recovered",
+            title="fraction of parents recovered",
+        ),
     ]
     fig = plots.output_path(out / f"{NAME}.png")
-    plots.panels(specs, ncol=2, panel_size=(5.6, 4.2),
-                 suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
-                          f"{st['alpha']:g}) per sequence [{mode}]", path=fig)
-    summary = {"experiment": NAME, "mode": mode, "Ns": Ns, "trials": trials, "trees_count": st["trees"],
-               "draws_per_tree": draws, "methods": methods,
-               "settings": st, "trees": trees, "pair_mi_trial0": mi_diag, "figure": fig.name, "seconds": time.perf_counter() - t0,
-               "definition": "recovered = every position with a parent has argmax_{j<i} estimate equal to its "
-                             "parent; same N sequences (nested prefixes of one draw per trial) for all methods"}
+    plots.panels(
+        specs,
+        ncol=2,
+        panel_size=(5.6, 4.2),
+        suptitle=f"Sample complexity — random trees, S={S}, T={n + 1}, fresh π ~ Dirichlet("
+        f"{st['alpha']:g}) per sequence [{mode}]",
+        path=fig,
+    )
+    summary = {
+        "experiment": NAME,
+        "mode": mode,
+        "Ns": Ns,
+        "trials": trials,
+        "trees_count": st["trees"],
+        "draws_per_tree": draws,
+        "methods": methods,
+        "settings": st,
+        "trees": trees,
+        "pair_mi_trial0": mi_diag,
+        "figure": fig.name,
+        "seconds": time.perf_counter() - t0,
+        "definition": "recovered = every position with a parent has argmax_{j<i} estimate equal to its "
+        "parent; same N sequences (nested prefixes of one draw per trial) for all methods",
+    }
     write_summary(out, summary)
     print(f"{NAME}: mean plug-in MI by relation (trial 0, N = {Ns[-1]}): {mi_diag}", flush=True)
     for m in METHODS:

@@ -16,19 +16,62 @@ Models are built by :func:`causal_grad.models.build_model` (re-exported here).
 from ..models.registry import MODELS, Model, build_model, register_model
 from .checkpoint import Checkpointer, load_weights, save_weights
 from .config import OptimConfig, RunConfig, TaskConfig, TrainConfig, config_diff
-from .loop import (FAST_CPU_OPTIONS, ChunkRunner, TrainState, fast_cpu_jit, make_train_step, step_key,
-                   task_sampler)
-from .metrics import (diagonal_dominance, argmax_parents, graph_metrics, head_parents, induction_metrics,
-                      parent_attention, previous_token_score, shd)
+from .loop import FAST_CPU_OPTIONS, ChunkRunner, TrainState, fast_cpu_jit, make_train_step, step_key, task_sampler
+from .metrics import (
+    argmax_parents,
+    diagonal_dominance,
+    graph_metrics,
+    head_parents,
+    induction_metrics,
+    parent_attention,
+    previous_token_score,
+    shd,
+)
 from .presets import PRESETS, Preset, default_config, preset, preset_for, preset_table
 from .run import BaselineLosses, HeldOut, TrainResult, load_run, train
 from .schedules import Stage, make_optimizer
 from .sharding import data_mesh
 
-__all__ = ["MODELS", "Model", "build_model", "register_model", "Checkpointer", "load_weights", "save_weights",
-           "TaskConfig", "OptimConfig", "RunConfig", "TrainConfig", "config_diff", "ChunkRunner", "TrainState",
-           "FAST_CPU_OPTIONS", "fast_cpu_jit", "make_train_step", "step_key", "task_sampler",
-           "diagonal_dominance", "argmax_parents", "graph_metrics", "head_parents", "induction_metrics",
-           "parent_attention", "previous_token_score", "shd", "PRESETS", "Preset", "preset", "preset_for",
-           "default_config", "preset_table", "BaselineLosses", "HeldOut", "TrainResult", "load_run", "train",
-           "Stage", "make_optimizer", "data_mesh"]
+__all__ = [
+    "MODELS",
+    "Model",
+    "build_model",
+    "register_model",
+    "Checkpointer",
+    "load_weights",
+    "save_weights",
+    "TaskConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "config_diff",
+    "ChunkRunner",
+    "TrainState",
+    "FAST_CPU_OPTIONS",
+    "fast_cpu_jit",
+    "make_train_step",
+    "step_key",
+    "task_sampler",
+    "diagonal_dominance",
+    "argmax_parents",
+    "graph_metrics",
+    "head_parents",
+    "induction_metrics",
+    "parent_attention",
+    "previous_token_score",
+    "shd",
+    "PRESETS",
+    "Preset",
+    "preset",
+    "preset_for",
+    "default_config",
+    "preset_table",
+    "BaselineLosses",
+    "HeldOut",
+    "TrainResult",
+    "load_run",
+    "train",
+    "Stage",
+    "make_optimizer",
+    "data_mesh",
+]

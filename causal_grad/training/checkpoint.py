@@ -25,8 +25,16 @@ import orbax.checkpoint as ocp
 
 from .._validate import check_int
 
-__all__ = ["Checkpointer", "save_weights", "load_weights", "leaf_name", "checkpoint_problem", "usable_checkpoints",
-           "set_aside", "MANIFEST_NAME"]
+__all__ = [
+    "Checkpointer",
+    "save_weights",
+    "load_weights",
+    "leaf_name",
+    "checkpoint_problem",
+    "usable_checkpoints",
+    "set_aside",
+    "MANIFEST_NAME",
+]
 
 #: The manifest of a checkpoint: ``{"files": {relative path: sha256}}``, inside the step's folder.
 MANIFEST_NAME = "causal_grad_sha256.json"
@@ -41,8 +49,9 @@ class Checkpointer:
         _check_path("directory", directory)
         max_to_keep = check_int("max_to_keep", max_to_keep, minimum=1)
         self.directory = Path(directory).absolute()
-        self._mgr = ocp.CheckpointManager(self.directory,
-                                          options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        self._mgr = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        )
 
     def save(self, step: int, state) -> None:
         """Save ``state`` as step ``step``, wait until it is on disk, then write its manifest."""
@@ -152,8 +161,10 @@ def _check_path(name, path):
 
 def leaf_name(path) -> str:
     if not isinstance(path, tuple):
-        raise TypeError(f"path must be a tuple of pytree keys (from jax.tree_util.tree_flatten_with_path), got "
-                        f"{type(path).__name__}")
+        raise TypeError(
+            f"path must be a tuple of pytree keys (from jax.tree_util.tree_flatten_with_path), got "
+            f"{type(path).__name__}"
+        )
     parts = []
     for k in path:
         for attr in ("key", "idx", "name"):

@@ -17,15 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from .._validate import SEED_MAX, check_concentration, check_int, check_positive_float, check_sample_memory, check_seed
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
 from .schedules import OPTIMIZERS, SCHEDULES, Stage
 
-__all__ = ["PRIORS", "TaskConfig", "OptimConfig", "RunConfig", "TrainConfig", "CONFIG_FORMAT", "config_diff",
-           "LAYERS", "FLOAT32_MAX"]
+__all__ = [
+    "PRIORS",
+    "TaskConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "CONFIG_FORMAT",
+    "config_diff",
+    "LAYERS",
+    "FLOAT32_MAX",
+]
 
 #: Priors a training task can name (the training task samples Dirichlet(α) transition rows).
 PRIORS = ("dirichlet",)
@@ -80,8 +89,8 @@ class OptimConfig:
     schedule: str = "layerwise"
     optimizer: str = "sgd"
     lr: float = 300.0
-    lr2: Optional[float] = None
-    stage1_steps: Optional[int] = None
+    lr2: float | None = None
+    stage1_steps: int | None = None
     warmup: int = 0
     weight_decay: float = 0.0
 
@@ -96,8 +105,9 @@ class OptimConfig:
         if self.stage1_steps is not None:
             object.__setattr__(self, "stage1_steps", check_int("stage1_steps", self.stage1_steps, minimum=1))
         object.__setattr__(self, "warmup", check_int("warmup", self.warmup, minimum=0))
-        object.__setattr__(self, "weight_decay", check_positive_float("weight_decay", self.weight_decay,
-                                                                      allow_zero=True))
+        object.__setattr__(
+            self, "weight_decay", check_positive_float("weight_decay", self.weight_decay, allow_zero=True)
+        )
         if self.optimizer == "sgd" and self.weight_decay:
             raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
 
@@ -150,9 +160,11 @@ class RunConfig:
 
 
 #: Field name -> layer, for flat overrides (:meth:`TrainConfig.replace`); model fields go to the model's Config.
-LAYERS = {**{f.name: "task" for f in dataclasses.fields(TaskConfig)},
-          **{f.name: "optim" for f in dataclasses.fields(OptimConfig)},
-          **{f.name: "run" for f in dataclasses.fields(RunConfig)}}
+LAYERS = {
+    **{f.name: "task" for f in dataclasses.fields(TaskConfig)},
+    **{f.name: "optim" for f in dataclasses.fields(OptimConfig)},
+    **{f.name: "run" for f in dataclasses.fields(RunConfig)},
+}
 
 
 @dataclass(frozen=True)
@@ -179,23 +191,28 @@ class TrainConfig:
             raise TypeError(f"task must be a TaskConfig, got {type(self.task).__name__}")
         name = getattr(self.model, "name", None)
         if name not in MODELS or not isinstance(self.model, MODELS[name].Config):
-            raise TypeError(f"model must be the Config of a registered model ({', '.join(MODELS)}), got "
-                            f"{type(self.model).__name__}")
+            raise TypeError(
+                f"model must be the Config of a registered model ({', '.join(MODELS)}), got {type(self.model).__name__}"
+            )
         if not isinstance(self.optim, OptimConfig):
             raise TypeError(f"optim must be an OptimConfig, got {type(self.optim).__name__}")
         if not isinstance(self.run, RunConfig):
             raise TypeError(f"run must be a RunConfig, got {type(self.run).__name__}")
         steps, o, g = self.run.steps, self.optim, self.task.graph
         if g.token_positions < 2:
-            raise ValueError(f"graph: training needs at least 2 token positions (T >= 3 for a forest), got "
-                             f"{g.token_positions} (n = {g.n} graph positions, T = {g.seq_len}): with one position "
-                             f"the first attention layer has nothing to choose between")
+            raise ValueError(
+                f"graph: training needs at least 2 token positions (T >= 3 for a forest), got "
+                f"{g.token_positions} (n = {g.n} graph positions, T = {g.seq_len}): with one position "
+                f"the first attention layer has nothing to choose between"
+            )
         for layer in (self.model, self.optim):
             for f in dataclasses.fields(layer):
                 v = getattr(layer, f.name)
                 if isinstance(v, float) and not abs(v) <= FLOAT32_MAX:
-                    raise ValueError(f"{f.name} = {v:.4g} is outside the float32 range (|x| <= {FLOAT32_MAX:.4g}): "
-                                     f"training runs in float32, where it would be inf")
+                    raise ValueError(
+                        f"{f.name} = {v:.4g} is outside the float32 range (|x| <= {FLOAT32_MAX:.4g}): "
+                        f"training runs in float32, where it would be inf"
+                    )
         check_sample_memory("eval_size", self.run.eval_size, g.seq_len, self.task.vocab, "float32")
         if name == "reduced" and not g.is_forest:
             raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")
@@ -204,18 +221,24 @@ class TrainConfig:
         if o.schedule == "layerwise":
             groups = get_model(name).group_names(self.model)
             if "A1" not in groups:
-                raise ValueError(f"schedule 'layerwise' trains the first attention layer (group A1) first; model "
-                                 f"{name!r} has groups {', '.join(groups)}: use schedule 'joint'")
+                raise ValueError(
+                    f"schedule 'layerwise' trains the first attention layer (group A1) first; model "
+                    f"{name!r} has groups {', '.join(groups)}: use schedule 'joint'"
+                )
             if name == "disentangled":
                 heads = self.model.heads
                 if max(heads) > 1:
-                    raise ValueError(f"schedule 'layerwise' with several heads in a layer (heads {heads}): stage 1 "
-                                     f"trains layer 1 against the induction start, which reads first-layer head 0 "
-                                     f"only, so the other heads would stay uniform; use schedule 'joint' (preset "
-                                     f"'two-parent') or one head per layer")
+                    raise ValueError(
+                        f"schedule 'layerwise' with several heads in a layer (heads {heads}): stage 1 "
+                        f"trains layer 1 against the induction start, which reads first-layer head 0 "
+                        f"only, so the other heads would stay uniform; use schedule 'joint' (preset "
+                        f"'two-parent') or one head per layer"
+                    )
                 if self.model.init != "induction":
-                    raise ValueError(f"schedule 'layerwise' of the disentangled model starts from init 'induction' "
-                                     f"(got init {self.model.init!r}): stage 1 needs the held induction readout")
+                    raise ValueError(
+                        f"schedule 'layerwise' of the disentangled model starts from init 'induction' "
+                        f"(got init {self.model.init!r}): stage 1 needs the held induction readout"
+                    )
             check_int("stage1_steps", self.stage1, minimum=1, maximum=steps)
 
     # ------------------------------------------------------------------ derived
@@ -246,18 +269,31 @@ class TrainConfig:
         out = [Stage("stage1", 0, s1, ("A1",), lr=o.lr, **{**common, "warmup": min(o.warmup, s1 - 1)})]
         if s1 < steps:
             rest = tuple(g for g in group_names if g != "A1")
-            out.append(Stage("stage2", s1, steps - s1, rest, lr=o.lr2 or o.lr,
-                             **{**common, "warmup": min(o.warmup, steps - s1 - 1)}))
+            out.append(
+                Stage(
+                    "stage2",
+                    s1,
+                    steps - s1,
+                    rest,
+                    lr=o.lr2 or o.lr,
+                    **{**common, "warmup": min(o.warmup, steps - s1 - 1)},
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ flat views and overrides
     def flat(self) -> dict:
         """Every field by its own name (``model`` = the model's name): what the CLI's flags set."""
         m = {f.name: getattr(self.model, f.name) for f in dataclasses.fields(self.model) if f.init}
-        return {**{f.name: getattr(self.task, f.name) for f in dataclasses.fields(self.task)},
-                "model": self.model.name, **m, **dataclasses.asdict(self.optim), **dataclasses.asdict(self.run)}
+        return {
+            **{f.name: getattr(self.task, f.name) for f in dataclasses.fields(self.task)},
+            "model": self.model.name,
+            **m,
+            **dataclasses.asdict(self.optim),
+            **dataclasses.asdict(self.run),
+        }
 
-    def replace(self, **fields: Any) -> "TrainConfig":
+    def replace(self, **fields: Any) -> TrainConfig:
         """A copy with ``fields`` changed, each by its own name (``lr=…``, ``steps=…``, ``heads=…``, ``graph=…``);
         ``model="<name>"`` switches to that model's default ``Config`` (then its fields apply). Unknown names
         raise a ``TypeError`` naming them."""
@@ -280,12 +316,16 @@ class TrainConfig:
             else:
                 unknown.append(k)
         if unknown:
-            raise TypeError(f"no config field(s) {', '.join(sorted(unknown))} for model {model.name!r} (fields: "
-                            f"{', '.join(sorted([*LAYERS, *model_fields]))})")
-        return TrainConfig(task=dataclasses.replace(self.task, **layers["task"]),
-                           model=dataclasses.replace(model, **layers["model"]),
-                           optim=dataclasses.replace(self.optim, **layers["optim"]),
-                           run=dataclasses.replace(self.run, **layers["run"]))
+            raise TypeError(
+                f"no config field(s) {', '.join(sorted(unknown))} for model {model.name!r} (fields: "
+                f"{', '.join(sorted([*LAYERS, *model_fields]))})"
+            )
+        return TrainConfig(
+            task=dataclasses.replace(self.task, **layers["task"]),
+            model=dataclasses.replace(model, **layers["model"]),
+            optim=dataclasses.replace(self.optim, **layers["optim"]),
+            run=dataclasses.replace(self.run, **layers["run"]),
+        )
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
@@ -294,11 +334,16 @@ class TrainConfig:
             if f.init:
                 v = getattr(self.model, f.name)
                 m[f.name] = list(v) if isinstance(v, tuple) else v
-        return {"format": CONFIG_FORMAT, "task": self.task.to_json(), "model": m, "optim": self.optim.to_json(),
-                "run": self.run.to_json()}
+        return {
+            "format": CONFIG_FORMAT,
+            "task": self.task.to_json(),
+            "model": m,
+            "optim": self.optim.to_json(),
+            "run": self.run.to_json(),
+        }
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
+    def from_json(cls, d: dict) -> TrainConfig:
         """Read :meth:`to_json`'s dict, or the flat ``config.json`` of earlier versions (fields ``model``,
         ``schedule``, ``lr``, … side by side); anything else raises a ``ValueError`` saying what is wrong."""
         if not isinstance(d, dict):
@@ -306,8 +351,10 @@ class TrainConfig:
         if "format" not in d:
             return _from_flat(d)
         if d["format"] != CONFIG_FORMAT:
-            raise ValueError(f"config: format {d['format']!r} is not readable by this version (reads "
-                             f"{CONFIG_FORMAT} and the flat format before it)")
+            raise ValueError(
+                f"config: format {d['format']!r} is not readable by this version (reads "
+                f"{CONFIG_FORMAT} and the flat format before it)"
+            )
         missing = [k for k in ("task", "model", "optim", "run") if k not in d]
         if missing:
             raise ValueError(f"config: missing section(s) {', '.join(missing)}")
@@ -320,8 +367,12 @@ class TrainConfig:
         for f in dataclasses.fields(cls_m):
             if isinstance(f.default, tuple) and isinstance(m.get(f.name), list):
                 m[f.name] = tuple(m[f.name])
-        return cls(task=task, model=cls_m(**m), optim=OptimConfig(**_known(OptimConfig, d["optim"], "optim")),
-                   run=RunConfig(**_known(RunConfig, d["run"], "run")))
+        return cls(
+            task=task,
+            model=cls_m(**m),
+            optim=OptimConfig(**_known(OptimConfig, d["optim"], "optim")),
+            run=RunConfig(**_known(RunConfig, d["run"], "run")),
+        )
 
 
 def _known(klass, d: dict, section: str) -> dict:
@@ -333,9 +384,35 @@ def _known(klass, d: dict, section: str) -> dict:
 
 
 #: The flat format's fields (before the layered configuration).
-_FLAT = ("graph", "vocab", "alpha", "model", "heads", "schedule", "optimizer", "lr", "lr2", "steps", "stage1_steps",
-         "batch", "seed", "beta0", "gamma", "eps", "init_scale", "weight_decay", "warmup", "d_model", "layers",
-         "std_heads", "eval_every", "checkpoint_every", "log_every", "eval_size", "eval_seed")
+_FLAT = (
+    "graph",
+    "vocab",
+    "alpha",
+    "model",
+    "heads",
+    "schedule",
+    "optimizer",
+    "lr",
+    "lr2",
+    "steps",
+    "stage1_steps",
+    "batch",
+    "seed",
+    "beta0",
+    "gamma",
+    "eps",
+    "init_scale",
+    "weight_decay",
+    "warmup",
+    "d_model",
+    "layers",
+    "std_heads",
+    "eval_every",
+    "checkpoint_every",
+    "log_every",
+    "eval_size",
+    "eval_seed",
+)
 
 
 def _from_flat(d: dict) -> TrainConfig:
@@ -344,28 +421,38 @@ def _from_flat(d: dict) -> TrainConfig:
     with ``init_scale``)."""
     unknown = sorted(set(d) - set(_FLAT))
     if unknown or "graph" not in d or "model" not in d:
-        raise ValueError(f"config is neither the layered format (with 'format': {CONFIG_FORMAT}) nor the flat "
-                         f"format of earlier versions (unknown fields {unknown}; graph and model required)")
+        raise ValueError(
+            f"config is neither the layered format (with 'format': {CONFIG_FORMAT}) nor the flat "
+            f"format of earlier versions (unknown fields {unknown}; graph and model required)"
+        )
     name, sched = d["model"], d.get("schedule", "layerwise")
     if name == "reduced":
         model = model_config("reduced", beta0=d.get("beta0", 1.0), eps=d.get("eps", 1e-3))
     elif name == "disentangled":
         scale = d.get("init_scale", 0.0)
         init = "induction" if sched == "layerwise" else ("normal" if scale else "zeros")
-        model = model_config("disentangled", heads=tuple(d.get("heads", (1, 1))), init=init,
-                             init_scale=scale if init == "normal" else 0.0, beta0=d.get("beta0", 1.0),
-                             gamma=d.get("gamma", 5.0))
+        model = model_config(
+            "disentangled",
+            heads=tuple(d.get("heads", (1, 1))),
+            init=init,
+            init_scale=scale if init == "normal" else 0.0,
+            beta0=d.get("beta0", 1.0),
+            gamma=d.get("gamma", 5.0),
+        )
     elif name == "standard":
-        model = model_config("standard", d_model=d.get("d_model", 64), layers=d.get("layers", 2),
-                             heads=d.get("std_heads", 1))
+        model = model_config(
+            "standard", d_model=d.get("d_model", 64), layers=d.get("layers", 2), heads=d.get("std_heads", 1)
+        )
     else:
-        raise ValueError(f"config: model must be one of reduced, disentangled, standard in the flat format, got "
-                         f"{name!r}")
+        raise ValueError(
+            f"config: model must be one of reduced, disentangled, standard in the flat format, got {name!r}"
+        )
     pick = lambda klass: {f.name: d[f.name] for f in dataclasses.fields(klass) if f.name in d}  # noqa: E731
     task = pick(TaskConfig)
     task["graph"] = _graph_from_json(task["graph"])
-    return TrainConfig(task=TaskConfig(**task), model=model, optim=OptimConfig(**pick(OptimConfig)),
-                       run=RunConfig(**pick(RunConfig)))
+    return TrainConfig(
+        task=TaskConfig(**task), model=model, optim=OptimConfig(**pick(OptimConfig)), run=RunConfig(**pick(RunConfig))
+    )
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[Any, Any]]:

@@ -28,8 +28,18 @@ from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: 
 from .schedules import schedule_length
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
-__all__ = ["TrainState", "ChunkRunner", "make_train_step", "task_sampler", "step_key", "partition",
-           "FAST_CPU_OPTIONS", "fast_cpu_jit", "default_options"]
+__all__ = [
+    "TrainState",
+    "ChunkRunner",
+    "make_train_step",
+    "task_sampler",
+    "step_key",
+    "partition",
+    "FAST_CPU_OPTIONS",
+    "fast_cpu_jit",
+    "default_options",
+]
+
 
 def default_options(mesh=None) -> dict:
     """The XLA options of the compiled training programs: :data:`FAST_CPU_OPTIONS` when the ``mesh``'s devices
@@ -129,8 +139,20 @@ class ChunkRunner:
         batch: sequences per step; ``mesh``: data-parallel mesh (default: every device).
     """
 
-    def __init__(self, loss_fn, sample, optimizer, params_example, labels, trainable, batch: int, *,
-                 mesh=None, max_chunk: int = 100, compiler_options: dict | None = None):
+    def __init__(
+        self,
+        loss_fn,
+        sample,
+        optimizer,
+        params_example,
+        labels,
+        trainable,
+        batch: int,
+        *,
+        mesh=None,
+        max_chunk: int = 100,
+        compiler_options: dict | None = None,
+    ):
         check_callable("loss_fn", loss_fn)
         check_callable("sample", sample)
         batch = check_int("batch", batch, minimum=1)
@@ -145,8 +167,10 @@ class ChunkRunner:
             self.optimizer_fn = optimizer
             self.optimizer = optimizer(schedule_length(1))  # its init (the state's structure) ignores the length
         else:
-            raise TypeError(f"optimizer must be an optax GradientTransformation or a function length -> "
-                            f"transformation (make_optimizer_fn), got {type(optimizer).__name__}")
+            raise TypeError(
+                f"optimizer must be an optax GradientTransformation or a function length -> "
+                f"transformation (make_optimizer_fn), got {type(optimizer).__name__}"
+            )
         self.batch = batch
         self.max_chunk = int(max_chunk)
         self.compiler_options = default_options(self.mesh) if compiler_options is None else compiler_options
@@ -199,13 +223,15 @@ class ChunkRunner:
         if self.optimizer_fn is None:
             length = _UNUSED_LENGTH
         elif length is None:
-            raise ValueError("length is required: this runner's optimizer takes the schedule length "
-                             "(schedule_length(steps, warmup))")
+            raise ValueError(
+                "length is required: this runner's optimizer takes the schedule length (schedule_length(steps, warmup))"
+            )
         else:
             length = np.asarray(length, np.float32)
             if length.shape != (2,):
-                raise ValueError(f"length must be schedule_length(steps, warmup), a float32 pair, got shape "
-                                 f"{length.shape}")
+                raise ValueError(
+                    f"length must be schedule_length(steps, warmup), a float32 pair, got shape {length.shape}"
+                )
         new, losses = self.compile(state, seed_key)(state, seed_key, jnp.int32(n), length)
         return new, losses[:n]
 

@@ -18,12 +18,12 @@ the causal attention of position ``i``. Graph positions are the sequence positio
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
-
-from numpy.typing import ArrayLike
+from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
@@ -31,9 +31,20 @@ from ..graphs import Graph
 #: A graph or what :class:`~causal_grad.graphs.Graph` accepts (a parent list).
 GraphLike = Union[Graph, Sequence]
 
-__all__ = ["parent_attention", "argmax_parents", "shd", "graph_metrics", "previous_token_score",
-           "diagonal_dominance", "head_parents", "induction_metrics", "GraphMetrics", "DiagonalDominance",
-           "InductionMetrics", "HeadParents"]
+__all__ = [
+    "parent_attention",
+    "argmax_parents",
+    "shd",
+    "graph_metrics",
+    "previous_token_score",
+    "diagonal_dominance",
+    "head_parents",
+    "induction_metrics",
+    "GraphMetrics",
+    "DiagonalDominance",
+    "InductionMetrics",
+    "HeadParents",
+]
 
 
 class _Record:
@@ -70,8 +81,8 @@ class InductionMetrics(_Record):
     without a block)."""
 
     previous_token: float
-    diag_minus_offdiag: Optional[float] = None
-    diag_argmax_rows: Optional[float] = None
+    diag_minus_offdiag: float | None = None
+    diag_argmax_rows: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -121,7 +132,7 @@ def argmax_parents(att: ArrayLike, n: int, threshold: float = 0.5) -> tuple[int,
     threshold = check_probability("threshold", threshold)
     out = []
     for i in range(n):
-        j = int(np.argmax(a[i, :i + 1]))
+        j = int(np.argmax(a[i, : i + 1]))
         out.append(j if j < i and a[i, j] >= threshold else -1)
     return tuple(out)
 
@@ -144,7 +155,7 @@ def graph_metrics(att: ArrayLike, graph: GraphLike, threshold: float = 0.5) -> G
     w = parent_attention(att, g)
     par = np.asarray(g.parents)
     kids = np.nonzero(par >= 0)[0]
-    am = np.array([int(np.argmax(a[i, :i + 1])) for i in kids], dtype=int)
+    am = np.array([int(np.argmax(a[i, : i + 1])) for i in kids], dtype=int)
     rec = am == par[kids]
     pred = argmax_parents(att, g.n, threshold)
     return GraphMetrics(
@@ -171,8 +182,10 @@ def diagonal_dominance(block: ArrayLike) -> DiagonalDominance:
         raise ValueError(f"block must be square, got shape {b.shape}")
     S = b.shape[0]
     off = (b.sum() - np.trace(b)) / (S * S - S)
-    return DiagonalDominance(diag_minus_offdiag=float(np.trace(b) / S - off),
-                             diag_argmax_rows=float(np.mean(np.argmax(b, axis=1) == np.arange(S))))
+    return DiagonalDominance(
+        diag_minus_offdiag=float(np.trace(b) / S - off),
+        diag_argmax_rows=float(np.mean(np.argmax(b, axis=1) == np.arange(S))),
+    )
 
 
 def induction_metrics(att: ArrayLike, block: ArrayLike | None, n: int) -> InductionMetrics:
@@ -200,12 +213,12 @@ def head_parents(att: ArrayLike, graph: GraphLike) -> HeadParents:
     argmax = np.zeros((H, k))
     for h in range(H):
         for i, ps in rows:
-            j = int(np.argmax(a[h, i, :i + 1]))
+            j = int(np.argmax(a[h, i, : i + 1]))
             for m, p in enumerate(ps):
                 weight[h, m] += a[h, i, p] / len(rows)
                 argmax[h, m] += (j == p) / len(rows)
     dom = argmax.argmax(axis=1)
-    split = bool(H >= k and len(set(dom.tolist())) == min(H, k)
-                 and all(argmax[h, dom[h]] >= 0.5 for h in range(H)))
-    return HeadParents(weight=weight.tolist(), argmax=argmax.tolist(), dominant_parent=dom.tolist(), split=split,
-                       positions=len(rows))
+    split = bool(H >= k and len(set(dom.tolist())) == min(H, k) and all(argmax[h, dom[h]] >= 0.5 for h in range(H)))
+    return HeadParents(
+        weight=weight.tolist(), argmax=argmax.tolist(), dominant_parent=dom.tolist(), split=split, positions=len(rows)
+    )

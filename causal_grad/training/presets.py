@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..graphs import Graph, named_graph
 from ..models import disentangled, reduced, standard
@@ -53,28 +53,72 @@ def _presets(*ps: Preset) -> dict[str, Preset]:
 
 #: Presets by name (the first listed for a model and schedule is what :func:`preset_for` returns).
 PRESETS: dict[str, Preset] = _presets(
-    Preset("reduced", "reduced model, layer-wise plain GD (stage 1: A1 against A2 = beta0*I; stage 2: A2)",
-           reduced.Config(beta0=1.0), OptimConfig("layerwise", "sgd", lr=300.0, lr2=30.0), RunConfig(steps=200)),
-    Preset("reduced-joint", "reduced model, joint plain GD from A1 = 0, A2 = beta0*I",
-           reduced.Config(beta0=1.0), OptimConfig("joint", "sgd", lr=300.0), RunConfig(steps=200)),
-    Preset("disentangled", "disentangled [1,1], layer-wise plain GD from the induction start (beta0, gamma)",
-           disentangled.Config(heads=(1, 1), init="induction", beta0=1.0, gamma=5.0),
-           OptimConfig("layerwise", "sgd", lr=300.0, lr2=3.0), RunConfig(steps=300)),
-    Preset("disentangled-joint", "disentangled [1,1] from zero, joint AdamW",
-           disentangled.Config(heads=(1, 1), init="zeros"), OptimConfig("joint", "adamw", lr=0.1),
-           RunConfig(steps=400)),
-    Preset("standard", "standard transformer (d_model 64, 2 layers, 1 head), joint AdamW (figure 8)",
-           standard.Config(), OptimConfig("joint", "adamw", lr=1e-2, weight_decay=2e-4), RunConfig(steps=4096)),
-    Preset("fig2", "the paper's figure 2: disentangled [1,1] from zero, joint plain GD lr 1, 2^17 steps x 1024",
-           disentangled.Config(heads=(1, 1), init="zeros"), OptimConfig("joint", "sgd", lr=1.0),
-           RunConfig(steps=1 << 17, batch=1024, eval_size=1 << 16, eval_every=1 << 11, log_every=1 << 11,
-                     checkpoint_every=1 << 14), graph=("chain", 19)),
-    Preset("two-parent", "the paper's figures 5/7: two-parent DAG, S=5, heads [2,1] from N(0, 1e-4^2), joint "
-                         "AdamW, 2^16 steps x 1024",
-           disentangled.Config(heads=(2, 1), init="normal", init_scale=1e-4),
-           OptimConfig("joint", "adamw", lr=1e-2, weight_decay=1e-4),
-           RunConfig(steps=1 << 16, batch=1024, eval_size=1 << 16, eval_every=1 << 11, log_every=1 << 11,
-                     checkpoint_every=1 << 13), vocab=5, graph=("two-parent", 33)),
+    Preset(
+        "reduced",
+        "reduced model, layer-wise plain GD (stage 1: A1 against A2 = beta0*I; stage 2: A2)",
+        reduced.Config(beta0=1.0),
+        OptimConfig("layerwise", "sgd", lr=300.0, lr2=30.0),
+        RunConfig(steps=200),
+    ),
+    Preset(
+        "reduced-joint",
+        "reduced model, joint plain GD from A1 = 0, A2 = beta0*I",
+        reduced.Config(beta0=1.0),
+        OptimConfig("joint", "sgd", lr=300.0),
+        RunConfig(steps=200),
+    ),
+    Preset(
+        "disentangled",
+        "disentangled [1,1], layer-wise plain GD from the induction start (beta0, gamma)",
+        disentangled.Config(heads=(1, 1), init="induction", beta0=1.0, gamma=5.0),
+        OptimConfig("layerwise", "sgd", lr=300.0, lr2=3.0),
+        RunConfig(steps=300),
+    ),
+    Preset(
+        "disentangled-joint",
+        "disentangled [1,1] from zero, joint AdamW",
+        disentangled.Config(heads=(1, 1), init="zeros"),
+        OptimConfig("joint", "adamw", lr=0.1),
+        RunConfig(steps=400),
+    ),
+    Preset(
+        "standard",
+        "standard transformer (d_model 64, 2 layers, 1 head), joint AdamW (figure 8)",
+        standard.Config(),
+        OptimConfig("joint", "adamw", lr=1e-2, weight_decay=2e-4),
+        RunConfig(steps=4096),
+    ),
+    Preset(
+        "fig2",
+        "the paper's figure 2: disentangled [1,1] from zero, joint plain GD lr 1, 2^17 steps x 1024",
+        disentangled.Config(heads=(1, 1), init="zeros"),
+        OptimConfig("joint", "sgd", lr=1.0),
+        RunConfig(
+            steps=1 << 17,
+            batch=1024,
+            eval_size=1 << 16,
+            eval_every=1 << 11,
+            log_every=1 << 11,
+            checkpoint_every=1 << 14,
+        ),
+        graph=("chain", 19),
+    ),
+    Preset(
+        "two-parent",
+        "the paper's figures 5/7: two-parent DAG, S=5, heads [2,1] from N(0, 1e-4^2), joint AdamW, 2^16 steps x 1024",
+        disentangled.Config(heads=(2, 1), init="normal", init_scale=1e-4),
+        OptimConfig("joint", "adamw", lr=1e-2, weight_decay=1e-4),
+        RunConfig(
+            steps=1 << 16,
+            batch=1024,
+            eval_size=1 << 16,
+            eval_every=1 << 11,
+            log_every=1 << 11,
+            checkpoint_every=1 << 13,
+        ),
+        vocab=5,
+        graph=("two-parent", 33),
+    ),
 )
 
 
@@ -94,19 +138,20 @@ def preset(name: str, graph: Graph | None = None, **fields: Any) -> TrainConfig:
     return cfg.replace(**fields) if fields else cfg
 
 
-def preset_for(model: str, schedule: Optional[str] = None) -> str:
+def preset_for(model: str, schedule: str | None = None) -> str:
     """The name of the fast preset of ``model`` with ``schedule`` (default: the model's first preset)."""
     for p in PRESETS.values():
         if p.model.name == model and p.name.split("-")[0] == model and schedule in (None, p.optim.schedule):
             return p.name
     avail = sorted({p.optim.schedule for p in PRESETS.values() if p.model.name == model})
     if not avail:
-        raise ValueError(f"model must be one of {', '.join(sorted({p.model.name for p in PRESETS.values()}))}, "
-                         f"got {model!r}")
+        raise ValueError(
+            f"model must be one of {', '.join(sorted({p.model.name for p in PRESETS.values()}))}, got {model!r}"
+        )
     raise ValueError(f"schedule must be one of {', '.join(avail)} for model {model!r}, got {schedule!r}")
 
 
-def default_config(model: str, graph: Graph, *, schedule: Optional[str] = None, **fields: Any) -> TrainConfig:
+def default_config(model: str, graph: Graph, *, schedule: str | None = None, **fields: Any) -> TrainConfig:
     """``preset(preset_for(model, schedule), graph, **fields)``, ignoring ``None`` values in ``fields``: the
     fast preset of a model and schedule, overridden field by field (nothing else is changed)."""
     return preset(preset_for(model, schedule), graph, **{k: v for k, v in fields.items() if v is not None})

@@ -68,8 +68,17 @@ from .schedules import Stage
 from .sharding import data_mesh
 from .strategies import query_strategies, strategy_kl
 
-__all__ = ["TrainResult", "HeldOut", "BaselineLosses", "train", "load_run", "write_json_atomic", "TrainingInterrupted",
-           "smoothing_penalty"]
+__all__ = [
+    "TrainResult",
+    "HeldOut",
+    "BaselineLosses",
+    "train",
+    "load_run",
+    "write_json_atomic",
+    "TrainingInterrupted",
+    "smoothing_penalty",
+]
+
 
 # ---------------------------------------------------------------------- held-out evaluation
 @dataclass(frozen=True)
@@ -100,8 +109,10 @@ class HeldOut:
     others: dict = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return (f"HeldOut({self.tokens.shape[0]} sequences of {self.tokens.shape[1]}, in_context="
-                f"{self.in_context:.4f}, entropy_floor={self.entropy_floor:.4f}, others={self.others})")
+        return (
+            f"HeldOut({self.tokens.shape[0]} sequences of {self.tokens.shape[1]}, in_context="
+            f"{self.in_context:.4f}, entropy_floor={self.entropy_floor:.4f}, others={self.others})"
+        )
 
     def losses(self) -> BaselineLosses:
         return BaselineLosses(self.in_context, self.entropy_floor, dict(self.others))
@@ -145,9 +156,11 @@ class TrainResult:
         loss = f"loss {f['loss']:.4f}" if "loss" in f else "not evaluated"
         base = self.history.get("baselines", {})
         ref = f", in-context estimator {base['in_context']:.4f}" if "in_context" in base else ""
-        return (f"TrainResult({c.model.name}/{c.optim.schedule}, {self.history.get('steps_done', f.get('step'))} "
-                f"of {c.run.steps} steps × {c.run.batch}, {n} parameters; {loss}{ref}"
-                f"{'' if self.out is None else f'; in {self.out}'})")
+        return (
+            f"TrainResult({c.model.name}/{c.optim.schedule}, {self.history.get('steps_done', f.get('step'))} "
+            f"of {c.run.steps} steps × {c.run.batch}, {n} parameters; {loss}{ref}"
+            f"{'' if self.out is None else f'; in {self.out}'})"
+        )
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -273,9 +286,17 @@ class _Context:
         key = stage.program
         if key not in self._runners:
             labels = self.spec.groups(self._example)
-            self._runners[key] = ChunkRunner(self.spec.loss, self._sample, stage.make_fn(), self._example, labels,
-                                             stage.trainable, self._cfg.run.batch, mesh=self._mesh,
-                                             max_chunk=self._max_chunk)
+            self._runners[key] = ChunkRunner(
+                self.spec.loss,
+                self._sample,
+                stage.make_fn(),
+                self._example,
+                labels,
+                stage.trainable,
+                self._cfg.run.batch,
+                mesh=self._mesh,
+                max_chunk=self._max_chunk,
+            )
         return self._runners[key]
 
 
@@ -303,7 +324,7 @@ def _default_mesh(batch: int):
     host CPU devices (:func:`causal_grad.devices.use_all_cores`, the command line's default) training is
     data-parallel over every core; on one device (or an accelerator) it is the single-device program."""
     devices = jax.devices()
-    return data_mesh(devices[:math.gcd(batch, len(devices))])
+    return data_mesh(devices[: math.gcd(batch, len(devices))])
 
 
 def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
@@ -312,8 +333,7 @@ def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
     d = cfg.to_json()
     d["run"] = {k: v for k, v in d["run"].items() if k not in _CONTEXT_IGNORES}
     d["optim"] = {k: v for k, v in d["optim"].items() if k != "stage1_steps"}
-    key = (json.dumps(d, sort_keys=True),
-           None if mesh is None else tuple(d.id for d in mesh.devices.flat), max_chunk)
+    key = (json.dumps(d, sort_keys=True), None if mesh is None else tuple(d.id for d in mesh.devices.flat), max_chunk)
     if key not in _CONTEXTS:
         while len(_CONTEXTS) >= _MAX_CONTEXTS:
             _CONTEXTS.pop(next(iter(_CONTEXTS)))
@@ -323,10 +343,18 @@ def _context(cfg: TrainConfig, mesh, max_chunk: int) -> _Context:
     return _CONTEXTS[key]
 
 
-def train(config: TrainConfig, out: str | os.PathLike | None = None, *, resume: bool = False, progress: bool = True,
-          mesh: jax.sharding.Mesh | None = None,
-          stop_when: Callable[[dict], bool] | None = None, max_chunk: int = 100,
-          log: Sequence[str] | str | None = (), echo: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+    stop_when: Callable[[dict], bool] | None = None,
+    max_chunk: int = 100,
+    log: Sequence[str] | str | None = (),
+    echo: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
     early after an evaluation (used by the benchmarks to time recovery). ``log``: metric writers besides
     ``metrics.csv`` (``"tensorboard"``, ``"wandb"``; they need ``out``). ``echo``: where notices go (a stale lock
@@ -338,8 +366,18 @@ def train(config: TrainConfig, out: str | os.PathLike | None = None, *, resume: 
     written (``interrupted_at``), then :class:`TrainingInterrupted` is raised; ``resume=True`` continues to the
     same final weights."""
     with _stop_on_signals() as signals:
-        return _train(config, out, resume=resume, progress=progress, mesh=mesh, stop_when=stop_when,
-                      max_chunk=max_chunk, signals=signals, log=log, echo=echo)
+        return _train(
+            config,
+            out,
+            resume=resume,
+            progress=progress,
+            mesh=mesh,
+            stop_when=stop_when,
+            max_chunk=max_chunk,
+            signals=signals,
+            log=log,
+            echo=echo,
+        )
 
 
 def _stderr(msg: str) -> None:
@@ -351,20 +389,24 @@ def _check_log(log) -> tuple[str, ...]:
         return ()
     kinds = (log,) if isinstance(log, str) else log
     if not isinstance(kinds, (list, tuple)):
-        raise TypeError(f"log must be a writer name or a sequence of them ({', '.join(LOG_KINDS)}), got "
-                        f"{type(log).__name__}")
+        raise TypeError(
+            f"log must be a writer name or a sequence of them ({', '.join(LOG_KINDS)}), got {type(log).__name__}"
+        )
     bad = [k for k in kinds if k not in LOG_KINDS]
     if bad:
-        raise ValueError(f"log must name writers among {', '.join(LOG_KINDS)} (metrics.csv is always written), got "
-                         f"{', '.join(map(repr, bad))}")
+        raise ValueError(
+            f"log must name writers among {', '.join(LOG_KINDS)} (metrics.csv is always written), got "
+            f"{', '.join(map(repr, bad))}"
+        )
     return tuple(dict.fromkeys(kinds))
 
 
 def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals, log, echo) -> TrainResult:
     t_start = time.perf_counter()
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig (e.g. causal_grad.training.preset(...)), got "
-                        f"{type(config).__name__}")
+        raise TypeError(
+            f"config must be a TrainConfig (e.g. causal_grad.training.preset(...)), got {type(config).__name__}"
+        )
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = check_output_path("out", out, kind="dir") if out is not None else None
@@ -380,14 +422,36 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     if resume and not out.is_dir():
         raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
     if out is None:
-        return _run(config, None, resume=False, progress=progress, mesh=mesh, stop_when=stop_when,
-                    max_chunk=max_chunk, signals=signals, kinds=kinds, say=say, t_start=t_start)
+        return _run(
+            config,
+            None,
+            resume=False,
+            progress=progress,
+            mesh=mesh,
+            stop_when=stop_when,
+            max_chunk=max_chunk,
+            signals=signals,
+            kinds=kinds,
+            say=say,
+            t_start=t_start,
+        )
     created = not out.exists()
     lock = RunLock(out, echo=say)
     lock.acquire()  # before any compute: a second writer is refused here, naming the holder
     try:
-        return _run(config, out, resume=resume, progress=progress, mesh=mesh, stop_when=stop_when,
-                    max_chunk=max_chunk, signals=signals, kinds=kinds, say=say, t_start=t_start)
+        return _run(
+            config,
+            out,
+            resume=resume,
+            progress=progress,
+            mesh=mesh,
+            stop_when=stop_when,
+            max_chunk=max_chunk,
+            signals=signals,
+            kinds=kinds,
+            say=say,
+            t_start=t_start,
+        )
     finally:
         lock.release()
         if created:
@@ -399,8 +463,9 @@ def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"resume: {path} ({what}) is not readable JSON ({exc}): the file was overwritten or "
-                         f"truncated") from None
+        raise ValueError(
+            f"resume: {path} ({what}) is not readable JSON ({exc}): the file was overwritten or truncated"
+        ) from None
 
 
 def _pick_checkpoint(out: Path, say) -> int | None:
@@ -411,8 +476,13 @@ def _pick_checkpoint(out: Path, say) -> int | None:
     newest = good[-1] if good else None
     for step, why in sorted(bad.items(), reverse=True):
         where = set_aside(d, step)
-        fallback = (f"resuming from checkpoint {newest}" if newest is not None and newest < step
-                    else "an older checkpoint" if newest is not None else "no other checkpoint")
+        fallback = (
+            f"resuming from checkpoint {newest}"
+            if newest is not None and newest < step
+            else "an older checkpoint"
+            if newest is not None
+            else "no other checkpoint"
+        )
         say(f"resume: skipping checkpoint {step}: {why}; moved to {where} ({fallback})")
     if newest is None and bad:
         say(f"resume: no checkpoint in {d} reads back completely: training again from step 0")
@@ -421,31 +491,41 @@ def _pick_checkpoint(out: Path, say) -> int | None:
 
 def _hyper(cfg: TrainConfig) -> str:
     m = cfg.model
-    vals = [f"{f.name}={getattr(m, f.name):.4g}" for f in dataclasses.fields(m)
-            if isinstance(getattr(m, f.name), float)]
+    vals = [
+        f"{f.name}={getattr(m, f.name):.4g}" for f in dataclasses.fields(m) if isinstance(getattr(m, f.name), float)
+    ]
     return ", ".join(vals) or "none"
 
 
 def _check_start(cfg: TrainConfig, held: HeldOut, params) -> None:
     """Finite targets and initial parameters, before the first step; the message names the cause."""
     if not bool(np.all(np.isfinite(np.asarray(held.targets)))):
-        raise ValueError(f"alpha = {cfg.task.alpha:.4g}: the task's targets are not finite in float32 (the "
-                         f"Dirichlet draws need alpha >= {concentration_floor('float32'):.3g}); this is the task's "
-                         f"concentration, not the learning rate")
-    bad = [leaf_name(p) for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
-           if np.issubdtype(np.asarray(x).dtype, np.floating) and not np.all(np.isfinite(np.asarray(x)))]
+        raise ValueError(
+            f"alpha = {cfg.task.alpha:.4g}: the task's targets are not finite in float32 (the "
+            f"Dirichlet draws need alpha >= {concentration_floor('float32'):.3g}); this is the task's "
+            f"concentration, not the learning rate"
+        )
+    bad = [
+        leaf_name(p)
+        for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
+        if np.issubdtype(np.asarray(x).dtype, np.floating) and not np.all(np.isfinite(np.asarray(x)))
+    ]
     if bad:
-        raise ValueError(f"the initial parameters ({', '.join(bad[:3])}) are not finite in float32: the model's "
-                         f"hyper-parameters ({_hyper(cfg)}) are out of range for float32 (e.g. beta0 beyond "
-                         f"{FLOAT32_MAX:.3g}); not the learning rate")
+        raise ValueError(
+            f"the initial parameters ({', '.join(bad[:3])}) are not finite in float32: the model's "
+            f"hyper-parameters ({_hyper(cfg)}) are out of range for float32 (e.g. beta0 beyond "
+            f"{FLOAT32_MAX:.3g}); not the learning rate"
+        )
 
 
 def _check_initial_loss(cfg: TrainConfig, ev: dict) -> None:
     loss = ev.get("loss", 0.0)
     if not math.isfinite(loss):
-        raise ValueError(f"the held-out loss at the initial parameters is {loss}, before any training step (so not "
-                         f"the learning rate): the model's hyper-parameters ({_hyper(cfg)}) give non-finite float32 "
-                         f"values (e.g. a beta0 so large that the attention scores overflow); use smaller ones")
+        raise ValueError(
+            f"the held-out loss at the initial parameters is {loss}, before any training step (so not "
+            f"the learning rate): the model's hyper-parameters ({_hyper(cfg)}) give non-finite float32 "
+            f"values (e.g. a beta0 so large that the attention scores overflow); use smaller ones"
+        )
 
 
 def _row(train_loss: float | None = None, ev: dict | None = None) -> dict:
@@ -481,8 +561,9 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
     if resume and not (out / "config.json").is_file():
         raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
     if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
-        raise ValueError(f"out {out} already holds a run: pass resume=True (--resume) to continue it, or "
-                         f"choose another folder")
+        raise ValueError(
+            f"out {out} already holds a run: pass resume=True (--resume) to continue it, or choose another folder"
+        )
     restore_from = None
     if resume:
         cfg = _resumable(cfg, out)
@@ -518,8 +599,10 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
             restored = ckpt.restore(step, like)
         except Exception as exc:  # noqa: BLE001 (orbax raises many kinds; name the checkpoint and stop)
             detail = " ".join(str(exc).split())[:300]
-            raise ValueError(f"resume: checkpoint {ckpt.directory / str(step)} does not read back into this run's "
-                             f"state ({type(exc).__name__}: {detail})") from None
+            raise ValueError(
+                f"resume: checkpoint {ckpt.directory / str(step)} does not read back into this run's "
+                f"state ({type(exc).__name__}: {detail})"
+            ) from None
         state = runner_for(k).place(restored)
         hist_path = out / "history.json"
         if hist_path.exists():
@@ -553,8 +636,13 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.run.steps, initial=step, desc=f"{cfg.model.name}/{cfg.optim.schedule}", unit="step",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.run.steps,
+            initial=step,
+            desc=f"{cfg.model.name}/{cfg.optim.schedule}",
+            unit="step",
+            dynamic_ncols=True,
+        )
     marks = _boundaries(cfg, stages)
     last = history["eval"][-1] if history["eval"] else {}
     stopped = False
@@ -577,13 +665,23 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
             step += n
             mean_loss = float(np.mean(np.asarray(losses)))
             if not math.isfinite(mean_loss):
-                was = (f"the held-out loss was finite, {history['eval'][-1]['loss']:.4g}, at step "
-                       f"{history['eval'][-1]['step']}" if history["eval"] else "")
-                cause = (f"; lower the learning rate (lr={cfg.optim.lr:g})" if history["train"] else
-                         f"; already in the first steps: the model's hyper-parameters ({_hyper(cfg)}) may be too "
-                         f"large for float32 gradients, or the learning rate (lr={cfg.optim.lr:g}) too large")
-                raise FloatingPointError(f"training loss is {mean_loss} at step {step}"
-                                         + (f" ({was}): the steps diverged" if was else "") + cause)
+                was = (
+                    f"the held-out loss was finite, {history['eval'][-1]['loss']:.4g}, at step "
+                    f"{history['eval'][-1]['step']}"
+                    if history["eval"]
+                    else ""
+                )
+                cause = (
+                    f"; lower the learning rate (lr={cfg.optim.lr:g})"
+                    if history["train"]
+                    else f"; already in the first steps: the model's hyper-parameters ({_hyper(cfg)}) may be too "
+                    f"large for float32 gradients, or the learning rate (lr={cfg.optim.lr:g}) too large"
+                )
+                raise FloatingPointError(
+                    f"training loss is {mean_loss} at step {step}"
+                    + (f" ({was}): the steps diverged" if was else "")
+                    + cause
+                )
             history["train"].append([step, mean_loss])
             evaluated = step % cfg.run.eval_every == 0 or step == cfg.run.steps
             if evaluated:
@@ -672,8 +770,13 @@ def smoothing_penalty(config: TrainConfig, tokens, targets) -> dict | None:
     chat = np.where(total > 0, counts / np.maximum(total, 1.0), uni / tok.shape[1])
     yhat = (1.0 - eps) * chat + eps / S
     ce = -np.sum(np.where(y > 0, y * np.log(yhat), 0.0), axis=1)
-    return {"eps": eps, "S": S, "floor_nats": float(-math.log(eps / S)),
-            "absent_mass": float(np.mean(np.sum(y * (chat == 0), axis=1))), "ideal_loss": float(np.mean(ce))}
+    return {
+        "eps": eps,
+        "S": S,
+        "floor_nats": float(-math.log(eps / S)),
+        "absent_mass": float(np.mean(np.sum(y * (chat == 0), axis=1))),
+        "ideal_loss": float(np.mean(ce)),
+    }
 
 
 def load_run(out: str | os.PathLike) -> TrainResult:
@@ -704,5 +807,7 @@ def _resumable(cfg: TrainConfig, out: Path) -> TrainConfig:
             cfg = cfg.replace(stage1_steps=saved.stage1)
         return cfg
     shown = "; ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items())
-    raise ValueError(f"resume: the config differs from the one saved in {out / 'config.json'} ({shown}); only "
-                     f"a larger steps can extend a run")
+    raise ValueError(
+        f"resume: the config differs from the one saved in {out / 'config.json'} ({shown}); only "
+        f"a larger steps can extend a run"
+    )

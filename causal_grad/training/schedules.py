@@ -28,8 +28,7 @@ import optax
 
 from .._validate import check_int, check_positive_float
 
-__all__ = ["Stage", "make_optimizer", "make_optimizer_fn", "schedule_length", "cosine_decay", "OPTIMIZERS",
-           "SCHEDULES"]
+__all__ = ["Stage", "make_optimizer", "make_optimizer_fn", "schedule_length", "cosine_decay", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("layerwise", "joint")
@@ -54,8 +53,7 @@ class Stage:
         return self.start + self.steps
 
     def make(self) -> optax.GradientTransformation:
-        return make_optimizer(self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay,
-                              warmup=self.warmup)
+        return make_optimizer(self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay, warmup=self.warmup)
 
     @property
     def program(self) -> tuple:
@@ -92,13 +90,14 @@ def cosine_decay(lr: float, length: jax.Array) -> Callable[[jax.Array], jax.Arra
     def schedule(count):
         t = jnp.minimum(count, length[0])
         cos = 0.5 * (1 + jnp.cos(t * length[1]))
-        return lr * ((1 - 0.0) * cos ** 1.0 + 0.0)  # optax's form at alpha = 0, exponent = 1 (same program)
+        return lr * ((1 - 0.0) * cos**1.0 + 0.0)  # optax's form at alpha = 0, exponent = 1 (same program)
 
     return schedule
 
 
-def make_optimizer_fn(name: str, lr: float, *, weight_decay: float = 0.0,
-                      warmup: int = 0) -> Callable[[jax.Array], optax.GradientTransformation]:
+def make_optimizer_fn(
+    name: str, lr: float, *, weight_decay: float = 0.0, warmup: int = 0
+) -> Callable[[jax.Array], optax.GradientTransformation]:
     """``length -> optimizer``: :func:`make_optimizer` with the schedule's length a (traceable) argument
     ``length = schedule_length(steps, warmup)``, so that one compiled training program serves every ``steps``.
     ``make_optimizer_fn(name, lr, ...)(schedule_length(steps, warmup))`` computes what
@@ -123,8 +122,9 @@ def make_optimizer_fn(name: str, lr: float, *, weight_decay: float = 0.0,
     return make
 
 
-def make_optimizer(name: str, lr: float, steps: int, *, weight_decay: float = 0.0,
-                   warmup: int = 0) -> optax.GradientTransformation:
+def make_optimizer(
+    name: str, lr: float, steps: int, *, weight_decay: float = 0.0, warmup: int = 0
+) -> optax.GradientTransformation:
     """``sgd``: gradient descent with ``cosine_decay(lr → 0, steps)``; ``adamw``: AdamW with
     ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)`` and decoupled ``weight_decay``."""
     if name not in OPTIMIZERS:

@@ -12,18 +12,25 @@ the sequences an unsharded one would.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from .._validate import check_callable, check_int
 
-__all__ = ["data_mesh", "replicated", "batch_sharding", "shard_batch", "check_batch_divisible",
-           "data_parallel_value_and_grad"]
+__all__ = [
+    "data_mesh",
+    "replicated",
+    "batch_sharding",
+    "shard_batch",
+    "check_batch_divisible",
+    "data_parallel_value_and_grad",
+]
 
 AXIS = "data"
 

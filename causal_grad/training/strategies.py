@@ -30,8 +30,16 @@ import numpy as np
 from .._validate import check_array, check_choice, check_int
 from ..ngram import NGramTask
 
-__all__ = ["STRATEGIES", "LADDER", "strategy_kl", "ngram_strategies", "query_strategies", "StrategyCurves",
-           "strategy_curves_of", "transition_summary"]
+__all__ = [
+    "STRATEGIES",
+    "LADDER",
+    "strategy_kl",
+    "ngram_strategies",
+    "query_strategies",
+    "StrategyCurves",
+    "strategy_curves_of",
+    "transition_summary",
+]
 
 #: Strategy names, in the order they are reported.
 STRATEGIES = ("uniform", "unigram", "in_context", "exact_bayes")
@@ -45,13 +53,13 @@ def strategy_kl(model_logits: jax.Array, strategies: Mapping[str, jax.Array]) ->
     ``0·log 0 = 0`` for zero strategy entries."""
     model_logits = check_array("model_logits", model_logits, kind="float", min_ndim=2)
     if not isinstance(strategies, Mapping) or not strategies:
-        raise TypeError(f"strategies must be a non-empty mapping name -> (…, S) array, got "
-                        f"{type(strategies).__name__}")
+        raise TypeError(f"strategies must be a non-empty mapping name -> (…, S) array, got {type(strategies).__name__}")
     strategies = {k: check_array(f"strategies[{k!r}]", v, kind="float") for k, v in strategies.items()}
     for name, p in strategies.items():
         if p.shape != model_logits.shape:
-            raise ValueError(f"strategies[{name!r}] must have the model's shape {tuple(model_logits.shape)}, got "
-                             f"{tuple(p.shape)}")
+            raise ValueError(
+                f"strategies[{name!r}] must have the model's shape {tuple(model_logits.shape)}, got {tuple(p.shape)}"
+            )
     logq = jax.nn.log_softmax(model_logits, axis=-1)
     out = {}
     for name, p in strategies.items():
@@ -82,11 +90,15 @@ def query_strategies(task, tokens: jax.Array) -> dict[str, jax.Array]:
     ``in_context``: :class:`causal_grad.task.InContextTask`, :class:`causal_grad.task.MultiParentTask`,
     :class:`causal_grad.ngram.NGramTask`)."""
     if not all(callable(getattr(task, n, None)) for n in ("in_context", "unigram")):
-        raise TypeError(f"task must be a training task with in_context and unigram estimators, got "
-                        f"{type(task).__name__}")
+        raise TypeError(
+            f"task must be a training task with in_context and unigram estimators, got {type(task).__name__}"
+        )
     ic = task.in_context(tokens)
-    return {"uniform": jnp.full(ic.shape, 1.0 / ic.shape[-1], ic.dtype), "unigram": task.unigram(tokens),
-            "in_context": ic}
+    return {
+        "uniform": jnp.full(ic.shape, 1.0 / ic.shape[-1], ic.dtype),
+        "unigram": task.unigram(tokens),
+        "in_context": ic,
+    }
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,7 @@ class StrategyCurves:
         for name in names:
             out[name] = None
             for i in range(len(near)):
-                window = near[i:i + persist]
+                window = near[i : i + persist]
                 if window and all(w == name for w in window):
                     out[name] = int(self.steps[i])
                     break
@@ -137,9 +149,13 @@ class StrategyCurves:
         return g is not None and b is not None and g < b and (u is None or u <= g)
 
     def to_dict(self) -> dict:
-        return {"steps": list(self.steps), "kl": {k: [float(x) for x in v] for k, v in self.kl.items()},
-                "nearest_step": self.nearest_step(), "transitions": self.transitions(),
-                "progression": self.progression()}
+        return {
+            "steps": list(self.steps),
+            "kl": {k: [float(x) for x in v] for k, v in self.kl.items()},
+            "nearest_step": self.nearest_step(),
+            "transitions": self.transitions(),
+            "progression": self.progression(),
+        }
 
 
 def strategy_curves_of(history: Mapping) -> StrategyCurves:
@@ -151,8 +167,10 @@ def strategy_curves_of(history: Mapping) -> StrategyCurves:
     if not ev:
         raise ValueError("history has no evaluations with strategy_kl (a run of this version records them)")
     names = [n for n in STRATEGIES if n in ev[0]["strategy_kl"]]
-    return StrategyCurves(tuple(int(e["step"]) for e in ev),
-                          {n: np.array([e["strategy_kl"][n] for e in ev], dtype=np.float64) for n in names})
+    return StrategyCurves(
+        tuple(int(e["step"]) for e in ev),
+        {n: np.array([e["strategy_kl"][n] for e in ev], dtype=np.float64) for n in names},
+    )
 
 
 def transition_summary(curves: Sequence[StrategyCurves], persist: int = 2) -> dict:
@@ -167,8 +185,12 @@ def transition_summary(curves: Sequence[StrategyCurves], persist: int = 2) -> di
     for name in LADDER:
         s = [p[name] for p in per]
         got = [x for x in s if x is not None]
-        out[name] = {"steps": s, "reached": len(got),
-                     "median": float(np.median(got)) if got else None,
-                     "min": min(got) if got else None, "max": max(got) if got else None}
+        out[name] = {
+            "steps": s,
+            "reached": len(got),
+            "median": float(np.median(got)) if got else None,
+            "min": min(got) if got else None,
+            "max": max(got) if got else None,
+        }
     out["progression_fraction"] = float(np.mean([c.progression(persist) for c in curves]))
     return out

@@ -21,5 +21,4 @@ from .registry import CLAIMS, claim, ordered_ids
 from .report import write_report
 from .runner import run_verify
 
-__all__ = ["CLAIMS", "ClaimResult", "VerifyContext", "STATUSES", "claim", "ordered_ids", "run_verify",
-           "write_report"]
+__all__ = ["CLAIMS", "ClaimResult", "VerifyContext", "STATUSES", "claim", "ordered_ids", "run_verify", "write_report"]

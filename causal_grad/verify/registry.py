@@ -22,7 +22,8 @@ def claim(cid: str, title: str) -> Callable[[Callable[[VerifyContext], ClaimResu
     after the claims, in the order registered."""
     if not isinstance(cid, str) or not re.fullmatch(r"C\d+|[A-Z]{2,8}", cid):
         raise (TypeError if not isinstance(cid, str) else ValueError)(
-            f"cid must be a claim id such as 'C1' or a study id such as 'SC', got {cid!r}")
+            f"cid must be a claim id such as 'C1' or a study id such as 'SC', got {cid!r}"
+        )
     if not isinstance(title, str):
         raise TypeError(f"title must be a string, got {type(title).__name__}")
 
@@ -40,8 +41,9 @@ def ordered_ids(ids: Iterable[str]) -> list[str]:
     ids = list(ids)
     if not all(isinstance(c, str) for c in ids):
         raise TypeError("ids must all be claim-id strings such as 'C1' or 'SC'")
-    return (sorted((c for c in ids if re.fullmatch(r"C\d+", c)), key=lambda c: int(c[1:]))
-            + [c for c in ids if not re.fullmatch(r"C\d+", c)])
+    return sorted((c for c in ids if re.fullmatch(r"C\d+", c)), key=lambda c: int(c[1:])) + [
+        c for c in ids if not re.fullmatch(r"C\d+", c)
+    ]
 
 
 for _cid, _title, _fn in CHECKS:

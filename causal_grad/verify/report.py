@@ -55,9 +55,14 @@ def write_report(results: list[ClaimResult], out: str | Path, *, quick: bool) ->
         raise TypeError("results must be a list of ClaimResult")
     out = check_output_path("out", out, kind="dir")
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# causal_grad: verification of the claims", "",
-             f"Scale: {'quick' if quick else 'full'}. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.", "",
-             "| claim | status | summary | checked by |", "| --- | --- | --- | --- |"]
+    lines = [
+        "# causal_grad: verification of the claims",
+        "",
+        f"Scale: {'quick' if quick else 'full'}. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.",
+        "",
+        "| claim | status | summary | checked by |",
+        "| --- | --- | --- | --- |",
+    ]
     for r in results:
         lines.append(f"| {r.id} | **{r.status}** | {r.summary} | {', '.join(f'`{c}`' for c in r.checked_by)} |")
     for r in results:

@@ -18,12 +18,19 @@ from .report import write_report
 __all__ = ["run_verify"]
 
 
-def run_verify(claims: list[str] | None = None, *, quick: bool = True, out: str | Path = "results",
-               seed: int = 0, echo: Callable[[str], None] = print) -> list[ClaimResult]:
+def run_verify(
+    claims: list[str] | None = None,
+    *,
+    quick: bool = True,
+    out: str | Path = "results",
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+) -> list[ClaimResult]:
     """Run the checks of ``claims`` (default: all registered: the claims C1, C2, … then the studies such as
     ``SC``), print one row per claim as it finishes, and write the report under ``out``."""
-    if claims is not None and (isinstance(claims, str) or not isinstance(claims, (list, tuple))
-                               or not all(isinstance(c, str) for c in claims)):
+    if claims is not None and (
+        isinstance(claims, str) or not isinstance(claims, (list, tuple)) or not all(isinstance(c, str) for c in claims)
+    ):
         raise TypeError(f"claims must be a list of claim ids such as ['C1', 'SC'], got {claims!r}")
     seed = check_seed("seed", seed)
     if claims is not None and not claims:
