@@ -2,8 +2,8 @@
 also learns the chain's induction mechanism.
 
 Chain on 19 graph positions plus the query (T = 20), S = 10, Dirichlet(0.1); two layers, one head, width 64,
-AdamW 1e-2 with weight decay 2e-4 and a cosine decay (docs/theory.md §3, §6). Panels: the first layer's attention averaged
-over 512 held-out sequences with the chain's edges (i, i-1) outlined, and the held-out loss against the
+AdamW 1e-2 with weight decay 2e-4 and a cosine decay (docs/theory.md §3, §6). Panels: the first layer's attention
+averaged over 512 held-out sequences with the chain's edges (i, i-1) outlined, and the held-out loss against the
 in-context estimator, the unigram estimator and the entropy floor. The standard model has no token-by-token
 second-layer block to show.
 

@@ -116,7 +116,7 @@ def _check_ood(res, out):
     _png(out / "ood.png")
     md = (out / "ood.md").read_text()
     assert set(res["models"]) == {"reduced", "disentangled"}
-    for model, per in res["models"].items():
+    for per in res["models"].values():
         assert list(per) == res["priors"]
         for name, r in per.items():
             assert name in md

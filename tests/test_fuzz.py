@@ -2080,7 +2080,7 @@ for _name, _valid, _bad in [
         getattr(_strat, _name),
         _valid,
         _bad,
-        call=lambda _f=getattr(_strat, _name), **kw: _draw_once(_f(**kw)),
+        call=lambda _f=getattr(_strat, _name), **kw: _draw_once(_f(**kw)),  # noqa: B008 (binds this strategy)
         note="hypothesis strategy: refused when drawn",
     )
 
@@ -3023,7 +3023,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------------- n-gram tasks and the multi-parent gradient (C10)
+# ------------------------------------------------------------- n-gram tasks and the multi-parent gradient (C10)
 from causal_grad import ngram as _ng  # noqa: E402
 from causal_grad.gradients import multi_parent as _mp  # noqa: E402
 

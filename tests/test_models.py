@@ -210,12 +210,14 @@ def test_the_model_protocol_and_build_model():
     ):
         mod = MODELS[cfg.name]
         params = mod.init(jax.random.key(0), cfg, S, T)
-        lg = np.asarray(jax.jit(lambda p, t: mod.logits(p, t, cfg))(params, tok), np.float64)
+        lg = np.asarray(jax.jit(lambda p, t, mod=mod, cfg=cfg: mod.logits(p, t, cfg))(params, tok), np.float64)
         assert lg.shape == (B, S)
         logp = lg - lg.max(-1, keepdims=True)
         logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
         want = -np.mean(np.sum(np.asarray(y) * logp, -1))
-        np.testing.assert_allclose(jax.jit(lambda p: mod.loss(p, tok, y, cfg))(params), want, rtol=2e-5)
+        np.testing.assert_allclose(
+            jax.jit(lambda p, mod=mod, cfg=cfg: mod.loss(p, tok, y, cfg))(params), want, rtol=2e-5
+        )
         att = np.asarray(mod.first_layer_attention(params, tok, cfg))
         assert att.ndim == 3 and att.shape[1:] == (T, T)
         np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)

@@ -42,7 +42,8 @@ for n in (1, 8):
               "param_devices": len(jax.tree.leaves(st.params)[0].sharding.device_set)}
 # the other models and a frozen group (stage 1 of the layer-wise schedule trains A1 only), one chunk each
 out["others"] = {}
-for name, mc, trainable in (("reduced", reduced.Config(), ("A1",)), ("standard", standard.Config(d_model=16), ("all",))):
+others = (("reduced", reduced.Config(), ("A1",)), ("standard", standard.Config(d_model=16), ("all",)))
+for name, mc, trainable in others:
     sp = build_model(mc, 5, 8)
     q0 = sp.init(jax.random.key(2))
     runs = []

@@ -9,7 +9,7 @@
   is built from its ``Config``.
 """
 
-from . import disentangled, reduced, standard
+from . import disentangled, reduced, standard  # noqa: F401 (the model modules, as attributes of the package)
 from .disentangled import (
     disentangled_apply,
     disentangled_logits,

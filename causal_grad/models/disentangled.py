@@ -313,7 +313,6 @@ def _logits(params, tokens, S: int, T: int) -> jax.Array:
     dtype = W.dtype
     X = jax.nn.one_hot(tokens, S, dtype=dtype)  # (B, T, S)
     B = X.shape[0]
-    d0 = S + T
     eq = jnp.broadcast_to(jnp.zeros((T,), dtype).at[T - 1].set(1), (B, T))
     if len(As) == 1:
         A = As[0]

@@ -1,4 +1,5 @@
-"""Out-of-distribution (claim C8, docs/theory.md §7.8): models trained on Dirichlet(0.1) transition matrices, evaluated on others.
+"""Out-of-distribution (claim C8, docs/theory.md §7.8): models trained on Dirichlet(0.1) transition matrices,
+evaluated on others.
 
 Train on a random tree (19 graph positions plus the query, T = 20), S = 10, π rows ~ Dirichlet(0.1); then
 ``causal_grad.ood.evaluate_ood`` over ``causal_grad.ood.default_ood_priors(0.1)`` (other Dirichlet
@@ -121,7 +122,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         training[model] = forest_summary(res)
         ev = evaluate_ood(_predictor(res), task, priors, jax.random.key(seed + 7), num=st["num"], batch=4096)
         base = ev[train_name]["excess"]["mean"]
-        for name, r in ev.items():
+        for r in ev.values():
             u = r["unigram"]["mean"] - r["in_context"]["mean"]
             r["unigram_excess"] = u
             r["unigram_excess_se"] = float(np.hypot(r["unigram"]["se"], r["in_context"]["se"]))  # conservative

@@ -1,5 +1,5 @@
-"""Sample complexity (docs/theory.md §7.10) of recovering a tree: the gradient at initialisation, a trained model and Chow–Liu, each given
-the same N sequences.
+"""Sample complexity (docs/theory.md §7.10) of recovering a tree: the gradient at initialisation, a trained model
+and Chow–Liu, each given the same N sequences.
 
 Setting (the paper's task, docs/theory.md §1): a random tree on 19 graph positions plus the query (T = 20), S = 10, a
 **fresh** transition matrix π ~ Dirichlet(0.1) per sequence, soft targets π[query]. Trials come in groups of

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -29,7 +29,7 @@ from .._validate import check_array, check_int, check_probability
 from ..graphs import Graph
 
 #: A graph or what :class:`~causal_grad.graphs.Graph` accepts (a parent list).
-GraphLike = Union[Graph, Sequence]
+GraphLike = Graph | Sequence
 
 __all__ = [
     "parent_attention",
