@@ -76,7 +76,7 @@ def test_uniform_roots_gives_the_in_context_estimator():
     task = InContextTask(parents, 2, 0.3)
     tokens = np.array([c + (q,) for c in itertools.product((0, 1), repeat=6) for q in (0, 1)])
     pred = exact_bayes_predictive(task, tokens, roots="uniform")
-    est = np.asarray(task.bayes(tokens), np.float64)
+    est = np.asarray(task.in_context(tokens), np.float64)
     np.testing.assert_allclose(pred, est, atol=1e-6)  # the estimator itself is float32
     n = np.zeros((len(tokens), 2))
     q = tokens[:, -1]
@@ -93,7 +93,7 @@ def test_roots_carry_information():
     tokens = np.array([[0, 0, 0, 0, 1], [1, 1, 1, 1, 0]])
     pred = exact_bayes_predictive(task, tokens)
     np.testing.assert_allclose(pred.sum(1), 1.0, atol=1e-12)
-    assert np.max(np.abs(pred - np.asarray(task.bayes(tokens)))) > 1e-3
+    assert np.max(np.abs(pred - np.asarray(task.in_context(tokens)))) > 1e-3
     for g in (chain(5), icl_pairs(5), (-1, 0, -1, 1, 2)):
         t = InContextTask(g, 2, 0.5)
         assert exact_bayes_loss(t) < exact_estimator_loss(t)

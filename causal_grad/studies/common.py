@@ -68,7 +68,8 @@ def train_run(cfg: Any, out: Path, label: str, *, quick: bool) -> Any:  # -> Tra
     config resumes from its newest checkpoint (a finished one is just reloaded); without, it is trained again
     from scratch and overwritten. A different config in that folder raises ``ValueError``."""
     folder = Path(out) / "runs" / label
-    return train(cfg, folder, resume=True, progress=not quick)
+    resume = (folder / "config.json").is_file()  # a folder that holds a run; a fresh one starts from step 0
+    return train(cfg, folder, resume=resume, progress=not quick)
 
 
 def forest_summary(res: Any) -> dict:  # res: a TrainResult
