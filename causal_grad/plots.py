@@ -40,7 +40,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from ._validate import check_int
+from ._validate import check_int, check_output_path
 from .graphs import Graph
 from .logs import load_snapshots
 
@@ -940,6 +940,8 @@ def plot_run(
     Returns ``{name: path}``. ``ValueError`` naming the missing file when the folder is not a run."""
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
+    if out is not None:
+        check_output_path("out", out, kind="dir")
     run = Path(run_dir)
     supported = FigureCanvasBase.get_supported_filetypes()
     if format not in supported:

@@ -1027,6 +1027,9 @@ register(
     {"task": TASK_BAD + TOO_BIG, "pis": matrices(S), "eps": EPS01},
 )
 register(
+    "causal_grad.gradients.enumerate.check_task", _en.check_task, {"task": TASK}, {"task": TASK_BAD}
+)
+register(
     "causal_grad.gradients.enumerate.check_params",
     _en.check_params,
     {"task": TASK, "A1": A1, "A2": A2},
@@ -3315,6 +3318,7 @@ HARDENING: dict[str, dict[str, list[Bad]]] = {
     },
     "causal_grad.verify.runner.run_verify": {"out": [BAD_DIR]},
     "causal_grad.training.run.train": {"out": [BAD_DIR]},
+    "causal_grad.plots.plot_run": {"out": [BAD_DIR]},
     "causal_grad.verify.report.write_report": {"out": [BAD_DIR]},
 }
 #: Entries with an ``out`` argument that are not output folders checked here, and why.
