@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from .. import plots
-from ..training.strategies import strategy_curves_of
 
 
 def add_parser(sub) -> None:
@@ -31,6 +30,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    # the training modules import JAX: inside run(), the accepted exception that keeps flag errors fast
+    from ..training.strategies import strategy_curves_of
+
     written = plots.plot_run(
         Path(args.run), out=args.out, format=args.format, dpi=args.dpi, animate=not args.no_animation, echo=print
     )
