@@ -141,15 +141,15 @@ class ChunkRunner:
 
     def __init__(
         self,
-        loss_fn,
-        sample,
-        optimizer,
-        params_example,
-        labels,
-        trainable,
+        loss_fn: Callable,
+        sample: Callable,
+        optimizer: Any,
+        params_example: Any,
+        labels: Any,
+        trainable: Any,
         batch: int,
         *,
-        mesh=None,
+        mesh: Any = None,
         max_chunk: int = 100,
         compiler_options: dict | None = None,
     ):
