@@ -1026,9 +1026,7 @@ register(
     {"task": TASK, "pis": PIS, "eps": 0.01, "what": "x"},
     {"task": TASK_BAD + TOO_BIG, "pis": matrices(S), "eps": EPS01},
 )
-register(
-    "causal_grad.gradients.enumerate.check_task", _en.check_task, {"task": TASK}, {"task": TASK_BAD}
-)
+register("causal_grad.gradients.enumerate.check_task", _en.check_task, {"task": TASK}, {"task": TASK_BAD})
 register(
     "causal_grad.gradients.enumerate.check_params",
     _en.check_params,
@@ -3303,7 +3301,14 @@ HARDENING: dict[str, dict[str, list[Bad]]] = {
                 ValueError,
                 r"memory",
                 names=("eval_size",),
-            )
+            ),
+            Bad(
+                "a training batch that cannot fit in memory",
+                st.sampled_from([10**12, 2**45]).map(lambda n: _cfgm.RunConfig(steps=4, batch=n)),
+                ValueError,
+                r"memory",
+                names=("batch",),
+            ),
         ]
     },
     "causal_grad.models.reduced.Config": {

@@ -214,6 +214,7 @@ class TrainConfig:
                         f"training runs in float32, where it would be inf"
                     )
         check_sample_memory("eval_size", self.run.eval_size, g.seq_len, self.task.vocab, "float32")
+        check_sample_memory("batch", self.run.batch, g.seq_len, self.task.vocab, "float32")  # each step's batch
         if name == "reduced" and not g.is_forest:
             raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")
         if o.warmup:
