@@ -184,7 +184,7 @@ def save_weights(path, params) -> None:
     if bad or not flat:
         raise TypeError(f"params must be a non-empty pytree of numeric arrays (leaves {bad[:3]} are not)")
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **flat)
+    np.savez(tmp, **flat)  # pyright: ignore[reportArgumentType]  # numpy stubs check **kwds against allow_pickle
     os.replace(tmp, path)
 
 
