@@ -99,7 +99,7 @@ def _flag_message(message: str, sub: argparse.ArgumentParser) -> str:
             flags[action.dest] = longs[0]
     lead = dict(flags, **{k: v for k, v in PARAMETER_FLAGS.items() if v in sub._option_string_actions})
 
-    def first(m):
+    def first(m: re.Match[str]) -> str:
         return lead.get(m.group(1), m.group(1))
 
     message = re.sub(r"^([A-Za-z_][A-Za-z0-9_]*)(?![\w-])", first, message)

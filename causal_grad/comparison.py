@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -90,7 +91,7 @@ def _centred_entries(X, n):
 def _spearman(x, y) -> float:
     if x.size < 3 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    return float(stats.spearmanr(x, y).statistic)  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs omit the field
 
 
 def a1_agreement(A1, M, parents, G=None) -> A1Agreement:
@@ -167,7 +168,7 @@ def predicted_row_margins(task, pis, eps: float = DEFAULT_EPS) -> dict:
     mi = mi_approximation(task, pis)
     rep = dpi_report(task.graph, pis)
     G = np.asarray(linearized_gradient_at_init(task, pis, eps=eps))
-    out = {k: np.full(task.n, np.nan) for k in ("M", "sigma1_bound", "speed", "gradient")}
+    out: dict[str, Any] = {k: np.full(task.n, np.nan) for k in ("M", "sigma1_bound", "speed", "gradient")}
     for i in _child_rows(parents):
         others = [j for j in range(i) if j != parents[i]]
         out["M"][i] = mi.M[i, parents[i]] - mi.M[i, others].max()
@@ -341,7 +342,7 @@ def _rank_corr(a, b) -> float:
     b = np.where(np.isinf(b[m]), np.nanmax(np.where(np.isinf(b[m]), np.nan, b[m])) * 10 + 1, b[m])
     if np.all(b == b[0]) or np.all(a[m] == a[m][0]):
         return float("nan")
-    return float(stats.spearmanr(a[m], b).statistic)
+    return float(stats.spearmanr(a[m], b).statistic)  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs omit the field
 
 
 def closed_form_vs_training(

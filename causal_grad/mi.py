@@ -138,7 +138,8 @@ class MIApproximation:
     eps: float | None = None
     graph: Graph | None = field(default=None, compare=False)
 
-    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+    def __repr__(self) -> str:  # arrays as dtype[shape] (causal_grad.reprs)
+        return compact_repr(self)
 
     def parent_margins(self) -> np.ndarray:
         """Per ``π`` and position ``i`` with a parent: ``M_π[i, p(i)] − max_{j < i, j ≠ p(i)} M_π[i, j]``
@@ -246,7 +247,8 @@ class SelfEntryReport:
     wins: np.ndarray
     ties: np.ndarray
 
-    __repr__ = compact_repr
+    def __repr__(self) -> str:
+        return compact_repr(self)
 
     @property
     def k(self) -> int:
@@ -409,7 +411,8 @@ class DPIReport:
 
     MEASURES = ("slack_kl", "slack_chi2", "slack_inner", "bound_slack", "cs_slack")
 
-    __repr__ = compact_repr
+    def __repr__(self) -> str:
+        return compact_repr(self)
 
     @property
     def checked(self) -> np.ndarray:

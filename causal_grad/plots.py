@@ -160,6 +160,7 @@ def save(fig, path, *, dpi: float | None = None) -> Path:
     if path is None:
         raise TypeError("path must be a file path, got None")
     p = _check_path(output_path(_check_path(path)))
+    assert p is not None  # path is not None (checked above), so neither is the checked output path
     d = _check_dpi(dpi)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=d, bbox_inches="tight")
@@ -204,7 +205,7 @@ def _log_ticks(axis, values=None) -> None:
         v = np.unique(np.asarray(values, dtype=float))
         v = v[np.isfinite(v) & (v > 0)]
         if 0 < v.size <= 10:
-            axis.set_major_locator(FixedLocator(v))
+            axis.set_major_locator(FixedLocator(v))  # pyright: ignore[reportArgumentType]  # stubs: any array-like works
             axis.set_major_formatter(fmt)
             axis.set_minor_formatter(NullFormatter())
             return
@@ -879,11 +880,11 @@ def save_animation(animation, path, *, fps: float | None = None, dpi: float | No
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if fmt == ".gif":
-        writer = manim.PillowWriter(fps=fps)
+        writer = manim.PillowWriter(fps=fps)  # pyright: ignore[reportArgumentType]  # stubs say int; a float fps works
     elif fmt == ".mp4":
         if not manim.FFMpegWriter.isAvailable():
             raise ValueError(f"path {str(p)!r}: MP4 needs ffmpeg on the PATH (not found); write a .gif instead")
-        writer = manim.FFMpegWriter(fps=fps)
+        writer = manim.FFMpegWriter(fps=fps)  # pyright: ignore[reportArgumentType]  # stubs say int; a float fps works
     else:
         raise ValueError(f"path must end with .gif or .mp4, got {str(p)!r}")
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import collections
 import contextvars
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -93,13 +94,13 @@ def _r(x, depth: int, max_items: int, width: int) -> str:
         o, c = ("[", "]") if isinstance(x, list) else ("(", ",)" if len(x) == 1 else ")")
         return o + ", ".join(_r(v, 0, 0, width) for v in x) + c
     if depth <= 0:
-        n = len(x) if hasattr(x, "__len__") else None
+        n = len(cast(Sized, x)) if hasattr(x, "__len__") else None
         return f"{type(x).__name__}(…{'' if n is None else f' {n} items'})"
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         fields = [f.name for f in dataclasses.fields(x) if f.repr]
         return _fields(type(x).__name__, [(k, getattr(x, k)) for k in fields], depth, max_items, width)
     if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return _fields(type(x).__name__, [(k, getattr(x, k)) for k in x._fields], depth, max_items, width)
+        return _fields(type(x).__name__, [(k, getattr(x, k)) for k in cast(Any, x)._fields], depth, max_items, width)
     if isinstance(x, Mapping):
         items = list(x.items())
         body = [f"{k!r}: {_r(v, depth - 1, max_items, width)}" for k, v in items[:max_items]]

@@ -65,6 +65,7 @@ def load_experiment(name: str) -> ModuleType:
     if modname in sys.modules:
         return sys.modules[modname]
     spec = importlib.util.spec_from_file_location(modname, path)
+    assert spec is not None and spec.loader is not None  # a .py path always gets the source-file loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
     try:

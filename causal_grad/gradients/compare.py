@@ -128,7 +128,8 @@ class GradientVsMI:
     query_limit: float | None = None  # query_row_limit over the same pis, when known
     extra: dict = field(default_factory=dict, compare=False)
 
-    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+    def __repr__(self) -> str:  # arrays as dtype[shape] (causal_grad.reprs)
+        return compact_repr(self)
 
     @property
     def T(self) -> int:

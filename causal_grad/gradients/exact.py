@@ -43,7 +43,8 @@ class ExactGradient(NamedTuple):
     dA1: jax.Array
     dA2: jax.Array
 
-    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+    def __repr__(self) -> str:  # arrays as dtype[shape] (causal_grad.reprs)
+        return compact_repr(self)
 
 
 @arrays(A1=dict(ndim=2), A2=dict(ndim=2), tokens=dict(kind="int", ndim=2))

@@ -50,7 +50,8 @@ class MonteCarloGradient(NamedTuple):
     se_dA2: jax.Array
     num: int
 
-    __repr__ = compact_repr  # arrays as dtype[shape] (causal_grad.reprs)
+    def __repr__(self) -> str:  # arrays as dtype[shape] (causal_grad.reprs)
+        return compact_repr(self)
 
 
 class LinearizedEstimate(NamedTuple):
@@ -60,7 +61,8 @@ class LinearizedEstimate(NamedTuple):
     se: jax.Array
     num: int
 
-    __repr__ = compact_repr
+    def __repr__(self) -> str:
+        return compact_repr(self)
 
 
 def _draw(task, key, batch, pis):

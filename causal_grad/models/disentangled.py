@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +87,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------- softmax with a lean backward pass
 @partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _softmax(s, axis: int = -1):
+def _softmax(s, axis: int = -1) -> jax.Array:
     return jax.nn.softmax(s, axis=axis)
 
 
@@ -318,7 +319,7 @@ def _logits(params, tokens, S: int, T: int) -> jax.Array:
         A = As[0]
         Uq = A[:, :S][:, tokens[:, -1]].transpose(1, 0, 2) + A[None, :, S + T - 1]  # (B, H, d0)
         s = jnp.einsum("bhs,bjs->bhj", Uq[..., :S], X) + Uq[..., S:]
-        a = _softmax(s)
+        a = cast(jax.Array, _softmax(s))  # partial(custom_vjp) hides the return type from pyright
         aX = jnp.einsum("bhj,bjs->bhs", a, X)
         hq = jnp.concatenate([X[:, -1], eq, jnp.concatenate([aX, a], -1).reshape(B, -1)], axis=-1)
         return hq @ W
@@ -400,7 +401,7 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
             o = d0 * (1 + h)
             w = lookup(u[o : o + S]) + u[o + S : o + d0]  # X u_{X,h} + u_{P,h}
             s = s + jnp.sum(P * w[:, None, :], axis=0)  # Σ_t α_{jt} w_t
-        a = _softmax(s, 0)  # (T, B)
+        a = cast(jax.Array, _softmax(s, 0))  # (T, B)
         outs += [gather(a), a]
         for P in Ps:
             aP = jnp.sum(P * a[None], axis=1)  # Σ_j a_j α_{jt}

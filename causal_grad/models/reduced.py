@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +91,7 @@ def _check_inputs(A1, A2, tokens, eps):
     check_tokens("tokens", tokens, seq_len=A1.shape[0], vocab_size=A2.shape[0])
     if is_concrete(eps):  # a traced eps (inside jit) is checked by the caller
         scalar = hasattr(eps, "shape") and not isinstance(eps, numbers.Number) and eps.shape == ()
-        check_probability("eps", eps.item() if scalar else eps, open_high=True)
+        check_probability("eps", cast(Any, eps).item() if scalar else eps, open_high=True)
 
 
 def reduced_apply(A1: jax.Array, A2: jax.Array, tokens: jax.Array, eps: float = DEFAULT_EPS) -> jax.Array:

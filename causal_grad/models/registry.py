@@ -35,6 +35,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .._validate import check_array, check_int
 from . import catformer, disentangled, reduced, standard
@@ -128,7 +129,7 @@ class Model:
         return f"Model({self.config!r}, S={self.S}, T={self.T})"
 
 
-def next_token_cross_entropy(logits_all: jax.Array, targets: jax.Array) -> jax.Array:
+def next_token_cross_entropy(logits_all: ArrayLike, targets: ArrayLike) -> jax.Array:
     """The next-token loss ``(1/(B·T)) Σ_{b,t} −Σ_s Y_{b,t,s} log softmax(L_{b,t})_s`` of logits ``L`` and soft
     targets ``Y``, both ``(B, T, S)`` (docs/theory.md §5)."""
     logits_all = check_array("logits_all", logits_all, kind="float", ndim=3)
@@ -167,6 +168,10 @@ def build_model(config: Any, S: int, T: int) -> Model:
     # shapes only: does this configuration have an induction block (a model may have one for some configs)?
     example = jax.eval_shape(lambda k: m.init(k, config, S, T), jax.random.key(0))
     has_induction = ind is not None and jax.eval_shape(lambda p: ind(p, config), example) is not None
+    induction = None
+    if has_induction:
+        assert ind is not None  # has_induction is False when ind is None
+        induction = lambda p: ind(p, config)  # noqa: E731
     all_fn = getattr(m, "logits_all", None)
     if all_fn is None:
         logits_all = next_token = _not_per_position(name)
@@ -190,7 +195,7 @@ def build_model(config: Any, S: int, T: int) -> Model:
         groups=lambda p: m.group_labels(p, config),
         attention=lambda p, tok=None: att(p, tok, config),
         first_layer_attention=lambda p, tok: m.first_layer_attention(p, tok, config),
-        induction=(lambda p: ind(p, config)) if has_induction else None,
+        induction=induction,
         group_names=tuple(m.group_names(config)),
         logits_all=logits_all,
         next_token_loss=next_token,

@@ -15,6 +15,7 @@ The parameters are flax's variable dict ``{"params": …}``; the architecture li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -112,7 +113,7 @@ def standard_init(module: StandardTransformer, key: jax.Array) -> dict:
     positions)."""
     _check_module(module)
     key = check_key("key", key)
-    return module.init(key, jnp.zeros((1, module.seq_len), jnp.int32))
+    return cast(dict, module.init(key, jnp.zeros((1, module.seq_len), jnp.int32)))  # flax returns a plain dict
 
 
 def _check_module(module):
@@ -130,14 +131,14 @@ def _check_tokens(module, tokens):
 def standard_logits(module: StandardTransformer, params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits at the query ``(B, S)``."""
     tokens = _check_tokens(module, tokens)
-    return module.apply(params, tokens)
+    return cast(jax.Array, module.apply(params, tokens))
 
 
 def standard_logits_all(module: StandardTransformer, params: dict, tokens: ArrayLike) -> jax.Array:
     """Logits at every position ``(B, T, S)`` (the readout applied to each position's last-layer state; causal
     attention, so position ``t`` sees ``s_0 … s_t``); the last position is :func:`standard_logits`."""
     tokens = _check_tokens(module, tokens)
-    return module.apply(params, tokens, all_positions=True)
+    return cast(jax.Array, module.apply(params, tokens, all_positions=True))
 
 
 def standard_loss(module: StandardTransformer, params: dict, tokens: ArrayLike, targets: ArrayLike) -> jax.Array:
@@ -152,7 +153,7 @@ def standard_attention(module: StandardTransformer, params: dict, tokens: ArrayL
     """Attention of layer ``layer`` on ``tokens``: ``(B, H, T, T)``."""
     layer = check_int("layer", layer, minimum=0, maximum=_check_module(module).layers - 1)
     tokens = _check_tokens(module, tokens)
-    _, atts = module.apply(params, tokens, return_attention=True)
+    _, atts = cast(Any, module.apply(params, tokens, return_attention=True))  # (logits, per-layer attentions)
     return atts[layer]
 
 

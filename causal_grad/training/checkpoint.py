@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -62,7 +63,7 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._mgr.latest_step()
 
-    def restore(self, step: int, like):
+    def restore(self, step: int, like) -> Any:
         """The state saved at ``step``, with the structure (and dtypes) of ``like``."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         return self._mgr.restore(int(step), args=ocp.args.StandardRestore(abstract))
@@ -184,7 +185,7 @@ def save_weights(path, params) -> None:
     if bad or not flat:
         raise TypeError(f"params must be a non-empty pytree of numeric arrays (leaves {bad[:3]} are not)")
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **flat)
+    np.savez(tmp, **flat)  # pyright: ignore[reportArgumentType]  # numpy stubs check **kwds against allow_pickle
     os.replace(tmp, path)
 
 

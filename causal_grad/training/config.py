@@ -263,7 +263,7 @@ class TrainConfig:
 
     def stages(self, group_names) -> list[Stage]:
         o, steps = self.optim, self.run.steps
-        common = dict(optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup)
+        common: dict[str, Any] = dict(optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup)
         if o.schedule == "joint":
             return [Stage("joint", 0, steps, tuple(group_names), lr=o.lr, **common)]
         s1 = self.stage1

@@ -15,7 +15,7 @@ the compiled chunk too, so one compilation serves runs of every ``steps`` (see :
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -111,8 +111,10 @@ def make_train_step(loss_fn, optimizer, mask, treedef, mesh=None):
     def f(tr, leaves, tokens, targets):
         return loss_fn(jax.tree.unflatten(treedef, _merge(leaves, mask, tr)), tokens, targets)
 
-    parallel = mesh is not None and mesh.devices.size > 1
-    value_and_grad = data_parallel_value_and_grad(f, mesh) if parallel else jax.value_and_grad(f)
+    if mesh is not None and mesh.devices.size > 1:
+        value_and_grad = data_parallel_value_and_grad(f, mesh)
+    else:
+        value_and_grad = jax.value_and_grad(f)
 
     def step(leaves, opt_state, tokens, targets):
         train = [leaf for leaf, m in zip(leaves, mask) if m]
@@ -165,7 +167,8 @@ class ChunkRunner:
             self.optimizer = optimizer
         elif callable(optimizer):
             self.optimizer_fn = optimizer
-            self.optimizer = optimizer(schedule_length(1))  # its init (the state's structure) ignores the length
+            # its init (the state's structure) ignores the length
+            self.optimizer = cast(optax.GradientTransformation, optimizer(schedule_length(1)))
         else:
             raise TypeError(
                 f"optimizer must be an optax GradientTransformation or a function length -> "

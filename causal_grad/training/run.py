@@ -245,7 +245,7 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
 
     def evaluate(params) -> dict:
         loss, att, ind = jax.device_get(readouts(params))
-        out = {"loss": float(loss)}
+        out: dict[str, Any] = {"loss": float(loss)}
         out["strategy_kl"] = {k: float(v) for k, v in jax.device_get(kl_readout(params)).items()}
         out["excess_over_in_context"] = out["loss"] - held.in_context
         att = np.asarray(att)
@@ -401,7 +401,9 @@ def _check_log(log) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
-def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals, log, echo) -> TrainResult:
+def _train(
+    config, out, *, resume, progress, mesh, stop_when, max_chunk, signals, log, echo: Callable[[str], None] | None
+) -> TrainResult:
     t_start = time.perf_counter()
     if not isinstance(config, TrainConfig):
         raise TypeError(
@@ -418,8 +420,11 @@ def _train(config, out, *, resume, progress, mesh, stop_when, max_chunk, signals
     kinds = _check_log(log)
     if kinds and out is None:
         raise ValueError(f"log {', '.join(kinds)} needs out (the writers keep their files in the results folder)")
-    say = _stderr if echo is None else check_callable("echo", echo)
-    if resume and not out.is_dir():
+    say = _stderr
+    if echo is not None:
+        check_callable("echo", echo)
+        say = echo
+    if resume and out is not None and not out.is_dir():  # (resume without out was refused above)
         raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
     if out is None:
         return _run(
@@ -557,17 +562,20 @@ def _attention_fn(ctx: _Context) -> Callable:
     return f
 
 
-def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kinds, say, t_start) -> TrainResult:
-    if resume and not (out / "config.json").is_file():
-        raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
-    if out is not None and not resume and ((out / "history.json").exists() or (out / "checkpoints").exists()):
+def _run(
+    cfg, out: Path | None, *, resume, progress, mesh, stop_when, max_chunk, signals, kinds, say, t_start
+) -> TrainResult:
+    restore_from = None
+    if resume:
+        assert out is not None  # _train refuses resume without out
+        if not (out / "config.json").is_file():
+            raise ValueError(f"resume: nothing to resume in {out}: it holds no config.json (no run was kept there)")
+        cfg = _resumable(cfg, out)
+        restore_from = _pick_checkpoint(out, say)  # validated before the expensive start-up
+    elif out is not None and ((out / "history.json").exists() or (out / "checkpoints").exists()):
         raise ValueError(
             f"out {out} already holds a run: pass resume=True (--resume) to continue it, or choose another folder"
         )
-    restore_from = None
-    if resume:
-        cfg = _resumable(cfg, out)
-        restore_from = _pick_checkpoint(out, say)  # validated before the expensive start-up
     ctx = _context(cfg, mesh, max_chunk)
     spec, stages, held, evaluate = ctx.spec, ctx.stages(cfg), ctx.held, ctx.evaluate
     seed_key = jax.random.key(cfg.run.seed)
@@ -592,6 +600,7 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
         if cfg.run.checkpoint_every or restore_from is not None or (resume and (out / "checkpoints").is_dir()):
             ckpt = Checkpointer(out / "checkpoints")
     if restore_from is not None:
+        assert out is not None and ckpt is not None  # restoring means resuming, which needs out; ckpt is made above
         step = restore_from
         k = next(i for i, s in enumerate(stages) if s.start < step <= s.end)
         like = runner_for(k).init_state(params, 0)
@@ -630,6 +639,7 @@ def _run(cfg, out, *, resume, progress, mesh, stop_when, max_chunk, signals, kin
             return
         if at % every_snap == 0 or at == cfg.run.steps:
             snaps.add(at, np.asarray(jax.device_get(_attention_fn(ctx)(state.params))))
+            assert snap_path is not None  # set together with snaps
             snaps.save(snap_path)
 
     bar = None

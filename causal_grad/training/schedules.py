@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +112,8 @@ def make_optimizer_fn(
         raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
 
     def make(length) -> optax.GradientTransformation:
-        sched = cosine_decay(lr, length)
+        # optax's stubs type a schedule's step as ArrayLike; ours takes a jax.Array (what optax passes)
+        sched = cast(optax.Schedule, cosine_decay(lr, length))
         if name == "sgd":
             return optax.sgd(sched)
         if warmup:

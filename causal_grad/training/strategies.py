@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._validate import check_array, check_choice, check_int
 from ..ngram import NGramTask
@@ -47,7 +48,7 @@ STRATEGIES = ("uniform", "unigram", "in_context", "exact_bayes")
 LADDER = ("uniform", "unigram", "in_context")
 
 
-def strategy_kl(model_logits: jax.Array, strategies: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+def strategy_kl(model_logits: ArrayLike, strategies: Mapping[str, ArrayLike]) -> dict[str, jax.Array]:
     """``{name: mean KL(p_name ‖ softmax(model_logits))}`` over every leading axis (batch, and positions when
     given ``(B, T, S)``); each strategy has the logits' shape and holds distributions over the last axis.
     ``0·log 0 = 0`` for zero strategy entries."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -406,13 +407,13 @@ def check_c9(ctx: VerifyContext) -> ClaimResult:
     corr = stats.spearmanr(np.asarray(spd)[finite], rec_a[finite])
     # the claim: a positive correlation with M on every graph, and a significant negative margin–recovery order
     ok_m = all(r > 0 for r in rho_m)
-    ok_order = corr.statistic < 0 and corr.pvalue < 0.05
+    ok_order = corr.statistic < 0 and corr.pvalue < 0.05  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs omit the result's fields
     status = "pass" if (ok_m and ok_order and finite.all()) else "fail"
     summary = (
         f"row-centred A1 after {rec_every} steps: Spearman with M {', '.join(f'{r:.2f}' for r in rho_m)} "
         f"(with the exact finite-T gradient {', '.join(f'{r:.2f}' for r in rho_g)}); SGD within "
         f"{max(dist):.3f} (relative) of exact population GD; recovery step vs predicted margin M/(i+1): "
-        f"Spearman {corr.statistic:.2f} (p = {corr.pvalue:.2g}, {finite.sum()} rows)"
+        f"Spearman {corr.statistic:.2f} (p = {corr.pvalue:.2g}, {finite.sum()} rows)"  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs omit the result's fields
     )
     return ClaimResult(
         "C9",
@@ -423,8 +424,8 @@ def check_c9(ctx: VerifyContext) -> ClaimResult:
             "spearman_A1_M": rho_m,
             "spearman_A1_gradient": rho_g,
             "max_relative_distance_sgd": dist,
-            "margin_recovery_spearman": float(corr.statistic),
-            "margin_recovery_pvalue": float(corr.pvalue),
+            "margin_recovery_spearman": float(corr.statistic),  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs
+            "margin_recovery_pvalue": float(corr.pvalue),  # pyright: ignore[reportAttributeAccessIssue]  # scipy stubs
             "rows_recovered": int(finite.sum()),
             "rows": int(finite.size),
             "note": "margins are in gradient units, M-margin/(i+1): row i's gradient carries 1/(i+1) "
@@ -717,7 +718,7 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
     res = train(cfg, progress=progress_enabled())
     f = res.final
     heads = f["heads"]
-    att = np.asarray(position_attention(res.params, 0))
+    att = np.asarray(position_attention(cast(dict, res.params), 0))  # a disentangled run's params: a dict
     n = cfg.graph.n - 1
     # one panel per head; the edges to the first parent (i-1)//2 outlined in red, to the second i-1 in cyan
     fig = plots.output_path(ctx.fig_path("c7_two_parent_heads.png"))
