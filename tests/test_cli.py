@@ -170,3 +170,13 @@ def test_debug_and_submodules_without_explicit_import():
         env=dict(os.environ),
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_train_choices_match_the_presets_and_the_registry():
+    """The train parser names the presets and models without importing JAX; they must be the real ones."""
+    from causal_grad.commands.train import MODEL_NAMES, PRESET_NAMES
+    from causal_grad.models.registry import model_names
+    from causal_grad.training.presets import PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS)
+    assert MODEL_NAMES == model_names()

@@ -60,6 +60,12 @@ def _logs(text: str) -> tuple[str, ...]:
     return kinds
 
 
+#: The built-in presets and models, named here so that the parser (which must not import JAX) can offer them as
+#: choices; tests/test_cli.py checks they equal ``training.presets.PRESETS`` and the model registry.
+PRESET_NAMES = ("reduced", "reduced-joint", "disentangled", "disentangled-joint", "standard", "fig2", "two-parent")
+MODEL_NAMES = ("reduced", "disentangled", "standard", "catformer")
+
+
 def _heads(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(h) for h in text.split(","))
@@ -96,13 +102,14 @@ def add_parser(sub) -> None:
     m.add_argument(
         "--preset",
         default=None,
+        choices=PRESET_NAMES,
         help="named configuration (default: the fast preset of --model; the presets are listed below)",
     )
     m.add_argument(
         "--model",
         default=None,
-        help="model, when no --preset is given (a registered model: reduced, disentangled, standard, "
-        "...; default: reduced)",
+        choices=MODEL_NAMES,
+        help="model, when no --preset is given (default: reduced)",
     )
     m.add_argument(
         "--heads", type=_heads, default=None, help="heads per layer (disentangled: e.g. 2,1; standard: one number)"
