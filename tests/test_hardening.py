@@ -47,9 +47,9 @@ def test_tiny_alpha_refused_at_the_door():
             with pytest.raises(ValueError, match=r"alpha must be >= .* float64"):
                 build(bad)
     with pytest.raises(ValueError, match=r"alpha"):
-        cg.priors.dirichlet(KEY, 1e-38, (2,), 3)
+        cg.kernels.dirichlet(KEY, 1e-38, (2,), 3)
     with pytest.raises(ValueError, match=r"alpha"):
-        cg.priors.log_gamma_variates(KEY, 1e-38, (2,))
+        cg.kernels.log_gamma_variates(KEY, 1e-38, (2,))
 
 
 def test_alpha_just_above_the_floor_gives_finite_rows():
@@ -108,7 +108,7 @@ def test_scale_floor_refuses_subnormal_beta0():
     with pytest.raises(ValueError, match=r"beta0"):
         cg.population.population_gd(task, np.eye(3)[None], steps=1, lr=1.0, beta0=1e-320)
     with pytest.raises(ValueError, match=r"beta0"):
-        cg.TrainConfig(graph=cg.chain(3), vocab=3, beta0=1e-40)
+        cg.preset("reduced", cg.chain(3), vocab=3, beta0=1e-40)
 
 
 # ---------------------------------------------------------------------- D12: sizes against memory
@@ -127,9 +127,9 @@ def test_sizes_beyond_memory_refused_before_compute(memory_16g):
     with pytest.raises(ValueError, match=r"^pi: .*memory"):
         cg.stationary(np.broadcast_to(np.eye(3), (10**9, 3, 3)))
     with pytest.raises(ValueError, match=r"eval_size: .*memory"):
-        cg.TrainConfig(graph=cg.chain(3), vocab=3, eval_size=10**12)
+        cg.preset("reduced", cg.chain(3), vocab=3, eval_size=10**12)
     with pytest.raises(ValueError, match=r"memory"):
-        cg.disentangled_init(10**4, 10**4)
+        cg.disentangled_zeros(10**4, 10**4)
     with pytest.raises(ValueError, match=r"memory .*16 GiB"):
         v.check_fits_memory("x", 17 * 2**30, "a test")
 
@@ -175,7 +175,7 @@ def test_float64_sampling_outside_x64_refused():
     for f in (
         lambda: task.sample(KEY, 2, jnp.float64),
         lambda: task.sample_pi(KEY, 2, jnp.float64),
-        lambda: cg.priors.dirichlet(KEY, 1.0, (2,), 3, jnp.float64),
+        lambda: cg.kernels.dirichlet(KEY, 1.0, (2,), 3, jnp.float64),
     ):
         with pytest.raises(ValueError, match=r"float64 needs x64"):
             f()
@@ -186,7 +186,7 @@ def test_float64_sampling_outside_x64_refused():
 def test_train_config_eps_in_open_unit_interval():
     for eps in (1.0, 0.0, 1.5):
         with pytest.raises(ValueError, match=r"eps must lie in \(0, 1\)"):
-            cg.TrainConfig(graph=cg.chain(3), vocab=3, eps=eps)
+            cg.preset("reduced", cg.chain(3), vocab=3, eps=eps)
     assert v.check_eps("eps", 0.0, allow_zero=True) == 0.0
 
 
@@ -201,7 +201,7 @@ def test_output_paths(tmp_path):
         v.check_output_path("out", tmp_path, kind="file")
     assert v.check_output_path("out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     from causal_grad.comparison import ClosedFormVsTraining, comparison_figures
-    from causal_grad.verify.report import run_verify
+    from causal_grad.verify.runner import run_verify
 
     with pytest.raises(ValueError, match=r"^out: "):
         run_verify(["C3"], out=f)

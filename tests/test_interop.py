@@ -45,14 +45,14 @@ def test_standard_export_has_equal_logits_and_attention(d, layers, heads):
 @pytest.mark.parametrize("heads", [(1, 1), (2, 1)])
 def test_disentangled_export_has_equal_logits_and_attention(heads):
     S, T = 4, 7
-    params = dis.disentangled_init(S, T, heads, key=jax.random.key(1), scale=0.5)
+    params = dis.disentangled_normal(jax.random.key(1), S, T, heads, scale=0.5)
     tok = _tokens(S, T)
     model = tlx.disentangled_to_hooked(params, T)
     with torch.no_grad():
         logits, cache = model.run_with_cache(torch.as_tensor(tok, dtype=torch.long))
     ours = np.asarray(dis.disentangled_logits(params, tok))
     np.testing.assert_allclose(logits[:, -1].numpy(), ours, rtol=RTOL, atol=ATOL)
-    first = np.asarray(dis.first_layer_attention(params, tok))  # (B, H, T, T)
+    first = np.asarray(dis.layer1_attention(params, tok))  # (B, H, T, T)
     np.testing.assert_allclose(cache["pattern", 0].numpy()[:, : heads[0]], first, rtol=RTOL, atol=ATOL)
 
 
@@ -80,6 +80,6 @@ def test_head_detector_finds_a_previous_token_head():
 def test_bad_params_are_named():
     with pytest.raises(TypeError, match="standard transformer's flax variables"):
         tlx.standard_to_hooked({"A": []})
-    params = dis.disentangled_init(3, 5, (1, 1))
+    params = dis.disentangled_zeros(3, 5, (1, 1))
     with pytest.raises(ValueError, match="S \\+ T"):
         tlx.disentangled_to_hooked(params, 6)
