@@ -97,7 +97,9 @@ def multi_parent_dags(
 ) -> Graph:
     """A multi-parent DAG :class:`~causal_grad.graphs.Graph`: each position ``i`` gets an ordered tuple of
     ``0 … min(max_arity, i)`` distinct earlier parents (position 0 is a root). With ``target_has_parents``
-    the last position (the target of :class:`~causal_grad.task.MultiParentTask`) has at least one parent."""
+    the last position (the target of :class:`~causal_grad.task.MultiParentTask`) has at least one parent, and
+    at least two where ``max_arity`` and its index allow, so that the graph is a DAG by structure (a graph in
+    which every position has at most one parent is a forest)."""
     max_n = check_int("max_n", max_n, minimum=1)
     min_n = check_int("min_n", min_n, minimum=1, maximum=max_n)
     max_arity = check_int("max_arity", max_arity, minimum=0)
@@ -106,7 +108,8 @@ def multi_parent_dags(
     n = draw(st.integers(min_value=max(min_n, 2 if target_has_parents else 1), max_value=max_n))
     sets: list[tuple[int, ...]] = [()]
     for i in range(1, n):
-        lo = 1 if (target_has_parents and i == n - 1) else 0
+        lo = min(2, max_arity, i) if (target_has_parents and i == n - 1) else 0
+        lo = max(lo, 1) if (target_has_parents and i == n - 1) else lo
         k = draw(st.integers(min_value=lo, max_value=min(max_arity, i)))
         ps = draw(st.lists(st.integers(min_value=0, max_value=i - 1), min_size=k, max_size=k, unique=True))
         sets.append(tuple(ps))
