@@ -31,8 +31,22 @@ T = TypeVar("T")
 _ENABLED: contextvars.ContextVar[bool | None] = contextvars.ContextVar("causal_grad_progress", default=None)
 
 
+def _in_jupyter_kernel() -> bool:
+    """True inside a running Jupyter kernel: IPython's current shell has a ``kernel`` (a module merely
+    imported, as a notebook-running test does, does not count)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    if get is None:
+        return False
+    try:
+        shell = get()
+    except Exception:  # noqa: BLE001 - an IPython in an odd state is not a kernel
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _interactive() -> bool:
-    if "ipykernel" in sys.modules:
+    if _in_jupyter_kernel():
         return True
     try:
         return bool(sys.stderr.isatty())

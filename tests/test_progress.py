@@ -62,3 +62,17 @@ def test_monte_carlo_chunks_do_not_change_a_digit(monkeypatch):
         runs.append([np.asarray(x) for x in (*g, *lin)])
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_imported_ipykernel_is_not_a_notebook(monkeypatch):
+    # a test that runs a notebook imports ipykernel into this process; that must not switch bars on here
+    import types
+
+    monkeypatch.delenv("CAUSAL_GRAD_NO_PROGRESS", raising=False)
+    monkeypatch.setitem(P.sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(P.sys.modules, "IPython", fake_ipython)
+    assert not P._in_jupyter_kernel()
+    fake_ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # type: ignore[attr-defined]
+    assert P._in_jupyter_kernel()

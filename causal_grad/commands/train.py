@@ -311,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         args.out,
         resume=args.resume,
-        progress=not args.no_progress,
+        progress=False if args.no_progress else None,
         log=args.log,
         echo=lambda msg: print(f"causal-grad train: {msg}", file=sys.stderr, flush=True),
     )

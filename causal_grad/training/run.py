@@ -58,6 +58,7 @@ from .._validate import check_array, check_callable, check_int, check_output_pat
 from ..baselines import cross_entropy, entropy
 from ..graphs import Graph
 from ..logs import LOG_KINDS, SNAPSHOT_NAME, AttentionSnapshots, flatten_metrics, open_writers
+from ..progress import progress_enabled
 from ..runlock import RunLock
 from ..task import make_task
 from .checkpoint import Checkpointer, leaf_name, load_weights, save_weights, set_aside, usable_checkpoints
@@ -348,7 +349,7 @@ def train(
     out: str | os.PathLike | None = None,
     *,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
     stop_when: Callable[[dict], bool] | None = None,
     max_chunk: int = 100,
@@ -358,8 +359,9 @@ def train(
     """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
     early after an evaluation (used by the benchmarks to time recovery). ``log``: metric writers besides
     ``metrics.csv`` (``"tensorboard"``, ``"wandb"``; they need ``out``). ``echo``: where notices go (a stale lock
-    taken over, a checkpoint skipped on resume); default: standard error. Returns the final parameters and the
-    history.
+    taken over, a checkpoint skipped on resume); default: standard error. ``progress``: the tqdm bar; ``None``
+    follows :func:`causal_grad.progress.progress_enabled` (shown on a terminal or in a notebook, hidden in pipes,
+    logs and CI), ``True``/``False`` force it. Returns the final parameters and the history.
 
     SIGINT/SIGTERM (in the main thread) during the start-up stop at once; once training runs they stop the run
     at the end of the running chunk: the state is checkpointed in ``out/checkpoints/<step>`` and ``history.json``
@@ -643,7 +645,7 @@ def _run(
             snaps.save(snap_path)
 
     bar = None
-    if progress:
+    if progress_enabled() if progress is None else progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(
