@@ -2,11 +2,18 @@
 PYTHON ?= python3
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-fast verify bench figures lint format docs docs-serve clean
+.PHONY: install install-interop test test-fast verify bench figures lint format docs docs-serve clean
 
 # The package with the test, lint and documentation tools (the dev and docs extras).
 install:
 	$(PYTHON) -m pip install -e ".[dev,docs]"
+
+# The interop extra (torch + TransformerLens) for the TransformerLens export and its tests (skipped without it);
+# CI installs it. TORCH picks the torch build: 2.13.0, the CPU wheel where the machine keeps one (as CI's does),
+# otherwise PyPI's build for the platform (on Linux a CUDA one of several GB); e.g. TORCH="torch>=2.1".
+TORCH ?= torch==2.13.0
+install-interop:
+	$(PYTHON) -m pip install "$(TORCH)" -e ".[interop]"
 
 # The whole suite, derandomised hypothesis profile, two workers; multi-device tests run in subprocesses.
 test:

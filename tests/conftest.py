@@ -16,6 +16,14 @@ from hypothesis import HealthCheck, settings
 # (tests/test_devices.py clears this variable in its subprocesses).
 os.environ.setdefault("CAUSAL_GRAD_CPU_DEVICES", "1")
 
+# One persistent XLA compilation cache for the test processes and every subprocess they start (inherited through
+# the environment; JAX reads these variables at import). Most of the suite's time is XLA compiling the same small
+# programs again in another worker or a fresh `causal-grad` subprocess; a cached executable is the same executable,
+# so no number changes. Fresh (empty) on a new machine such as CI's; delete .cache/ to start cold locally.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 settings.register_profile(
     "ci",
     derandomize=True,
@@ -50,3 +58,18 @@ def golden(request):
     if request.param == "missing":
         pytest.fail("golden files not found (expected ../shared/golden or tests/golden)")
     return load_golden(request.param)
+
+
+if os.environ.get("CAUSAL_GRAD_COMPILE_LOG"):  # diagnostics: where the suite's XLA compile time goes
+    import logging
+
+    _h = logging.FileHandler(f"{os.environ['CAUSAL_GRAD_COMPILE_LOG']}.{os.getpid()}")
+    _h.setLevel(logging.WARNING)
+    logging.getLogger("jax._src.dispatch").addHandler(_h)
+    logging.getLogger("jax._src.dispatch").setLevel(logging.WARNING)
+    os.environ["JAX_LOG_COMPILES"] = "1"
+
+    @pytest.fixture(autouse=True)
+    def _mark_test(request):
+        _h.stream.write(f"TEST {request.node.nodeid}\n")
+        yield
