@@ -2495,6 +2495,37 @@ register(
         ],
     },
 )
+from causal_grad.training import config as _cfgm  # noqa: E402
+
+_BCFGS = [
+    _cfgm.TrainConfig(_cfgm.TaskConfig(CHAIN, S, 0.5), _CONFIGS["reduced"], run=_cfgm.RunConfig(steps=4, batch=4))
+] * 2
+register(
+    "causal_grad.batched.train_batched",
+    _bat.train_batched,
+    {"configs": _BCFGS, "outs": None, "max_chunk": 3, "mesh": None},
+    {
+        "configs": _NOT_SEQ
+        + [
+            Bad(
+                "an entry not a TrainConfig",
+                st.sampled_from([[None], [3]]),
+                TypeError,
+                r"TrainConfig",
+                names=("configs[0]",),
+            ),
+            Bad(
+                "configs that differ beyond graph and seed",
+                st.just([_BCFGS[0], _BCFGS[0].replace(lr=1.0)]),
+                ValueError,
+                r"differ only in",
+                names=("configs[1]",),
+            ),
+        ],
+        "outs": [Bad("not one folder per run", st.sampled_from(["a", ["a"], 3]), ValueError, r"sequence of 2")],
+        "max_chunk": ints(1),
+    },
+)
 register(
     "causal_grad.batched.stack_runs",
     _bat.stack_runs,
@@ -2678,13 +2709,20 @@ register(
         "steps": ints(1),
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0, 9),
+        "decay": choices(*_sch.DECAYS),
     },
 )
 register(
     "causal_grad.training.schedules.make_optimizer_fn",
     _sch.make_optimizer_fn,
     {"name": "adamw", "lr": 0.1, "weight_decay": 0.0, "warmup": 0},
-    {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "weight_decay": floats(allow_zero=True), "warmup": ints(0)},
+    {
+        "name": choices(*_sch.OPTIMIZERS),
+        "lr": floats(),
+        "weight_decay": floats(allow_zero=True),
+        "warmup": ints(0),
+        "decay": choices(*_sch.DECAYS),
+    },
 )
 register(
     "causal_grad.training.schedules.schedule_length",
@@ -2722,6 +2760,7 @@ register(
         "stage1_steps": ints(1, optional=True),
         "warmup": ints(0),
         "weight_decay": floats(allow_zero=True),
+        "decay": choices(*_sch.DECAYS),
     },
 )
 register(
@@ -3541,6 +3580,8 @@ DATA_TYPES = {
     "causal_grad.training.config.PRIORS",
     "causal_grad.training.config.CONFIG_FORMAT",
     "causal_grad.training.config.LAYERS",
+    "causal_grad.training.schedules.DECAYS",
+    "causal_grad.batched.BATCHABLE",
     "causal_grad.training.presets.PRESETS",
     "causal_grad.training.presets.Preset",
     "causal_grad.training.run.BaselineLosses",
