@@ -44,7 +44,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from ._validate import check_callable, check_int, check_output_path
 from .graphs import Graph
 from .kernels import accepted_options
-from .task import make_task
+from .task import InContextTask, MultiParentTask, make_task
 from .training.checkpoint import save_weights
 from .training.config import TrainConfig, config_diff
 from .training.loop import (
@@ -230,6 +230,20 @@ def _check_configs(configs) -> list[TrainConfig]:
     return list(configs)
 
 
+def _check_tasks(tasks, cfgs: list[TrainConfig]) -> list:
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or len(tasks) != len(cfgs):
+        raise ValueError(f"tasks must be a sequence of {len(cfgs)} tasks (one per config) or None")
+    for r, (t, c) in enumerate(zip(tasks, cfgs)):
+        if not isinstance(t, (InContextTask, MultiParentTask)):
+            raise TypeError(f"tasks[{r}] must be an InContextTask or MultiParentTask, got {type(t).__name__}")
+        if (t.graph, t.vocab_size, t.alpha) != (c.graph, c.task.vocab, c.task.alpha):
+            raise ValueError(
+                f"tasks[{r}] must be a task of configs[{r}]'s graph, vocab {c.task.vocab} and alpha {c.task.alpha:g}, "
+                f"got {t!r}"
+            )
+    return list(tasks)
+
+
 def _boundaries(cfg: TrainConfig, stage_ends: Sequence[int]) -> list[int]:
     """The chunk boundaries of :func:`causal_grad.training.train` for ``cfg``: every evaluation, log,
     checkpoint and snapshot step, every stage's end and the last step."""
@@ -277,6 +291,7 @@ def train_batched(
     progress: bool = False,
     max_chunk: int = 100,
     mesh: jax.sharding.Mesh | None = None,
+    tasks: Sequence[Any] | None = None,
 ) -> list[TrainResult]:
     """Train ``R`` runs as one compiled program per stage and return one
     :class:`~causal_grad.training.run.TrainResult` per run.
@@ -293,7 +308,10 @@ def train_batched(
     ``outs``: one folder per run (or ``None``: nothing written); each receives ``config.json``, ``history.json``
     and ``weights.npz`` (readable by :func:`causal_grad.training.load_run`), written when the runs end.
     ``progress``: a progress bar over the steps (all runs advance together). ``mesh``: a 1-D device mesh whose
-    size divides ``R`` to split the runs over (default: one device)."""
+    size divides ``R`` to split the runs over (default: one device). ``tasks``: one task per run instead of
+    ``make_task`` of its config (e.g. a :class:`~causal_grad.task.MultiParentTask` with ``roots="dirichlet"``,
+    the public code's root law for figures 5/7); each must be a task of its config's graph, ``vocab`` and
+    ``alpha``."""
     cfgs = _check_configs(configs)
     R = len(cfgs)
     folders = None
@@ -304,15 +322,18 @@ def train_batched(
         if len({f.resolve() for f in folders}) != R:
             raise ValueError("outs must name a different folder for every run")
     max_chunk = check_int("max_chunk", max_chunk, minimum=1)
+    if tasks is not None:
+        tasks = _check_tasks(tasks, cfgs)
     t_start = time.perf_counter()
     c0 = cfgs[0]
     spec = c0.build_model()
-    tasks = [make_task(c.graph, c.task.vocab, c.task.alpha) for c in cfgs]
-    # runs on one graph share one sampler (vmapped); distinct graphs are traced one after another
+    if tasks is None:
+        tasks = [make_task(c.graph, c.task.vocab, c.task.alpha) for c in cfgs]
+    # runs on one task share one sampler (vmapped); distinct tasks are traced one after another
     by_graph: dict[Any, Callable] = {}
     samplers = []
     for c, t in zip(cfgs, tasks):
-        key = c.graph.parent_sets
+        key = repr(t)  # graph, vocabulary, concentration, prior or root law: runs with equal tasks share one
         if key not in by_graph:
             by_graph[key] = task_sampler(t)
         samplers.append(by_graph[key])
