@@ -261,3 +261,17 @@ def test_fig9_decay_option():
         "constant",
     )
     assert [c.replace(decay="cosine") for c in notebook] == paper
+
+
+@pytest.mark.slow
+def test_fig5_7_dirichlet_roots_option_runs(tmp_path):
+    """roots="dirichlet" trains the public code's task (through train_batched) and says so; a wrong value is
+    refused before anything is written."""
+    mod = load_experiment("fig5_7_two_parent")
+    with pytest.raises(ValueError, match="roots must be one of uniform, dirichlet"):
+        mod.run(quick=True, out=tmp_path / "bad", smoke=True, roots="stationary")
+    assert not (tmp_path / "bad").exists()
+    res = mod.run(quick=True, out=tmp_path, seed=0, smoke=True, roots="dirichlet")
+    assert res["roots"] == "dirichlet"
+    assert (tmp_path / "runs" / "smoke-dirichlet-roots-two-parent" / "weights.npz").is_file()
+    _check_fig5_7(res, tmp_path)

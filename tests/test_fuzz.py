@@ -1991,13 +1991,27 @@ register(
         "vocab_size": ints(2)
         + [Bad("S^(arity+1) tables too large", st.just(10**4), ValueError, r"2\*\*26", names=("vocab_size",))],
         "alpha": floats(),
+        "roots": choices(*_task.ROOTS),
     },
 )
 register(
     "causal_grad.task.make_task",
     _task.make_task,
     {"graph": CHAIN, "vocab_size": S, "alpha": 0.5},
-    {"graph": _TASK_GRAPH_BAD, "vocab_size": ints(2), "alpha": floats(), "prior": PRIOR_BAD_OPT},
+    {
+        "graph": _TASK_GRAPH_BAD,
+        "vocab_size": ints(2),
+        "alpha": floats(),
+        "prior": PRIOR_BAD_OPT,
+        "roots": choices(*_task.ROOTS)
+        + [Bad("a non-uniform root law for a forest", st.just("dirichlet"), ValueError, r"multi-parent task only")],
+    },
+)
+register(
+    "causal_grad.task.check_roots",
+    _task.check_roots,
+    {"name": "roots", "roots": "uniform"},
+    {"roots": choices(*_task.ROOTS)},
 )
 for _name, _t, _T in (("InContextTask", TASK, T), ("MultiParentTask", MTASK, MTASK.seq_len)):
     _cls = type(_t)
@@ -2524,6 +2538,13 @@ register(
         ],
         "outs": [Bad("not one folder per run", st.sampled_from(["a", ["a"], 3]), ValueError, r"sequence of 2")],
         "max_chunk": ints(1),
+        "tasks": [
+            Bad("not one task per run", st.sampled_from(["a", [TASK], 3]), ValueError, r"sequence of 2"),
+            Bad(
+                "a task of another graph", st.just([MTASK, MTASK]), ValueError, r"task of configs", names=("tasks[0]",)
+            ),
+            Bad("not a task", st.just([None, None]), TypeError, r"MultiParentTask", names=("tasks[0]",)),
+        ],
     },
 )
 register(
@@ -3582,6 +3603,7 @@ DATA_TYPES = {
     "causal_grad.training.config.LAYERS",
     "causal_grad.training.schedules.DECAYS",
     "causal_grad.batched.BATCHABLE",
+    "causal_grad.task.ROOTS",
     "causal_grad.training.presets.PRESETS",
     "causal_grad.training.presets.Preset",
     "causal_grad.training.run.BaselineLosses",
