@@ -332,7 +332,7 @@ def train_batched(
     # runs on one task share one sampler (vmapped); distinct tasks are traced one after another
     by_graph: dict[Any, Callable] = {}
     samplers = []
-    for c, t in zip(cfgs, tasks):
+    for t in tasks:
         key = repr(t)  # graph, vocabulary, concentration, prior or root law: runs with equal tasks share one
         if key not in by_graph:
             by_graph[key] = task_sampler(t)

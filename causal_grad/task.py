@@ -78,7 +78,8 @@ __all__ = [
 _CHUNK = 4096  # sequences per pass of the in-context sampler (larger batches loop over chunks)
 MAX_VOCAB = int(np.iinfo(np.int32).max)
 #: Root laws of the multi-parent task: ``"uniform"`` (the paper, the default) or ``"dirichlet"`` (one
-#: ``Dirichlet(α·1_S)`` law per sequence shared by its roots: the public code's ``InContextDAG``; docs/paper_settings.md)
+#: ``Dirichlet(α·1_S)`` law per sequence shared by its roots: the public code's ``InContextDAG``;
+#: docs/paper_settings.md)
 ROOTS = ("uniform", "dirichlet")
 
 
