@@ -19,29 +19,51 @@ same program.
 On one device the whole stack runs there; with ``mesh`` (a 1-D device mesh, e.g.
 :func:`causal_grad.training.sharding.data_mesh`) and ``R`` divisible by its size, the run axis is split over the
 devices (each device trains ``R / n_devices`` whole runs: no communication between them).
+
+:func:`train_batched` is the whole-run layer on top: ``R`` :class:`~causal_grad.training.config.TrainConfig` s
+that differ only in graph and seed, trained stage by stage through one :class:`BatchedRunner` per stage, each
+run scored on its own held-out set, returned as one :class:`~causal_grad.training.run.TrainResult` per run (what
+:func:`causal_grad.training.train` returns for it alone, equal up to float32 rounding; tests/test_batched.py).
 """
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._validate import check_callable, check_int
+from ._validate import check_callable, check_int, check_output_path
+from .graphs import Graph
 from .kernels import accepted_options
+from .task import InContextTask, MultiParentTask, make_task
+from .training.checkpoint import save_weights
+from .training.config import TrainConfig, config_diff
 from .training.loop import (
     TrainState,
     default_options,
+    fast_cpu_jit,
     make_train_step,
     partition,
     step_key,
+    task_sampler,
 )
+from .training.metrics import graph_metrics, head_parents, induction_metrics
+from .training.run import HeldOut, TrainResult, smoothing_penalty, write_json_atomic
+from .training.strategies import query_strategies, strategy_kl
 
-__all__ = ["BatchedRunner", "stack_runs", "unstack_runs"]
+__all__ = ["BatchedRunner", "stack_runs", "unstack_runs", "train_batched", "BATCHABLE"]
+
+#: The config fields in which the runs of :func:`train_batched` may differ (everything else is one program).
+BATCHABLE = ("graph", "seed")
 
 
 def stack_runs(trees: Sequence[Any]) -> Any:
@@ -182,3 +204,221 @@ class BatchedRunner:
         seed_keys = self._place(seed_keys)
         new, losses = self._compile(state, seed_keys)(state, seed_keys, jnp.int32(n))
         return new, losses[:, :n]
+
+
+# ---------------------------------------------------------------------- whole runs
+def _check_configs(configs) -> list[TrainConfig]:
+    if isinstance(configs, (str, bytes)) or not isinstance(configs, Sequence) or len(configs) == 0:
+        raise TypeError("configs must be a non-empty sequence of TrainConfig, one per run")
+    for r, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"configs[{r}] must be a TrainConfig, got {type(c).__name__}")
+    c0 = configs[0]
+    for r, c in enumerate(configs[1:], start=1):
+        diff = sorted(set(config_diff(c0, c)) - set(BATCHABLE))
+        if diff:
+            raise ValueError(
+                f"configs[{r}] differs from configs[0] in {', '.join(diff)}: the runs of one batched program may "
+                f"differ only in {', '.join(BATCHABLE)}"
+            )
+        if c.seq_len != c0.seq_len or c.graph.is_forest != c0.graph.is_forest:
+            raise ValueError(
+                f"configs[{r}]'s graph must have configs[0]'s sequence length T = {c0.seq_len} and kind "
+                f"({'forest' if c0.graph.is_forest else 'DAG'}), got T = {c.seq_len}"
+                f" ({'forest' if c.graph.is_forest else 'DAG'}): one program has one parameter shape"
+            )
+    return list(configs)
+
+
+def _check_tasks(tasks, cfgs: list[TrainConfig]) -> list:
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or len(tasks) != len(cfgs):
+        raise ValueError(f"tasks must be a sequence of {len(cfgs)} tasks (one per config) or None")
+    for r, (t, c) in enumerate(zip(tasks, cfgs)):
+        if not isinstance(t, (InContextTask, MultiParentTask)):
+            raise TypeError(f"tasks[{r}] must be an InContextTask or MultiParentTask, got {type(t).__name__}")
+        if (t.graph, t.vocab_size, t.alpha) != (c.graph, c.task.vocab, c.task.alpha):
+            raise ValueError(
+                f"tasks[{r}] must be a task of configs[{r}]'s graph, vocab {c.task.vocab} and alpha {c.task.alpha:g}, "
+                f"got {t!r}"
+            )
+    return list(tasks)
+
+
+def _boundaries(cfg: TrainConfig, stage_ends: Sequence[int]) -> list[int]:
+    """The chunk boundaries of :func:`causal_grad.training.train` for ``cfg``: every evaluation, log,
+    checkpoint and snapshot step, every stage's end and the last step."""
+    r = cfg.run
+    marks = {r.steps, *stage_ends}
+    for every in (r.eval_every, r.log_every, r.checkpoint_every, r.snapshot_interval):
+        if every:
+            marks.update(range(every, r.steps, every))
+    return sorted(marks)
+
+
+def _evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
+    """The held-out metrics of one run, as :func:`causal_grad.training.train` records them (``loss``,
+    ``strategy_kl``, ``excess_over_in_context``, the graph and induction metrics of a forest, the heads of a
+    DAG)."""
+    att_tokens, kl_tokens = held.tokens[:512], held.tokens[:1024]
+    kl_refs = query_strategies(task, kl_tokens)
+    g = cfg.graph
+    n_graph = g.token_positions
+
+    def readouts(p, tokens, targets, att_tokens, kl_tokens, kl_refs):
+        ind = spec.induction(p) if spec.induction is not None else None
+        kl = strategy_kl(spec.logits(p, kl_tokens), kl_refs)
+        return spec.loss(p, tokens, targets), spec.attention(p, att_tokens), ind, kl
+
+    def evaluate(params, compiled) -> dict:
+        loss, att, ind, kl = jax.device_get(compiled(params, held.tokens, held.targets, att_tokens, kl_tokens, kl_refs))
+        out: dict[str, Any] = {"loss": float(loss), "strategy_kl": {k: float(v) for k, v in kl.items()}}
+        out["excess_over_in_context"] = out["loss"] - held.in_context
+        att = np.asarray(att)
+        if g.is_forest:
+            out.update(graph_metrics(att, g).to_dict())
+            out.update(induction_metrics(att, None if ind is None else np.asarray(ind), n_graph).to_dict())
+        else:
+            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1])).to_dict()
+        return out
+
+    return readouts, evaluate
+
+
+def train_batched(
+    configs: Sequence[TrainConfig],
+    outs: Sequence[str | os.PathLike] | None = None,
+    *,
+    progress: bool = False,
+    max_chunk: int = 100,
+    mesh: jax.sharding.Mesh | None = None,
+    tasks: Sequence[Any] | None = None,
+) -> list[TrainResult]:
+    """Train ``R`` runs as one compiled program per stage and return one
+    :class:`~causal_grad.training.run.TrainResult` per run.
+
+    The configs must agree in every field but :data:`BATCHABLE` (the graph, with one sequence length, and the
+    seed): one model, optimiser, schedule, length, batch and held-out size. Run ``r`` is what
+    :func:`causal_grad.training.train` does with ``configs[r]`` alone: parameters
+    ``init(fold_in(key(seed_r), 1))``, the batch of step ``t`` drawn from its own task with
+    ``step_key(key(seed_r), t)``, the stages of its config each with a fresh optimiser, held-out metrics every
+    ``eval_every`` steps on its own held-out set (key ``eval_seed``) — equal to that run alone up to float32
+    rounding (a batched matrix product may sum in another order). Not supported here: checkpoints and resume
+    (``checkpoint_every`` is ignored), attention snapshots, metric writers, ``stop_when``.
+
+    ``outs``: one folder per run (or ``None``: nothing written); each receives ``config.json``, ``history.json``
+    and ``weights.npz`` (readable by :func:`causal_grad.training.load_run`), written when the runs end.
+    ``progress``: a progress bar over the steps (all runs advance together). ``mesh``: a 1-D device mesh whose
+    size divides ``R`` to split the runs over (default: one device). ``tasks``: one task per run instead of
+    ``make_task`` of its config (e.g. a :class:`~causal_grad.task.MultiParentTask` with ``roots="dirichlet"``,
+    the public code's root law for figures 5/7); each must be a task of its config's graph, ``vocab`` and
+    ``alpha``."""
+    cfgs = _check_configs(configs)
+    R = len(cfgs)
+    folders = None
+    if outs is not None:
+        if isinstance(outs, (str, bytes, os.PathLike)) or not isinstance(outs, Sequence) or len(outs) != R:
+            raise ValueError(f"outs must be a sequence of {R} folders (one per config) or None")
+        folders = [check_output_path(f"outs[{r}]", o, kind="dir") for r, o in enumerate(outs)]
+        if len({f.resolve() for f in folders}) != R:
+            raise ValueError("outs must name a different folder for every run")
+    max_chunk = check_int("max_chunk", max_chunk, minimum=1)
+    if tasks is not None:
+        tasks = _check_tasks(tasks, cfgs)
+    t_start = time.perf_counter()
+    c0 = cfgs[0]
+    spec = c0.build_model()
+    if tasks is None:
+        tasks = [make_task(c.graph, c.task.vocab, c.task.alpha) for c in cfgs]
+    # runs on one task share one sampler (vmapped); distinct tasks are traced one after another
+    by_graph: dict[Any, Callable] = {}
+    samplers = []
+    for t in tasks:
+        key = repr(t)  # graph, vocabulary, concentration, prior or root law: runs with equal tasks share one
+        if key not in by_graph:
+            by_graph[key] = task_sampler(t)
+        samplers.append(by_graph[key])
+    helds = [HeldOut.build(t, c.run.eval_size, c.run.eval_seed) for c, t in zip(cfgs, tasks)]
+    evaluators = [_evaluator(c, spec, t, h) for c, t, h in zip(cfgs, tasks, helds)]
+    readouts = fast_cpu_jit(evaluators[0][0])  # one compiled read-out: the held-out sets are its arguments
+    seed_keys = [jax.random.key(c.run.seed) for c in cfgs]
+    params = [spec.init(jax.random.fold_in(k, 1)) for k in seed_keys]
+    labels = spec.groups(params[0])
+    stages = c0.stages(spec.group_names)
+    steps, every = c0.run.steps, c0.run.eval_every
+    marks = _boundaries(c0, [s.end for s in stages])
+    histories = [
+        {"config": c.to_json(), "baselines": h.losses().to_dict(), "eval": [], "train": []} for c, h in zip(cfgs, helds)
+    ]
+
+    def evaluate_all(step: int, per_run_params) -> None:
+        now = time.perf_counter() - t_start
+        for r, p in enumerate(per_run_params):
+            entry = {"step": step, "time_s": now, **evaluators[r][1](p, readouts)}
+            if step == 0 and not math.isfinite(entry["loss"]):
+                raise ValueError(
+                    f"configs[{r}]: the held-out loss at the initial parameters is {entry['loss']}, before any "
+                    f"training step: the model's hyper-parameters give non-finite float32 values"
+                )
+            histories[r]["eval"].append(entry)
+
+    evaluate_all(0, params)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"{R} runs, {c0.model.name}/{c0.optim.schedule}", unit="step", dynamic_ncols=True)
+    keys = jnp.stack(seed_keys)
+    step = 0
+    try:
+        for stage in stages:
+            runner = BatchedRunner(
+                spec.loss,
+                samplers,
+                stage.make(),
+                params[0],
+                labels,
+                stage.trainable,
+                c0.run.batch,
+                max_chunk=max_chunk,
+                mesh=mesh,
+            )
+            state = runner.init_state(params, step)
+            while step < stage.end:
+                n = min(next(m for m in marks if m > step) - step, max_chunk)
+                state, losses = runner(state, keys, n)
+                step += n
+                losses = np.asarray(losses)
+                means = [float(np.mean(losses[r])) for r in range(R)]  # as train() takes a chunk's mean
+                bad = [r for r in range(R) if not math.isfinite(means[r])]
+                if bad:
+                    raise FloatingPointError(
+                        f"training loss is not finite at step {step} in run(s) {bad} (configs[{bad[0]}]): the "
+                        f"steps diverged; lower the learning rate (lr={c0.optim.lr:g})"
+                    )
+                for r in range(R):
+                    histories[r]["train"].append([step, means[r]])
+                if step % every == 0 or step == steps:
+                    evaluate_all(step, unstack_runs(jax.device_get(state.params)))
+                if bar is not None:
+                    bar.update(n)
+            params = unstack_runs(jax.device_get(state.params))
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - t_start
+    results = []
+    for r, (c, h, hist) in enumerate(zip(cfgs, helds, histories)):
+        hist["wall_s"] = wall
+        hist["steps_done"] = step
+        penalty = smoothing_penalty(c, h.tokens, h.targets)
+        if penalty is not None:
+            hist["smoothing"] = {**penalty, "ideal_excess_over_in_context": penalty["ideal_loss"] - h.in_context}
+        out = None
+        if folders is not None:
+            out = Path(folders[r])
+            out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(out / "config.json", c.to_json())
+            write_json_atomic(out / "history.json", hist)
+            save_weights(out / "weights.npz", params[r])
+        results.append(TrainResult(c, params[r], hist, out))
+    return results

@@ -8,8 +8,10 @@ Single-parent task (:class:`InContextTask`), for a forest on graph positions ``0
 4. the target is the distribution ``y = π[s_{T-1}]``.
 
 Multi-parent task (:class:`MultiParentTask`), for a DAG whose **last** position is the target: every arity
-``k`` has its own table ``π_k[a_1, …, a_k] ~ Dirichlet(α·1_S)``; roots are uniform; the sequence holds the
-tokens of the other positions (``T = n - 1``) and the target is ``π_k[tokens of the target's parents]``.
+``k`` has its own table ``π_k[a_1, …, a_k] ~ Dirichlet(α·1_S)``; roots are uniform (the paper; ``roots="dirichlet"``:
+every sequence draws one root law ``π_0 ~ Dirichlet(α·1_S)`` shared by its roots, as the paper's public code
+does); the sequence holds the tokens of the other positions (``T = n - 1``) and the target is
+``π_k[tokens of the target's parents]``.
 
 Sampling is one jit-compiled function per task: fresh ``π`` per sequence, vectorised over the batch in a
 batch-last layout (``π`` as ``(S, S, B)``, so every step is elementwise over the batch): the prior's batch-last
@@ -63,10 +65,29 @@ from .kernels import (
 from .priors import Dirichlet, Prior
 from .stationary import stationary
 
-__all__ = ["InContextTask", "MultiParentTask", "make_task", "categorical_from_cdf", "check_dtype"]
+__all__ = [
+    "InContextTask",
+    "MultiParentTask",
+    "make_task",
+    "categorical_from_cdf",
+    "check_dtype",
+    "check_roots",
+    "ROOTS",
+]
 
 _CHUNK = 4096  # sequences per pass of the in-context sampler (larger batches loop over chunks)
 MAX_VOCAB = int(np.iinfo(np.int32).max)
+#: Root laws of the multi-parent task: ``"uniform"`` (the paper, the default) or ``"dirichlet"`` (one
+#: ``Dirichlet(α·1_S)`` law per sequence shared by its roots: the public code's ``InContextDAG``;
+#: docs/paper_settings.md)
+ROOTS = ("uniform", "dirichlet")
+
+
+def check_roots(name: str, roots) -> str:
+    """``roots`` if it is one of :data:`ROOTS`, else a ``ValueError`` naming ``name``."""
+    if not isinstance(roots, str) or roots not in ROOTS:
+        raise ValueError(f"{name} must be one of {', '.join(ROOTS)}, got {roots!r}")
+    return roots
 
 
 @arrays(cdf=dict(min_ndim=1), u=dict())
@@ -259,12 +280,17 @@ class InContextTask:
 class MultiParentTask:
     """The multi-parent task (docs/theory.md §1): a DAG whose last position is the target.
 
-    The sequence is the tokens of positions ``0 … n-2`` (``T = n - 1``); roots are uniform; a position with
-    ``k`` parents draws from ``π_k[parent tokens]``, every arity with its own table of ``Dirichlet(α)`` rows;
-    the target is ``π_k[tokens of the target's parents]``.
+    The sequence is the tokens of positions ``0 … n-2`` (``T = n - 1``); a position with ``k`` parents draws
+    from ``π_k[parent tokens]``, every arity with its own table of ``Dirichlet(α)`` rows; the target is
+    ``π_k[tokens of the target's parents]``. ``roots`` (one of :data:`ROOTS`): ``"uniform"`` (default, the paper)
+    draws every root uniformly on ``[S]``; ``"dirichlet"`` (the public code) draws one law
+    ``π_0 ~ Dirichlet(α·1_S)`` per sequence and every root of that sequence from it. The default's samples do not
+    depend on this option's existence (same keys, same numbers).
     """
 
-    def __init__(self, graph: Graph | Sequence[Sequence[int]], vocab_size: int, alpha: float):
+    def __init__(
+        self, graph: Graph | Sequence[Sequence[int]], vocab_size: int, alpha: float, *, roots: str = "uniform"
+    ):
         graph = graph if isinstance(graph, Graph) else Graph(graph)
         if graph.is_forest:
             raise ValueError(
@@ -277,6 +303,7 @@ class MultiParentTask:
         self.graph = graph
         self.vocab_size = _check_vocab(vocab_size)
         self.alpha = check_concentration("alpha", alpha, jnp.float64)  # the smallest α any dtype can draw
+        self.roots = check_roots("roots", roots)
         arities = sorted({len(p) for p in graph.parent_sets if p})
         self.arities = tuple(arities)
         S = self.vocab_size
@@ -301,7 +328,8 @@ class MultiParentTask:
         return self.graph.parent_sets[-1]
 
     def __repr__(self) -> str:
-        return f"MultiParentTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha})"
+        extra = "" if self.roots == "uniform" else f", roots={self.roots!r}"
+        return f"MultiParentTask(graph={self.graph!r}, vocab_size={self.vocab_size}, alpha={self.alpha}{extra})"
 
     def sample_tables(self, key: jax.Array, batch: int, dtype: DTypeLike = jnp.float32) -> dict[int, jax.Array]:
         """One table per arity ``k``: shape ``(batch, S**k, S)`` (parent tuples flattened, first parent major)."""
@@ -316,8 +344,11 @@ class MultiParentTask:
     def sampler(self) -> Callable:
         """The task's compiled sampler (no argument checks; see :attr:`InContextTask.sampler`):
         ``sampler(key, batch, dtype) -> (tokens (B, T), targets (B, S))`` (jitted), batch-last inside: one
-        table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG)."""
+        table ``(S**k, S, B)`` per arity, tokens drawn position by position (a trace-time loop over the DAG).
+        With ``roots="dirichlet"`` the root law is one more table ``(1, S, B)`` from the key
+        ``fold_in(kt, len(arities))`` (the uniform default draws exactly what it drew before the option)."""
         S, sets, alpha, arities = self.vocab_size, self.graph.parent_sets, self.alpha, self.arities
+        dirichlet_roots = self.roots == "dirichlet"
 
         def sample(key: jax.Array, batch: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
             kt, ks = jax.random.split(key)
@@ -326,6 +357,10 @@ class MultiParentTask:
                 k: dirichlet_batch_last(key_words(kk), alpha, S, S**k, batch, dtype) for k, kk in zip(arities, keys)
             }
             cdfs = {k: cdf_batch_last(t) for k, t in tables.items()}
+            root_cdf = None
+            if dirichlet_roots:  # one Dirichlet(α) root law per sequence (the public code's pi[0])
+                kr = jax.random.fold_in(kt, len(arities))
+                root_cdf = cdf_batch_last(dirichlet_batch_last(key_words(kr), alpha, S, 1, batch, dtype))[0]
             n_ctx = len(sets) - 1
             u, _ = random_lanes(ks, n_ctx, batch, dtype)
             toks = []
@@ -335,6 +370,8 @@ class MultiParentTask:
                     flat = flat * S + toks[p]
                 if i == n_ctx:
                     target = row_at(tables[len(ps)], flat).T
+                elif not ps and root_cdf is not None:
+                    toks.append(materialize(draw_from_cdf(root_cdf, u[i])))
                 elif not ps:
                     toks.append(materialize(jnp.minimum((u[i] * S).astype(TOKEN_DTYPE), S - 1)))
                 else:
@@ -360,7 +397,8 @@ class MultiParentTask:
 
     def in_context(self, tokens: ArrayLike) -> jax.Array:
         """Match the whole parent tuple: ``n_b = #{i : k_i = k_target, s_{parents(i)} = s_{parents(target)},
-        s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor."""
+        s_i = b}``; predict ``(n_b + α)/(Σ n + Sα)``. With uniform roots this is the exact Bayes predictor (with
+        ``roots="dirichlet"`` it is not: the roots' tokens then carry information about each other)."""
         return baselines.tuple_estimator(
             self._check_tokens(tokens), self.graph.parent_sets, self.vocab_size, self.alpha, which=None
         )
@@ -387,12 +425,20 @@ class MultiParentTask:
 
 
 def make_task(
-    graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None
+    graph: Graph, vocab_size: int, alpha: float, prior: Prior | None = None, *, roots: str = "uniform"
 ) -> InContextTask | MultiParentTask:
-    """:class:`InContextTask` for a forest, :class:`MultiParentTask` for a multi-parent DAG."""
+    """:class:`InContextTask` for a forest, :class:`MultiParentTask` for a multi-parent DAG (``roots``: its root
+    law, one of :data:`ROOTS`; a forest's roots draw from the stationary law, so only ``"uniform"``, the default,
+    applies there)."""
+    roots = check_roots("roots", roots)
     graph = graph if isinstance(graph, Graph) else Graph(graph)
     if graph.is_forest:
+        if roots != "uniform":
+            raise ValueError(
+                f"roots {roots!r} applies to the multi-parent task only (a forest's roots draw from the "
+                f"stationary law of π)"
+            )
         return InContextTask(graph, vocab_size, alpha, prior)
     if prior is not None:
         raise ValueError("prior applies to the single-parent task only; MultiParentTask uses Dirichlet(alpha) tables")
-    return MultiParentTask(graph, vocab_size, alpha)
+    return MultiParentTask(graph, vocab_size, alpha, roots=roots)

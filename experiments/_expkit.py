@@ -30,9 +30,10 @@ from causal_grad.studies.common import SMOKE_TRAIN, forest_summary, mode_of, tra
 FORMAT = argparse.RawDescriptionHelpFormatter
 
 
-def cli(run: Callable, doc: str, name: str, argv=None) -> dict:
-    """Parse ``--quick/--out/--seed/--format/--dpi``, call ``run`` (its figures in that format and resolution),
-    print where the results went."""
+def cli(run: Callable, doc: str, name: str, argv=None, options: dict | None = None) -> dict:
+    """Parse ``--quick/--out/--seed/--format/--dpi`` and the script's own ``options`` (``{keyword: argparse
+    keywords}``, each a flag ``--keyword`` whose value is passed to ``run`` by that keyword), call ``run`` (its
+    figures in that format and resolution), print where the results went."""
     from causal_grad import plots
 
     ap = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=doc, formatter_class=FORMAT)
@@ -40,10 +41,13 @@ def cli(run: Callable, doc: str, name: str, argv=None) -> dict:
     ap.add_argument("--out", default=f"results/{name}", help=f"output folder (default: results/{name})")
     ap.add_argument("--seed", type=int, default=0, help="seed of graphs, training and data (default: 0)")
     add_figure_options(ap)
+    for key, kw in (options or {}).items():
+        ap.add_argument("--" + key.replace("_", "-"), dest=key, **kw)
     args = ap.parse_args(argv)
+    extra = {key: getattr(args, key) for key in options or {}}
     t0 = time.perf_counter()
     with plots.output_options(args.format, args.dpi):
-        res = run(quick=args.quick, out=Path(args.out), seed=args.seed)
+        res = run(quick=args.quick, out=Path(args.out), seed=args.seed, **extra)
     print(f"{name}: wrote {args.out} in {time.perf_counter() - t0:.0f} s")
     return res
 
@@ -56,10 +60,15 @@ def add_figure_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--dpi", type=float, default=None, help=f"raster figure resolution (default: {DEFAULT_DPI})")
 
 
+#: Models whose first-layer attention depends on the tokens (the read-out averages it over held-out sequences).
+TOKEN_ATTENTION = ("standard", "catformer")
+
+
 def readouts(res, num_tokens: int = 512):
     """``(att (H, T, T), block (S, S) or None)``: the first-layer attention read-out of the metrics (for the
-    standard transformer: averaged over ``num_tokens`` held-out sequences) and the layer-2 token block
-    (reduced: ``A2``; disentangled: the induction block; standard: ``None``)."""
+    standard transformer and the catformer, whose attention depends on the tokens: averaged over ``num_tokens``
+    held-out sequences) and the layer-2 token block (reduced: ``A2``; disentangled: the induction block;
+    standard, catformer: ``None``)."""
     import jax
 
     from causal_grad.task import make_task
@@ -67,7 +76,7 @@ def readouts(res, num_tokens: int = 512):
     cfg = res.config
     spec = cfg.build_model()
     tokens = None
-    if cfg.model.name == "standard":
+    if cfg.model.name in TOKEN_ATTENTION:
         tokens = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha).sample(
             jax.random.key(cfg.run.eval_seed), num_tokens
         )[0]

@@ -8,11 +8,19 @@ edges to parent (i-1)//2 outlined in red and to parent i-1 in cyan, and the held
 estimator ("in_context": matches both parents; exact Bayes here, roots being uniform), the two one-parent estimators,
 the unigram estimator and the entropy floor.
 
+The roots (``roots``, ``--roots``): ``"uniform"`` (default: the paper's task, docs/theory.md §1, under which the
+tuple estimator is exact Bayes) or ``"dirichlet"`` (the public code's ``InContextDAG``: one ``Dirichlet(0.1)`` root
+law per sequence shared by both roots, which its loop over arities draws over the uniform one;
+docs/paper_settings.md item 2; :class:`causal_grad.task.MultiParentTask` ``roots``). With ``"dirichlet"`` the run
+goes through :func:`causal_grad.batched.train_batched` (one run) with that task, is kept in
+``runs/<mode>-dirichlet-roots-two-parent`` and the tuple estimator is no longer exact Bayes.
+
     python experiments/fig5_7_two_parent.py --quick  # 16 tokens + target, AdamW lr 0.1, 4000 steps × 512
                                                      # (24 s on an idle 2-core CPU)
     python experiments/fig5_7_two_parent.py          # the paper's run: 32 tokens + target, AdamW 1e-2,
                                                      # wd 1e-4, 2^16 steps × 1024 (about 22 min idle:
                                                      # 19.8 ms per step measured)
+    python experiments/fig5_7_two_parent.py --roots dirichlet   # the public code's root law
 
 Writes results/fig5_7_two_parent/{fig5_7_two_parent.png, summary.json, runs/}.
 """
@@ -28,6 +36,8 @@ import _expkit  # noqa: E402
 
 NAME = "fig5_7_two_parent"
 SLOT_NAMES = ("(i-1)//2", "i-1")
+#: ``--roots`` choices: the paper's uniform roots (default) or the public code's per-sequence Dirichlet law
+ROOT_CHOICES = ("uniform", "dirichlet")
 
 
 def config(mode: str, seed: int):
@@ -63,11 +73,14 @@ def config(mode: str, seed: int):
     )
 
 
-def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Train and draw. Returns ``{"loss", "in_context", "one_parent_0", "one_parent_1", "unigram", "entropy_floor",
-    "excess_over_in_context", "heads": {weight, argmax, dominant_parent, split, positions}, "head_takes":
-    [parent name per head], "split", "T", "mode", "seconds", "figure"}``; ``heads["argmax"][h][m]`` is the
-    fraction of two-parent positions whose head-``h`` argmax is parent slot ``m`` (0: (i-1)//2, 1: i-1)."""
+def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: str = "uniform") -> dict:
+    """Train and draw; ``roots``: one of :data:`ROOT_CHOICES` (see the module docstring). Returns ``{"loss",
+    "in_context", "one_parent_0", "one_parent_1", "unigram", "entropy_floor", "excess_over_in_context", "heads":
+    {weight, argmax, dominant_parent, split, positions}, "head_takes": [parent name per head], "split", "T",
+    "roots", "mode", "seconds", "figure"}``; ``heads["argmax"][h][m]`` is the fraction of two-parent positions
+    whose head-``h`` argmax is parent slot ``m`` (0: (i-1)//2, 1: i-1)."""
+    if roots not in ROOT_CHOICES:
+        raise ValueError(f"roots must be one of {', '.join(ROOT_CHOICES)}, got {roots!r}")
     from causal_grad import plots
 
     t0 = time.perf_counter()
@@ -75,7 +88,15 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     mode = _expkit.mode_of(quick, smoke)
     cfg = config(mode, seed)
-    res = _expkit.train_run(cfg, out, f"{mode}-two-parent", quick=mode != "full")
+    if roots == "uniform":
+        res = _expkit.train_run(cfg, out, f"{mode}-two-parent", quick=mode != "full")
+    else:
+        from causal_grad.batched import train_batched
+        from causal_grad.task import MultiParentTask
+
+        task = MultiParentTask(cfg.graph, cfg.task.vocab, cfg.task.alpha, roots=roots)
+        folder = out / "runs" / f"{mode}-{roots}-roots-two-parent"
+        (res,) = train_batched([cfg], [folder], tasks=[task], progress=mode == "full")
     att, _ = _expkit.readouts(res)
     f, b = res.final, res.history["baselines"]
     heads = f["heads"]
@@ -102,7 +123,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         )
     steps, losses = _expkit.loss_curve(res)
     ref = {
-        "tuple estimator (Bayes)": b["in_context"],
+        ("tuple estimator (Bayes)" if roots == "uniform" else "tuple estimator"): b["in_context"],
         "one parent (i-1)//2": b["one_parent_0"],
         "one parent i-1": b["one_parent_1"],
         "unigram": b["unigram"],
@@ -123,7 +144,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     plots.panels(
         specs,
         ncol=3,
-        suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T} [{mode}: AdamW lr "
+        suptitle=f"Figs. 5/7 — two parents ((i-1)//2, i-1), S=5, T={T}, {roots} roots [{mode}: AdamW lr "
         f"{cfg.optim.lr:g}, {cfg.run.steps} steps × {cfg.run.batch}]",
         path=fig,
     )
@@ -131,6 +152,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         "experiment": NAME,
         "mode": mode,
         "T": T,
+        "roots": roots,
         "loss": f["loss"],
         "excess_over_in_context": f["excess_over_in_context"],
         "in_context": b["in_context"],
@@ -157,7 +179,19 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
 
 
 def main(argv=None) -> dict:
-    return _expkit.cli(run, __doc__, NAME, argv)
+    return _expkit.cli(
+        run,
+        __doc__,
+        NAME,
+        argv,
+        options={
+            "roots": dict(
+                choices=ROOT_CHOICES,
+                default="uniform",
+                help="root law: uniform (default, the paper's) or dirichlet (the public code's per-sequence law)",
+            )
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,21 @@ heads [1, 1] per forest. The metric: for each position with a parent, the attent
 ``softmax(A1)[i, p(i)]`` of the position block; per position, its mean ± sd over the graphs in which that position
 has a parent; headline: the mean over graphs of each graph's average parent weight.
 
+All the forests train as one compiled program (:func:`causal_grad.batched.train_batched`: the runs stacked
+along a leading axis, one :class:`~causal_grad.batched.BatchedRunner` per stage) instead of one training after
+another; each forest's run equals its training alone up to float32 rounding (tests/test_batched.py), and is kept
+in ``runs/<mode>-forest<g>/`` (config, history, weights; a full-size run whose folders all hold the finished runs
+of the same configs is reloaded, not trained again; there are no checkpoints: an interrupted run starts over).
+
+The learning rate (``decay``, ``--decay``): ``"cosine"`` (default: the paper's schedule, lr 1 decayed to 0 over
+the run, as for figures 2 and 6) or ``"constant"`` (the public notebook's ``optax.sgd(learning_rate=1)``, no
+decay, many_graphs.ipynb cell 4; docs/paper_settings.md item 1). In full mode ``"constant"`` is exactly the
+notebook's optimiser; in the quick and smoke modes it removes their decay likewise.
+
     python experiments/fig9_many_forests.py --quick   # 6 forests, layer-wise schedule, 200 steps × 1024 each
-                                                      # (43 s idle, mostly one compilation per forest)
     python experiments/fig9_many_forests.py           # the paper's run: 20 forests, joint GD from zero, lr 1,
-                                                      # cosine, 2^14 steps × 1024 each (about 30 min idle:
-                                                      # 4.8 ms per step measured)
+                                                      # cosine, 2^14 steps × 1024 each
+    python experiments/fig9_many_forests.py --decay constant   # the public notebook's constant lr 1
 
 Writes results/fig9_many_forests/{fig9_many_forests.png, summary.json, runs/}.
 """
@@ -62,25 +72,64 @@ def forests(count: int, seed: int):
     return [random_forest(jax.random.fold_in(jax.random.key(seed), g), N_POS, 0.5) for g in range(count)]
 
 
-def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Train one model per forest and draw. Returns ``{"headline" (mean over graphs of the per-graph average
-    parent attention), "headline_sd", "per_position": {"position", "mean", "sd", "count"}, "per_graph": [{parents,
-    mean_parent_attention, min_parent_attention, recovered, all_recovered, loss, in_context, excess_over_in_context}],
-    "all_recovered_fraction", "graphs", "mode", "seconds", "figure"}``."""
+#: ``--decay`` choices: the paper's cosine (default) or the public notebook's constant learning rate
+DECAY_CHOICES = ("cosine", "constant")
+
+
+def configs(mode: str, seed: int, decay: str = "cosine") -> list:
+    """One config per forest (the runs differ only in their graph)."""
+    from causal_grad.training import default_config
+
+    st = settings(mode)
+    return [
+        default_config("disentangled", graph, vocab=3, alpha=0.1, seed=seed, decay=decay, **st["train"])
+        for graph in forests(st["graphs"], seed)
+    ]
+
+
+def _finished(cfgs, folders):
+    """The runs kept in ``folders`` when every one is the finished run of its config, else ``None``."""
+    import json
+
+    from causal_grad.training import TrainConfig, load_run
+
+    for cfg, f in zip(cfgs, folders):
+        if not all((f / n).is_file() for n in ("config.json", "history.json", "weights.npz")):
+            return None
+        if TrainConfig.from_json(json.loads((f / "config.json").read_text())) != cfg:
+            return None
+        if json.loads((f / "history.json").read_text()).get("steps_done") != cfg.run.steps:
+            return None
+    return [load_run(f) for f in folders]
+
+
+def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, decay: str = "cosine") -> dict:
+    """Train one model per forest, all in one batched program, and draw. ``decay``: one of
+    :data:`DECAY_CHOICES` (see the module docstring). Returns ``{"headline" (mean over graphs of the per-graph
+    average parent attention), "headline_sd", "per_position": {"position", "mean", "sd", "count"}, "per_graph":
+    [{parents, mean_parent_attention, min_parent_attention, recovered, all_recovered, loss, in_context,
+    excess_over_in_context}], "all_recovered_fraction", "graphs", "decay", "mode", "seconds", "figure"}``."""
+    if decay not in DECAY_CHOICES:
+        raise ValueError(f"decay must be one of {', '.join(DECAY_CHOICES)}, got {decay!r}")
     from causal_grad import plots
-    from causal_grad.training import default_config, parent_attention
+    from causal_grad.batched import train_batched
+    from causal_grad.training import parent_attention
 
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mode = _expkit.mode_of(quick, smoke)
-    st = settings(mode)
-    graphs = forests(st["graphs"], seed)
+    cfgs = configs(mode, seed, decay)
+    graphs = [c.graph for c in cfgs]
+    tag = "" if decay == "cosine" else f"-{decay}"
+    folders = [out / "runs" / f"{mode}{tag}-forest{g:02d}" for g in range(len(cfgs))]
+    results = _finished(cfgs, folders) if mode == "full" else None
+    if results is None:
+        results = train_batched(cfgs, folders, progress=mode == "full")
+    cfg = cfgs[0]
     weights = np.full((len(graphs), N_POS), np.nan)
     per_graph, first = [], None
-    for g, graph in enumerate(graphs):
-        cfg = default_config("disentangled", graph, vocab=3, alpha=0.1, seed=seed, **st["train"])
-        res = _expkit.train_run(cfg, out, f"{mode}-forest{g:02d}", quick=mode != "full")
+    for g, (graph, res) in enumerate(zip(graphs, results)):
         att, _ = _expkit.readouts(res)
         kids = [i for i, p in enumerate(graph.parents) if p >= 0]
         weights[g, kids] = parent_attention(att, graph)
@@ -158,13 +207,14 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         specs,
         ncol=3,
         suptitle=f"Fig. 9 — {len(graphs)} random forests (parent w.p. 1/2), S=3, T=20 [{mode}: "
-        f"{cfg.optim.schedule}, {cfg.run.steps} steps × {cfg.run.batch}]",
+        f"{cfg.optim.schedule}, {cfg.optim.decay} lr, {cfg.run.steps} steps × {cfg.run.batch}, batched]",
         path=fig,
     )
     summary = {
         "experiment": NAME,
         "mode": mode,
         "graphs": len(graphs),
+        "decay": decay,
         "headline": headline,
         "headline_sd": headline_sd,
         "per_position": {
@@ -189,7 +239,19 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
 
 
 def main(argv=None) -> dict:
-    return _expkit.cli(run, __doc__, NAME, argv)
+    return _expkit.cli(
+        run,
+        __doc__,
+        NAME,
+        argv,
+        options={
+            "decay": dict(
+                choices=DECAY_CHOICES,
+                default="cosine",
+                help="learning-rate decay: cosine (default, the paper's) or constant (the public notebook's)",
+            )
+        },
+    )
 
 
 if __name__ == "__main__":

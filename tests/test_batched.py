@@ -85,3 +85,74 @@ def test_stack_unstack_and_bad_input():
         r(state, jnp.stack([jax.random.key(0)] * 2), 3)
     with pytest.raises(ValueError, match="seed_keys"):
         r(state, jnp.stack([jax.random.key(0)] * 3), 1)
+
+
+# ---------------------------------------------------------------------- whole runs (figure 9)
+def _forest_configs(preset_name, R=2, **kw):
+    from causal_grad.training import preset
+
+    fields = dict(vocab=3, alpha=0.5, steps=12, batch=32, eval_size=64, eval_every=6, log_every=6, seed=3)
+    fields.update(kw)
+    graphs = [random_forest(jax.random.key(20 + g), T - 1, 0.5) for g in range(R)]
+    return [preset(preset_name, g, **fields) for g in graphs]
+
+
+@pytest.mark.parametrize(
+    "preset_name,kw",
+    [
+        ("disentangled", {}),  # layer-wise: two stages, a fresh optimiser at the boundary
+        ("fig2", {"decay": "constant"}),  # the public figure-9 notebook's optimiser: plain SGD at a constant lr 1
+    ],
+)
+def test_train_batched_equals_train_alone(preset_name, kw, tmp_path):
+    """Each run of train_batched is train()'s run of its config alone: parameters and held-out losses to float32
+    rounding (the batched products may sum in another order: the same tolerance as the step-level test above),
+    the baselines and the graph bit for bit (the same held-out set), the same history steps."""
+    from causal_grad.batched import train_batched
+    from causal_grad.training import load_run, train
+
+    cfgs = _forest_configs(preset_name, **kw)
+    outs = [tmp_path / f"run{r}" for r in range(len(cfgs))]
+    got = train_batched(cfgs, outs, max_chunk=5)
+    for r, cfg in enumerate(cfgs):
+        alone = train(cfg, progress=False, max_chunk=5)
+        g = got[r]
+        assert g.config == cfg
+        assert g.history["baselines"] == alone.history["baselines"]
+        assert [e["step"] for e in g.history["eval"]] == [e["step"] for e in alone.history["eval"]]
+        assert [s for s, _ in g.history["train"]] == [s for s, _ in alone.history["train"]]
+        np.testing.assert_allclose(
+            [e["loss"] for e in g.history["eval"]], [e["loss"] for e in alone.history["eval"]], rtol=2e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            [v for _, v in g.history["train"]], [v for _, v in alone.history["train"]], rtol=2e-5, atol=1e-6
+        )
+        for a, b in zip(jax.tree.leaves(g.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+        assert set(g.final) == set(alone.final)
+        back = load_run(outs[r])
+        assert back.config == cfg
+        for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(g.params)):
+            np.testing.assert_array_equal(a, b)
+    assert got[0].final["loss"] != got[1].final["loss"]  # two forests: the runs did differ
+
+
+def test_train_batched_refuses_bad_input(tmp_path):
+    from causal_grad.batched import train_batched
+
+    cfgs = _forest_configs("fig2")
+    with pytest.raises(TypeError, match="configs"):
+        train_batched([])
+    with pytest.raises(TypeError, match=r"configs\[1\]"):
+        train_batched([cfgs[0], "x"])
+    with pytest.raises(ValueError, match=r"configs\[1\] differs .* in lr"):
+        train_batched([cfgs[0], cfgs[1].replace(lr=0.5)])
+    longer = cfgs[1].replace(graph=random_forest(jax.random.key(5), T, 0.5))
+    with pytest.raises(ValueError, match=r"configs\[1\]'s graph .* T = 8"):
+        train_batched([cfgs[0], longer])
+    with pytest.raises(ValueError, match="outs"):
+        train_batched(cfgs, [tmp_path / "a"])
+    with pytest.raises(ValueError, match="outs"):
+        train_batched(cfgs, [tmp_path / "a", tmp_path / "a"])
+    with pytest.raises(ValueError, match="max_chunk"):
+        train_batched(cfgs, max_chunk=0)

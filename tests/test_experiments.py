@@ -199,3 +199,79 @@ def test_figures_rejects_unknown_names_and_a_missing_source_tree(capsys, monkeyp
     assert main(["figures", "--only", "fig2_chain"]) == 2
     err = capsys.readouterr().err
     assert "source tree" in err and err.count("\n") == 1
+
+
+def test_fig8_model_option():
+    """Figure 8 trains the public code's catformer by default; model="standard" is the earlier default's config,
+    unchanged (so its numbers are too); a wrong model is refused before anything is written."""
+    from causal_grad.graphs import chain
+    from causal_grad.training import preset
+
+    mod = load_experiment("fig8_standard")
+    assert mod.MODEL_CHOICES[0] == "catformer"
+    assert inspect.signature(mod.run).parameters["model"].default == "catformer"
+    for mode in ("full", "quick", "smoke"):
+        cat, std = mod.config(mode, 0), mod.config(mode, 0, "standard")
+        assert cat.model.name == "catformer" and tuple(cat.model.heads) == (1, 1)
+        assert std.model.name == "standard"
+        assert cat.optim == std.optim and cat.run == std.run and cat.task == std.task  # the paper's AdamW run
+    old_full = preset("standard", chain(19), batch=1024, eval_size=1 << 16, eval_every=128, log_every=128,
+                      checkpoint_every=1024, vocab=10, alpha=0.1, seed=0)  # fmt: skip
+    assert mod.config("full", 0, "standard") == old_full
+    full = mod.config("full", 0)
+    assert (full.optim.optimizer, full.optim.lr, full.optim.weight_decay, full.optim.decay) == (
+        "adamw",
+        1e-2,
+        2e-4,
+        "cosine",
+    )
+    assert (full.run.steps, full.run.batch) == (1 << 12, 1024)
+    with pytest.raises(ValueError, match="model must be one of catformer, standard"):
+        mod.config("smoke", 0, "flax")
+
+
+def test_fig8_and_fig9_options_refused_before_any_output(tmp_path):
+    with pytest.raises(ValueError, match="model must be one of"):
+        load_experiment("fig8_standard").run(quick=True, out=tmp_path / "a", smoke=True, model="gpt")
+    with pytest.raises(ValueError, match="decay must be one of cosine, constant"):
+        load_experiment("fig9_many_forests").run(quick=True, out=tmp_path / "b", smoke=True, decay="linear")
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        load_experiment("fig9_many_forests").main(["--decay", "linear", "--out", str(tmp_path / "c")])
+
+
+def test_fig9_decay_option():
+    """Figure 9 follows the paper by default (lr 1 with a cosine decay, the configs of before); decay="constant"
+    is the public notebook's plain SGD at a constant lr 1, the runs otherwise the same."""
+    from causal_grad.training import default_config
+
+    mod = load_experiment("fig9_many_forests")
+    paper, notebook = mod.configs("full", 0), mod.configs("full", 0, "constant")
+    st = mod.settings("full")
+    before = [default_config("disentangled", g, vocab=3, alpha=0.1, seed=0, **st["train"]) for g in mod.forests(20, 0)]
+    assert paper == before and len(paper) == 20
+    assert all(c.optim.decay == "cosine" for c in paper)
+    o = notebook[0].optim
+    assert (o.schedule, o.optimizer, o.lr, o.weight_decay, o.warmup, o.decay) == (
+        "joint",
+        "sgd",
+        1.0,
+        0.0,
+        0,
+        "constant",
+    )
+    assert [c.replace(decay="cosine") for c in notebook] == paper
+
+
+@pytest.mark.slow
+def test_fig5_7_dirichlet_roots_option_runs(tmp_path):
+    """roots="dirichlet" trains the public code's task (through train_batched) and says so; a wrong value is
+    refused before anything is written."""
+    mod = load_experiment("fig5_7_two_parent")
+    with pytest.raises(ValueError, match="roots must be one of uniform, dirichlet"):
+        mod.run(quick=True, out=tmp_path / "bad", smoke=True, roots="stationary")
+    assert not (tmp_path / "bad").exists()
+    res = mod.run(quick=True, out=tmp_path, seed=0, smoke=True, roots="dirichlet")
+    assert res["roots"] == "dirichlet"
+    assert (tmp_path / "runs" / "smoke-dirichlet-roots-two-parent" / "weights.npz").is_file()
+    _check_fig5_7(res, tmp_path)

@@ -1991,13 +1991,27 @@ register(
         "vocab_size": ints(2)
         + [Bad("S^(arity+1) tables too large", st.just(10**4), ValueError, r"2\*\*26", names=("vocab_size",))],
         "alpha": floats(),
+        "roots": choices(*_task.ROOTS),
     },
 )
 register(
     "causal_grad.task.make_task",
     _task.make_task,
     {"graph": CHAIN, "vocab_size": S, "alpha": 0.5},
-    {"graph": _TASK_GRAPH_BAD, "vocab_size": ints(2), "alpha": floats(), "prior": PRIOR_BAD_OPT},
+    {
+        "graph": _TASK_GRAPH_BAD,
+        "vocab_size": ints(2),
+        "alpha": floats(),
+        "prior": PRIOR_BAD_OPT,
+        "roots": choices(*_task.ROOTS)
+        + [Bad("a non-uniform root law for a forest", st.just("dirichlet"), ValueError, r"multi-parent task only")],
+    },
+)
+register(
+    "causal_grad.task.check_roots",
+    _task.check_roots,
+    {"name": "roots", "roots": "uniform"},
+    {"roots": choices(*_task.ROOTS)},
 )
 for _name, _t, _T in (("InContextTask", TASK, T), ("MultiParentTask", MTASK, MTASK.seq_len)):
     _cls = type(_t)
@@ -2495,6 +2509,44 @@ register(
         ],
     },
 )
+from causal_grad.training import config as _cfgm  # noqa: E402
+
+_BCFGS = [
+    _cfgm.TrainConfig(_cfgm.TaskConfig(CHAIN, S, 0.5), _CONFIGS["reduced"], run=_cfgm.RunConfig(steps=4, batch=4))
+] * 2
+register(
+    "causal_grad.batched.train_batched",
+    _bat.train_batched,
+    {"configs": _BCFGS, "outs": None, "max_chunk": 3, "mesh": None},
+    {
+        "configs": _NOT_SEQ
+        + [
+            Bad(
+                "an entry not a TrainConfig",
+                st.sampled_from([[None], [3]]),
+                TypeError,
+                r"TrainConfig",
+                names=("configs[0]",),
+            ),
+            Bad(
+                "configs that differ beyond graph and seed",
+                st.just([_BCFGS[0], _BCFGS[0].replace(lr=1.0)]),
+                ValueError,
+                r"differ only in",
+                names=("configs[1]",),
+            ),
+        ],
+        "outs": [Bad("not one folder per run", st.sampled_from(["a", ["a"], 3]), ValueError, r"sequence of 2")],
+        "max_chunk": ints(1),
+        "tasks": [
+            Bad("not one task per run", st.sampled_from(["a", [TASK], 3]), ValueError, r"sequence of 2"),
+            Bad(
+                "a task of another graph", st.just([MTASK, MTASK]), ValueError, r"task of configs", names=("tasks[0]",)
+            ),
+            Bad("not a task", st.just([None, None]), TypeError, r"MultiParentTask", names=("tasks[0]",)),
+        ],
+    },
+)
 register(
     "causal_grad.batched.stack_runs",
     _bat.stack_runs,
@@ -2678,13 +2730,20 @@ register(
         "steps": ints(1),
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0, 9),
+        "decay": choices(*_sch.DECAYS),
     },
 )
 register(
     "causal_grad.training.schedules.make_optimizer_fn",
     _sch.make_optimizer_fn,
     {"name": "adamw", "lr": 0.1, "weight_decay": 0.0, "warmup": 0},
-    {"name": choices(*_sch.OPTIMIZERS), "lr": floats(), "weight_decay": floats(allow_zero=True), "warmup": ints(0)},
+    {
+        "name": choices(*_sch.OPTIMIZERS),
+        "lr": floats(),
+        "weight_decay": floats(allow_zero=True),
+        "warmup": ints(0),
+        "decay": choices(*_sch.DECAYS),
+    },
 )
 register(
     "causal_grad.training.schedules.schedule_length",
@@ -2722,6 +2781,7 @@ register(
         "stage1_steps": ints(1, optional=True),
         "warmup": ints(0),
         "weight_decay": floats(allow_zero=True),
+        "decay": choices(*_sch.DECAYS),
     },
 )
 register(
@@ -3541,6 +3601,9 @@ DATA_TYPES = {
     "causal_grad.training.config.PRIORS",
     "causal_grad.training.config.CONFIG_FORMAT",
     "causal_grad.training.config.LAYERS",
+    "causal_grad.training.schedules.DECAYS",
+    "causal_grad.batched.BATCHABLE",
+    "causal_grad.task.ROOTS",
     "causal_grad.training.presets.PRESETS",
     "causal_grad.training.presets.Preset",
     "causal_grad.training.run.BaselineLosses",

@@ -58,6 +58,71 @@ def test_optimizer_fn_updates_equal_make_optimizer(name, wd, warmup):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name,wd,warmup", [("sgd", 0.0, 0), ("adamw", 0.0, 0), ("adamw", 2e-4, 3)])
+def test_constant_decay(name, wd, warmup):
+    """decay="constant": plain GD is optax.sgd(lr), each update exactly -lr·g (lr = 1: the gradient itself, as the
+    public figure-9 notebook); the run-time-length optimiser ignores the length and equals the fixed one bit for
+    bit; AdamW's learning rate after the warm-up is lr at every count. The default stays the cosine."""
+    p0 = {"a": jnp.linspace(-1.0, 1.0, 12, dtype=jnp.float32).reshape(3, 4)}
+    g = {"a": jnp.sin(3.0 * p0["a"])}
+    lr = 1.0 if name == "sgd" else 0.05
+    fixed = make_optimizer(name, lr, 20, weight_decay=wd, warmup=warmup, decay="constant")
+    ref = optax.sgd(lr) if name == "sgd" else optax.adamw(lr, weight_decay=wd)
+    cos = make_optimizer(name, lr, 20, weight_decay=wd, warmup=warmup)
+    s, s_ref, s_cos = fixed.init(p0), ref.init(p0), cos.init(p0)
+    p = p0
+    for count in range(25):  # past the nominal 20 steps: a constant rate never decays
+        u, s = jax.jit(fixed.update)(g, s, p)
+        u_cos, s_cos = jax.jit(cos.update)(g, s_cos, p)
+        if name == "sgd":
+            np.testing.assert_array_equal(u["a"], -g["a"])
+        if not warmup:  # no warm-up: optax's own optimiser at the constant rate
+            u_ref, s_ref = jax.jit(ref.update)(g, s_ref, p)
+            np.testing.assert_array_equal(u["a"], u_ref["a"])
+        if count >= 20:  # the cosine has reached 0; the constant rate still moves the parameters
+            assert not np.any(np.asarray(u_cos["a"])) and np.all(np.asarray(u["a"]) != 0)
+        p = optax.apply_updates(p, u)
+    for L in (schedule_length(20, warmup), schedule_length(5, 0)):
+        fn = make_optimizer_fn(name, lr, weight_decay=wd, warmup=warmup, decay="constant")
+        s1, s2 = fixed.init(p0), fn(L).init(p0)
+        assert jax.tree.structure(s1) == jax.tree.structure(s2)
+        a, b = p0, p0
+        for _ in range(7):
+            u1, s1 = fixed.update(g, s1, a)
+            u2, s2 = fn(L).update(g, s2, b)
+            a, b = optax.apply_updates(a, u1), optax.apply_updates(b, u2)
+        np.testing.assert_array_equal(a["a"], b["a"])
+    # the default is the cosine: unchanged numbers
+    cos = make_optimizer(name, 0.05, 20, weight_decay=wd, warmup=warmup)
+    cos2 = make_optimizer(name, 0.05, 20, weight_decay=wd, warmup=warmup, decay="cosine")
+    u1, _ = cos.update(g, cos.init(p0), p0)
+    u2, _ = cos2.update(g, cos2.init(p0), p0)
+    np.testing.assert_array_equal(u1["a"], u2["a"])
+
+
+def test_decay_in_the_config_and_refused_at_the_door():
+    from causal_grad.training import OptimConfig, TrainConfig
+    from causal_grad.training.schedules import DECAYS
+
+    assert DECAYS == ("cosine", "constant") and OptimConfig().decay == "cosine"
+    cfg = _cfg(schedule="joint", optimizer="sgd", lr=1.0, decay="constant")
+    assert {s.decay for s in cfg.stages(("A1", "A2", "W"))} == {"constant"}
+    assert (
+        cfg.stages(("A1", "A2", "W"))[0].program
+        != _cfg(schedule="joint", optimizer="sgd", lr=1.0).stages(("A1", "A2", "W"))[0].program
+    )  # another compiled program
+    old = cfg.to_json()
+    del old["optim"]["decay"]  # a config.json written before the field existed reads back as the cosine
+    assert TrainConfig.from_json(old).optim.decay == "cosine"
+    for bad in ("linear", None, 3):
+        with pytest.raises(ValueError, match="decay must be one of cosine, constant"):
+            OptimConfig(decay=bad)
+    with pytest.raises(ValueError, match="decay"):
+        make_optimizer("sgd", 1.0, 5, decay="step")
+    with pytest.raises(ValueError, match="decay"):
+        make_optimizer_fn("sgd", 1.0, decay="step")
+
+
 def test_schedule_length_refuses():
     with pytest.raises(ValueError, match="steps"):
         schedule_length(0)

@@ -174,3 +174,43 @@ def test_float64_sampling():
         assert y.dtype == jnp.float64 and pis.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(pis).sum(-1), 1.0, atol=1e-12)
         np.testing.assert_array_equal(np.asarray(y), np.asarray(pis)[np.arange(256), np.asarray(tokens)[:, -1]])
+
+
+def test_multi_parent_dirichlet_roots_option():
+    """roots="dirichlet" (the public code): one Dirichlet(α·1_S) root law per sequence, shared by its roots, so
+    two roots carry the same token with probability E[Σ_s p_s²] = (1+α)/(1+Sα) (0.7333 at S = 5, α = 0.1) where
+    uniform roots give 1/S; each root's marginal stays uniform by symmetry. Each proportion is checked within 4
+    standard errors sqrt(p(1-p)/N) (N = 20,000 sequences). The default's samples are unchanged (bitwise)."""
+    from causal_grad.task import ROOTS, make_task
+
+    S, a, N = 5, 0.1, 20_000
+    g = two_parent(33)  # positions 0 and 1 are the roots
+    uni, cod = MultiParentTask(g, S, a), MultiParentTask(g, S, a, roots="dirichlet")
+    assert ROOTS == ("uniform", "dirichlet") and uni.roots == "uniform" and "roots" not in repr(uni)
+    key = jax.random.key(11)
+    tok_u, y_u = uni.sample(key, N)
+    tok_d, _ = cod.sample(key, N)
+    for tok, p in ((tok_u, 1 / S), (tok_d, (1 + a) / (1 + S * a))):
+        same = float(np.mean(np.asarray(tok[:, 0] == tok[:, 1])))
+        assert abs(same - p) <= 4 * np.sqrt(p * (1 - p) / N), (same, p)
+        for c in range(S):
+            m = float(np.mean(np.asarray(tok[:, 0] == c)))
+            assert abs(m - 1 / S) <= 4 * np.sqrt((1 / S) * (1 - 1 / S) / N), (c, m)
+    # the default is what it was: explicit "uniform" and make_task draw the same bits
+    for t in (MultiParentTask(g, S, a, roots="uniform"), make_task(g, S, a)):
+        tok, y = t.sample(key, N)
+        np.testing.assert_array_equal(tok, tok_u)
+        np.testing.assert_array_equal(y, y_u)
+    assert make_task(g, S, a, roots="dirichlet").roots == "dirichlet"
+
+
+@pytest.mark.parametrize("bad", ["stationary", None, 3])
+def test_roots_refused_at_the_door(bad):
+    from causal_grad.task import make_task
+
+    with pytest.raises(ValueError, match="roots must be one of uniform, dirichlet"):
+        MultiParentTask(two_parent(9), 3, 0.5, roots=bad)
+    with pytest.raises(ValueError, match="roots must be one of uniform, dirichlet"):
+        make_task(two_parent(9), 3, 0.5, roots=bad)
+    with pytest.raises(ValueError, match="roots 'dirichlet' applies to the multi-parent task only"):
+        make_task(chain(5), 3, 0.5, roots="dirichlet")

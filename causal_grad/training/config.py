@@ -4,7 +4,7 @@
 * :class:`TaskConfig` — the graph, vocabulary ``S``, Dirichlet concentration ``α`` and prior name;
 * the model's own ``Config`` (:mod:`causal_grad.models.registry`: ``reduced.Config``, ``disentangled.Config``, …);
 * :class:`OptimConfig` — optimiser and schedule: ``optimizer``, ``lr``, ``lr2``, ``schedule``, ``stage1_steps``,
-  ``warmup``, ``weight_decay``;
+  ``warmup``, ``weight_decay``, ``decay``;
 * :class:`RunConfig` — ``steps``, ``batch``, ``seed``, evaluation, checkpoints and logging.
 
 Every value is checked once, when its object is built; :class:`TrainConfig` checks the rules that join layers
@@ -22,7 +22,7 @@ from typing import Any
 from .._validate import SEED_MAX, check_concentration, check_int, check_positive_float, check_sample_memory, check_seed
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
-from .schedules import OPTIMIZERS, SCHEDULES, Stage
+from .schedules import DECAYS, OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = [
     "PRIORS",
@@ -84,7 +84,10 @@ class OptimConfig:
     """Optimiser and schedule. ``schedule``: ``"layerwise"`` (stage 1 trains the first attention layer for
     ``stage1_steps`` steps at peak ``lr``, stage 2 the rest at ``lr2``) or ``"joint"`` (everything at ``lr``).
     ``stage1_steps=None``: half of the run's steps; ``lr2=None``: ``lr``. ``optimizer``: ``"sgd"`` (plain GD,
-    no weight decay) or ``"adamw"``; cosine decay after ``warmup`` linear warm-up steps."""
+    no weight decay) or ``"adamw"``; after ``warmup`` linear warm-up steps, ``decay`` (one of
+    :data:`~causal_grad.training.schedules.DECAYS`): ``"cosine"`` to 0 over each stage (the default, the paper's)
+    or ``"constant"`` at the peak learning rate (the public figure-9 notebook's plain SGD at lr 1;
+    docs/paper_settings.md)."""
 
     schedule: str = "layerwise"
     optimizer: str = "sgd"
@@ -93,6 +96,7 @@ class OptimConfig:
     stage1_steps: int | None = None
     warmup: int = 0
     weight_decay: float = 0.0
+    decay: str = "cosine"
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -110,6 +114,8 @@ class OptimConfig:
         )
         if self.optimizer == "sgd" and self.weight_decay:
             raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+        if not isinstance(self.decay, str) or self.decay not in DECAYS:
+            raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {self.decay!r}")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -263,7 +269,9 @@ class TrainConfig:
 
     def stages(self, group_names) -> list[Stage]:
         o, steps = self.optim, self.run.steps
-        common: dict[str, Any] = dict(optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup)
+        common: dict[str, Any] = dict(
+            optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup, decay=o.decay
+        )
         if o.schedule == "joint":
             return [Stage("joint", 0, steps, tuple(group_names), lr=o.lr, **common)]
         s1 = self.stage1

@@ -7,6 +7,11 @@
 Every stage has its own optimiser and its own schedule over its own steps: plain gradient descent is
 ``optax.sgd`` with a cosine decay from ``lr`` to 0; AdamW uses a linear warm-up then a cosine decay to 0.
 
+**Decay** (``decay``, one of :data:`DECAYS`): ``"cosine"`` (the default, and the paper's: every figure's
+learning rate decays to 0 over the run) or ``"constant"`` (the learning rate stays at ``lr`` after the warm-up:
+``optax.sgd(lr)`` for plain GD, what the paper's public figure-9 notebook runs, many_graphs.ipynb cell 4;
+docs/paper_settings.md). With ``"constant"`` the schedule's length is not used.
+
 **One compiled program for every length.** The training loop compiles a stage's optimiser with the schedule's
 length as a run-time argument (:func:`make_optimizer_fn`, :func:`schedule_length`), so runs that differ only in
 ``steps`` (and so in their stage boundaries) reuse one program. The cosine factor
@@ -29,16 +34,33 @@ import optax
 
 from .._validate import check_int, check_positive_float
 
-__all__ = ["Stage", "make_optimizer", "make_optimizer_fn", "schedule_length", "cosine_decay", "OPTIMIZERS", "SCHEDULES"]
+__all__ = [
+    "Stage",
+    "make_optimizer",
+    "make_optimizer_fn",
+    "schedule_length",
+    "cosine_decay",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "DECAYS",
+]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("layerwise", "joint")
+#: Learning-rate decays after the warm-up: ``"cosine"`` to 0 over the stage (the default), ``"constant"`` at ``lr``.
+DECAYS = ("cosine", "constant")
+
+
+def _check_decay(decay) -> str:
+    if not isinstance(decay, str) or decay not in DECAYS:
+        raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {decay!r}")
+    return decay
 
 
 @dataclass(frozen=True)
 class Stage:
     """Steps ``[start, start + steps)`` train the parameter groups ``trainable`` with ``optimizer`` at peak
-    learning rate ``lr``."""
+    learning rate ``lr`` (decayed by ``decay``, one of :data:`DECAYS`)."""
 
     name: str
     start: int
@@ -48,24 +70,29 @@ class Stage:
     lr: float
     weight_decay: float = 0.0
     warmup: int = 0
+    decay: str = "cosine"
 
     @property
     def end(self) -> int:
         return self.start + self.steps
 
     def make(self) -> optax.GradientTransformation:
-        return make_optimizer(self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay, warmup=self.warmup)
+        return make_optimizer(
+            self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay, warmup=self.warmup, decay=self.decay
+        )
 
     @property
     def program(self) -> tuple:
         """What the compiled training program of this stage depends on: everything but ``start`` and ``steps``
         (the schedule's length is a run-time argument, :meth:`length`)."""
-        return (self.name, self.trainable, self.optimizer, self.lr, self.weight_decay, self.warmup)
+        return (self.name, self.trainable, self.optimizer, self.lr, self.weight_decay, self.warmup, self.decay)
 
     def make_fn(self) -> Callable[[jax.Array], optax.GradientTransformation]:
         """:func:`make_optimizer_fn` of this stage: ``length -> optimizer``, with ``length = self.length()``
         giving :meth:`make`'s optimiser (bit for bit)."""
-        return make_optimizer_fn(self.optimizer, self.lr, weight_decay=self.weight_decay, warmup=self.warmup)
+        return make_optimizer_fn(
+            self.optimizer, self.lr, weight_decay=self.weight_decay, warmup=self.warmup, decay=self.decay
+        )
 
     def length(self) -> np.ndarray:
         """The run-time schedule argument of this stage: :func:`schedule_length` of its ``steps`` and ``warmup``."""
@@ -97,21 +124,25 @@ def cosine_decay(lr: float, length: jax.Array) -> Callable[[jax.Array], jax.Arra
 
 
 def make_optimizer_fn(
-    name: str, lr: float, *, weight_decay: float = 0.0, warmup: int = 0
+    name: str, lr: float, *, weight_decay: float = 0.0, warmup: int = 0, decay: str = "cosine"
 ) -> Callable[[jax.Array], optax.GradientTransformation]:
     """``length -> optimizer``: :func:`make_optimizer` with the schedule's length a (traceable) argument
     ``length = schedule_length(steps, warmup)``, so that one compiled training program serves every ``steps``.
     ``make_optimizer_fn(name, lr, ...)(schedule_length(steps, warmup))`` computes what
-    ``make_optimizer(name, lr, steps, ...)`` computes, bit for bit; its state is the same pytree."""
+    ``make_optimizer(name, lr, steps, ...)`` computes, bit for bit; its state is the same pytree. With
+    ``decay="constant"`` the length is ignored."""
     if name not in OPTIMIZERS:
         raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     lr = check_positive_float("lr", lr)
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
     warmup = check_int("warmup", warmup, minimum=0)
+    decay = _check_decay(decay)
     if name == "sgd" and weight_decay:
         raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
 
     def make(length) -> optax.GradientTransformation:
+        if decay == "constant":
+            return _constant(name, lr, weight_decay, warmup)
         # optax's stubs type a schedule's step as ArrayLike; ours takes a jax.Array (what optax passes)
         sched = cast(optax.Schedule, cosine_decay(lr, length))
         if name == "sgd":
@@ -124,20 +155,36 @@ def make_optimizer_fn(
     return make
 
 
+def _constant(name: str, lr: float, weight_decay: float, warmup: int) -> optax.GradientTransformation:
+    """The ``decay="constant"`` optimisers: ``optax.sgd(lr)``; AdamW at ``lr`` after a linear warm-up."""
+    if name == "sgd":
+        return optax.sgd(lr)
+    if warmup:
+        ramp = optax.linear_schedule(0.0, lr, warmup)
+        sched = optax.join_schedules([ramp, optax.constant_schedule(lr)], [warmup])
+        return optax.adamw(sched, weight_decay=weight_decay)
+    return optax.adamw(lr, weight_decay=weight_decay)
+
+
 def make_optimizer(
-    name: str, lr: float, steps: int, *, weight_decay: float = 0.0, warmup: int = 0
+    name: str, lr: float, steps: int, *, weight_decay: float = 0.0, warmup: int = 0, decay: str = "cosine"
 ) -> optax.GradientTransformation:
     """``sgd``: gradient descent with ``cosine_decay(lr → 0, steps)``; ``adamw``: AdamW with
-    ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)`` and decoupled ``weight_decay``."""
+    ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)`` and decoupled ``weight_decay``. With
+    ``decay="constant"`` (:data:`DECAYS`) the learning rate stays at ``lr`` (after the warm-up): ``optax.sgd(lr)``
+    for ``sgd``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     lr = check_positive_float("lr", lr)
     steps = check_int("steps", steps, minimum=1)
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
     warmup = check_int("warmup", warmup, minimum=0, maximum=steps - 1 if steps > 1 else 0)
+    decay = _check_decay(decay)
+    if name == "sgd" and weight_decay:
+        raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+    if decay == "constant":
+        return _constant(name, lr, weight_decay, warmup)
     if name == "sgd":
-        if weight_decay:
-            raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
         return optax.sgd(optax.cosine_decay_schedule(lr, steps))
     if warmup:
         sched = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps, end_value=0.0)
