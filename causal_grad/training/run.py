@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import check_array, check_callable, check_int, check_output_path, check_tokens, concentration_floor
-from ..baselines import cross_entropy, entropy
+from ..baselines import BaselineLosses, cross_entropy, entropy
 from ..graphs import Graph
 from ..logs import LOG_KINDS, SNAPSHOT_NAME, AttentionSnapshots, flatten_metrics, open_writers
 from ..runlock import RunLock
@@ -81,20 +81,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- held-out evaluation
-@dataclass(frozen=True)
-class BaselineLosses:
-    """Held-out reference losses (nats, means over the held-out set): ``in_context`` — the in-context estimator
-    (for a DAG: the one matching the whole parent tuple); ``entropy_floor`` — ``E[H(π[q])]``; ``others`` — the
-    weaker references by name (``unigram``; for a DAG ``one_parent_m``)."""
-
-    in_context: float
-    entropy_floor: float
-    others: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"in_context": self.in_context, "entropy_floor": self.entropy_floor, **self.others}
-
-
 @dataclass(frozen=True, repr=False)
 class HeldOut:
     """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the

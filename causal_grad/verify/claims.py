@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import x64
+from ..baselines import BaselineEstimates
 from ..gradients.multi_parent import check_c10 as multi_parent_c10
 from ..graphs import random_forest, random_tree
 from ..priors import Dirichlet, Floored, Sticky
@@ -470,7 +471,7 @@ def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = N
     return ctx.cache[key]
 
 
-def _baselines(ctx: VerifyContext, name: str) -> dict:
+def _baselines(ctx: VerifyContext, name: str) -> BaselineEstimates:
     from ..task import InContextTask
 
     key = ("baselines", name)
@@ -507,7 +508,7 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
     for (name, model, sched), res in runs.items():
         f = res.final
         base = _baselines(ctx, name)
-        gap = base["unigram"]["mean"] - base["in_context"]["mean"]
+        gap = base.others["unigram"].mean - base.in_context.mean
         closed = 1.0 - f["excess_over_in_context"] / gap  # fraction of the unigram→estimator gap the model closes
         rows[f"{model}/{sched} on {name}"] = {
             "recovered": f["all_recovered"],
@@ -516,7 +517,7 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
             "loss": f["loss"],
             "estimator_loss": f["loss"] - f["excess_over_in_context"],
             "excess_over_estimator": f["excess_over_in_context"],
-            "unigram_loss": base["unigram"]["mean"],
+            "unigram_loss": base.others["unigram"].mean,
             "gap_closed": closed,
             "steps": res.config.run.steps,
             "wall_s": res.history.get("wall_s"),
@@ -540,7 +541,7 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
         {"model (held out)": [e["loss"] for e in ev]},
         hlines={
             "in-context estimator": ev[-1]["loss"] - ev[-1]["excess_over_in_context"],
-            "unigram": _baselines(ctx, "random-tree")["unigram"]["mean"],
+            "unigram": _baselines(ctx, "random-tree").others["unigram"].mean,
         },
         xlabel="step",
         ylabel="loss (nats)",
