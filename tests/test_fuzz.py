@@ -3555,6 +3555,8 @@ DATA_TYPES = {
     "causal_grad.kernels.UNROLL_MAX_S",
     "causal_grad.kernels.FAST_CPU_OPTIONS",
     "causal_grad.training.run.TrainResult",
+    "causal_grad.training.history.EvalRecord",
+    "causal_grad.training.history.History",
     "causal_grad.training.run.HeldOut",
     "causal_grad.runlock.LOCK_NAME",
     "causal_grad.runlock.RunLockedError",
