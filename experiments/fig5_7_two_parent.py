@@ -77,8 +77,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     cfg = config(mode, seed)
     res = _expkit.train_run(cfg, out, f"{mode}-two-parent", quick=mode != "full")
     att, _ = _expkit.readouts(res)
-    f, b = res.final, res.history["baselines"]
-    heads = f["heads"]
+    f, b = res.final, res.baselines.to_dict()
+    heads = f.heads.to_dict()
     T = cfg.seq_len
     sets = cfg.graph.parent_sets[:T]
     slot_edges = [[(i, ps[m]) for i, ps in enumerate(sets) if len(ps) == 2] for m in range(2)]
@@ -116,7 +116,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
             hlines=ref,
             xlabel="step",
             ylabel="held-out loss (nats)",
-            title=f"loss {f['loss']:.3f}; heads split: {heads['split']}",
+            title=f"loss {f.loss:.3f}; heads split: {heads['split']}",
         )
     )
     fig = plots.output_path(out / f"{NAME}.png")
@@ -131,8 +131,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         "experiment": NAME,
         "mode": mode,
         "T": T,
-        "loss": f["loss"],
-        "excess_over_in_context": f["excess_over_in_context"],
+        "loss": f.loss,
+        "excess_over_in_context": f.excess_over_in_context,
         "in_context": b["in_context"],
         "one_parent_0": b["one_parent_0"],
         "one_parent_1": b["one_parent_1"],
@@ -141,8 +141,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         "heads": heads,
         "head_takes": takes,
         "split": heads["split"],
-        "steps": res.history.get("steps_done"),
-        "wall_s": res.history.get("wall_s"),
+        "steps": res.history.steps_done,
+        "wall_s": res.history.wall_s,
         "config": cfg.to_json() | {"graph": f"two_parent({cfg.graph.n})"},
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
