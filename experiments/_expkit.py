@@ -133,7 +133,7 @@ def model_panels(res, att, block, name: str) -> list[dict]:
             vlines=stage_marks(res.config),
             xlabel="step",
             ylabel="held-out loss (nats)",
-            title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['in_context']:.3f}",
+            title=f"{name}: final loss {f.loss:.3f} vs estimator {b['in_context']:.3f}",
         )
     )
     return specs

@@ -149,7 +149,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     }
     _expkit.write_summary(out, summary)
     print(
-        f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
+        f"{NAME}: loss {f.loss:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
         f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
         flush=True,
     )
