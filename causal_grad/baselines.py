@@ -13,7 +13,10 @@ Losses are cross-entropies against the soft target: ``−Σ_b y_b log ŷ_b`` (na
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +31,9 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "held_out_losses",
+    "Estimate",
+    "BaselineEstimates",
+    "BaselineLosses",
 ]
 
 
@@ -146,6 +152,79 @@ def held_out_losses(task, key, num: int, batch: int, predictors: dict[str, Calla
         v = np.concatenate(chunks)
         out[name] = {"mean": float(v.mean()), "se": float(v.std(ddof=1) / np.sqrt(v.size))}
     return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over sequences (nats) with its standard error ``se`` (``std / sqrt(n)``)."""
+
+    mean: float
+    se: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "se": self.se}
+
+    def __repr__(self) -> str:
+        return f"Estimate({self.mean:.4f} ± {self.se:.4f})"
+
+
+@dataclass(frozen=True)
+class BaselineLosses:
+    """Held-out reference losses (nats, means over the held-out set), as a run's ``history.json`` keeps them
+    under ``"baselines"``: ``in_context`` — the in-context estimator (for a DAG: the one matching the whole parent
+    tuple); ``entropy_floor`` — ``E[H(π[q])]``, the loss of an oracle that knows ``π``; ``others`` — the weaker
+    references by name (``unigram``; for a DAG ``one_parent_m``, the estimator matching only parent ``m``)."""
+
+    in_context: float
+    entropy_floor: float
+    others: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float]:
+        """``{"in_context", "entropy_floor", **others}``: the ``"baselines"`` entry of ``history.json``."""
+        return {"in_context": self.in_context, "entropy_floor": self.entropy_floor, **self.others}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BaselineLosses:
+        """Read :meth:`to_dict`'s dict back; files written before the estimator was renamed call it ``"bayes"``."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"baselines must be a mapping of name -> loss, got {type(d).__name__}")
+        rest = dict(d)
+        name = "in_context" if "in_context" in rest else "bayes"
+        if name not in rest or "entropy_floor" not in rest:
+            raise ValueError(f"baselines must hold in_context and entropy_floor, got keys {sorted(rest)}")
+        return cls(rest.pop(name), rest.pop("entropy_floor"), rest)
+
+
+@dataclass(frozen=True)
+class BaselineEstimates:
+    """What a task's ``baseline_losses`` returns: the held-out losses of :class:`BaselineLosses`, each as an
+    :class:`Estimate` (mean and standard error over fresh sequences). ``in_context`` — the in-context estimator
+    (the whole parent tuple for a DAG); ``entropy_floor`` — ``E[H(π[q])]``; ``others`` — ``unigram`` and, for a
+    DAG, ``one_parent_m``."""
+
+    in_context: Estimate
+    entropy_floor: Estimate
+    others: dict[str, Estimate] = dataclasses.field(default_factory=dict)
+
+    def means(self) -> BaselineLosses:
+        """The means alone, as a run's history keeps its baselines."""
+        return BaselineLosses(
+            self.in_context.mean, self.entropy_floor.mean, {k: v.mean for k, v in self.others.items()}
+        )
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        """``{name: {"mean", "se"}}``: the estimator, the others, then the entropy floor (:func:`held_out_losses`)."""
+        return {
+            "in_context": self.in_context.to_dict(),
+            **{k: v.to_dict() for k, v in self.others.items()},
+            "entropy_floor": self.entropy_floor.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Mapping[str, float]]) -> BaselineEstimates:
+        """Read :meth:`to_dict`'s (or :func:`held_out_losses`') dict back."""
+        est = {k: Estimate(float(v["mean"]), float(v["se"])) for k, v in d.items()}
+        return cls(est.pop("in_context"), est.pop("entropy_floor"), est)
 
 
 # ---------------------------------------------------------------------- exact Bayes for S = 2 (docs/theory.md §2)

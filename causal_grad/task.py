@@ -265,11 +265,12 @@ class InContextTask:
         """Smoothed empirical token frequencies of the graph positions ``(c_b + α)/(T-1 + Sα)``."""
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha)
 
-    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
-        """Held-out cross-entropy (nats) of the in-context estimator, the unigram estimator and the entropy
-        floor ``E[H(π[q])]``, each as ``{"mean", "se"}`` over ``num`` fresh sequences."""
-        return baselines.held_out_losses(
-            self, key, num, batch, {"in_context": self.in_context, "unigram": self.unigram}
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> baselines.BaselineEstimates:
+        """Held-out cross-entropy (nats) of the in-context estimator (``in_context``), the unigram estimator
+        (``others["unigram"]``) and the entropy floor ``E[H(π[q])]`` (``entropy_floor``), each an
+        :class:`~causal_grad.baselines.Estimate` (mean and standard error) over ``num`` fresh sequences."""
+        return baselines.BaselineEstimates.from_dict(
+            baselines.held_out_losses(self, key, num, batch, {"in_context": self.in_context, "unigram": self.unigram})
         )
 
     def _check_tokens(self, tokens) -> jax.Array:
@@ -413,11 +414,14 @@ class MultiParentTask:
     def unigram(self, tokens: ArrayLike) -> jax.Array:
         return baselines.unigram_estimator(self._check_tokens(tokens), self.vocab_size, self.alpha, include_last=True)
 
-    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> dict:
+    def baseline_losses(self, key: jax.Array, num: int = 65536, batch: int = 8192) -> baselines.BaselineEstimates:
+        """Held-out cross-entropy (nats) of the tuple estimator (``in_context``), the entropy floor and, in
+        ``others``, the unigram estimator and the one-parent estimators ``one_parent_m``, each an
+        :class:`~causal_grad.baselines.Estimate` over ``num`` fresh sequences."""
         fns = {"in_context": self.in_context, "unigram": self.unigram}
         for m in range(len(self.target_parents)):
             fns[f"one_parent_{m}"] = partial(self.one_parent, which=m)
-        return baselines.held_out_losses(self, key, num, batch, fns)
+        return baselines.BaselineEstimates.from_dict(baselines.held_out_losses(self, key, num, batch, fns))
 
     def _check_tokens(self, tokens) -> jax.Array:
         # integer (B, T) with B >= 1; values in 0..S-1 when concrete (not traced)

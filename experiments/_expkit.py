@@ -86,8 +86,8 @@ def readouts(res, num_tokens: int = 512):
 
 
 def loss_curve(res) -> tuple[list[int], list[float]]:
-    ev = res.history["eval"]
-    return [e["step"] for e in ev], [e["loss"] for e in ev]
+    ev = res.evals
+    return [e.step for e in ev], [e.loss for e in ev]
 
 
 BASELINE_LABELS = {"in_context": "in-context estimator", "entropy_floor": "entropy floor", "unigram": "unigram"}
@@ -115,11 +115,11 @@ def model_panels(res, att, block, name: str) -> list[dict]:
             vmin=0.0,
             vmax=1.0,
             title=f"{name}: layer-1 attention softmax(A1) (edges outlined)\nmean parent weight "
-            f"{f['mean_parent_attention']:.3f}, argmax recovers {f['recovered']:.0%}",
+            f"{f.mean_parent_attention:.3f}, argmax recovers {f.recovered:.0%}",
         )
     ]
     if block is not None:
-        dd = f.get("diag_minus_offdiag", float("nan"))
+        dd = f.diag_minus_offdiag if f.diag_minus_offdiag is not None else float("nan")
         specs.append(
             dict(
                 kind="heatmap",
@@ -132,7 +132,7 @@ def model_panels(res, att, block, name: str) -> list[dict]:
             )
         )
     steps, losses = loss_curve(res)
-    b = res.history["baselines"]
+    b = res.baselines.to_dict()
     specs.append(
         dict(
             kind="curves",
@@ -142,7 +142,7 @@ def model_panels(res, att, block, name: str) -> list[dict]:
             vlines=stage_marks(res.config),
             xlabel="step",
             ylabel="held-out loss (nats)",
-            title=f"{name}: final loss {f['loss']:.3f} vs estimator {b['in_context']:.3f}",
+            title=f"{name}: final loss {f.loss:.3f} vs estimator {b['in_context']:.3f}",
         )
     )
     return specs

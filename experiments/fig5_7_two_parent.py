@@ -98,8 +98,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
         folder = out / "runs" / f"{mode}-{roots}-roots-two-parent"
         (res,) = train_batched([cfg], [folder], tasks=[task], progress=mode == "full")
     att, _ = _expkit.readouts(res)
-    f, b = res.final, res.history["baselines"]
-    heads = f["heads"]
+    f, b = res.final, res.baselines.to_dict()
+    heads = f.heads.to_dict()
     T = cfg.seq_len
     sets = cfg.graph.parent_sets[:T]
     slot_edges = [[(i, ps[m]) for i, ps in enumerate(sets) if len(ps) == 2] for m in range(2)]
@@ -137,7 +137,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
             hlines=ref,
             xlabel="step",
             ylabel="held-out loss (nats)",
-            title=f"loss {f['loss']:.3f}; heads split: {heads['split']}",
+            title=f"loss {f.loss:.3f}; heads split: {heads['split']}",
         )
     )
     fig = plots.output_path(out / f"{NAME}.png")
@@ -153,8 +153,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
         "mode": mode,
         "T": T,
         "roots": roots,
-        "loss": f["loss"],
-        "excess_over_in_context": f["excess_over_in_context"],
+        "loss": f.loss,
+        "excess_over_in_context": f.excess_over_in_context,
         "in_context": b["in_context"],
         "one_parent_0": b["one_parent_0"],
         "one_parent_1": b["one_parent_1"],
@@ -163,15 +163,15 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
         "heads": heads,
         "head_takes": takes,
         "split": heads["split"],
-        "steps": res.history.get("steps_done"),
-        "wall_s": res.history.get("wall_s"),
+        "steps": res.history.steps_done,
+        "wall_s": res.history.wall_s,
         "config": cfg.to_json() | {"graph": f"two_parent({cfg.graph.n})"},
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
     }
     _expkit.write_summary(out, summary)
     print(
-        f"{NAME}: loss {f['loss']:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
+        f"{NAME}: loss {f.loss:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
         f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
         flush=True,
     )

@@ -194,4 +194,4 @@ def test_registered_and_trainable_through_the_protocol():
         run=RunConfig(steps=20, batch=32, eval_every=10, eval_size=64, log_every=10),
     )
     res = train(tc, progress=False)
-    assert res.history["eval"][-1]["loss"] < res.history["eval"][0]["loss"]
+    assert res.evals[-1].loss < res.evals[0].loss

@@ -251,8 +251,8 @@ def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
         straight = train(cfg, progress=False).params
         out = tmp_path / f"every{every}"
 
-        def stop(metrics):
-            if metrics["step"] == 15:
+        def stop(record):
+            if record.step == 15:
                 signal.raise_signal(signal.SIGTERM)
             return False
 
@@ -264,7 +264,7 @@ def test_signal_checkpoints_and_resume_gives_the_same_weights(tmp_path):
         assert hist["interrupted_at"] == 15 and hist["eval"][-1]["step"] == 15
         assert (out / "checkpoints" / "15").is_dir()
         resumed = train(cfg, out, resume=True, progress=False)
-        assert resumed.history["steps_done"] == cfg.run.steps
+        assert resumed.history.steps_done == cfg.run.steps
         assert bit_identical(straight, resumed.params)
         assert bit_identical(straight, load_weights(out / "weights.npz", straight))
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

@@ -90,3 +90,16 @@ def test_the_results_users_meet_most_have_short_reprs():
     T = task.seq_len
     g = exact_population_gradient(task, pis, jnp.zeros((T, T)), jnp.zeros((3, 3)), eps=1e-3)
     assert repr(g).startswith("ExactGradient(loss=f64[]=") and "dA1=f64[7,7]" in repr(g)
+
+
+def test_a_run_history_and_its_records_have_short_reprs():
+    import json
+    from pathlib import Path
+
+    from causal_grad.training import History
+
+    for name in ("history_forest", "history_dag"):
+        h = History.from_dict(json.loads((Path(__file__).parent / "data" / f"{name}.json").read_text()))
+        assert len(repr(h)) < 200 and "evaluations to step" in repr(h), repr(h)
+        assert all(len(repr(e)) < 300 for e in h.evals) and repr(h.evals[0]).startswith("EvalRecord(step=0, loss=")
+        assert len(repr(h.baselines)) < 200

@@ -21,7 +21,7 @@ from causal_grad.cli import main
 from causal_grad.commands.train import summary
 from causal_grad.graphs import Graph, chain
 from causal_grad.runlock import LOCK_NAME, RunLock, RunLockedError, lock_holder
-from causal_grad.training import RunConfig, TaskConfig, load_run, preset, train
+from causal_grad.training import BaselineLosses, EvalRecord, History, RunConfig, TaskConfig, load_run, preset, train
 from causal_grad.training import run as run_mod
 from causal_grad.training.checkpoint import MANIFEST_NAME, checkpoint_problem, usable_checkpoints
 
@@ -142,7 +142,7 @@ def test_two_concurrent_cli_trainings_into_one_folder(tmp_path):
     assert first.returncode == 0, err
     assert {"config.json", "history.json", "metrics.csv", "weights.npz", "attention.npz"} <= set(os.listdir(d))
     assert not (d / LOCK_NAME).exists()
-    assert load_run(d).history["steps_done"] == 12
+    assert load_run(d).history.steps_done == 12
 
 
 # ---------------------------------------------------------------------- D13: damaged checkpoints
@@ -161,8 +161,8 @@ def _corrupt(step_dir, how):
 def test_damaged_newest_checkpoint_resumes_from_the_previous_one_bit_identical(tmp_path, monkeypatch, how):
     cfg = _cfg(checkpoint_every=3, snapshot_every=3)
     full = train(cfg, tmp_path / "full", progress=False)
-    part = train(cfg, tmp_path / "part", progress=False, stop_when=lambda m: m["step"] >= 9)
-    assert part.history["steps_done"] == 9
+    part = train(cfg, tmp_path / "part", progress=False, stop_when=lambda m: m.step >= 9)
+    assert part.history.steps_done == 9
     ck = tmp_path / "part" / "checkpoints"
     assert usable_checkpoints(ck) == ([3, 6, 9], {}) and (ck / "9" / MANIFEST_NAME).is_file()
     _corrupt(ck / "9", how)
@@ -176,7 +176,7 @@ def test_damaged_newest_checkpoint_resumes_from_the_previous_one_bit_identical(t
     assert events[0].startswith("resume: skipping checkpoint 9: ") and str(ck / "9") in events[0], events
     assert "resuming from checkpoint 6" in events[0] and events[1] == "start-up"
     assert _same_bits(full.params, resumed.params)
-    assert [e["loss"] for e in resumed.history["eval"]] == [e["loss"] for e in full.history["eval"]]
+    assert [e.loss for e in resumed.evals] == [e.loss for e in full.evals]
     assert (tmp_path / "part" / "checkpoints.skipped" / "9").is_dir()  # kept for inspection
     assert usable_checkpoints(ck)[0] == [6, 9, 12] and not usable_checkpoints(ck)[1]
     # metrics.csv and the snapshots: rows up to step 6 kept, then the resumed ones, no step twice
@@ -269,7 +269,7 @@ def test_non_finite_start_names_its_cause_not_the_learning_rate(tmp_path, monkey
         match=r"initial parameters is nan, before any training step \(so not the "
         r"learning rate\).*beta0=1",
     ):
-        run_mod._check_initial_loss(_cfg(), {"loss": float("nan")})
+        run_mod._check_initial_loss(_cfg(), EvalRecord(0, 0.0, float("nan"), float("nan")))
 
 
 # ---------------------------------------------------------------------- SIGINT during start-up
@@ -298,21 +298,21 @@ def test_run_writes_csv_tensorboard_snapshots_and_plots(tmp_path, capsys):
     res = train(_cfg(snapshot_every=2), d, progress=False, log=("tensorboard",))
     with open(d / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
-    ev = {e["step"]: e for e in res.history["eval"]}
-    train_loss = dict((s, v) for s, v in res.history["train"])
+    ev = {e.step: e for e in res.evals}
+    train_loss = dict(res.history.train)
     # a row per chunk boundary: step 0 (held-out only), every log/eval/snapshot boundary after it
     assert [int(r["step"]) for r in rows] == [0, 2, 3, 4, 6, 8, 9, 10, 12]
     for r in rows:
         s = int(r["step"])
         if s in ev:
-            assert float(r["eval/loss"]) == ev[s]["loss"] and float(r["eval/shd"]) == ev[s]["shd"]
+            assert float(r["eval/loss"]) == ev[s].loss and float(r["eval/shd"]) == ev[s].shd
         if s:
             assert float(r["train/loss"]) == train_loss[s]
     acc = ea_mod.EventAccumulator(str(d / "tensorboard"))
     acc.Reload()
     assert {"train/loss", "eval/loss", "eval/mean_parent_attention"} <= set(acc.Tags()["scalars"])
     got = {e.step: e.value for e in acc.Scalars("eval/loss")}
-    assert got == {s: np.float32(e["loss"]) for s, e in ev.items()}
+    assert got == {s: np.float32(e.loss) for s, e in ev.items()}
     steps, att = np.load(d / "attention.npz")["steps"], np.load(d / "attention.npz")["attention"]
     assert steps.tolist() == [0, 2, 4, 6, 8, 10, 12] and att.shape == (7, 1, 4, 4)
     np.testing.assert_allclose(att.sum(-1)[:, 0, :], 1.0, rtol=1e-6)  # rows of a causal softmax
@@ -364,7 +364,8 @@ def test_the_smoothing_penalty_explains_the_reduced_models_excess():
 
 def test_train_result_renders_in_treescope():
     treescope = pytest.importorskip("treescope")
-    res = run_mod.TrainResult(_cfg(), {"A1": np.zeros((4, 4)), "A2": np.eye(3)}, {"eval": [], "train": []})
+    history = History(BaselineLosses(1.0, 0.5, {"unigram": 1.5}))  # no evaluation yet
+    res = run_mod.TrainResult(_cfg(), {"A1": np.zeros((4, 4)), "A2": np.eye(3)}, history)
     assert len(repr(res)) < 200
     text = treescope.render_to_text(res)
     assert "TrainResult" in text and "A1" in text
@@ -372,7 +373,7 @@ def test_train_result_renders_in_treescope():
 
 def test_history_and_config_name_the_file_when_unreadable(tmp_path):
     cfg = _cfg(checkpoint_every=6)
-    train(cfg, tmp_path / "r", progress=False, stop_when=lambda m: m["step"] >= 6)
+    train(cfg, tmp_path / "r", progress=False, stop_when=lambda m: m.step >= 6)
     (tmp_path / "r" / "history.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"history.json .*not readable JSON"):
         train(cfg, tmp_path / "r", resume=True, progress=False)

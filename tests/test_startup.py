@@ -157,8 +157,8 @@ def test_second_call_reuses_the_compiled_program():
         cold = train(c, progress=False)
         for a, b in zip(jax.tree.leaves(r.params), jax.tree.leaves(cold.params)):
             np.testing.assert_array_equal(a, b)
-        assert r.history["eval"][-1]["loss"] == cold.history["eval"][-1]["loss"]
-    assert first.history["steps_done"] == 30
+        assert r.evals[-1].loss == cold.evals[-1].loss
+    assert first.history.steps_done == 30
 
 
 def test_second_call_starts_fast():
@@ -168,5 +168,5 @@ def test_second_call_starts_fast():
     run_mod._HELD_OUT.clear()
     train(_cfg(steps=20), progress=False)
     res = train(_cfg(steps=10, seed=1), progress=False)
-    assert res.history["eval"][0]["step"] == 0
-    assert res.history["eval"][0]["time_s"] < 2.0
+    assert res.evals[0].step == 0
+    assert res.evals[0].time_s < 2.0

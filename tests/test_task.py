@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from causal_grad import InContextTask, MultiParentTask, chain, icl_pairs, random_tree, two_parent
-from causal_grad.baselines import cross_entropy
+from causal_grad.baselines import BaselineEstimates, cross_entropy
 
 
 def test_shapes_and_dtypes():
@@ -80,8 +80,11 @@ def test_in_context_estimator_counts_children_of_query():
 def test_baseline_losses_order():
     task = InContextTask(chain(19), 5, 0.1)
     res = task.baseline_losses(jax.random.key(0), num=4096, batch=2048)
-    assert res["entropy_floor"]["mean"] < res["in_context"]["mean"] < res["unigram"]["mean"]
-    assert all(v["se"] > 0 for v in res.values())
+    assert res.entropy_floor.mean < res.in_context.mean < res.others["unigram"].mean
+    assert all(v["se"] > 0 for v in res.to_dict().values())
+    assert list(res.to_dict()) == ["in_context", "unigram", "entropy_floor"]  # held_out_losses' dict, typed
+    assert BaselineEstimates.from_dict(res.to_dict()) == res
+    assert res.means().to_dict() == {k: v["mean"] for k, v in res.to_dict().items()}
 
 
 def test_cross_entropy_zero_targets_finite():
@@ -99,8 +102,9 @@ def test_multi_parent_task():
     assert stats.chisquare(np.bincount(np.asarray(tokens[:, 0]), minlength=3)).pvalue > 1e-3
     # the full-tuple estimator beats the one-parent estimator on held-out loss
     res = task.baseline_losses(jax.random.key(1), num=4000, batch=4000)
-    assert res["in_context"]["mean"] < res["one_parent_0"]["mean"]
-    assert res["in_context"]["mean"] < res["one_parent_1"]["mean"]
+    assert res.in_context.mean < res.others["one_parent_0"].mean
+    assert res.in_context.mean < res.others["one_parent_1"].mean
+    assert list(res.others) == ["unigram", "one_parent_0", "one_parent_1"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 from causal_grad.graphs import Graph, chain, random_tree, two_parent
 from causal_grad.training import (
+    History,
     TrainConfig,
     argmax_parents,
     default_config,
@@ -30,14 +31,14 @@ SMALL = dict(vocab=5, batch=256, eval_size=1024, eval_every=50, log_every=50)
 
 def _recovered(res):
     f = res.final
-    return f["all_recovered"], f["mean_parent_attention"]
+    return f.all_recovered, f.mean_parent_attention
 
 
 def test_reduced_layerwise_recovers_a_small_tree():
     res = train(default_config("reduced", TREE, steps=60, stage1_steps=50, **SMALL), progress=False)
     ok, w = _recovered(res)
     assert ok and w > 0.9, res.final
-    assert res.final["shd"] <= len(TREE.roots)  # only roots may add spurious edges
+    assert res.final.shd <= len(TREE.roots)  # only roots may add spurious edges
 
 
 def test_disentangled_layerwise_recovers_a_small_tree():
@@ -45,16 +46,16 @@ def test_disentangled_layerwise_recovers_a_small_tree():
     ok, w = _recovered(res)
     assert ok and w > 0.9, res.final
     # the model also predicts: it beats the uniform guess log S
-    assert res.final["loss"] < np.log(5) - 0.1
+    assert res.final.loss < np.log(5) - 0.1
 
 
 def test_chain_gives_previous_token_A1_and_diagonal_A2():
     # joint GD from A1 = 0, A2 = I: A2 starts with diag - offdiag = 1 and must grow beyond it
     res = train(default_config("reduced", chain(7), schedule="joint", steps=100, **SMALL), progress=False)
     f = res.final
-    assert f["previous_token"] > 0.9, f
+    assert f.previous_token > 0.9, f
     A2 = np.asarray(res.params["A2"])
-    assert f["diag_argmax_rows"] == 1.0 and f["diag_minus_offdiag"] > 2.0, A2
+    assert f.diag_argmax_rows == 1.0 and f.diag_minus_offdiag > 2.0, A2
 
 
 def test_resume_is_bit_identical(tmp_path):
@@ -70,12 +71,12 @@ def test_resume_is_bit_identical(tmp_path):
         checkpoint_every=20,
     )
     full = train(cfg, tmp_path / "full", progress=False)
-    part = train(cfg, tmp_path / "part", progress=False, stop_when=lambda m: m["step"] >= 20)
-    assert part.history["steps_done"] == 20
+    part = train(cfg, tmp_path / "part", progress=False, stop_when=lambda m: m.step >= 20)
+    assert part.history.steps_done == 20
     resumed = train(cfg, tmp_path / "part", resume=True, progress=False)
     for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(resumed.params)):
         np.testing.assert_array_equal(a, b)  # same batches (key = f(seed, step)), same compiled step
-    assert [e["loss"] for e in resumed.history["eval"]] == [e["loss"] for e in full.history["eval"]]
+    assert [e.loss for e in resumed.evals] == [e.loss for e in full.evals]
     # the results folder
     for name in ("config.json", "history.json", "weights.npz"):
         assert (tmp_path / "full" / name).exists()
@@ -88,6 +89,46 @@ def test_resume_is_bit_identical(tmp_path):
     assert [e["step"] for e in hist["eval"]] == [0, 10, 20, 30, 40]
     with pytest.raises(ValueError, match="already holds a run"):
         train(cfg, tmp_path / "full", progress=False)
+
+
+def test_the_typed_history_is_the_file_it_writes(tmp_path):
+    """TrainResult's records hold the numbers of history.json, which their to_dict writes byte for byte."""
+    cfg = default_config(
+        "reduced", chain(4), schedule="joint", steps=4, vocab=3, batch=16, eval_size=64, eval_every=2, log_every=2
+    )
+    res = train(cfg, tmp_path / "r", progress=False, stop_when=lambda m: m.step >= 99)  # never stops early
+    text = (tmp_path / "r" / "history.json").read_text()
+    d = json.loads(text)
+    assert json.dumps(res.history.to_dict(), indent=1, default=float) == text and res.history.to_dict() == d
+    assert History.from_dict(d) == res.history == load_run(tmp_path / "r").history
+    assert [e.step for e in res.evals] == [e["step"] for e in d["eval"]] == [0, 2, 4]
+    for e, raw in zip(res.evals, d["eval"], strict=True):
+        assert e.to_dict() == raw and list(e.to_dict()) == list(raw)
+        assert (e.loss, e.time_s, e.excess_over_in_context, e.strategy_kl) == (
+            raw["loss"],
+            raw["time_s"],
+            raw["excess_over_in_context"],
+            raw["strategy_kl"],
+        )
+        assert (e.mean_parent_attention, e.min_parent_attention, e.recovered, e.all_recovered, e.shd) == (
+            raw["mean_parent_attention"],
+            raw["min_parent_attention"],
+            raw["recovered"],
+            raw["all_recovered"],
+            raw["shd"],
+        )
+        assert (e.previous_token, e.diag_minus_offdiag, e.diag_argmax_rows) == (
+            raw["previous_token"],
+            raw["diag_minus_offdiag"],
+            raw["diag_argmax_rows"],
+        )
+        assert e.heads is None and "heads" not in raw and e.extra == {}
+    assert res.final == res.evals[-1] and res.final.loss == d["eval"][-1]["loss"]
+    assert res.baselines.to_dict() == d["baselines"] and res.baselines.others["unigram"] == d["baselines"]["unigram"]
+    h = res.history
+    assert (h.steps_done, h.wall_s, h.config, h.smoothing) == (4, d["wall_s"], d["config"], d["smoothing"])
+    assert h.train == tuple((s, v) for s, v in d["train"]) and h.train[-1][0] == 4
+    assert h.interrupted_at is None and "interrupted_at" not in d
 
 
 def test_metrics_on_hand_made_attention():
@@ -254,7 +295,7 @@ def test_resume_extends_a_run_and_names_differing_fields(tmp_path):
     with pytest.raises(ValueError, match=r"lr: saved 300.0, given 1.0"):
         train(cfg.replace(lr=1.0), tmp_path / "r", resume=True, progress=False)
     longer = train(cfg.replace(steps=9), tmp_path / "r", resume=True, progress=False)
-    assert longer.history["steps_done"] == 9 and [e["step"] for e in longer.history["eval"]] == [0, 3, 6, 9]
+    assert longer.history.steps_done == 9 and [e.step for e in longer.evals] == [0, 3, 6, 9]
     assert load_run(tmp_path / "r").config.run.steps == 9
     assert len(repr(longer)) < 300 and "reduced/joint" in repr(longer)
 
@@ -361,9 +402,9 @@ def test_adding_a_model_is_one_module_and_one_registry_line():
             RunConfig(steps=4, batch=16, eval_every=2, eval_size=32, log_every=2),
         )
         res = causal_grad.train(cfg, progress=False)
-        assert res.history["steps_done"] == 4 and np.isfinite(res.final["loss"])
-        assert set(res.params) == {"A1", "E"} and "recovered" in res.final
+        assert res.history.steps_done == 4 and np.isfinite(res.final.loss)
+        assert set(res.params) == {"A1", "E"} and res.final.recovered is not None
         lw = train(cfg.replace(schedule="layerwise", steps=4), progress=False)  # group A1 first, then E
-        assert np.isfinite(lw.final["loss"])
+        assert np.isfinite(lw.final.loss)
     finally:
         MODELS.pop("position_mix")

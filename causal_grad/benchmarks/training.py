@@ -24,10 +24,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 
 from . import timeit
+
+if TYPE_CHECKING:
+    from ..training import EvalRecord
 
 TARGET_SPEEDUP = 20
 TARGET_STARTUP = 2.0  # seconds from a second train() call to its first training chunk
@@ -53,8 +58,8 @@ def recovery_rows(quick: bool) -> list[dict]:
     from ..graphs import random_tree
     from ..training import default_config, train
 
-    def stop(m):
-        return m["all_recovered"] and m["mean_parent_attention"] >= 0.9
+    def stop(m: EvalRecord) -> bool:
+        return bool(m.all_recovered) and m.mean_parent_attention is not None and m.mean_parent_attention >= 0.9
 
     rows = []
     seeds = (0,) if quick else (0, 1, 2)
@@ -69,15 +74,16 @@ def recovery_rows(quick: bool) -> list[dict]:
             cfg = default_config(model, g, vocab=10, alpha=0.1, schedule=schedule, eval_every=10, log_every=10, **extra)
             res = train(cfg, progress=False, stop_when=stop)
             f = res.final
+            assert f is not None  # a finished run has evaluated at least at step 0
             hit = stop(f)
-            t = f["time_s"] if hit else float("inf")
+            t = f.time_s if hit else float("inf")
             note = (
-                f"{cfg.optim.optimizer} lr={cfg.optim.lr}, batch {cfg.run.batch}; reached at step {f['step']}"
+                f"{cfg.optim.optimizer} lr={cfg.optim.lr}, batch {cfg.run.batch}; reached at step {f.step}"
                 if hit
-                else f"not reached in {res.history['steps_done']} steps"
+                else f"not reached in {res.history.steps_done} steps"
             ) + (
-                f"; mean parent attention {f['mean_parent_attention']:.3f}, min {f['min_parent_attention']:.3f}, "
-                f"recovered {f['recovered']:.0%}, SHD {f['shd']}"
+                f"; mean parent attention {f.mean_parent_attention:.3f}, min {f.min_parent_attention:.3f}, "
+                f"recovered {f.recovered:.0%}, SHD {f.shd}"
             )
             rows.append(
                 {
@@ -228,7 +234,7 @@ def train_rows(quick: bool, paper_rate: float) -> list[dict]:
         t0 = time.perf_counter()
         res = train(cfg, progress=False)
         wall = time.perf_counter() - t0
-        start = res.history["eval"][0]["time_s"]
+        start = res.evals[0].time_s
         walls.append((n, wall, start))
         rate = n * 1024 / max(wall - start, 1e-9)
         rows.append(

@@ -327,43 +327,44 @@ def summary(res) -> list[str]:
     (docs/theory.md §7.5), and where the run is kept with the command that draws it."""
     import json
 
-    cfg, f, b, h = res.config, res.final, res.history["baselines"], res.history
+    cfg, f, b, h = res.config, res.final, res.baselines, res.history
+    assert f is not None  # a finished run has evaluated at least at step 0
     graph, o = cfg.graph, cfg.optim
     lines = [
-        f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {h['steps_done']} steps of "
-        f"{cfg.run.batch} in {h['wall_s']:.1f} s",
-        f"held-out loss {f['loss']:.4f} nats (in-context estimator {b['in_context']:.4f}, unigram "
-        f"{b.get('unigram', float('nan')):.4f}, entropy floor {b['entropy_floor']:.4f}; excess over the "
-        f"estimator {f['excess_over_in_context']:+.4f})",
+        f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {h.steps_done} steps of "
+        f"{cfg.run.batch} in {h.wall_s:.1f} s",
+        f"held-out loss {f.loss:.4f} nats (in-context estimator {b.in_context:.4f}, unigram "
+        f"{b.others.get('unigram', float('nan')):.4f}, entropy floor {b.entropy_floor:.4f}; excess over the "
+        f"estimator {f.excess_over_in_context:+.4f})",
     ]
-    if "recovered" in f:
+    if f.recovered is not None:
         lines.append(
-            f"first layer: parent attention mean {f['mean_parent_attention']:.3f} (min "
-            f"{f['min_parent_attention']:.3f}), argmax recovers {f['recovered']:.0%} of parents, SHD "
-            f"{f['shd']:g} (structural Hamming distance of the argmax graph to the true one: a row's argmax "
+            f"first layer: parent attention mean {f.mean_parent_attention:.3f} (min "
+            f"{f.min_parent_attention:.3f}), argmax recovers {f.recovered:.0%} of parents, SHD "
+            f"{f.shd:g} (structural Hamming distance of the argmax graph to the true one: a row's argmax "
             f"is its parent when its weight is at least 0.5, else the row counts as a root)"
         )
-        if f.get("previous_token") is not None and graph.parents == tuple(range(-1, graph.n - 1)):
+        if f.previous_token is not None and graph.parents == tuple(range(-1, graph.n - 1)):
             extra = (
                 ""
-                if "diag_minus_offdiag" not in f
+                if f.diag_minus_offdiag is None
                 else (
-                    f", layer-2 token block diag - offdiag {f['diag_minus_offdiag']:.3f}, rows with diagonal argmax "
-                    f"{f['diag_argmax_rows']:.0%}"
+                    f", layer-2 token block diag - offdiag {f.diag_minus_offdiag:.3f}, rows with diagonal argmax "
+                    f"{f.diag_argmax_rows:.0%}"
                 )
             )
-            lines.append(f"induction head: previous-token weight {f['previous_token']:.3f}{extra}")
-    if "heads" in f:
-        ones = ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k.startswith("one_parent"))
+            lines.append(f"induction head: previous-token weight {f.previous_token:.3f}{extra}")
+    if f.heads is not None:
+        ones = ", ".join(f"{k} {v:.4f}" for k, v in b.others.items() if k.startswith("one_parent"))
         lines.append(f"one-parent estimators: {ones}")
         lines.append(
             "first-layer heads (rows: heads, columns: parent slots), argmax fractions: "
-            + json.dumps(f["heads"]["argmax"])
+            + json.dumps(f.heads.argmax)
             + " split: "
-            + str(f["heads"]["split"])
+            + str(f.heads.split)
         )
-    sm = h.get("smoothing")
-    excess = f.get("excess_over_in_context", 0.0)
+    sm = h.smoothing
+    excess = f.excess_over_in_context
     if sm is not None and excess > 0.05 and sm["ideal_excess_over_in_context"] > 0.5 * excess:
         lines.append(
             f"why the excess: the reduced model's readout (1-eps)*out + eps/S gives a token absent from the "

@@ -75,8 +75,8 @@ def train_run(cfg: Any, out: Path, label: str, *, quick: bool) -> Any:  # -> Tra
 def forest_summary(res: Any) -> dict:  # res: a TrainResult
     """Final held-out numbers of a forest run: loss and baselines, recovery, parent attention, SHD, induction
     scores; with the run's length and wall time."""
-    f = dict(res.final)
-    b = res.history["baselines"]
+    f = res.final.to_dict()
+    b = res.baselines
     keys = (
         "loss",
         "excess_over_in_context",
@@ -91,12 +91,12 @@ def forest_summary(res: Any) -> dict:  # res: a TrainResult
     )
     out = {k: f[k] for k in keys if k in f}
     out.update(
-        in_context=b["in_context"],
-        entropy_floor=b["entropy_floor"],
-        unigram=b.get("unigram"),
+        in_context=b.in_context,
+        entropy_floor=b.entropy_floor,
+        unigram=b.others.get("unigram"),
         parents=list(res.config.graph.parents),
-        steps=res.history.get("steps_done"),
-        wall_s=res.history.get("wall_s"),
+        steps=res.history.steps_done,
+        wall_s=res.history.wall_s,
         model=res.config.model.name,
         schedule=res.config.optim.schedule,
     )

@@ -6,6 +6,7 @@
 * :mod:`.loop` — the compiled loop (sampling inside the step, many steps per call, data-parallel sharding);
 * :mod:`.schedules` — optax optimisers with cosine schedules, layer-wise and joint stages;
 * :mod:`.metrics` — parent attention, argmax recovery, SHD, induction and per-head scores;
+* :mod:`.history` — the typed records of ``history.json``: :class:`EvalRecord`, :class:`History`;
 * :mod:`.checkpoint` — orbax checkpoints and ``.npz`` weights;
 * :mod:`.run` — :func:`train`: results folder, progress bar, exact resume, extension;
 * :mod:`.sharding` — the device mesh.
@@ -16,6 +17,7 @@ Models are built by :func:`causal_grad.models.build_model` (re-exported here).
 from ..models.registry import MODELS, Model, build_model, register_model
 from .checkpoint import Checkpointer, load_weights, save_weights
 from .config import OptimConfig, RunConfig, TaskConfig, TrainConfig, config_diff
+from .history import EvalRecord, History
 from .loop import FAST_CPU_OPTIONS, ChunkRunner, TrainState, fast_cpu_jit, make_train_step, step_key, task_sampler
 from .metrics import (
     argmax_parents,
@@ -67,6 +69,8 @@ __all__ = [
     "default_config",
     "preset_table",
     "BaselineLosses",
+    "EvalRecord",
+    "History",
     "HeldOut",
     "TrainResult",
     "load_run",

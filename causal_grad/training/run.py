@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import check_array, check_callable, check_int, check_output_path, check_tokens, concentration_floor
-from ..baselines import cross_entropy, entropy
+from ..baselines import BaselineLosses, cross_entropy, entropy
 from ..graphs import Graph
 from ..logs import LOG_KINDS, SNAPSHOT_NAME, AttentionSnapshots, flatten_metrics, open_writers
 from ..progress import progress_enabled
@@ -63,6 +63,7 @@ from ..runlock import RunLock
 from ..task import make_task
 from .checkpoint import Checkpointer, leaf_name, load_weights, save_weights, set_aside, usable_checkpoints
 from .config import FLOAT32_MAX, TrainConfig, config_diff
+from .history import EvalRecord, History
 from .loop import ChunkRunner, fast_cpu_jit, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import Stage
@@ -82,20 +83,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- held-out evaluation
-@dataclass(frozen=True)
-class BaselineLosses:
-    """Held-out reference losses (nats, means over the held-out set): ``in_context`` — the in-context estimator
-    (for a DAG: the one matching the whole parent tuple); ``entropy_floor`` — ``E[H(π[q])]``; ``others`` — the
-    weaker references by name (``unigram``; for a DAG ``one_parent_m``)."""
-
-    in_context: float
-    entropy_floor: float
-    others: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"in_context": self.in_context, "entropy_floor": self.entropy_floor, **self.others}
-
-
 @dataclass(frozen=True, repr=False)
 class HeldOut:
     """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the
@@ -138,27 +125,48 @@ class HeldOut:
 # ---------------------------------------------------------------------- the run
 @dataclass(frozen=True, repr=False)
 class TrainResult:
-    """A finished (or loaded) run: its ``config``, final ``params``, ``history`` (the contents of
-    ``history.json``: ``baselines``, ``eval`` entries, ``train`` ``[step, mean loss]`` pairs) and ``out`` folder."""
+    """A finished (or loaded) run: its ``config``, final ``params``, ``history`` and ``out`` folder.
+
+    ``history`` is the typed :class:`~causal_grad.training.history.History` record of ``history.json`` (its
+    ``to_dict()`` is the file's content, byte for byte once written as JSON); a mapping read from such a file is
+    accepted and converted. The shortcuts :attr:`evals` (every held-out :class:`EvalRecord
+    <causal_grad.training.history.EvalRecord>`), :attr:`final` (the last one) and :attr:`baselines` (the
+    held-out :class:`~causal_grad.baselines.BaselineLosses`) read it."""
 
     config: TrainConfig
     params: object
-    history: dict
+    history: History
     out: Path | None = None
 
+    def __post_init__(self):
+        if isinstance(self.history, Mapping):
+            object.__setattr__(self, "history", History.from_dict(self.history))
+        elif not isinstance(self.history, History):
+            raise TypeError(f"history must be a History (or history.json's mapping), got {type(self.history).__name__}")
+
     @property
-    def final(self) -> dict:
-        """The last held-out evaluation (``{}`` when none)."""
-        return self.history["eval"][-1] if self.history["eval"] else {}
+    def evals(self) -> tuple[EvalRecord, ...]:
+        """The held-out evaluations in step order (the first at step 0, the last at the end of the run)."""
+        return self.history.evals
+
+    @property
+    def final(self) -> EvalRecord | None:
+        """The last held-out evaluation (``None`` when there is none)."""
+        return self.history.final
+
+    @property
+    def baselines(self) -> BaselineLosses:
+        """The held-out reference losses the evaluations are compared with."""
+        return self.history.baselines
 
     def __repr__(self) -> str:
         c, f = self.config, self.final
         n = sum(int(np.size(x)) for x in jax.tree.leaves(self.params))
-        loss = f"loss {f['loss']:.4f}" if "loss" in f else "not evaluated"
-        base = self.history.get("baselines", {})
-        ref = f", in-context estimator {base['in_context']:.4f}" if "in_context" in base else ""
+        loss = "not evaluated" if f is None else f"loss {f.loss:.4f}"
+        ref = f", in-context estimator {self.baselines.in_context:.4f}"
+        done = self.history.steps_done if self.history.steps_done is not None else (f.step if f is not None else 0)
         return (
-            f"TrainResult({c.model.name}/{c.optim.schedule}, {self.history.get('steps_done', f.get('step'))} "
+            f"TrainResult({c.model.name}/{c.optim.schedule}, {done} "
             f"of {c.run.steps} steps × {c.run.batch}, {n} parameters; {loss}{ref}"
             f"{'' if self.out is None else f'; in {self.out}'})"
         )
@@ -244,19 +252,19 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     kl_refs = query_strategies(task, kl_tokens)
     kl_readout = fast_cpu_jit(lambda p: strategy_kl(spec.logits(p, kl_tokens), kl_refs))
 
-    def evaluate(params) -> dict:
+    def evaluate(params, step: int, time_s: float) -> EvalRecord:
         loss, att, ind = jax.device_get(readouts(params))
-        out: dict[str, Any] = {"loss": float(loss)}
-        out["strategy_kl"] = {k: float(v) for k, v in jax.device_get(kl_readout(params)).items()}
-        out["excess_over_in_context"] = out["loss"] - held.in_context
+        loss = float(loss)
+        kl = {k: float(v) for k, v in jax.device_get(kl_readout(params)).items()}
         att = np.asarray(att)
+        metrics: dict[str, Any] = {}
         if g.is_forest:
-            out.update(graph_metrics(att, g).to_dict())
+            metrics.update(graph_metrics(att, g).to_dict())
             block = np.asarray(ind) if ind is not None else None
-            out.update(induction_metrics(att, block, n_graph).to_dict())
+            metrics.update(induction_metrics(att, block, n_graph).to_dict())
         else:
-            out["heads"] = head_parents(att, Graph(g.parent_sets[:-1])).to_dict()
-        return out
+            metrics["heads"] = head_parents(att, Graph(g.parent_sets[:-1]))
+        return EvalRecord(step, time_s, loss, loss - held.in_context, strategy_kl=kl, **metrics)
 
     return evaluate
 
@@ -351,13 +359,14 @@ def train(
     resume: bool = False,
     progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
-    stop_when: Callable[[dict], bool] | None = None,
+    stop_when: Callable[[EvalRecord], bool] | None = None,
     max_chunk: int = 100,
     log: Sequence[str] | str | None = (),
     echo: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Run ``config``; see the module docstring for the results folder. ``stop_when(metrics)`` ends the run
-    early after an evaluation (used by the benchmarks to time recovery). ``log``: metric writers besides
+    """Run ``config``; see the module docstring for the results folder. ``stop_when(record)`` ends the run
+    early after an evaluation when it returns true for its :class:`~causal_grad.training.history.EvalRecord`
+    (used by the benchmarks to time recovery). ``log``: metric writers besides
     ``metrics.csv`` (``"tensorboard"``, ``"wandb"``; they need ``out``). ``echo``: where notices go (a stale lock
     taken over, a checkpoint skipped on resume); default: standard error. ``progress``: the tqdm bar; ``None``
     follows :func:`causal_grad.progress.progress_enabled` (shown on a terminal or in a notebook, hidden in pipes,
@@ -525,8 +534,8 @@ def _check_start(cfg: TrainConfig, held: HeldOut, params) -> None:
         )
 
 
-def _check_initial_loss(cfg: TrainConfig, ev: dict) -> None:
-    loss = ev.get("loss", 0.0)
+def _check_initial_loss(cfg: TrainConfig, ev: EvalRecord) -> None:
+    loss = ev.loss
     if not math.isfinite(loss):
         raise ValueError(
             f"the held-out loss at the initial parameters is {loss}, before any training step (so not "
@@ -535,18 +544,18 @@ def _check_initial_loss(cfg: TrainConfig, ev: dict) -> None:
         )
 
 
-def _row(train_loss: float | None = None, ev: dict | None = None) -> dict:
+def _row(train_loss: float | None = None, ev: EvalRecord | None = None) -> dict:
     """One metrics row: ``train/loss`` and the held-out metrics as ``eval/<name>`` (nested ones flattened)."""
     row = {} if train_loss is None else {"train/loss": float(train_loss)}
     if ev is not None:
-        row.update(flatten_metrics({k: v for k, v in ev.items() if k != "step"}, prefix="eval"))
+        row.update(flatten_metrics({k: v for k, v in ev.to_dict().items() if k != "step"}, prefix="eval"))
     return row
 
 
-def _replay(csv_writer, history: dict) -> None:
-    """The rows of ``history`` (kept up to a resumed step) written again into a fresh ``metrics.csv``."""
-    train_at = {int(s): v for s, v in history["train"]}
-    eval_at = {int(e["step"]): e for e in history["eval"]}
+def _replay(csv_writer, evals: Sequence[EvalRecord], train_means: Sequence[tuple[int, float]]) -> None:
+    """The rows of a history (kept up to a resumed step) written again into a fresh ``metrics.csv``."""
+    train_at = dict(train_means)
+    eval_at = {e.step: e for e in evals}
     for s in sorted(set(train_at) | set(eval_at)):
         csv_writer.write(s, _row(train_at.get(s), eval_at.get(s)))
 
@@ -584,7 +593,12 @@ def _run(
     params = spec.init(jax.random.fold_in(seed_key, 1))
     _check_start(cfg, held, params)
 
-    history = {"config": cfg.to_json(), "baselines": held.losses().to_dict(), "eval": [], "train": []}
+    config_json, baselines = cfg.to_json(), held.losses()
+    evals: list[EvalRecord] = []
+    train_means: list[tuple[int, float]] = []
+
+    def history(**end) -> History:  # what history.json holds now (``end``: the keys written at the end)
+        return History(baselines, tuple(evals), tuple(train_means), config=config_json, **end)
 
     def runner_for(k: int):
         return ctx.runner(stages[k])
@@ -593,7 +607,7 @@ def _run(
     state = runner_for(0).init_state(params, 0)
     first = None
     if restore_from is None:
-        first = {"step": 0, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
+        first = evaluate(state.params, 0, time.perf_counter() - t_start)
         _check_initial_loss(cfg, first)
     ckpt = None
     if out is not None:
@@ -617,15 +631,15 @@ def _run(
         state = runner_for(k).place(restored)
         hist_path = out / "history.json"
         if hist_path.exists():
-            old = _read_json(hist_path, "the run's history")
-            history["eval"] = [e for e in old.get("eval", []) if e["step"] <= step]
-            history["train"] = [e for e in old.get("train", []) if e[0] <= step]
+            old = History.from_dict(_read_json(hist_path, "the run's history"))
+            evals[:] = [e for e in old.evals if e.step <= step]
+            train_means[:] = [e for e in old.train if e[0] <= step]
     writers, snaps, snap_path = None, None, None
     if out is not None:
         write_json_atomic(out / "config.json", cfg.to_json())
         writers = open_writers(out, kinds, config=cfg.to_json())
         if restore_from is not None:
-            _replay(writers.writers[0], history)
+            _replay(writers.writers[0], evals, train_means)
         if cfg.run.snapshot_interval:
             snap_path = out / SNAPSHOT_NAME
             snaps = AttentionSnapshots()
@@ -656,12 +670,12 @@ def _run(
             dynamic_ncols=True,
         )
     marks = _boundaries(cfg, stages)
-    last = history["eval"][-1] if history["eval"] else {}
+    last = evals[-1] if evals else None
     stopped = False
     try:
         if first is not None:
             last = first
-            history["eval"].append(last)
+            evals.append(last)
             if writers is not None:
                 writers.write(0, _row(None, last))
             snapshot(0)
@@ -677,15 +691,10 @@ def _run(
             step += n
             mean_loss = float(np.mean(np.asarray(losses)))
             if not math.isfinite(mean_loss):
-                was = (
-                    f"the held-out loss was finite, {history['eval'][-1]['loss']:.4g}, at step "
-                    f"{history['eval'][-1]['step']}"
-                    if history["eval"]
-                    else ""
-                )
+                was = f"the held-out loss was finite, {evals[-1].loss:.4g}, at step {evals[-1].step}" if evals else ""
                 cause = (
                     f"; lower the learning rate (lr={cfg.optim.lr:g})"
-                    if history["train"]
+                    if train_means
                     else f"; already in the first steps: the model's hyper-parameters ({_hyper(cfg)}) may be too "
                     f"large for float32 gradients, or the learning rate (lr={cfg.optim.lr:g}) too large"
                 )
@@ -694,13 +703,13 @@ def _run(
                     + (f" ({was}): the steps diverged" if was else "")
                     + cause
                 )
-            history["train"].append([step, mean_loss])
+            train_means.append((step, mean_loss))
             evaluated = step % cfg.run.eval_every == 0 or step == cfg.run.steps
             if evaluated:
-                last = {"step": step, "time_s": time.perf_counter() - t_start, **evaluate(state.params)}
-                history["eval"].append(last)
+                last = evaluate(state.params, step, time.perf_counter() - t_start)
+                evals.append(last)
                 if out is not None:
-                    write_json_atomic(out / "history.json", history)
+                    write_json_atomic(out / "history.json", history().to_dict())
                 if stop_when is not None and stop_when(last):
                     stopped = True
             if writers is not None:
@@ -712,9 +721,9 @@ def _run(
             signals.step = step
             if bar is not None:
                 post = {"loss": f"{mean_loss:.4f}"}
-                if "recovered" in last:
-                    post["recovered"] = f"{last['recovered']:.2f}"
-                    post["parent_att"] = f"{last['mean_parent_attention']:.3f}"
+                if last is not None and last.recovered is not None:
+                    post["recovered"] = f"{last.recovered:.2f}"
+                    post["parent_att"] = f"{last.mean_parent_attention:.3f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(n)
         if signals and step < cfg.run.steps:  # interrupted: keep the consistent state of the last chunk boundary
@@ -726,8 +735,7 @@ def _run(
                     if ckpt.latest_step() != step:
                         ckpt.save(step, state)
                     where = f"checkpoint in {out / 'checkpoints' / str(step)}; rerun with --resume to continue"
-                history["interrupted_at"] = step
-                write_json_atomic(out / "history.json", history)
+                write_json_atomic(out / "history.json", history(interrupted_at=step).to_dict())
             raise TrainingInterrupted(signals[0], step, where)
     finally:  # (signals stay deferred: one arriving during the final writes lets them finish)
         if bar is not None:
@@ -736,16 +744,17 @@ def _run(
             ckpt.close()
         if writers is not None:
             writers.close()
-    history["wall_s"] = time.perf_counter() - t_start
-    history["steps_done"] = step
+    wall_s = time.perf_counter() - t_start
     penalty = smoothing_penalty(cfg, held.tokens, held.targets)
+    smoothing = None
     if penalty is not None:
-        history["smoothing"] = {**penalty, "ideal_excess_over_in_context": penalty["ideal_loss"] - held.in_context}
+        smoothing = {**penalty, "ideal_excess_over_in_context": penalty["ideal_loss"] - held.in_context}
+    done = history(wall_s=wall_s, steps_done=step, smoothing=smoothing)
     params = jax.device_get(state.params)
     if out is not None:
-        write_json_atomic(out / "history.json", history)
+        write_json_atomic(out / "history.json", done.to_dict())
         save_weights(out / "weights.npz", params)
-    return TrainResult(cfg, params, history, out)
+    return TrainResult(cfg, params, done, out)
 
 
 def smoothing_penalty(config: TrainConfig, tokens, targets) -> dict | None:
@@ -802,7 +811,7 @@ def load_run(out: str | os.PathLike) -> TrainResult:
     cfg = TrainConfig.from_json(json.loads((out / "config.json").read_text()))
     like = cfg.build_model().init(jax.random.key(0))
     params = load_weights(out / "weights.npz", like)
-    history = json.loads((out / "history.json").read_text())
+    history = History.from_dict(json.loads((out / "history.json").read_text()))
     return TrainResult(cfg, params, history, out)
 
 

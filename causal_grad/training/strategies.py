@@ -30,6 +30,7 @@ from jax.typing import ArrayLike
 
 from .._validate import check_array, check_choice, check_int
 from ..ngram import NGramTask
+from .history import History
 
 __all__ = [
     "STRATEGIES",
@@ -159,11 +160,14 @@ class StrategyCurves:
         }
 
 
-def strategy_curves_of(history: Mapping) -> StrategyCurves:
-    """The curves of a run's ``history`` (``history["eval"]`` entries with ``"strategy_kl"``, as the training
-    evaluator writes them)."""
+def strategy_curves_of(history: History | Mapping) -> StrategyCurves:
+    """The curves of a run's ``history``: its evaluations with ``strategy_kl``, as the training evaluator records
+    them; a :class:`~causal_grad.training.history.History` (``TrainResult.history``) or the mapping read from
+    ``history.json``."""
+    if isinstance(history, History):
+        history = history.to_dict()
     if not isinstance(history, Mapping):
-        raise TypeError(f"history must be a run's history mapping (history.json), got {type(history).__name__}")
+        raise TypeError(f"history must be a run's History or its history.json mapping, got {type(history).__name__}")
     ev = [e for e in history.get("eval", []) if isinstance(e, Mapping) and "strategy_kl" in e]
     if not ev:
         raise ValueError("history has no evaluations with strategy_kl (a run of this version records them)")

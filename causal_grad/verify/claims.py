@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import x64
+from ..baselines import BaselineEstimates
 from ..gradients.multi_parent import check_c10 as multi_parent_c10
 from ..graphs import random_forest, random_tree
 from ..priors import Dirichlet, Floored, Sticky
 from ..progress import progress, progress_enabled
 from .records import ClaimResult, VerifyContext
+
+if TYPE_CHECKING:
+    from ..training import EvalRecord
 
 __all__ = ["CHECKS"]
 
@@ -470,7 +474,7 @@ def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = N
     return ctx.cache[key]
 
 
-def _baselines(ctx: VerifyContext, name: str) -> dict:
+def _baselines(ctx: VerifyContext, name: str) -> BaselineEstimates:
     from ..task import InContextTask
 
     key = ("baselines", name)
@@ -478,6 +482,14 @@ def _baselines(ctx: VerifyContext, name: str) -> dict:
         task = InContextTask(_paper_graphs(ctx)[name], PAPER_S, PAPER_ALPHA)
         ctx.cache[key] = task.baseline_losses(jax.random.key(ctx.seed + 55), 16384)
     return ctx.cache[key]
+
+
+def _final(res) -> EvalRecord:
+    """The last held-out evaluation of a finished run (it evaluates at least at step 0)."""
+    f = res.final
+    if f is None:
+        raise ValueError("the run has no held-out evaluation")
+    return f
 
 
 def _attention_figure(ctx, res, name, title):
@@ -505,42 +517,42 @@ def check_c5(ctx: VerifyContext) -> ClaimResult:
     runs[("chain", "disentangled", "joint")] = _trained(ctx, "chain", "disentangled", "joint")
     rows, figs, fails, partial = {}, [], [], []
     for (name, model, sched), res in runs.items():
-        f = res.final
+        f = _final(res)
         base = _baselines(ctx, name)
-        gap = base["unigram"]["mean"] - base["in_context"]["mean"]
-        closed = 1.0 - f["excess_over_in_context"] / gap  # fraction of the unigram→estimator gap the model closes
+        gap = base.others["unigram"].mean - base.in_context.mean
+        closed = 1.0 - f.excess_over_in_context / gap  # fraction of the unigram→estimator gap the model closes
         rows[f"{model}/{sched} on {name}"] = {
-            "recovered": f["all_recovered"],
-            "mean_parent_attention": f["mean_parent_attention"],
-            "min_parent_attention": float(np.min(f["parent_attention"])) if "parent_attention" in f else None,
-            "loss": f["loss"],
-            "estimator_loss": f["loss"] - f["excess_over_in_context"],
-            "excess_over_estimator": f["excess_over_in_context"],
-            "unigram_loss": base["unigram"]["mean"],
+            "recovered": f.all_recovered,
+            "mean_parent_attention": f.mean_parent_attention,
+            "min_parent_attention": f.min_parent_attention,
+            "loss": f.loss,
+            "estimator_loss": f.loss - f.excess_over_in_context,
+            "excess_over_estimator": f.excess_over_in_context,
+            "unigram_loss": base.others["unigram"].mean,
             "gap_closed": closed,
             "steps": res.config.run.steps,
-            "wall_s": res.history.get("wall_s"),
+            "wall_s": res.history.wall_s,
         }
-        if not (f["all_recovered"] and f["mean_parent_attention"] >= 0.9):
+        if not (f.all_recovered and f.mean_parent_attention is not None and f.mean_parent_attention >= 0.9):
             fails.append(
-                f"{model}/{sched} on {name}: recovered {f['all_recovered']}, parent attention "
-                f"{f['mean_parent_attention']:.3f}"
+                f"{model}/{sched} on {name}: recovered {f.all_recovered}, parent attention "
+                f"{f.mean_parent_attention:.3f}"
             )
         if closed < 0.85:
             (partial if model == "reduced" else fails).append(
-                f"{model}/{sched} on {name}: excess over the estimator {f['excess_over_in_context']:.3f} nats "
+                f"{model}/{sched} on {name}: excess over the estimator {f.excess_over_in_context:.3f} nats "
                 f"(closes {closed:.0%} of the unigram→estimator gap)"
             )
     res = runs[("random-tree", "disentangled", "layerwise")]
     figs.append(_attention_figure(ctx, res, "c5_tree_attention.png", "disentangled: layer-1 attention, tree"))
-    ev = res.history["eval"]
+    ev = res.evals
     fig = plots.output_path(ctx.fig_path("c5_tree_loss.png"))
     plots.curves(
-        [e["step"] for e in ev],
-        {"model (held out)": [e["loss"] for e in ev]},
+        [e.step for e in ev],
+        {"model (held out)": [e.loss for e in ev]},
         hlines={
-            "in-context estimator": ev[-1]["loss"] - ev[-1]["excess_over_in_context"],
-            "unigram": _baselines(ctx, "random-tree")["unigram"]["mean"],
+            "in-context estimator": ev[-1].loss - ev[-1].excess_over_in_context,
+            "unigram": _baselines(ctx, "random-tree").others["unigram"].mean,
         },
         xlabel="step",
         ylabel="loss (nats)",
@@ -591,9 +603,19 @@ def check_c6(ctx: VerifyContext) -> ClaimResult:
     rows, fails = {}, []
     for model, sched in (("reduced", "layerwise"), ("disentangled", "layerwise"), ("disentangled", "joint")):
         res = _trained(ctx, "chain", model, sched if sched == "joint" else None)
-        f = res.final
-        rows[f"{model}/{sched}"] = {k: f[k] for k in ("previous_token", "diag_argmax_rows", "diag_minus_offdiag")}
-        if not (f["previous_token"] >= 0.9 and f["diag_argmax_rows"] == 1.0 and f["diag_minus_offdiag"] > 0):
+        f = _final(res)
+        rows[f"{model}/{sched}"] = {
+            "previous_token": f.previous_token,
+            "diag_argmax_rows": f.diag_argmax_rows,
+            "diag_minus_offdiag": f.diag_minus_offdiag,
+        }
+        if not (
+            f.previous_token is not None
+            and f.previous_token >= 0.9
+            and f.diag_argmax_rows == 1.0
+            and f.diag_minus_offdiag is not None
+            and f.diag_minus_offdiag > 0
+        ):
             fails.append(f"{model}/{sched}: {rows[f'{model}/{sched}']}")
     fig = _attention_figure(
         ctx,
@@ -716,8 +738,9 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
     )
     ctx.echo(f"    training disentangled heads [2,1] on two_parent(33) ({steps} steps) ...")
     res = train(cfg, progress=progress_enabled())
-    f = res.final
-    heads = f["heads"]
+    f = _final(res)
+    assert f.heads is not None  # a multi-parent graph: the evaluator records the heads
+    heads = f.heads.to_dict()
     att = np.asarray(position_attention(cast(dict, res.params), 0))  # a disentangled run's params: a dict
     n = cfg.graph.n - 1
     # one panel per head; the edges to the first parent (i-1)//2 outlined in red, to the second i-1 in cyan
@@ -729,7 +752,7 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
     summary = (
         f"heads split the parents: {'yes' if heads['split'] else 'NO'} (dominant parent slot per head "
         f"{heads['dominant_parent']}, argmax share {np.round(heads['argmax'], 2).tolist()}); loss "
-        f"{f['loss']:.3f}, {f['excess_over_in_context']:.3f} nats above the tuple estimator"
+        f"{f.loss:.3f}, {f.excess_over_in_context:.3f} nats above the tuple estimator"
     )
     return ClaimResult(
         "C7",
@@ -738,11 +761,12 @@ def check_c7(ctx: VerifyContext) -> ClaimResult:
         summary,
         {
             "heads": heads,
-            "loss": f["loss"],
-            "excess_over_tuple_estimator": f["excess_over_in_context"],
+            "loss": f.loss,
+            "excess_over_tuple_estimator": f.excess_over_in_context,
             "history": [
-                {"step": e["step"], "excess": e["excess_over_in_context"], "split": e["heads"]["split"]}
-                for e in res.history["eval"]
+                {"step": e.step, "excess": e.excess_over_in_context, "split": e.heads.split}
+                for e in res.evals
+                if e.heads is not None
             ],
             "config": {"steps": steps, "batch": 512, "lr": 0.03, "init_scale": 0.01},
         },
