@@ -118,23 +118,21 @@ def test_train_batched_equals_train_alone(preset_name, kw, tmp_path):
         alone = train(cfg, progress=False, max_chunk=5)
         g = got[r]
         assert g.config == cfg
-        assert g.history["baselines"] == alone.history["baselines"]
-        assert [e["step"] for e in g.history["eval"]] == [e["step"] for e in alone.history["eval"]]
-        assert [s for s, _ in g.history["train"]] == [s for s, _ in alone.history["train"]]
+        assert g.baselines == alone.baselines
+        assert [e.step for e in g.evals] == [e.step for e in alone.evals]
+        assert [s for s, _ in g.history.train] == [s for s, _ in alone.history.train]
+        np.testing.assert_allclose([e.loss for e in g.evals], [e.loss for e in alone.evals], rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(
-            [e["loss"] for e in g.history["eval"]], [e["loss"] for e in alone.history["eval"]], rtol=2e-5, atol=1e-6
-        )
-        np.testing.assert_allclose(
-            [v for _, v in g.history["train"]], [v for _, v in alone.history["train"]], rtol=2e-5, atol=1e-6
+            [v for _, v in g.history.train], [v for _, v in alone.history.train], rtol=2e-5, atol=1e-6
         )
         for a, b in zip(jax.tree.leaves(g.params), jax.tree.leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
-        assert set(g.final) == set(alone.final)
+        assert set(g.final.to_dict()) == set(alone.final.to_dict())
         back = load_run(outs[r])
         assert back.config == cfg
         for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(g.params)):
             np.testing.assert_array_equal(a, b)
-    assert got[0].final["loss"] != got[1].final["loss"]  # two forests: the runs did differ
+    assert got[0].final.loss != got[1].final.loss  # two forests: the runs did differ
 
 
 def test_train_batched_refuses_bad_input(tmp_path):

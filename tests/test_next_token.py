@@ -39,11 +39,12 @@ def test_last_position_is_query_only(config):
     tok, Y = _data()
     L = jax.jit(m.logits_all)(p, tok)
     assert L.shape == (B, T, S)
-    # float32 through two or three softmax layers: a few ulps of O(1) logits
-    np.testing.assert_allclose(L[:, -1], m.logits(p, tok), atol=2e-5)
+    # float32 through two or three softmax layers: a few ulps of O(1) logits (each function compiled, as training
+    # runs them)
+    np.testing.assert_allclose(L[:, -1], jax.jit(m.logits)(p, tok), atol=2e-5)
     per_pos = -jnp.sum(Y * jax.nn.log_softmax(L, -1), -1).mean(0)  # (T,)
-    np.testing.assert_allclose(per_pos[-1], m.loss(p, tok, Y[:, -1]), rtol=2e-6)
-    np.testing.assert_allclose(m.next_token_loss(p, tok, Y), per_pos.mean(), rtol=2e-6)
+    np.testing.assert_allclose(per_pos[-1], jax.jit(m.loss)(p, tok, Y[:, -1]), rtol=2e-6)
+    np.testing.assert_allclose(jax.jit(m.next_token_loss)(p, tok, Y), per_pos.mean(), rtol=2e-6)
     # causality: changing the last token changes nothing before it
     tok2 = tok.at[:, -1].set((tok[:, -1] + 1) % S)
     np.testing.assert_array_equal(jax.jit(m.logits_all)(p, tok2)[:, :-1], L[:, :-1])
@@ -56,10 +57,10 @@ def test_last_position_is_query_only_float64(config):
         p = jax.tree.map(lambda a: a.astype(jnp.float64), _params(m))
         tok, Y = _data()
         Y = Y.astype(jnp.float64)
-        L = m.logits_all(p, tok)
-        np.testing.assert_allclose(L[:, -1], m.logits(p, tok), rtol=1e-12, atol=1e-12)
+        L = jax.jit(m.logits_all)(p, tok)
+        np.testing.assert_allclose(L[:, -1], jax.jit(m.logits)(p, tok), rtol=1e-12, atol=1e-12)
         per_pos = -jnp.sum(Y * jax.nn.log_softmax(L, -1), -1).mean(0)
-        np.testing.assert_allclose(per_pos[-1], m.loss(p, tok, Y[:, -1]), rtol=1e-12)
+        np.testing.assert_allclose(per_pos[-1], jax.jit(m.loss)(p, tok, Y[:, -1]), rtol=1e-12)
 
 
 def test_next_token_refusals():

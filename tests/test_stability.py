@@ -181,7 +181,8 @@ def test_reduced_loss_eps_positive_finite_with_finite_gradients(eps):
     A1, A2, tokens, y = _absent_target_case()
     with cg.x64():
         A1, A2 = jnp.asarray(A1, jnp.float64), jnp.asarray(A2, jnp.float64)
-        loss, (g1, g2) = jax.value_and_grad(reduced_loss, argnums=(0, 1))(A1, A2, tokens, jnp.asarray(y), eps)
+        vg = jax.jit(jax.value_and_grad(reduced_loss, argnums=(0, 1)), static_argnums=4)
+        loss, (g1, g2) = vg(A1, A2, tokens, jnp.asarray(y), eps)
         S = 3
         # ŷ = (1-ε)ĉ + ε/S with ĉ = e_0: the loss is exactly −½log(1-ε+ε/S) − ½log(ε/S)
         expect = -0.5 * math.log(1 - eps + eps / S) - 0.5 * math.log(eps / S)
