@@ -67,7 +67,9 @@ if os.environ.get("CAUSAL_GRAD_COMPILE_LOG"):  # diagnostics: where the suite's 
     _h.setLevel(logging.WARNING)
     logging.getLogger("jax._src.dispatch").addHandler(_h)
     logging.getLogger("jax._src.dispatch").setLevel(logging.WARNING)
-    os.environ["JAX_LOG_COMPILES"] = "1"
+    import jax
+
+    jax.config.update("jax_log_compiles", True)  # this process only (subprocesses' output stays as tested)
 
     @pytest.fixture(autouse=True)
     def _mark_test(request):
