@@ -50,7 +50,7 @@ def _autodiff_G(graph, S, eps, beta, **pop):
             yhat = _reduced_yhat(A1, beta, jnp.asarray(tokens), S, eps)
             return -jnp.sum(jnp.asarray(prob) * jnp.sum(jnp.asarray(target) * jnp.log(yhat), -1))
 
-        g = jax.grad(loss)(jnp.zeros((T, T), jnp.float64))
+        g = jax.jit(jax.grad(loss))(jnp.zeros((T, T), jnp.float64))  # compiled whole, not op by op
         return -np.tril(np.asarray(g)) / beta
 
 
