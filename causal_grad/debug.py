@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jax.experimental import checkify
 
 __all__ = ["guard", "checked", "check_finite"]
 
@@ -72,7 +73,6 @@ def checked(fn: Callable, *, nans: bool = True, div: bool = True, index: bool = 
     checks) and raises ``FloatingPointError`` when a primitive produced a NaN or divided by zero, ``IndexError``
     on an out-of-bounds index; otherwise returns ``fn``'s result. ``fn`` must be traceable (JAX arrays in and out:
     a kernel or a loss, not a function that validates its inputs with NumPy)."""
-    from jax.experimental import checkify
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
