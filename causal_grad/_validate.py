@@ -6,8 +6,12 @@ message names the argument and the rule, *before* any JAX computation starts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -343,8 +347,6 @@ def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: boo
 def arrays(**specs):
     """Decorator: run :func:`check_array` on the named arguments (``name=dict(kind=…, ndim=…)``) before the
     function. Structural only, so it costs nothing at run time inside ``jit`` (it runs once, at trace time)."""
-    import functools
-    import inspect
 
     def deco(fn):
         sig = inspect.signature(fn)
@@ -445,7 +447,6 @@ def check_dtype_enabled(name: str, dtype):
 def memory_limit_bytes() -> int:
     """This machine's physical memory in bytes (``os.sysconf`` pages × page size): no array can be larger.
     ``CAUSAL_GRAD_MEMORY_BYTES`` overrides it (tests; a job's share of a node)."""
-    import os
 
     env = os.environ.get("CAUSAL_GRAD_MEMORY_BYTES")
     if env:
@@ -491,8 +492,6 @@ def check_output_path(name: str, path, *, kind: str = "dir"):
     ``kind="dir"``: a folder to create or reuse — it must not be an existing non-folder; ``kind="file"``: a
     file to create or overwrite — it must not be an existing folder. Either way the nearest existing ancestor
     must be a writable folder (so the folders in between can be created)."""
-    import os
-    from pathlib import Path
 
     check_choice("kind", kind, ("dir", "file"))
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
