@@ -3,6 +3,9 @@ by side (claim C9)."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from .._validate import check_int, check_output_path, check_positive_float, check_probability, check_scale
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -29,7 +32,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_output_path, check_positive_float, check_probability, check_scale
 
     # every flag first (everything closed_form_vs_training checks, and the figure folder), before JAX is
     # imported and before the graph and the matrices are drawn
@@ -46,7 +48,6 @@ def run(args) -> int:
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from .._x64 import x64
     from ..comparison import closed_form_vs_training, comparison_figures

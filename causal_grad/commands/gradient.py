@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .._validate import check_int, check_probability, check_scale
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -39,7 +40,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_probability, check_scale
 
     # every flag first, before JAX is imported (π is drawn and the gradient computed in float64)
     num_pi = check_int("--num-pi", args.num_pi, minimum=1)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .._validate import check_int, check_probability
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -56,7 +57,6 @@ def format_matrix(M: np.ndarray, parents, se: np.ndarray | None = None) -> str:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_probability
 
     # every flag first, before JAX is imported (π is drawn in float64: --alpha is checked against its floor)
     draws = check_int("--draws", args.draws, minimum=1)

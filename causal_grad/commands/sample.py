@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int, check_output_path, check_sample_memory
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -34,7 +35,6 @@ def npz_path(out: str) -> Path:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_output_path, check_sample_memory
 
     # every flag first, before JAX is imported and before anything is drawn
     check_int("--batch", args.batch, minimum=1)

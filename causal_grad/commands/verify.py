@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from .._validate import check_output_path, check_seed
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -43,7 +45,6 @@ def parse_claims(text: str | None) -> list[str] | None:
 
 
 def run(args) -> int:
-    from .._validate import check_output_path, check_seed
 
     # every flag first, before JAX is imported
     claims = parse_claims(args.claims)
