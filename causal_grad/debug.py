@@ -51,7 +51,7 @@ def guard(*, nans: bool = True, infs: bool = False):
     if not isinstance(nans, bool) or not isinstance(infs, bool):
         raise TypeError(f"nans and infs must be booleans, got {nans!r} and {infs!r}")
     try:
-        from jax._src.api_util import InternalFloatingPointError
+        from jax._src.api_util import InternalFloatingPointError  # compat: other JAX versions
     except ImportError:  # pragma: no cover - other JAX versions
         InternalFloatingPointError = ()
     with contextlib.ExitStack() as stack:

@@ -46,13 +46,13 @@ def run(args) -> int:
     check_output_path("--out", args.out, kind="dir")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
-    from .._x64 import x64
-    from ..comparison import closed_form_vs_training, comparison_figures
-    from ..gradients.enumerate import check_enumerable
-    from ..task import InContextTask
+    from .._x64 import x64  # lazy: CLI parsing stays JAX-free
+    from ..comparison import closed_form_vs_training, comparison_figures  # lazy: CLI parsing stays JAX-free
+    from ..gradients.enumerate import check_enumerable  # lazy: CLI parsing stays JAX-free
+    from ..task import InContextTask  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args, alpha_dtype="float64")
     task = InContextTask(graph, args.vocab, args.alpha)

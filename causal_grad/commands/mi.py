@@ -65,12 +65,12 @@ def run(args) -> int:
     check_graph_args(args, alpha_dtype="float64")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
-    from .._x64 import x64
-    from ..mi import dpi_report, mi_approximation
-    from ..task import InContextTask
+    from .._x64 import x64  # lazy: CLI parsing stays JAX-free
+    from ..mi import dpi_report, mi_approximation  # lazy: CLI parsing stays JAX-free
+    from ..task import InContextTask  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args, alpha_dtype="float64")
     if not graph.is_forest:

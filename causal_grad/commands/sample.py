@@ -44,9 +44,9 @@ def run(args) -> int:
     check_sample_memory("--batch/--vocab/--n", args.batch, args.n + 1, args.vocab, "float32", with_pi=not two)
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
+    import jax  # lazy: CLI parsing stays JAX-free
 
-    from ..task import InContextTask, make_task
+    from ..task import InContextTask, make_task  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args)
     task = make_task(graph, args.vocab, args.alpha)

@@ -185,7 +185,7 @@ def _presets_in_help(p: argparse.ArgumentParser) -> None:
     plain = p.format_help
 
     def format_help() -> str:
-        from ..training.presets import preset_table
+        from ..training.presets import preset_table  # lazy: CLI parsing stays JAX-free
 
         return plain() + "\n" + preset_table() + "\n"
 
@@ -262,8 +262,8 @@ def check_flags(args: argparse.Namespace) -> None:
 def config_from_args(args: argparse.Namespace):
     """The :class:`~causal_grad.training.TrainConfig` of parsed ``train`` arguments: the preset, its graph
     replaced by ``--graph``/``--n``/``--T`` when given, then every flag that was set."""
-    from ..models.registry import model_names
-    from ..training.presets import PRESETS, preset, preset_for
+    from ..models.registry import model_names  # lazy: CLI parsing stays JAX-free
+    from ..training.presets import PRESETS, preset, preset_for  # lazy: CLI parsing stays JAX-free
 
     if args.preset is not None and args.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
@@ -305,7 +305,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
-    from ..training.run import train
+    from ..training.run import train  # lazy: CLI parsing stays JAX-free
 
     cfg = config_from_args(args)
     res = train(

@@ -52,7 +52,7 @@ def run(args) -> int:
     out = check_output_path("--out", args.out, kind="dir")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    from ..verify import run_verify
+    from ..verify import run_verify  # lazy: CLI parsing stays JAX-free
 
     results = run_verify(claims, quick=args.quick, out=out, seed=args.seed)
     print()

@@ -102,7 +102,7 @@ def paper_size(num_pis: int, key: jax.Array, families: Sequence[str] = FAMILIES)
 def plot(sweeps: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: pyplot after the Agg backend is chosen
 
     Ss = sorted({s["S"] for s in sweeps}, reverse=True)
     fig, axes = plt.subplots(1, len(Ss), figsize=(6.2 * len(Ss), 4.6), squeeze=False)
