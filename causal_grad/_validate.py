@@ -6,8 +6,12 @@ message names the argument and the rule, *before* any JAX computation starts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,8 +102,8 @@ def check_probability(name: str, value, *, open_low: bool = False, open_high: bo
 def check_key(name: str, key: Any) -> jax.Array:
     """A JAX PRNG key: a typed key array or a legacy uint32 array of shape (2,), returned as given (a legacy
     NumPy key is typed ``jax.Array`` here: ``jax.random`` accepts it wherever a key is expected)."""
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         raise TypeError(f"{name} must be a jax.random key (e.g. jax.random.key(0)), got the integer {key}")
@@ -170,7 +174,7 @@ def check_transition_matrices(
 def row_sum_atol(dtype, S: int) -> float:
     """The default tolerance for rows of ``S`` entries summing to 1: ``max(1e-6, 8·S·eps)`` of ``dtype`` (the
     round-off of a normalised row; integer dtypes: 1e-6)."""
-    import jax.numpy as jnp  # its finfo knows bfloat16 too
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free; its finfo knows bfloat16 too
 
     eps = float(jnp.finfo(dtype).eps) if jnp.issubdtype(dtype, jnp.floating) else 0.0
     return max(1e-6, 8 * S * eps)
@@ -237,7 +241,7 @@ def check_callable(name: str, value):
 
 def is_concrete(x) -> bool:
     """Whether ``x`` holds values (not a JAX tracer): value checks run only then, structural checks always."""
-    import jax.core  # kept local: the CLI validates its flags before JAX is imported
+    import jax.core  # lazy: CLI parsing stays JAX-free
 
     return not isinstance(x, jax.core.Tracer)
 
@@ -343,8 +347,6 @@ def check_stochastic(name: str, pi, vocab_size: int | None = None, *, stack: boo
 def arrays(**specs):
     """Decorator: run :func:`check_array` on the named arguments (``name=dict(kind=…, ndim=…)``) before the
     function. Structural only, so it costs nothing at run time inside ``jit`` (it runs once, at trace time)."""
-    import functools
-    import inspect
 
     def deco(fn):
         sig = inspect.signature(fn)
@@ -367,7 +369,7 @@ def _finfo(dtype):
     try:
         return np.finfo(np.dtype(dtype))  # float32/float64: no JAX import (the CLI checks flags before it)
     except TypeError:
-        import jax.numpy as jnp  # its finfo knows bfloat16 too
+        import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free; its finfo knows bfloat16 too
 
         return jnp.finfo(jnp.dtype(dtype))
 
@@ -428,8 +430,8 @@ def check_scale(name: str, value, dtype, *, allow_zero: bool = False) -> float:
 def check_dtype_enabled(name: str, dtype):
     """``dtype`` (already known to be float32 or float64) must be usable now: float64 needs x64 mode (JAX
     silently computes in float32 otherwise). Returns ``jnp.dtype(dtype)``."""
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
     d = jnp.dtype(dtype)
     # jax's Config gets its flag attributes at run time, which the type checker cannot see
@@ -445,7 +447,6 @@ def check_dtype_enabled(name: str, dtype):
 def memory_limit_bytes() -> int:
     """This machine's physical memory in bytes (``os.sysconf`` pages × page size): no array can be larger.
     ``CAUSAL_GRAD_MEMORY_BYTES`` overrides it (tests; a job's share of a node)."""
-    import os
 
     env = os.environ.get("CAUSAL_GRAD_MEMORY_BYTES")
     if env:
@@ -491,8 +492,6 @@ def check_output_path(name: str, path, *, kind: str = "dir"):
     ``kind="dir"``: a folder to create or reuse — it must not be an existing non-folder; ``kind="file"``: a
     file to create or overwrite — it must not be an existing folder. Either way the nearest existing ancestor
     must be a writable folder (so the folders in between can be created)."""
-    import os
-    from pathlib import Path
 
     check_choice("kind", kind, ("dir", "file"))
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):

@@ -21,8 +21,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import betaln, roots_jacobi
 
 from ._validate import arrays, check_array, check_callable, check_int, check_key, check_positive_float, check_tokens
+from .graphs import Graph
+from .priors import Dirichlet
 
 __all__ = [
     "in_context_estimator",
@@ -63,7 +66,6 @@ def entropy(p) -> jax.Array:
 
 def in_context_estimator(tokens, parents: Sequence[int], S: int, alpha: float) -> jax.Array:
     """The in-context Dirichlet estimator for a forest; ``tokens`` is ``(B, T)`` with the query last."""
-    from .graphs import Graph
 
     par = np.asarray(Graph(parents).parents)
     S = check_int("S", S, minimum=2)
@@ -86,7 +88,6 @@ def in_context_estimator(tokens, parents: Sequence[int], S: int, alpha: float) -
 def tuple_estimator(tokens, parent_sets, S: int, alpha: float, which: int | None = None) -> jax.Array:
     """Multi-parent estimator; the last entry of ``parent_sets`` is the target. ``which=None`` matches the
     whole parent tuple among positions of the same arity; ``which=m`` matches only parent ``m``."""
-    from .graphs import Graph
 
     parent_sets = Graph([tuple(p) for p in parent_sets]).parent_sets
     tgt = parent_sets[-1]
@@ -236,7 +237,6 @@ _MAX_CONTEXTS = 2**16
 
 def _jacobi(n: int, lo: float, hi: float, p: float, q: float):
     """Nodes and weights of ``∫_lo^hi f(x) (x − lo)^p (hi − x)^q dx ≈ Σ w f(x)`` (Gauss–Jacobi, ``n`` nodes)."""
-    from scipy.special import roots_jacobi
 
     t, w = roots_jacobi(n, q, p)  # weight (1 − t)^q (1 + t)^p on [-1, 1]
     half = (hi - lo) / 2
@@ -253,7 +253,6 @@ def _beta_quadrature(alpha: float, n: int):
     the two halves ``a ≤ b``, ``a ≥ b`` of ``[0, ½]²`` in "polar" coordinates ``(b, ρ = a/b)`` (and mirror), where
     ``μ_π = (1, ρ)/(1 + ρ)`` is smooth and the density is ``b^{2α−1} ρ^{α−1}`` times a smooth factor.
     """
-    from scipy.special import betaln
 
     am1 = alpha - 1.0
     lognorm = 2 * betaln(alpha, alpha)
@@ -285,7 +284,6 @@ def _beta_quadrature(alpha: float, n: int):
 
 
 def _check_exact_task(task, roots: str, nodes: int):
-    from .priors import Dirichlet
 
     if not hasattr(task, "parents") or not hasattr(task, "prior"):
         raise TypeError(f"task must be an InContextTask, got {type(task).__name__}")

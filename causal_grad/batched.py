@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
 from ._validate import check_callable, check_int, check_output_path
 from .graphs import Graph
@@ -364,8 +365,6 @@ def train_batched(
     evaluate_all(0, params)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=steps, desc=f"{R} runs, {c0.model.name}/{c0.optim.schedule}", unit="step", dynamic_ncols=True)
     keys = jnp.stack(seed_keys)
     step = 0

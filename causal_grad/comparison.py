@@ -26,20 +26,33 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from scipy import stats
 
+from . import plots
 from ._validate import (
     check_int,
     check_output_path,
     check_positive_float,
+    check_probability,
     check_real_array,
     check_scale,
     check_seed,
     check_transition_matrices,
 )
+from .gradients import linearized_gradient_at_init
 from .gradients.compare import row_centre
-from .models.reduced import DEFAULT_EPS
+from .gradients.enumerate import check_enumerable, check_task
+from .graphs import Graph
+from .mi import dpi_report, mi_approximation
+from .models.reduced import DEFAULT_EPS, reduced_loss
+from .population import population_gd
+from .priors import UniformOver
+from .task import InContextTask
+from .training.loop import ChunkRunner, task_sampler
 
 __all__ = [
     "A1Agreement",
@@ -72,7 +85,6 @@ def _softmax_rows(A1: np.ndarray) -> np.ndarray:
 
 def _parents(parents) -> tuple[int, ...]:
     """A forest's parent tuple (``-1`` = root) from a parent list or a Graph, validated."""
-    from .graphs import Graph
 
     return parents.parents if isinstance(parents, Graph) else Graph(parents).parents
 
@@ -122,7 +134,6 @@ def recovery_steps(steps, A1s, parents, threshold: float = 0.5) -> np.ndarray:
     """For each position with a parent (``i ≥ 2``): the first recorded step from which the attention on the
     parent, ``softmax_{j≤i}(A1[i])[p(i)]``, stays ``≥ threshold`` at every later record (``inf`` if it never
     does). NaN for roots and for ``i < 2`` (no competitor)."""
-    from ._validate import check_probability
 
     parents = _parents(parents)
     steps = check_real_array("steps", steps)
@@ -159,9 +170,6 @@ def predicted_row_margins(task, pis, eps: float = DEFAULT_EPS) -> dict:
       a factor ``1/(i+1)``, C1): the predicted speed at which row ``i`` separates its parent;
     * ``gradient``: the same margin of the exact finite-``T`` gradient at initialisation (``−∂L/∂A1 / β0``).
     """
-    from .gradients import linearized_gradient_at_init
-    from .gradients.enumerate import check_enumerable
-    from .mi import dpi_report, mi_approximation
 
     pis, eps = check_enumerable(task, pis, eps, what="predicted_row_margins")
     parents = task.parents
@@ -186,16 +194,6 @@ def stochastic_stage1(
     """Stage 1 of the layer-wise schedule by plain SGD on sampled batches (float32), ``π`` uniform over
     ``pis``, one run per seed (one compilation for all); returns ``A1`` at each step in ``record`` (sorted,
     starting at 0), shape ``(len(seeds), len(record), T, T)``."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    from ._validate import check_probability
-    from .gradients.enumerate import check_task
-    from .models.reduced import reduced_loss
-    from .priors import UniformOver
-    from .task import InContextTask
-    from .training.loop import ChunkRunner, task_sampler
 
     check_task(task)
     pis = check_transition_matrices("pis", pis, task.vocab_size)
@@ -359,8 +357,6 @@ def closed_form_vs_training(
 ) -> ClosedFormVsTraining:
     """Run the exact population trajectory and stochastic training side by side with ``M`` (stage 1 of the
     layer-wise schedule, ``steps`` steps at learning rate ``lr``); see the module docstring."""
-    from .gradients.enumerate import check_enumerable
-    from .population import population_gd
 
     pis, eps = check_enumerable(task, pis, eps, what="closed_form_vs_training")
     seeds = _check_seeds(seeds)
@@ -403,7 +399,6 @@ def comparison_figures(res: ClosedFormVsTraining, out_dir, prefix: str = "c9") -
     format of an active :func:`causal_grad.plots.output_options`)."""
     if not isinstance(res, ClosedFormVsTraining):
         raise TypeError(f"res must be a ClosedFormVsTraining (from closed_form_vs_training), got {type(res).__name__}")
-    from . import plots
 
     out_dir = check_output_path("out_dir", out_dir, kind="dir")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jax.experimental import checkify
 
 __all__ = ["guard", "checked", "check_finite"]
 
@@ -50,7 +51,7 @@ def guard(*, nans: bool = True, infs: bool = False):
     if not isinstance(nans, bool) or not isinstance(infs, bool):
         raise TypeError(f"nans and infs must be booleans, got {nans!r} and {infs!r}")
     try:
-        from jax._src.api_util import InternalFloatingPointError
+        from jax._src.api_util import InternalFloatingPointError  # compat: other JAX versions
     except ImportError:  # pragma: no cover - other JAX versions
         InternalFloatingPointError = ()
     with contextlib.ExitStack() as stack:
@@ -72,7 +73,6 @@ def checked(fn: Callable, *, nans: bool = True, div: bool = True, index: bool = 
     checks) and raises ``FloatingPointError`` when a primitive produced a NaN or divided by zero, ``IndexError``
     on an out-of-bounds index; otherwise returns ``fn``'s result. ``fn`` must be traceable (JAX arrays in and out:
     a kernel or a loss, not a function that validates its inputs with NumPy)."""
-    from jax.experimental import checkify
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")

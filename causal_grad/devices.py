@@ -72,7 +72,7 @@ def _accelerator_default(jax=None) -> str | None:
     if names:
         return None if names[0] == "cpu" else f"JAX_PLATFORMS names {names[0]!r} first"
     try:
-        import jax_plugins  # pyright: ignore[reportMissingImports]  # namespace package of the CUDA/ROCm plugins, absent on a CPU-only install
+        import jax_plugins  # pyright: ignore[reportMissingImports]  # optional: jax_plugins (CUDA/ROCm plugins; absent on a CPU-only install)
 
         plugins = sorted(m.name for m in pkgutil.iter_modules(jax_plugins.__path__))
     except ImportError:

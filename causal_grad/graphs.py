@@ -303,7 +303,7 @@ def random_tree(key: jax.Array, n: int) -> Graph:
     """A random forest with ``p(i)`` uniform on ``{-1, 0, …, i-1}`` (position 0 is a root)."""
     key = check_key("key", key)
     n = check_positions("n", n)
-    import jax
+    import jax  # lazy: CLI parsing stays JAX-free
 
     u = np.asarray(jax.random.uniform(key, (n,), dtype="float32"), dtype=np.float64)
     parents = [int(np.floor(u[i] * (i + 1))) - 1 for i in range(n)]
@@ -317,7 +317,7 @@ def random_forest(key: jax.Array, n: int, p_root: float) -> Graph:
     key = check_key("key", key)
     n = check_positions("n", n)
     p_root = check_probability("p_root", p_root)
-    import jax
+    import jax  # lazy: CLI parsing stays JAX-free
 
     k1, k2 = jax.random.split(key)
     root = np.asarray(jax.random.uniform(k1, (n,))) < p_root
@@ -342,7 +342,7 @@ GRAPH_FAMILIES = ("chain", "icl-pairs", "random-tree", "random-forest", "two-par
 
 def named_graph(name: str, n: int, *, seed: int = 0, p_root: float = 0.5) -> Graph:
     """Build a graph by family name (the CLI's ``--graph``): one of :data:`GRAPH_FAMILIES`."""
-    import jax
+    import jax  # lazy: CLI parsing stays JAX-free
 
     if not isinstance(name, str):
         raise TypeError(

@@ -215,7 +215,7 @@ class TensorBoardWriter:
         if not isinstance(logdir, (str, os.PathLike)):
             raise TypeError(f"logdir must be a folder path, got {type(logdir).__name__}")
         try:
-            from tensorboardX import SummaryWriter  # optional dependency
+            from tensorboardX import SummaryWriter  # optional: tensorboardX
         except ImportError:
             raise ImportError("TensorBoardWriter needs tensorboardX: pip install 'causal_grad[tensorboard]'") from None
         self.logdir = Path(logdir)
@@ -269,7 +269,7 @@ class WandbWriter:
         if config is not None and not isinstance(config, Mapping):
             raise TypeError(f"config must be a mapping, got {type(config).__name__}")
         try:
-            import wandb  # optional dependency
+            import wandb  # optional: wandb
         except ImportError:
             raise ImportError("WandbWriter needs wandb: pip install 'causal_grad[wandb]'") from None
         if dir is not None:

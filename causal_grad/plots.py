@@ -123,7 +123,7 @@ def _plt():
     ``MPLBACKEND``, or pyplot already imported)."""
     if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: pyplot after the Agg backend is chosen
 
     return plt
 

@@ -7,7 +7,11 @@ Two rules (the developers' guide):
     with public names are fine, and so are dunder names;
 (b) the module-level imports of causal_grad form no cycle (function-local imports, run at call time, and imports
     under ``if TYPE_CHECKING:`` are not edges; an import of ``a.b.c`` is an edge to ``a.b.c``, and importing a
-    module's own ancestor packages is not an edge: they are initialised first anyway).
+    module's own ancestor packages is not an edge: they are initialised first anyway);
+(c) imports are at module level; an import inside a function names its reason in a comment on the statement,
+    ``# <reason>: <why>`` with ``<reason>`` one of ``LOCAL_IMPORT_REASONS``: ``lazy`` (CLI parsing stays
+    JAX-free, pyplot after the Agg backend is chosen), ``optional`` (an optional dependency: torch, wandb, ...),
+    ``cycle`` (breaks a true import cycle: name the module) or ``compat`` (a fallback for other JAX versions).
 
 ``KNOWN_PRIVATE`` lists the violations of (a) that remain in modules outside this branch's edit (the final pass
 removes them); the test fails both on a new violation and on a listed one that has gone, so the list only shrinks.
@@ -16,6 +20,9 @@ removes them); the test fails both on a new violation and on a listed one that h
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -210,6 +217,64 @@ def test_private_name_detector(tmp_path, source, expected):
 def test_cycle_detector():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+#: the reasons a function-local import may give (rule (c)), as ``# <reason>: <why>`` on the import statement
+LOCAL_IMPORT_REASONS = ("lazy", "optional", "cycle", "compat")
+_REASON = re.compile(r"#\s*(?:" + "|".join(LOCAL_IMPORT_REASONS) + r"):\s*\S")
+
+
+def _unexplained_local_imports(path: Path) -> list[int]:
+    """Line numbers of the imports inside a function of ``path`` with no reason comment on any of their lines."""
+    source = path.read_text()
+    comments: dict[int, list[str]] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments.setdefault(tok.start[0], []).append(tok.string)
+    out = []
+
+    def walk(node, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if inside and isinstance(child, (ast.Import, ast.ImportFrom)):
+                lines = range(child.lineno, (child.end_lineno or child.lineno) + 1)
+                if not any(_REASON.search(c) for line in lines for c in comments.get(line, [])):
+                    out.append(child.lineno)
+            walk(child, inside)
+
+    walk(ast.parse(source), False)
+    return sorted(out)
+
+
+def test_function_local_imports_give_their_reason():
+    offenders = [
+        f"{path.relative_to(ROOT.parent)}:{line}"
+        for path in MODULES.values()
+        for line in _unexplained_local_imports(path)
+    ]
+    assert not offenders, (
+        "function-local imports without a reason comment (move them to the top of the module, or end the line with "
+        f"`# <reason>: <why>`, <reason> one of {LOCAL_IMPORT_REASONS}):\n" + "\n".join(offenders)
+    )
+
+
+def test_local_import_detector(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(
+        "import os\n"
+        "def f():\n"
+        "    import jax\n"
+        "    import wandb  # optional: wandb\n"
+        "    from a import (  # lazy: CLI parsing stays JAX-free\n"
+        "        b,\n"
+        "    )\n"
+        "    import c  # kept local\n"
+        "    class K:\n"
+        "        def g(self):\n"
+        "            import d  # pyright: ignore[x]  # compat: JAX < 0.6\n"
+        "            import e\n"
+    )
+    assert _unexplained_local_imports(path) == [3, 8, 12]
 
 
 def test_package_all_matches_the_lazy_exports():

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from .._validate import check_int, check_key, check_positive_float
+from ..graphs import Graph
 from . import timeit
 
 __all__ = [
@@ -98,7 +99,6 @@ def _one_sequence(key, parents: jax.Array, S: int, alpha: float):
 
 
 def _check_parents(parents) -> tuple[int, ...]:
-    from ..graphs import Graph
 
     g = Graph(parents)
     if not g.is_forest:

@@ -24,12 +24,29 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
+from ..graphs import random_tree
+from ..kernels import accepted_options
+from ..models import build_model, disentangled
+from ..models.disentangled import disentangled_reference_logits
+from ..task import InContextTask
+from ..training import default_config, train
+from ..training.loop import ChunkRunner, default_options, make_train_step, partition, task_sampler
+from ..training.schedules import make_optimizer
+from ..training.sharding import data_mesh
 from . import timeit
+from .reference import measure
 
 if TYPE_CHECKING:
     from ..training import EvalRecord
@@ -55,8 +72,6 @@ def _matmul_rate(repeat: int) -> float:
 
 
 def recovery_rows(quick: bool) -> list[dict]:
-    from ..graphs import random_tree
-    from ..training import default_config, train
 
     def stop(m: EvalRecord) -> bool:
         return bool(m.all_recovered) and m.mean_parent_attention is not None and m.mean_parent_attention >= 0.9
@@ -101,17 +116,6 @@ def recovery_rows(quick: bool) -> list[dict]:
 def _throughput(quick: bool, n_devices: int | None = None) -> dict:
     """Seconds per batch of 1024 at the figure-2 configuration on a data-parallel mesh of ``n_devices``
     (default: all): sampler alone, step alone (pre-sampled batches), end to end; plus FLOP counts."""
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    from ..graphs import random_tree
-    from ..kernels import accepted_options
-    from ..models import build_model, disentangled
-    from ..models.disentangled import disentangled_reference_logits
-    from ..task import InContextTask
-    from ..training.loop import ChunkRunner, default_options, make_train_step, partition, task_sampler
-    from ..training.schedules import make_optimizer
-    from ..training.sharding import data_mesh
 
     S, T, B = 10, 20, 1024
     repeat = 5 if quick else 15
@@ -190,10 +194,6 @@ def _throughput(quick: bool, n_devices: int | None = None) -> dict:
 def _throughput_subprocess(quick: bool, n: int) -> dict | None:
     """:func:`_throughput` on ``n`` host devices (one per core), in a fresh process (XLA_FLAGS must be set
     before JAX starts)."""
-    import json
-    import os
-    import subprocess
-    import sys
 
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
     code = (
@@ -209,10 +209,6 @@ def _throughput_subprocess(quick: bool, n: int) -> dict | None:
 def train_rows(quick: bool, paper_rate: float) -> list[dict]:
     """``causal_grad.train`` at the figure-2 configuration, whole calls: a first call and a second one that differs
     only in ``steps`` and seed (start-up to the first chunk, steps per second, end to end against the paper's code)."""
-    import time
-
-    from ..graphs import random_tree
-    from ..training import default_config, train
 
     g = random_tree(jax.random.key(0), 19)
     steps = (40, 60) if quick else (200, 400)
@@ -271,9 +267,6 @@ def train_rows(quick: bool, paper_rate: float) -> list[dict]:
 
 
 def throughput_rows(quick: bool) -> list[dict]:
-    import os
-
-    from .reference import measure
 
     B = 1024
     repeat = 3 if quick else 7

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from .._validate import check_concentration, check_int, check_positions, check_probability, check_seed
 from ..graphs import GRAPH_FAMILIES, Graph, named_graph
 
 __all__ = ["add_graph_args", "check_graph_args", "explicit_parents", "graph_from_args"]
@@ -61,7 +62,6 @@ def check_graph_args(args: argparse.Namespace, *, alpha_dtype: str = "float32") 
     subcommand turns it into ``jax.random.key(seed)``), ``--vocab``, ``--n`` (it must agree with an explicit parent
     list when both are given), ``--alpha`` (finite draws in ``alpha_dtype``, the dtype the subcommand samples π
     in), ``--p-root``. Sets ``args.n`` to the number of positions."""
-    from .._validate import check_concentration, check_int, check_positions, check_probability, check_seed
 
     check_seed("--seed", args.seed)
     check_int("--vocab", args.vocab, minimum=2, maximum=2**31 - 1)  # tokens are int32

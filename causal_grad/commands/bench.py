@@ -46,8 +46,8 @@ def _cpu_model() -> str:
 
 def machine_description() -> dict[str, str]:
     """Where the figures were measured: date (UTC), machine, Python, JAX and jaxlib versions, devices, load."""
-    import jax
-    import jaxlib  # installed with jax: its version is part of the report
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jaxlib  # lazy: CLI parsing stays JAX-free; installed with jax: its version is part of the report
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     jaxlib_version = getattr(jaxlib, "__version__", "unknown")

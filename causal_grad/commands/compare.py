@@ -3,6 +3,9 @@ by side (claim C9)."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from .._validate import check_int, check_output_path, check_positive_float, check_probability, check_scale
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -29,7 +32,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_output_path, check_positive_float, check_probability, check_scale
 
     # every flag first (everything closed_form_vs_training checks, and the figure folder), before JAX is
     # imported and before the graph and the matrices are drawn
@@ -44,14 +46,13 @@ def run(args) -> int:
     check_output_path("--out", args.out, kind="dir")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
-    from .._x64 import x64
-    from ..comparison import closed_form_vs_training, comparison_figures
-    from ..gradients.enumerate import check_enumerable
-    from ..task import InContextTask
+    from .._x64 import x64  # lazy: CLI parsing stays JAX-free
+    from ..comparison import closed_form_vs_training, comparison_figures  # lazy: CLI parsing stays JAX-free
+    from ..gradients.enumerate import check_enumerable  # lazy: CLI parsing stays JAX-free
+    from ..task import InContextTask  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args, alpha_dtype="float64")
     task = InContextTask(graph, args.vocab, args.alpha)

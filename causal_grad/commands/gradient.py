@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .._validate import check_int, check_probability, check_scale
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -39,7 +40,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_probability, check_scale
 
     # every flag first, before JAX is imported (π is drawn and the gradient computed in float64)
     num_pi = check_int("--num-pi", args.num_pi, minimum=1)
@@ -49,16 +49,20 @@ def run(args) -> int:
     check_graph_args(args, alpha_dtype="float64")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
-    from .._x64 import x64
-    from ..gradients import compare_gradient_to_mi, exact_population_gradient, gradient_mi_agreement
-    from ..gradients.compare import query_row_limit
-    from ..gradients.enumerate import check_enumerable
-    from ..mi import mi_approximation
-    from ..task import InContextTask
-    from .mi import format_matrix
+    from .._x64 import x64  # lazy: CLI parsing stays JAX-free
+    from ..gradients import (  # lazy: CLI parsing stays JAX-free
+        compare_gradient_to_mi,
+        exact_population_gradient,
+        gradient_mi_agreement,
+    )
+    from ..gradients.compare import query_row_limit  # lazy: CLI parsing stays JAX-free
+    from ..gradients.enumerate import check_enumerable  # lazy: CLI parsing stays JAX-free
+    from ..mi import mi_approximation  # lazy: CLI parsing stays JAX-free
+    from ..task import InContextTask  # lazy: CLI parsing stays JAX-free
+    from .mi import format_matrix  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args, alpha_dtype="float64")
     if not graph.is_forest:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .._validate import check_int, check_probability
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -56,7 +57,6 @@ def format_matrix(M: np.ndarray, parents, se: np.ndarray | None = None) -> str:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_probability
 
     # every flag first, before JAX is imported (π is drawn in float64: --alpha is checked against its floor)
     draws = check_int("--draws", args.draws, minimum=1)
@@ -65,12 +65,12 @@ def run(args) -> int:
     check_graph_args(args, alpha_dtype="float64")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
-    import jax.numpy as jnp
+    import jax  # lazy: CLI parsing stays JAX-free
+    import jax.numpy as jnp  # lazy: CLI parsing stays JAX-free
 
-    from .._x64 import x64
-    from ..mi import dpi_report, mi_approximation
-    from ..task import InContextTask
+    from .._x64 import x64  # lazy: CLI parsing stays JAX-free
+    from ..mi import dpi_report, mi_approximation  # lazy: CLI parsing stays JAX-free
+    from ..task import InContextTask  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args, alpha_dtype="float64")
     if not graph.is_forest:

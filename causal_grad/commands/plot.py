@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     # the training modules import JAX: inside run(), the accepted exception that keeps flag errors fast
-    from ..training.strategies import strategy_curves_of
+    from ..training.strategies import strategy_curves_of  # lazy: CLI parsing stays JAX-free
 
     written = plots.plot_run(
         Path(args.run), out=args.out, format=args.format, dpi=args.dpi, animate=not args.no_animation, echo=print

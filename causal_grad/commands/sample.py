@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int, check_output_path, check_sample_memory
 from ._common import add_graph_args, check_graph_args, graph_from_args
 
 
@@ -34,7 +35,6 @@ def npz_path(out: str) -> Path:
 
 
 def run(args) -> int:
-    from .._validate import check_int, check_output_path, check_sample_memory
 
     # every flag first, before JAX is imported and before anything is drawn
     check_int("--batch", args.batch, minimum=1)
@@ -44,9 +44,9 @@ def run(args) -> int:
     check_sample_memory("--batch/--vocab/--n", args.batch, args.n + 1, args.vocab, "float32", with_pi=not two)
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    import jax
+    import jax  # lazy: CLI parsing stays JAX-free
 
-    from ..task import InContextTask, make_task
+    from ..task import InContextTask, make_task  # lazy: CLI parsing stays JAX-free
 
     graph = graph_from_args(args)
     task = make_task(graph, args.vocab, args.alpha)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from .._validate import check_concentration, check_int, check_output_path, check_positive_float, check_scale
 from ..graphs import Graph
+from ..runlock import LOCK_NAME, lock_holder
 from ._common import add_graph_args, explicit_parents, graph_from_args
 
 # The training modules (JAX, the model registry, the presets) are imported inside the functions that need them:
@@ -182,7 +185,7 @@ def _presets_in_help(p: argparse.ArgumentParser) -> None:
     plain = p.format_help
 
     def format_help() -> str:
-        from ..training.presets import preset_table
+        from ..training.presets import preset_table  # lazy: CLI parsing stays JAX-free
 
         return plain() + "\n" + preset_table() + "\n"
 
@@ -191,8 +194,6 @@ def _presets_in_help(p: argparse.ArgumentParser) -> None:
 
 def check_flags(args: argparse.Namespace) -> None:
     """The flags' own rules (those the configs apply too), before JAX is imported: a bad flag answers at once."""
-    from .._validate import check_concentration, check_int, check_output_path, check_positive_float, check_scale
-    from ..runlock import LOCK_NAME, lock_holder
 
     if args.T is not None:
         check_int("--T", args.T, minimum=2)  # the forest families need T >= 3: config_from_args, knowing the family
@@ -261,8 +262,8 @@ def check_flags(args: argparse.Namespace) -> None:
 def config_from_args(args: argparse.Namespace):
     """The :class:`~causal_grad.training.TrainConfig` of parsed ``train`` arguments: the preset, its graph
     replaced by ``--graph``/``--n``/``--T`` when given, then every flag that was set."""
-    from ..models.registry import model_names
-    from ..training.presets import PRESETS, preset, preset_for
+    from ..models.registry import model_names  # lazy: CLI parsing stays JAX-free
+    from ..training.presets import PRESETS, preset, preset_for  # lazy: CLI parsing stays JAX-free
 
     if args.preset is not None and args.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
@@ -304,7 +305,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
-    from ..training.run import train
+    from ..training.run import train  # lazy: CLI parsing stays JAX-free
 
     cfg = config_from_args(args)
     res = train(
@@ -325,7 +326,6 @@ def summary(res) -> list[str]:
     the losses against their references, the first layer's graph recovery with SHD's threshold, the reduced
     model's ε/S smoothing penalty when it explains a loss far above the in-context estimator
     (docs/theory.md §7.5), and where the run is kept with the command that draws it."""
-    import json
 
     cfg, f, b, h = res.config, res.final, res.baselines, res.history
     assert f is not None  # a finished run has evaluated at least at step 0

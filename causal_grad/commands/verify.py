@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from .._validate import check_output_path, check_seed
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -43,7 +45,6 @@ def parse_claims(text: str | None) -> list[str] | None:
 
 
 def run(args) -> int:
-    from .._validate import check_output_path, check_seed
 
     # every flag first, before JAX is imported
     claims = parse_claims(args.claims)
@@ -51,7 +52,7 @@ def run(args) -> int:
     out = check_output_path("--out", args.out, kind="dir")
 
     # heavy imports inside run(): the accepted exception that keeps `causal-grad` startup fast
-    from ..verify import run_verify
+    from ..verify import run_verify  # lazy: CLI parsing stays JAX-free
 
     results = run_verify(claims, quick=args.quick, out=out, seed=args.seed)
     print()

@@ -43,9 +43,9 @@ __all__ = [
 def _torch_tl():
     """``(torch, transformer_lens)``, or ImportError naming the extra (an optional dependency)."""
     try:
-        import torch
-        import transformer_lens
-        from transformer_lens import HookedTransformer  # noqa: F401  (removed in TransformerLens 4)
+        import torch  # optional: torch
+        import transformer_lens  # optional: transformer_lens
+        from transformer_lens import HookedTransformer  # noqa: F401  (removed in TransformerLens 4)  # optional: transformer_lens
     except ImportError as exc:
         raise ImportError(
             f"causal_grad.interop.transformer_lens needs torch and transformer_lens>=2,<4 (whose "
@@ -270,7 +270,7 @@ def head_detector_scores(
         if fixed_np.shape != (tok.shape[1], tok.shape[1]):
             raise ValueError(f"pattern must have shape (T, T) = {(tok.shape[1],) * 2}, got {fixed_np.shape}")
     torch, _ = _torch_tl()
-    from transformer_lens import head_detector as hd  # optional dependency
+    from transformer_lens import head_detector as hd  # optional: transformer_lens
 
     named = {
         "previous_token_head": hd.get_previous_token_head_detection_pattern,

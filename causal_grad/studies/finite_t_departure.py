@@ -25,6 +25,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 
 from .._x64 import x64
@@ -99,10 +100,9 @@ def paper_size(num_pis: int, key: jax.Array, families: Sequence[str] = FAMILIES)
 
 
 def plot(sweeps: list[dict], path: Path) -> None:
-    import matplotlib  # local: the Agg backend must be chosen before pyplot is imported (as in causal_grad.plots)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: pyplot after the Agg backend is chosen
 
     Ss = sorted({s["S"] for s in sweeps}, reverse=True)
     fig, axes = plt.subplots(1, len(Ss), figsize=(6.2 * len(Ss), 4.6), squeeze=False)

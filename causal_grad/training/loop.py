@@ -25,6 +25,7 @@ from jax import lax
 
 from .._validate import check_array, check_callable, check_int, check_key
 from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: F401 (fast_cpu_jit re-exported)
+from ..task import InContextTask, MultiParentTask, check_dtype
 from .schedules import schedule_length
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
 
@@ -65,12 +66,10 @@ def step_key(seed_key, step):
 
 def task_sampler(task, dtype=jnp.float32) -> Callable:
     """``sample(key, batch) -> (tokens, targets)`` for an in-context or multi-parent task (jit-friendly)."""
-    from ..task import InContextTask, MultiParentTask
-    from ..task import check_dtype as _check_dtype
 
     if not isinstance(task, (InContextTask, MultiParentTask)):
         raise TypeError(f"task must be an InContextTask or MultiParentTask, got {type(task).__name__}")
-    dt = _check_dtype(dtype)
+    dt = check_dtype(dtype)
     s = task.sampler
 
     def sample(key, batch):

@@ -53,6 +53,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from .._validate import check_array, check_callable, check_int, check_output_path, check_tokens, concentration_floor
 from ..baselines import BaselineLosses, cross_entropy, entropy
@@ -660,8 +661,6 @@ def _run(
 
     bar = None
     if progress_enabled() if progress is None else progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(
             total=cfg.run.steps,
             initial=step,

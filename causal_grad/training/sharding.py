@@ -77,7 +77,7 @@ def _shard_map(f, mesh, in_specs, out_specs):
     """``shard_map`` without replication checks (``jax.shard_map`` in recent JAX, the experimental one before)."""
     if hasattr(jax, "shard_map"):
         return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-    from jax.experimental.shard_map import shard_map  # older JAX
+    from jax.experimental.shard_map import shard_map  # compat: JAX without jax.shard_map
 
     return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 

@@ -9,6 +9,10 @@ graphs of C9 and the trials of SC.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -16,13 +20,24 @@ from typing import TYPE_CHECKING, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
+# mi's functions are looked up on the module at call time, so that a test can rig one (tests/test_verify.py)
+from .. import mi, plots
 from .._x64 import x64
 from ..baselines import BaselineEstimates
+from ..comparison import closed_form_vs_training, comparison_figures
+from ..gradients import linearized_gradient_at_init, parent_argmax_study
+from ..gradients.dp import departure_from_mi, departure_sweep, exact_gradient_at_init_dp
 from ..gradients.multi_parent import check_c10 as multi_parent_c10
-from ..graphs import random_forest, random_tree
+from ..graphs import Graph, chain, icl_pairs, random_forest, random_tree, two_parent
+from ..models.disentangled import disentangled_apply, position_attention
+from ..ood import default_ood_priors, evaluate_ood
 from ..priors import Dirichlet, Floored, Sticky
 from ..progress import progress, progress_enabled
+from ..studies import sample_complexity
+from ..task import InContextTask
+from ..training import default_config, fast_cpu_jit, preset, train
 from .records import ClaimResult, VerifyContext
 
 if TYPE_CHECKING:
@@ -51,10 +66,6 @@ def _forests(key, count: int, n: int):
 # ---------------------------------------------------------------------------------------------- C1
 @_check("C1", "the rescaled exact gradient at init matches M up to row constants as T grows")
 def check_c1(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
-    from ..gradients import linearized_gradient_at_init
-    from ..gradients.dp import departure_from_mi, departure_sweep, exact_gradient_at_init_dp
-    from ..task import InContextTask
 
     key = jax.random.key(ctx.seed + 1)
     Ts = [5, 9, 17, 33, 65] if ctx.quick else [5, 9, 17, 33, 65, 129, 257]
@@ -143,9 +154,6 @@ def check_c1(ctx: VerifyContext) -> ClaimResult:
 # ---------------------------------------------------------------------------------------------- C2
 @_check("C2", "the largest entry of each gradient row (j < i) is the parent")
 def check_c2(ctx: VerifyContext) -> ClaimResult:
-    from ..gradients import parent_argmax_study
-    from ..mi import mi_approximation
-    from ..task import InContextTask
 
     key = jax.random.key(ctx.seed + 2)
     # (a) the theorem: for M (per π) the parent wins every row, over random forests and priors
@@ -156,7 +164,7 @@ def check_c2(ctx: VerifyContext) -> ClaimResult:
             with x64():
                 pis = np.asarray(prior.sample(kp, (16,), S, jnp.float64))
             for g in _forests(kg, 6, 10):
-                marg = mi_approximation(InContextTask(g, S, 1.0), pis).parent_margins()
+                marg = mi.mi_approximation(InContextTask(g, S, 1.0), pis).parent_margins()
                 fin = marg[np.isfinite(marg)]
                 if fin.size:
                     min_margin = min(min_margin, float(fin.min()))
@@ -218,8 +226,6 @@ def check_c2(ctx: VerifyContext) -> ClaimResult:
 # ---------------------------------------------------------------------------------------------- C3
 @_check("C3", "data processing: no position carries more information about s_i than its parent; σ1 margin bound")
 def check_c3(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
-    from ..mi import dpi_report
 
     key = jax.random.key(ctx.seed + 3)
     count, n, k = (8, 10, 32) if ctx.quick else (40, 14, 128)
@@ -234,7 +240,7 @@ def check_c3(ctx: VerifyContext) -> ClaimResult:
             with x64():
                 pis = np.asarray(prior.sample(kp, (k,), S, jnp.float64))
             for g in _forests(kg, count, n):
-                cases.append((S, name, g, dpi_report(g, pis)))
+                cases.append((S, name, g, mi.dpi_report(g, pis)))
     checks = sum(r.num_checks for *_, r in cases)
     mins = {
         m: min((r.minima[m]["value"] for *_, r in cases if r.minima[m] is not None), default=None)
@@ -285,8 +291,6 @@ def check_c3(ctx: VerifyContext) -> ClaimResult:
 # ---------------------------------------------------------------------------------------------- C4
 @_check("C4", "the self entry tr π against the parent entry 1 + I_χ²(Q): when it wins, when it loses")
 def check_c4(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
-    from ..mi import self_entry_over_prior
 
     num = 20_000 if ctx.quick else 200_000
     key = jax.random.key(ctx.seed + 4)
@@ -295,7 +299,7 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
     for S in (2, 3, 10):
         for a in (0.1, 1.0):
             key, sub = jax.random.split(key)
-            r = self_entry_over_prior(Dirichlet(a), S, sub, num)
+            r = mi.self_entry_over_prior(Dirichlet(a), S, sub, num)
             rows[f"dirichlet({a:g}) S={S}"] = {
                 "win_prob": r.win_prob,
                 "win_prob_se": r.win_prob_se,
@@ -312,7 +316,7 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
     sticky = {}
     for lam in (0.1, 0.3, 0.5):
         key, sub = jax.random.split(key)
-        r = self_entry_over_prior(Sticky(0.1, lam), 3, sub, num)
+        r = mi.self_entry_over_prior(Sticky(0.1, lam), 3, sub, num)
         sticky[lam] = r
         rows[f"sticky(0.1, λ={lam}) S=3"] = {
             "win_prob": r.win_prob,
@@ -326,9 +330,8 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
     # S = 2 criterion: the diagonal beats the parent iff λ = 1 − π01 − π10 ∈ (0, 1)
     with x64():
         pis = np.asarray(Dirichlet(1.0).sample(jax.random.key(ctx.seed + 44), (num,), 2, jnp.float64))
-    from ..mi import self_entry_report
 
-    r2 = self_entry_report(pis)
+    r2 = mi.self_entry_report(pis)
     lam2 = 1 - pis[:, 0, 1] - pis[:, 1, 0]
     pred = (lam2 > 0) & (lam2 < 1)
     s2_agree = float(np.mean(pred == r2.wins))
@@ -378,11 +381,6 @@ def check_c4(ctx: VerifyContext) -> ClaimResult:
 # ---------------------------------------------------------------------------------------------- C9
 @_check("C9", "early in stage 1, A1 moves along the closed form; rows with smaller predicted margins recover later")
 def check_c9(ctx: VerifyContext) -> ClaimResult:
-    from scipy import stats
-
-    from ..comparison import closed_form_vs_training, comparison_figures
-    from ..graphs import Graph
-    from ..task import InContextTask
 
     # two 8-position forests with several rows that have a parent and competitors; S = 3, Dirichlet(1)
     graphs = [Graph((-1, 0, 1, -1, 3, 3, 0, 2)), Graph((-1, 0, 0, 1, 2, -1, 5, 4))]
@@ -450,7 +448,6 @@ PAPER_S, PAPER_N, PAPER_ALPHA = 10, 19, 0.1  # S = 10, T = 20, α = 0.1 (docs/th
 
 
 def _paper_graphs(ctx):
-    from ..graphs import chain, icl_pairs
 
     return {
         "chain": chain(PAPER_N),
@@ -461,7 +458,6 @@ def _paper_graphs(ctx):
 
 def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = None, **kw):
     """Train once per (graph, model, schedule) within a verify run; later checks reuse the run."""
-    from ..training import default_config, train
 
     key = (name, model, schedule, tuple(sorted(kw.items())))
     if key not in ctx.cache:
@@ -475,7 +471,6 @@ def _trained(ctx: VerifyContext, name: str, model: str, schedule: str | None = N
 
 
 def _baselines(ctx: VerifyContext, name: str) -> BaselineEstimates:
-    from ..task import InContextTask
 
     key = ("baselines", name)
     if key not in ctx.cache:
@@ -493,7 +488,6 @@ def _final(res) -> EvalRecord:
 
 
 def _attention_figure(ctx, res, name, title):
-    from .. import plots
 
     cfg = res.config
     spec = cfg.build_model()
@@ -508,7 +502,6 @@ def _attention_figure(ctx, res, name, title):
 
 @_check("C5", "training recovers the graph: attention on the parent near 1, loss near the in-context estimator")
 def check_c5(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
 
     runs = {}
     for name in ("chain", "icl-pairs", "random-tree"):
@@ -646,11 +639,6 @@ def check_c6(ctx: VerifyContext) -> ClaimResult:
 
 @_check("C8", "out of distribution: a model trained on Dirichlet(0.1) works on other priors")
 def check_c8(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
-    from ..models.disentangled import disentangled_apply
-    from ..ood import default_ood_priors, evaluate_ood
-    from ..task import InContextTask
-    from ..training import fast_cpu_jit
 
     res = _trained(ctx, "random-tree", "disentangled")
     cfg = res.config
@@ -712,10 +700,6 @@ def check_c8(ctx: VerifyContext) -> ClaimResult:
 
 @_check("C7", "multi-parent graphs: each first-layer head takes one parent")
 def check_c7(ctx: VerifyContext) -> ClaimResult:
-    from .. import plots
-    from ..graphs import two_parent
-    from ..models.disentangled import position_attention
-    from ..training import preset, train
 
     # The paper's two-parent graph (32 tokens + target), S = 5, heads [2, 1], joint AdamW from a small random
     # start (zero heads are identical and never separate). Settings measured in docs/theory.md, C7.
@@ -787,12 +771,6 @@ SC_LEVEL = 0.5  # the Wilson 95% lower bound of P(recover the tree) at the large
 
 @_check("SC", "sample complexity: sequences needed to recover a tree by the gradient sign, training, and Chow–Liu")
 def check_sc(ctx: VerifyContext) -> ClaimResult:
-    import contextlib
-    import io
-    import shutil
-    import tempfile
-
-    from ..studies import sample_complexity as exp
 
     checked_by = [
         "causal_grad.studies.sample_complexity.run",
@@ -801,14 +779,14 @@ def check_sc(ctx: VerifyContext) -> ClaimResult:
         "causal_grad.structure.chow_liu",
     ]
     mode = SC_MODES[bool(ctx.quick)]
-    st = exp.settings(mode)
+    st = sample_complexity.settings(mode)
     ctx.echo(
         f"    experiments/sample_complexity.py, preset {mode!r}: {st['trees']} trees × {st['draws']} draws, "
         f"N = {st['Ns'][0]} … {st['Ns'][-1]} ..."
     )
     log = io.StringIO()
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(log):
-        res = exp.run(quick=ctx.quick, out=Path(tmp), seed=ctx.seed, mode=mode)
+        res = sample_complexity.run(quick=ctx.quick, out=Path(tmp), seed=ctx.seed, mode=mode)
         fig = ctx.fig_path("sc_sample_complexity.png")
         shutil.copyfile(Path(tmp) / res["figure"], fig)
     Ns, trials, methods = res["Ns"], res["trials"], res["methods"]
