@@ -48,6 +48,7 @@ from .kernels import accepted_options
 from .task import InContextTask, MultiParentTask, make_task
 from .training.checkpoint import save_weights
 from .training.config import TrainConfig, config_diff
+from .training.history import History
 from .training.loop import (
     TrainState,
     default_options,
@@ -419,5 +420,5 @@ def train_batched(
             write_json_atomic(out / "config.json", c.to_json())
             write_json_atomic(out / "history.json", hist)
             save_weights(out / "weights.npz", params[r])
-        results.append(TrainResult(c, params[r], hist, out))
+        results.append(TrainResult(c, params[r], History.from_dict(hist), out))
     return results
