@@ -89,7 +89,9 @@ class HeldOut:
     """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the
     models are scored on: the in-context estimator's loss ``in_context`` (the whole parent tuple for a DAG),
     the entropy floor ``E[H(π[q])]``, and in ``others`` the weaker references (unigram; for a DAG the
-    estimators that match only parent ``m``, ``one_parent_m``)."""
+    estimators that match only parent ``m``, ``one_parent_m``). :meth:`build` samples the query form;
+    :meth:`build_next_token` the next-token form of an n-gram task (targets ``(B, T, S)``, every baseline a mean
+    over sequences and positions)."""
 
     tokens: jax.Array
     targets: jax.Array
@@ -108,8 +110,6 @@ class HeldOut:
 
     @classmethod
     def build(cls, task, size: int, seed: int) -> HeldOut:
-        if isinstance(task, NGramTask):
-            return cls.build_next_token(task, size, seed)
         tokens, targets = task.sample(jax.random.key(seed), size)
 
         weaker = {"unigram": task.unigram}
@@ -372,7 +372,8 @@ def _held_out(cfg: TrainConfig, task) -> HeldOut:
     if key not in _HELD_OUT:
         while len(_HELD_OUT) >= _MAX_HELD_OUT:
             _HELD_OUT.pop(next(iter(_HELD_OUT)))
-        _HELD_OUT[key] = HeldOut.build(task, cfg.run.eval_size, cfg.run.eval_seed)
+        build = HeldOut.build_next_token if cfg.task.objective == "next_token" else HeldOut.build
+        _HELD_OUT[key] = build(task, cfg.run.eval_size, cfg.run.eval_seed)
     return _HELD_OUT[key]
 
 
