@@ -107,3 +107,27 @@ def test_next_token_refusals(monkeypatch):
 
     with pytest.raises(ValueError, match="objective 'next_token'"):
         train_batched([_cfg(), _cfg(seed=1)])
+
+
+def test_next_token_run_folder_reads_back(tmp_path):
+    """config.json keeps the objective; load_run reads the run back with it."""
+    from causal_grad.training import load_run
+
+    cfg = _cfg(2)
+    res = causal_grad.train(cfg, tmp_path / "run", progress=False)
+    back = load_run(tmp_path / "run")
+    assert back.config == cfg and back.config.task.objective == "next_token"
+    np.testing.assert_allclose(back.final.loss, res.final.loss)
+    for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(res.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_next_token_resume_is_the_straight_run(tmp_path):
+    """Interrupting and resuming a next-token run ends at the straight run's weights and losses."""
+    cfg = _cfg(1, checkpoint_every=2).replace(eval_every=2)
+    straight = causal_grad.train(cfg, progress=False)
+    causal_grad.train(cfg.replace(steps=2), tmp_path / "run", progress=False)
+    resumed = causal_grad.train(cfg, tmp_path / "run", resume=True, progress=False)
+    np.testing.assert_allclose([x for _, x in resumed.history.train], [x for _, x in straight.history.train])
+    for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(straight.params)):
+        np.testing.assert_array_equal(a, b)
