@@ -215,6 +215,12 @@ def _check_configs(configs) -> list[TrainConfig]:
     for r, c in enumerate(configs):
         if not isinstance(c, TrainConfig):
             raise TypeError(f"configs[{r}] must be a TrainConfig, got {type(c).__name__}")
+    for r, c in enumerate(configs):
+        if c.task.objective != "query":
+            raise ValueError(
+                f"configs[{r}] has objective {c.task.objective!r}: the batched program trains the query-only "
+                f"loss; train next-token runs with causal_grad.train"
+            )
     c0 = configs[0]
     for r, c in enumerate(configs[1:], start=1):
         diff = sorted(set(config_diff(c0, c)) - set(BATCHABLE))

@@ -2767,6 +2767,7 @@ register(
         "vocab": ints(2),
         "alpha": floats(),
         "prior": choices(*_cfgm.PRIORS),
+        "objective": choices(*_cfgm.OBJECTIVES),
     },
 )
 register(
@@ -2973,6 +2974,12 @@ register(
     _lp.task_sampler,
     {"task": TASK},
     {"task": [Bad("not a task", st.sampled_from([None, 3]), TypeError, r"task")], "dtype": DTYPE_BAD},
+)
+register(
+    "causal_grad.training.loop.next_token_sampler",
+    _lp.next_token_sampler,
+    lambda: {"task": _ng.NGramTask(S, 2, T, 0.5)},
+    {"task": [Bad("not an n-gram task", st.sampled_from([None, 3, TASK]), TypeError, r"task")], "dtype": DTYPE_BAD},
 )
 register(
     "causal_grad.training.loop.partition",
@@ -3448,7 +3455,7 @@ _Y3 = np.full((2, T, S), 1.0 / S)
 _TARGETS3_BAD = [
     Bad("not (B, T, S)", st.sampled_from([np.zeros((2, S)), np.zeros((2, T, S + 1))]), ValueError, r"targets")
 ]
-for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std)):
+for _mname, _mod in (("reduced", _redm), ("disentangled", _dis), ("standard", _std), ("catformer", _cat)):
     register(
         f"causal_grad.models.{_mname}.logits_all",
         _mod.logits_all,
@@ -3599,6 +3606,7 @@ DATA_TYPES = {
     "causal_grad.models.registry.REQUIRED",
     "causal_grad.models.disentangled.INITS",
     "causal_grad.training.config.PRIORS",
+    "causal_grad.training.config.OBJECTIVES",
     "causal_grad.training.config.CONFIG_FORMAT",
     "causal_grad.training.config.LAYERS",
     "causal_grad.training.schedules.DECAYS",

@@ -17,6 +17,8 @@ CONFIGS = [
     model_config("disentangled", heads=(2, 1, 1), init="normal", init_scale=0.3),
     model_config("disentangled", heads=(1,), init="normal", init_scale=0.5),
     model_config("standard", d_model=16, layers=2, heads=2, mlp_ratio=2),
+    model_config("catformer", heads=(1, 1)),
+    model_config("catformer", heads=(2, 1), mlp_width=8),
 ]
 
 
@@ -29,6 +31,10 @@ def _params(m):
     p = m.init(jax.random.key(1))
     if m.name == "reduced":  # a non-trivial first layer
         p = {**p, "A1": jax.random.normal(jax.random.key(2), p["A1"].shape)}
+    if m.name == "catformer":  # attention, the MLP's last layer and the readout start at zero: perturb them all
+        leaves, tree = jax.tree.flatten(p)
+        keys = jax.random.split(jax.random.key(2), len(leaves))
+        p = jax.tree.unflatten(tree, [a + 0.3 * jax.random.normal(k, a.shape, a.dtype) for a, k in zip(leaves, keys)])
     return p
 
 
@@ -50,7 +56,7 @@ def test_last_position_is_query_only(config):
     np.testing.assert_array_equal(jax.jit(m.logits_all)(p, tok2)[:, :-1], L[:, :-1])
 
 
-@pytest.mark.parametrize("config", CONFIGS[:3], ids=lambda c: f"{c.name}-{getattr(c, 'heads', '')}")
+@pytest.mark.parametrize("config", CONFIGS[:3] + CONFIGS[5:], ids=lambda c: f"{c.name}-{getattr(c, 'heads', '')}")
 def test_last_position_is_query_only_float64(config):
     with x64():
         m = build_model(config, S, T)

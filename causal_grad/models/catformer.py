@@ -14,7 +14,9 @@ disentangled model's one matrix per head and adds a value matrix, random embeddi
   multiplies it by ``c = √(n'/n)`` and its bias (zero at start) by ``√n'`` in the forward pass; hidden width
   ``m`` (the public code: ``m = d``, so ``c_1 = c_2 = 1``);
 * readout ``logits = Wᵀ h_{T-1}``, ``W ∈ R^{d×S}`` zero at start, no bias; the loss the batch mean of
-  ``−Σ_c y_c log softmax(logits)_c`` against the soft target.
+  ``−Σ_c y_c log softmax(logits)_c`` against the soft target. :func:`logits_all` reads ``Wᵀ h_t`` out at every
+  position ``t`` (causal attention: ``h_t`` sees ``s_0 … s_t`` only), which the next-token loss uses (issue 18);
+  its last position is :func:`logits`.
 
 The public code supports one head per layer only (its ``V`` is ``d×d``); ``heads > 1`` here uses
 ``V ∈ R^{Hd×d}``, which reduces to it at ``H = 1``. With the same ``jax.random`` key, :func:`init` draws the same
@@ -49,6 +51,7 @@ __all__ = [
     "init",
     "layer_attention",
     "logits",
+    "logits_all",
     "loss",
 ]
 
@@ -183,6 +186,12 @@ def logits(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
     """``Wᵀ h_{T-1}`` ``(B, S)`` after every layer."""
     h = _forward(params, embed(params, tokens, config))
     return h[:, -1, :] @ params["W"]
+
+
+def logits_all(params: dict, tokens: jax.Array, config: Config) -> jax.Array:
+    """``Wᵀ h_t`` at every position ``(B, T, S)`` after every layer; the last position is :func:`logits`."""
+    h = _forward(params, embed(params, tokens, config))
+    return h @ params["W"]
 
 
 def loss(params: dict, tokens: jax.Array, targets: jax.Array, config: Config) -> jax.Array:

@@ -1,7 +1,8 @@
 """Layered training configuration (docs/theory.md §5): four small frozen objects composed into a
 :class:`TrainConfig`.
 
-* :class:`TaskConfig` — the graph, vocabulary ``S``, Dirichlet concentration ``α`` and prior name;
+* :class:`TaskConfig` — the graph, vocabulary ``S``, Dirichlet concentration ``α``, prior name and training
+  ``objective`` (the query-only loss, or the next-token loss at every position of an n-gram task);
 * the model's own ``Config`` (:mod:`causal_grad.models.registry`: ``reduced.Config``, ``disentangled.Config``, …);
 * :class:`OptimConfig` — optimiser and schedule: ``optimizer``, ``lr``, ``lr2``, ``schedule``, ``stage1_steps``,
   ``warmup``, ``weight_decay``, ``decay``;
@@ -26,6 +27,7 @@ from .schedules import DECAYS, OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = [
     "PRIORS",
+    "OBJECTIVES",
     "TaskConfig",
     "OptimConfig",
     "RunConfig",
@@ -38,6 +40,9 @@ __all__ = [
 
 #: Priors a training task can name (the training task samples Dirichlet(α) transition rows).
 PRIORS = ("dirichlet",)
+#: Training objectives (:attr:`TaskConfig.objective`): the query-only loss (the paper's) or the next-token loss at
+#: every position (ICL-MC's; an n-gram task only).
+OBJECTIVES = ("query", "next_token")
 #: The ``format`` written into ``config.json``; files without it are the flat format of earlier versions.
 CONFIG_FORMAT = 2
 #: The largest finite float32 (training runs in float32: a real hyper-parameter beyond it would be ``inf``).
@@ -56,12 +61,21 @@ class TaskConfig:
     """The task: ``graph`` (a :class:`~causal_grad.graphs.Graph` or a parent list; a forest gives the in-context
     task, a multi-parent DAG the multi-parent task), ``vocab`` ``S ≥ 2``, Dirichlet concentration ``alpha`` (at
     least :func:`causal_grad._validate.concentration_floor` of float32, the dtype training samples in, about
-    2.6e-37: below it the Dirichlet draws are NaN), ``prior`` (one of :data:`PRIORS`)."""
+    2.6e-37: below it the Dirichlet draws are NaN), ``prior`` (one of :data:`PRIORS`).
+
+    ``objective`` (one of :data:`OBJECTIVES`): ``"query"`` (the default, the paper's) trains the loss at the query
+    of the task :func:`causal_grad.task.make_task` builds from the graph; ``"next_token"`` trains the next-token
+    loss at every position (ICL-MC's) on the n-gram task :class:`causal_grad.ngram.NGramTask` ``(vocab, k, T,
+    alpha)`` (Dirichlet rows, uniform initial law), which needs ``graph`` to be the n-gram graph
+    :func:`causal_grad.ngram.ngram_graph` ``(T, k)`` (positions ``0 … k−1`` roots, position ``i ≥ k`` with
+    parents ``i−k … i−1``; its last position is the query-form target, so ``T = n − 1`` tokens) and a model with
+    ``logits_all``."""
 
     graph: Graph
     vocab: int = 10
     alpha: float = 0.1
     prior: str = "dirichlet"
+    objective: str = "query"
 
     def __post_init__(self):
         object.__setattr__(self, "graph", self.graph if isinstance(self.graph, Graph) else Graph(self.graph))
@@ -69,14 +83,39 @@ class TaskConfig:
         object.__setattr__(self, "alpha", check_concentration("alpha", self.alpha, "float32"))
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "next_token" and self.ngram_order is None:
+            raise ValueError(
+                "objective 'next_token' trains the next-token loss of an n-gram task, so graph must be an "
+                "n-gram graph (causal_grad.ngram.ngram_graph(T, k): positions 0..k-1 roots, position i >= k "
+                f"with parents i-k..i-1, at least k+2 positions), got parents {self.graph.parent_sets}"
+            )
+
+    @property
+    def ngram_order(self) -> int | None:
+        """``k`` when ``graph`` is :func:`causal_grad.ngram.ngram_graph` ``(n − 1, k)`` for some ``k ≥ 1``, else
+        ``None``."""
+        ps = self.graph.parent_sets
+        k = sum(1 for p in ps if not p)
+        if k < 1 or len(ps) < k + 2:
+            return None
+        want = tuple(() if i < k else tuple(range(i - k, i)) for i in range(len(ps)))
+        return k if tuple(tuple(p) for p in ps) == want else None
 
     @property
     def seq_len(self) -> int:
-        """``T`` (:attr:`causal_grad.graphs.Graph.seq_len`)."""
+        """``T``: :attr:`causal_grad.graphs.Graph.seq_len` for the query objective; for ``"next_token"`` the
+        n-gram task's length ``n − 1`` (the graph's last position is the query-form target)."""
+        if self.objective == "next_token":
+            return self.graph.n - 1
         return self.graph.seq_len
 
     def to_json(self) -> dict:
-        return {"graph": self.graph.to_json(), "vocab": self.vocab, "alpha": self.alpha, "prior": self.prior}
+        d = {"graph": self.graph.to_json(), "vocab": self.vocab, "alpha": self.alpha, "prior": self.prior}
+        if self.objective != "query":  # the default is left out: config.json of a query run is unchanged
+            d["objective"] = self.objective
+        return d
 
 
 @dataclass(frozen=True)
@@ -219,8 +258,16 @@ class TrainConfig:
                         f"{f.name} = {v:.4g} is outside the float32 range (|x| <= {FLOAT32_MAX:.4g}): "
                         f"training runs in float32, where it would be inf"
                     )
-        check_sample_memory("eval_size", self.run.eval_size, g.seq_len, self.task.vocab, "float32")
-        check_sample_memory("batch", self.run.batch, g.seq_len, self.task.vocab, "float32")  # each step's batch
+        T, S = self.task.seq_len, self.task.vocab
+        # next-token: the transition tensors (S^k rows) and the per-position targets (T rows of S) per sequence
+        rows = {} if self.task.objective == "query" else {"table_rows": S ** (self.task.ngram_order or 1) + T}
+        check_sample_memory("eval_size", self.run.eval_size, T, S, "float32", **rows)
+        check_sample_memory("batch", self.run.batch, T, S, "float32", **rows)  # each step's batch
+        if self.task.objective == "next_token" and not callable(getattr(get_model(name), "logits_all", None)):
+            raise ValueError(
+                f"objective 'next_token' needs the prediction at every position, and model {name!r} defines "
+                f"no logits_all: train it with objective 'query'"
+            )
         if name == "reduced" and not g.is_forest:
             raise ValueError("the reduced model needs a single-parent forest graph (one first-layer head)")
         if o.warmup:
@@ -255,8 +302,8 @@ class TrainConfig:
 
     @property
     def seq_len(self) -> int:
-        """``T`` (:attr:`causal_grad.graphs.Graph.seq_len`)."""
-        return self.task.graph.seq_len
+        """``T`` (:attr:`TaskConfig.seq_len`)."""
+        return self.task.seq_len
 
     @property
     def stage1(self) -> int:

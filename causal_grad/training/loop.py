@@ -34,6 +34,7 @@ __all__ = [
     "ChunkRunner",
     "make_train_step",
     "task_sampler",
+    "next_token_sampler",
     "step_key",
     "partition",
     "FAST_CPU_OPTIONS",
@@ -75,6 +76,22 @@ def task_sampler(task, dtype=jnp.float32) -> Callable:
     def sample(key, batch):
         out = s(key, batch, dt)
         return out[0], out[1]
+
+    return sample
+
+
+def next_token_sampler(task, dtype=jnp.float32) -> Callable:
+    """``sample(key, batch) -> (tokens (B, T), targets (B, T, S))`` of an n-gram task's next-token form
+    (:meth:`causal_grad.ngram.NGramTask.sample_next_token`; jit-friendly)."""
+    from ..ngram import NGramTask
+    from ..task import check_dtype as _check_dtype
+
+    if not isinstance(task, NGramTask):
+        raise TypeError(f"task must be a causal_grad.ngram.NGramTask, got {type(task).__name__}")
+    dt = _check_dtype(dtype)
+
+    def sample(key, batch):
+        return task.sample_next_token(key, batch, dt)
 
     return sample
 

@@ -59,17 +59,18 @@ from .._validate import check_array, check_callable, check_int, check_output_pat
 from ..baselines import BaselineLosses, cross_entropy, entropy
 from ..graphs import Graph
 from ..logs import LOG_KINDS, SNAPSHOT_NAME, AttentionSnapshots, flatten_metrics, open_writers
+from ..ngram import NGramTask
 from ..progress import progress_enabled
 from ..runlock import RunLock
 from ..task import make_task
 from .checkpoint import Checkpointer, leaf_name, load_weights, save_weights, set_aside, usable_checkpoints
 from .config import FLOAT32_MAX, TrainConfig, config_diff
 from .history import EvalRecord, History
-from .loop import ChunkRunner, fast_cpu_jit, task_sampler
+from .loop import ChunkRunner, fast_cpu_jit, next_token_sampler, task_sampler
 from .metrics import graph_metrics, head_parents, induction_metrics
 from .schedules import Stage
 from .sharding import data_mesh
-from .strategies import query_strategies, strategy_kl
+from .strategies import ngram_strategies, query_strategies, strategy_kl
 
 __all__ = [
     "TrainResult",
@@ -89,7 +90,9 @@ class HeldOut:
     """A fixed held-out set (key ``eval_seed``) with its baselines, all means over the same sequences the
     models are scored on: the in-context estimator's loss ``in_context`` (the whole parent tuple for a DAG),
     the entropy floor ``E[H(π[q])]``, and in ``others`` the weaker references (unigram; for a DAG the
-    estimators that match only parent ``m``, ``one_parent_m``)."""
+    estimators that match only parent ``m``, ``one_parent_m``). :meth:`build` samples the query form;
+    :meth:`build_next_token` the next-token form of an n-gram task (targets ``(B, T, S)``, every baseline a mean
+    over sequences and positions)."""
 
     tokens: jax.Array
     targets: jax.Array
@@ -118,6 +121,28 @@ class HeldOut:
         def baselines(tokens, targets):
             ce = {k: jnp.mean(cross_entropy(targets, f(tokens))) for k, f in weaker.items()}
             return jnp.mean(cross_entropy(targets, task.in_context(tokens))), jnp.mean(entropy(targets)), ce
+
+        ic, floor, ce = baselines(tokens, targets)
+        return cls(tokens, targets, float(ic), float(floor), {k: float(v) for k, v in ce.items()})
+
+    @classmethod
+    def build_next_token(cls, task: NGramTask, size: int, seed: int) -> HeldOut:
+        """The next-token held-out set of an n-gram task: ``targets`` ``(B, T, S)``
+        (:meth:`~causal_grad.ngram.NGramTask.sample_next_token`); every baseline the mean over sequences and
+        positions, the per-position estimators of :meth:`~causal_grad.ngram.NGramTask.predictive_all_positions`
+        (``in_context``: the n-gram estimator; ``others``: the in-context ``unigram`` and ``uniform``)."""
+        if not isinstance(task, NGramTask):
+            raise TypeError(f"task must be a causal_grad.ngram.NGramTask, got {type(task).__name__}")
+        tokens, targets = task.sample_next_token(jax.random.key(seed), size)
+
+        @jax.jit
+        def baselines(tokens, targets):
+            ce = {
+                k: jnp.mean(cross_entropy(targets, task.predictive_all_positions(tokens, k)))
+                for k in ("unigram", "uniform")
+            }
+            ic = jnp.mean(cross_entropy(targets, task.predictive_all_positions(tokens, "in_context")))
+            return ic, jnp.mean(entropy(targets)), ce
 
         ic, floor, ce = baselines(tokens, targets)
         return cls(tokens, targets, float(ic), float(floor), {k: float(v) for k, v in ce.items()})
@@ -241,17 +266,23 @@ def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
 
 def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     att_tokens = held.tokens[:512]
+    next_token = cfg.task.objective == "next_token"
+    loss_fn = spec.next_token_loss if next_token else spec.loss
 
     @fast_cpu_jit
     def readouts(p):
         ind = spec.induction(p) if spec.induction is not None else None
-        return spec.loss(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
+        return loss_fn(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
 
     g = cfg.graph
     n_graph = g.token_positions
-    kl_tokens = held.tokens[:1024]  # distance to the strategies at the query (causal_grad.training.strategies)
-    kl_refs = query_strategies(task, kl_tokens)
-    kl_readout = fast_cpu_jit(lambda p: strategy_kl(spec.logits(p, kl_tokens), kl_refs))
+    kl_tokens = held.tokens[:1024]  # distance to the strategies (causal_grad.training.strategies)
+    if next_token:  # over every position, as the loss
+        kl_refs = ngram_strategies(task, kl_tokens)
+        kl_readout = fast_cpu_jit(lambda p: strategy_kl(spec.logits_all(p, kl_tokens), kl_refs))
+    else:  # at the query
+        kl_refs = query_strategies(task, kl_tokens)
+        kl_readout = fast_cpu_jit(lambda p: strategy_kl(spec.logits(p, kl_tokens), kl_refs))
 
     def evaluate(params, step: int, time_s: float) -> EvalRecord:
         loss, att, ind = jax.device_get(readouts(params))
@@ -259,7 +290,7 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
         kl = {k: float(v) for k, v in jax.device_get(kl_readout(params)).items()}
         att = np.asarray(att)
         metrics: dict[str, Any] = {}
-        if g.is_forest:
+        if g.is_forest and not next_token:
             metrics.update(graph_metrics(att, g).to_dict())
             block = np.asarray(ind) if ind is not None else None
             metrics.update(induction_metrics(att, block, n_graph).to_dict())
@@ -279,11 +310,15 @@ class _Context:
     (``cfg.stages``); :meth:`runner` is keyed by what a stage's program depends on (:attr:`Stage.program`)."""
 
     def __init__(self, cfg: TrainConfig, mesh, max_chunk: int):
-        self.task = make_task(cfg.graph, cfg.task.vocab, cfg.task.alpha)
+        self.task = _training_task(cfg)
         self.spec = cfg.build_model()
         self.held = _held_out(cfg, self.task)
         self.evaluate = _make_evaluator(cfg, self.spec, self.task, self.held)
-        self._sample = task_sampler(self.task)
+        if cfg.task.objective == "next_token":
+            assert self.spec.next_token_loss is not None  # TrainConfig checked that the model has logits_all
+            self._sample, self._loss = next_token_sampler(self.task), self.spec.next_token_loss
+        else:
+            self._sample, self._loss = task_sampler(self.task), self.spec.loss
         self._cfg, self._mesh, self._max_chunk = cfg, mesh, max_chunk
         self._runners: dict[tuple, ChunkRunner] = {}
         self._example = jax.eval_shape(self.spec.init, jax.random.key(0))
@@ -297,7 +332,7 @@ class _Context:
         if key not in self._runners:
             labels = self.spec.groups(self._example)
             self._runners[key] = ChunkRunner(
-                self.spec.loss,
+                self._loss,
                 self._sample,
                 stage.make_fn(),
                 self._example,
@@ -308,6 +343,19 @@ class _Context:
                 max_chunk=self._max_chunk,
             )
         return self._runners[key]
+
+
+def _training_task(cfg: TrainConfig):
+    """The task a run trains on: :func:`causal_grad.task.make_task` of the graph for the query objective; for
+    ``"next_token"`` the n-gram task :class:`~causal_grad.ngram.NGramTask` ``(vocab, k, T, alpha)`` of the n-gram
+    graph (:attr:`TaskConfig.ngram_order <causal_grad.training.config.TaskConfig.ngram_order>`)."""
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    t = cfg.task
+    if t.objective == "next_token":
+        assert t.ngram_order is not None  # TaskConfig checked it
+        return NGramTask(t.vocab, t.ngram_order, t.seq_len, alpha=t.alpha)
+    return make_task(t.graph, t.vocab, t.alpha)
 
 
 _CONTEXTS: dict = {}
@@ -325,7 +373,8 @@ def _held_out(cfg: TrainConfig, task) -> HeldOut:
     if key not in _HELD_OUT:
         while len(_HELD_OUT) >= _MAX_HELD_OUT:
             _HELD_OUT.pop(next(iter(_HELD_OUT)))
-        _HELD_OUT[key] = HeldOut.build(task, cfg.run.eval_size, cfg.run.eval_seed)
+        build = HeldOut.build_next_token if cfg.task.objective == "next_token" else HeldOut.build
+        _HELD_OUT[key] = build(task, cfg.run.eval_size, cfg.run.eval_seed)
     return _HELD_OUT[key]
 
 
@@ -769,7 +818,7 @@ def smoothing_penalty(config: TrainConfig, tokens, targets) -> dict | None:
     cross-entropy of ``(1-ε)·ĉ + ε/S`` (nats): the loss the reduced model approaches at best."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if config.model.name != "reduced":
+    if config.model.name != "reduced" or config.task.objective != "query":
         return None
     g, S, eps = config.graph, config.task.vocab, float(config.model.eps)
     tok = np.asarray(check_tokens("tokens", tokens, seq_len=g.seq_len, vocab_size=S))

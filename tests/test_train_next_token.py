@@ -1,0 +1,133 @@
+"""Training with the next-token loss at every position through causal_grad.train (issue 18 item 2):
+``TaskConfig.objective = "next_token"`` on an n-gram graph."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import causal_grad
+from causal_grad.baselines import cross_entropy
+from causal_grad.graphs import Graph, chain
+from causal_grad.models import catformer
+from causal_grad.models.registry import model_config
+from causal_grad.ngram import NGramTask, ngram_graph
+from causal_grad.training import OptimConfig, RunConfig, TaskConfig, TrainConfig
+from causal_grad.training.loop import step_key
+
+S, T, STEPS, BATCH = 3, 6, 4, 8
+
+
+def _cfg(k=1, **run):
+    return TrainConfig(
+        TaskConfig(ngram_graph(T, k), vocab=S, alpha=1.0, objective="next_token"),
+        model_config("disentangled", heads=(1, 1), init="normal", init_scale=0.3),
+        optim=OptimConfig(schedule="joint", optimizer="adamw", lr=0.05, weight_decay=1e-3, decay="constant"),
+        run=RunConfig(steps=STEPS, batch=BATCH, eval_every=STEPS, eval_size=64, log_every=1, **run),
+    )
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_next_token_run_is_the_hand_written_loop(k):
+    """Each step's training loss and the final weights equal jax.value_and_grad(next_token_loss) + optax.adamw on
+    the same batches (NGramTask.sample_next_token at the run's step keys); the held-out loss is the next-token loss
+    and its baselines the per-position estimators' mean losses."""
+    cfg = _cfg(k)
+    assert cfg.seq_len == T and cfg.task.ngram_order == k
+    res = causal_grad.train(cfg, progress=False)
+    task = NGramTask(S, k, T, alpha=1.0)
+    spec = cfg.build_model()
+    seed_key = jax.random.key(cfg.run.seed)
+    p = spec.init(jax.random.fold_in(seed_key, 1))
+    opt = optax.adamw(0.05, weight_decay=1e-3)
+    st = opt.init(p)
+
+    @jax.jit
+    def step(p, st, t):
+        tok, Y = task.sample_next_token(step_key(seed_key, t), BATCH)
+        loss, g = jax.value_and_grad(spec.next_token_loss)(p, tok, Y)
+        upd, st = opt.update(g, st, p)
+        return optax.apply_updates(p, upd), st, loss
+
+    losses = []
+    for t in range(STEPS):
+        p, st, loss = step(p, st, jnp.int32(t))
+        losses.append(float(loss))
+    steps, got = zip(*res.history.train)
+    assert steps == tuple(range(1, STEPS + 1))
+    np.testing.assert_allclose(got, losses, rtol=2e-6)
+    for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(p)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # held-out: the next-token loss on sample_next_token(eval_seed) and the per-position baselines
+    tok, Y = task.sample_next_token(jax.random.key(cfg.run.eval_seed), cfg.run.eval_size)
+    np.testing.assert_allclose(res.final.loss, float(spec.next_token_loss(p, tok, Y)), rtol=1e-5)
+    ic = float(jnp.mean(cross_entropy(Y, task.predictive_all_positions(tok, "in_context"))))
+    uni = float(jnp.mean(cross_entropy(Y, task.predictive_all_positions(tok, "unigram"))))
+    np.testing.assert_allclose(res.baselines.in_context, ic, rtol=1e-6)
+    np.testing.assert_allclose(res.baselines.others["unigram"], uni, rtol=1e-6)
+    np.testing.assert_allclose(res.final.loss - res.baselines.in_context, res.final.excess_over_in_context, rtol=1e-6)
+    assert res.final.heads is not None  # the DAG read-out (which head attends to which parents)
+    assert set(res.final.strategy_kl) >= {"uniform", "unigram", "in_context"}
+    # the config round-trips through config.json with its objective
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_query_config_json_unchanged_and_old_files_read_as_query():
+    cfg = TrainConfig(TaskConfig(chain(5), vocab=S, alpha=0.5))
+    assert cfg.task.objective == "query" and "objective" not in cfg.to_json()["task"]
+    assert cfg.seq_len == chain(5).seq_len
+    old = cfg.to_json()  # a config.json written before the field existed
+    assert TrainConfig.from_json(old).task.objective == "query"
+    nt = _cfg()
+    assert nt.to_json()["task"]["objective"] == "next_token"
+    assert dataclasses.replace(nt.task, objective="query").seq_len == ngram_graph(T, 1).seq_len
+
+
+def test_next_token_refusals(monkeypatch):
+    for bad in ("nexttoken", None, 3):
+        with pytest.raises(ValueError, match="objective must be one of query, next_token"):
+            TaskConfig(chain(5), vocab=S, objective=bad)
+    # not an n-gram graph: a tree, and an n-gram graph with a missing edge
+    for g in (Graph([-1, 0, 0, 1]), Graph(((), (), (0, 1), (1,), (2, 3)))):
+        with pytest.raises(ValueError, match="objective 'next_token'.*graph must be an n-gram graph"):
+            TaskConfig(g, vocab=S, objective="next_token")
+    # a model without logits_all: refused when the TrainConfig is built, before any compute
+    monkeypatch.delattr(catformer, "logits_all")
+    with pytest.raises(ValueError, match="objective 'next_token'.*'catformer' defines no logits_all"):
+        TrainConfig(
+            TaskConfig(ngram_graph(T, 1), vocab=S, objective="next_token"),
+            model_config("catformer"),
+            optim=OptimConfig(schedule="joint", optimizer="adamw", lr=0.01),
+        )
+    # the batched program trains the query loss only
+    from causal_grad.batched import train_batched
+
+    with pytest.raises(ValueError, match="objective 'next_token'"):
+        train_batched([_cfg(), _cfg(seed=1)])
+
+
+def test_next_token_run_folder_reads_back(tmp_path):
+    """config.json keeps the objective; load_run reads the run back with it."""
+    from causal_grad.training import load_run
+
+    cfg = _cfg(2)
+    res = causal_grad.train(cfg, tmp_path / "run", progress=False)
+    back = load_run(tmp_path / "run")
+    assert back.config == cfg and back.config.task.objective == "next_token"
+    np.testing.assert_allclose(back.final.loss, res.final.loss)
+    for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(res.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_next_token_resume_is_the_straight_run(tmp_path):
+    """Interrupting and resuming a next-token run ends at the straight run's weights and losses."""
+    cfg = _cfg(1, checkpoint_every=2).replace(eval_every=2)
+    straight = causal_grad.train(cfg, progress=False)
+    causal_grad.train(cfg.replace(steps=2), tmp_path / "run", progress=False)
+    resumed = causal_grad.train(cfg, tmp_path / "run", resume=True, progress=False)
+    np.testing.assert_allclose([x for _, x in resumed.history.train], [x for _, x in straight.history.train])
+    for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(straight.params)):
+        np.testing.assert_array_equal(a, b)
