@@ -25,6 +25,7 @@ from jax import lax
 
 from .._validate import check_array, check_callable, check_int, check_key
 from ..kernels import FAST_CPU_OPTIONS, accepted_options, fast_cpu_jit  # noqa: F401 (fast_cpu_jit re-exported)
+from ..ngram import NGramTask
 from ..task import InContextTask, MultiParentTask, check_dtype
 from .schedules import schedule_length
 from .sharding import check_batch_divisible, data_mesh, data_parallel_value_and_grad, replicated, shard_batch
@@ -83,12 +84,9 @@ def task_sampler(task, dtype=jnp.float32) -> Callable:
 def next_token_sampler(task, dtype=jnp.float32) -> Callable:
     """``sample(key, batch) -> (tokens (B, T), targets (B, T, S))`` of an n-gram task's next-token form
     (:meth:`causal_grad.ngram.NGramTask.sample_next_token`; jit-friendly)."""
-    from ..ngram import NGramTask
-    from ..task import check_dtype as _check_dtype
-
     if not isinstance(task, NGramTask):
         raise TypeError(f"task must be a causal_grad.ngram.NGramTask, got {type(task).__name__}")
-    dt = _check_dtype(dtype)
+    dt = check_dtype(dtype)
 
     def sample(key, batch):
         return task.sample_next_token(key, batch, dt)
