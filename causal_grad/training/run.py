@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -487,37 +488,26 @@ def _train(
         say = echo
     if resume and out is not None and not out.is_dir():  # (resume without out was refused above)
         raise ValueError(f"resume: nothing to resume in {out}: the folder does not exist")
+    # the same run either way; only the folder (and so resume) differs
+    run = functools.partial(
+        _run,
+        config,
+        progress=progress,
+        mesh=mesh,
+        stop_when=stop_when,
+        max_chunk=max_chunk,
+        signals=signals,
+        kinds=kinds,
+        say=say,
+        t_start=t_start,
+    )
     if out is None:
-        return _run(
-            config,
-            None,
-            resume=False,
-            progress=progress,
-            mesh=mesh,
-            stop_when=stop_when,
-            max_chunk=max_chunk,
-            signals=signals,
-            kinds=kinds,
-            say=say,
-            t_start=t_start,
-        )
+        return run(None, resume=False)
     created = not out.exists()
     lock = RunLock(out, echo=say)
     lock.acquire()  # before any compute: a second writer is refused here, naming the holder
     try:
-        return _run(
-            config,
-            out,
-            resume=resume,
-            progress=progress,
-            mesh=mesh,
-            stop_when=stop_when,
-            max_chunk=max_chunk,
-            signals=signals,
-            kinds=kinds,
-            say=say,
-            t_start=t_start,
-        )
+        return run(out, resume=resume)
     finally:
         lock.release()
         if created:
