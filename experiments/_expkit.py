@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from causal_grad.studies.claims import forest_claim, many_forests_claim, two_parent_claim  # noqa: F401
 from causal_grad.studies.common import SMOKE_TRAIN, forest_summary, mode_of, train_run, write_summary  # noqa: F401
 
 FORMAT = argparse.RawDescriptionHelpFormatter
@@ -196,11 +197,14 @@ def run_forest_figure(name: str, graphs: dict, quick: bool, out: Path, seed: int
         ncol=3,
         path=fig,
     )
+    claim = forest_claim(results)
+    print(f"{name}: {claim.line()}", flush=True)
     summary = {
         "experiment": name,
         "mode": mode,
         "config": cfg.to_json() | {"graph": None},
         "graphs": results,
+        "claim": claim.to_dict(),
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
     }

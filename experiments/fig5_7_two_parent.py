@@ -169,10 +169,13 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
     }
+    claim = _expkit.two_parent_claim(summary)
+    summary["claim"] = claim.to_dict()
     _expkit.write_summary(out, summary)
     print(
         f"{NAME}: loss {f.loss:.4f} (tuple estimator {b['in_context']:.4f}, one parent {b['one_parent_0']:.4f} / "
-        f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}",
+        f"{b['one_parent_1']:.4f}, unigram {b['unigram']:.4f}); heads take {takes}; split {heads['split']}\n"
+        f"{NAME}: {claim.line()}",
         flush=True,
     )
     return summary

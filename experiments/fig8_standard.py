@@ -146,11 +146,13 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, model: st
         figure=fig.name,
         seconds=time.perf_counter() - t0,
     )
+    claim = _expkit.forest_claim({"chain": summary}, second_layer=False)
+    summary["claim"] = claim.to_dict()
     _expkit.write_summary(out, summary)
     print(
         f"{NAME}: loss {summary['loss']:.4f} vs estimator {summary['in_context']:.4f} (excess "
         f"{summary['excess_over_in_context']:+.4f}; reached: {reached}); previous-token weight "
-        f"{summary['previous_token']:.3f}",
+        f"{summary['previous_token']:.3f}; {claim.line()}",
         flush=True,
     )
     return summary
