@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-interop test test-fast verify bench figures lint format docs docs-serve clean
+.PHONY: install install-interop test test-fast verify bench figures studies lint format docs docs-serve clean
 
 # The package with the test, lint and documentation tools (the dev and docs extras).
 install:
@@ -30,9 +30,14 @@ verify:
 bench:
 	$(PYTHON) -m causal_grad bench --out results/bench.md
 
-# Every experiment at the paper's settings (long: hours on a 2-core CPU; see docs/guide.md).
+# The paper's figures (2, 6, 5/7, 8, 9) at the paper's settings, with a gallery in results/gallery (docs/figures/ holds
+# one such run); resumable (checkpoints under results/<name>/runs/).
 figures:
-	$(PYTHON) -m causal_grad figures --full
+	$(PYTHON) -m causal_grad figures --full --paper --gallery results/gallery
+
+# The studies (sample complexity, OOD, finite-T departure, ICL-MC) at their full sizes (hours on a 2-core CPU).
+studies:
+	$(PYTHON) -m causal_grad figures --full sample_complexity ood finite_t_departure icl_mc
 
 # ruff (lint, then the formatting check) and pyright (basic mode) on the package; configured in pyproject.toml.
 lint:

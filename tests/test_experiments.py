@@ -50,8 +50,17 @@ def _forest_ok(r):
     assert 0.0 <= r["recovered"] <= 1.0
 
 
+def _claim_ok(res, n_checks):
+    """The figure's claim: every check judged on its numbers, the claim held exactly when all of them did."""
+    c = res["claim"]
+    assert len(c["checks"]) == n_checks and c["statement"]
+    assert c["held"] == all(k["held"] for k in c["checks"])
+    assert all(k["rule"] and k["numbers"] for k in c["checks"])
+
+
 def _check_fig2(res, out):
     _png(out / "fig2_chain.png")
+    _claim_ok(res, 3)
     _forest_ok(res["graphs"]["chain"])
     assert "diag_minus_offdiag" in res["graphs"]["chain"]  # the layer-2 token block was read
 
@@ -59,6 +68,7 @@ def _check_fig2(res, out):
 def _check_fig6(res, out):
     _png(out / "fig6_icl_tree.png")
     assert set(res["graphs"]) == {"icl-pairs", "random-tree"}
+    _claim_ok(res, 6)
     for r in res["graphs"].values():
         _forest_ok(r)
 
@@ -78,6 +88,8 @@ def _check_fig5_7(res, out):
     ):
         assert k in res, k
     assert res["loss"] >= res["entropy_floor"] - 1e-5
+    _claim_ok(res, 3)
+    assert res["claim"]["checks"][0]["held"] == res["split"]
     assert len(res["heads"]["argmax"]) == 2 and len(res["head_takes"]) == 2
     for row in res["heads"]["argmax"]:
         assert sum(row) <= 1.0 + 1e-9  # fractions of positions whose argmax is one parent slot or the other
@@ -86,6 +98,7 @@ def _check_fig5_7(res, out):
 def _check_fig8(res, out):
     _png(out / "fig8_standard.png")
     _forest_ok(res)
+    _claim_ok(res, 2)
     assert res["reached_estimator"] == (res["excess_over_in_context"] <= res["reach_tolerance"])
 
 
@@ -93,6 +106,8 @@ def _check_fig9(res, out):
     _png(out / "fig9_many_forests.png")
     pg = res["per_graph"]
     assert len(pg) == res["graphs"] >= 2
+    _claim_ok(res, 1)
+    assert res["claim"]["held"] == (res["all_recovered_fraction"] == 1.0)
     assert res["headline"] == pytest.approx(sum(r["mean_parent_attention"] for r in pg) / len(pg))
     pp = res["per_position"]
     assert len(pp["position"]) == len(pp["mean"]) == len(pp["sd"]) == len(pp["count"])
@@ -275,3 +290,47 @@ def test_fig5_7_dirichlet_roots_option_runs(tmp_path):
     assert res["roots"] == "dirichlet"
     assert (tmp_path / "runs" / "smoke-dirichlet-roots-two-parent" / "weights.npz").is_file()
     _check_fig5_7(res, tmp_path)
+
+
+def test_paper_flag_names_the_paper_figures_after_the_named_ones():
+    assert figures._names(None, None, paper=True) == list(figures.PAPER_FIGURES)
+    assert figures._names(["ood", "fig2_chain"], None, paper=True) == ["ood", *figures.PAPER_FIGURES]
+    assert set(figures.PAPER_FIGURES) <= set(EXPERIMENTS)
+
+
+def test_gallery_has_each_figure_its_time_claim_and_a_thumbnail(tmp_path):
+    from PIL import Image
+
+    out, gallery = tmp_path / "results", tmp_path / "gallery"
+    claims = {
+        "fig2_chain": {
+            "statement": "s2",
+            "held": True,
+            "checks": [{"name": "chain: graph", "rule": "r", "held": True, "numbers": {"recovered": 1.0}}],
+        },
+        "fig9_many_forests": {
+            "statement": "s9",
+            "held": False,
+            "checks": [
+                {"name": "ok one", "rule": "r", "held": True, "numbers": {"a": 1}},
+                {"name": "bad one", "rule": "r", "held": False, "numbers": {"gap_closed": 0.8123456}},
+            ],
+        },
+    }
+    for name, claim in claims.items():
+        (out / name).mkdir(parents=True)
+        Image.new("RGB", (3000, 1000), "white").save(out / name / f"{name}.png")
+        (out / name / "summary.json").write_text(json.dumps({"figure": f"{name}.png", "claim": claim}))
+    times = {"fig2_chain": 600.0, "fig9_many_forests": 90.0}
+    machine = {"date": "2026-12-01 17:00 UTC", "machine": "test box"}
+    index = figures.write_gallery(out, gallery, times, "causal-grad figures --full --paper", machine)
+    text = index.read_text()
+    assert "causal-grad figures --full --paper" in text and "test box" in text and "2026-12-01" in text
+    assert "| fig2_chain |" in text and "10.0 min" in text and "1.5 min" in text
+    assert "NOT held: bad one" in text and "gap_closed 0.8123" in text
+    assert "wall time in all: 11.5 min" in text
+    for name in claims:
+        with Image.open(gallery / f"{name}.png") as im:
+            assert max(im.size) == figures.GALLERY_PX
+        assert json.loads((gallery / f"{name}.json").read_text())["claim"] == claims[name]
+        assert f"![{name}]({name}.png)" in text

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,15 @@ from typing import Any
 from .. import plots
 from ..progress import progress
 
-__all__ = ["EXPERIMENTS", "experiments_dir", "load_experiment", "add_parser", "run"]
+__all__ = [
+    "EXPERIMENTS",
+    "PAPER_FIGURES",
+    "experiments_dir",
+    "load_experiment",
+    "write_gallery",
+    "add_parser",
+    "run",
+]
 
 #: The experiments, in the order ``causal-grad figures`` runs them, with a one-line description.
 EXPERIMENTS = {
@@ -36,6 +46,13 @@ EXPERIMENTS = {
     "finite_t_departure": "C1: exact finite-T gradient vs M as T grows",
     "icl_mc": "ICL-MC (Edelman et al.): uniform -> unigram -> bigram stages, and the fig-2 task, over seeds",
 }
+
+#: The paper's own figures (``--paper``, ``make figures``): each at the paper's settings under ``--full``. The
+#: other experiments are this toolkit's studies and a neighbouring paper's setting (``make studies``).
+PAPER_FIGURES = ("fig2_chain", "fig6_icl_tree", "fig5_7_two_parent", "fig8_standard", "fig9_many_forests")
+
+#: Longest side, in pixels, of a gallery thumbnail (:func:`write_gallery`).
+GALLERY_PX = 1400
 
 
 #: The source tree's root (the folder holding ``causal_grad/`` and ``experiments/``).
@@ -76,9 +93,9 @@ def load_experiment(name: str) -> ModuleType:
     return module
 
 
-def _names(positional, text: str | None) -> list[str]:
-    """The experiments named on the command line (positional names and ``--only``), in the order given."""
-    names = [n for n in (positional or [])]
+def _names(positional, text: str | None, paper: bool = False) -> list[str]:
+    """The experiments named on the command line (positional names, ``--only``, ``--paper``), in the order given."""
+    names = [n for n in (positional or [])] + (list(PAPER_FIGURES) if paper else [])
     if text is not None:
         names += [n.strip() for n in text.split(",") if n.strip()]
         if not names:
@@ -89,6 +106,75 @@ def _names(positional, text: str | None) -> list[str]:
             f"only/names: unknown experiment(s) {', '.join(unknown)} (choose from {', '.join(EXPERIMENTS)})"
         )
     return list(dict.fromkeys(names)) or list(EXPERIMENTS)
+
+
+def _claim_cell(summary: dict) -> str:
+    c = summary.get("claim")
+    if not c:
+        return "(no claim: a study)"
+    if c["held"]:
+        return "held"
+    return "NOT held: " + ", ".join(k["name"] for k in c["checks"] if not k["held"])
+
+
+def _numbers(check: dict) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    return ", ".join(f"{k} {fmt(v)}" for k, v in check["numbers"].items() if v is not None and not isinstance(v, list))
+
+
+def write_gallery(out: Path, gallery: Path, times: dict[str, float], command: str, machine: dict[str, str]) -> Path:
+    """A gallery of one ``causal-grad figures`` run: for each experiment of ``times`` (name -> wall seconds of
+    its script in that run) read ``out/<name>/summary.json``, write a thumbnail of each of its PNGs (longest
+    side :data:`GALLERY_PX`) and a copy of the summary under ``gallery/``, and ``gallery/index.md``: the date,
+    the machine, the command, each figure's wall time and whether its claim held (with the numbers of every
+    check), the images. Returns the index's path."""
+    from PIL import Image  # lazy: pillow (a matplotlib dependency) only when a gallery is written
+
+    out, gallery = Path(out), Path(gallery)
+    gallery.mkdir(parents=True, exist_ok=True)
+    rows, sections = [], []
+    for name, seconds in times.items():
+        summary = json.loads((out / name / "summary.json").read_text())
+        (gallery / f"{name}.json").write_text(json.dumps(summary, indent=1))
+        images = [summary[k] for k in ("figure", "fig2_figure") if isinstance(summary.get(k), str)]
+        images = [i for i in images if i.endswith(".png") and (out / name / i).is_file()]
+        for img in images:
+            with Image.open(out / name / img) as im:
+                im.thumbnail((GALLERY_PX, GALLERY_PX))
+                im.save(gallery / img, optimize=True)
+        rows.append(f"| {name} | {EXPERIMENTS[name]} | {seconds / 60:.1f} min | {_claim_cell(summary)} |")
+        lines = [f"## {name}", "", EXPERIMENTS[name], ""]
+        claim = summary.get("claim")
+        if claim:
+            lines += [f"**Claim {'held' if claim['held'] else 'NOT held'}:** {claim['statement']}.", ""]
+            lines += [
+                f"- {'held' if k['held'] else '**failed**'}: {k['name']} ({k['rule']}): {_numbers(k)}"
+                for k in claim["checks"]
+            ]
+            lines.append("")
+        lines += [f"![{name}]({img})" for img in images] + ["", f"Summary: [{name}.json]({name}.json)", ""]
+        sections.append("\n".join(lines))
+    total = sum(times.values())
+    head = [
+        "# Gallery: the paper's figures at full size",
+        "",
+        f"One run of `{command}` (the results folder's figures, shrunk; each figure's `summary.json` beside it).",
+        "",
+        *[f"- {k}: {v}" for k, v in machine.items()],
+        f"- wall time in all: {total / 60:.1f} min",
+        "",
+        "| experiment | what | wall time | claim |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+    index = gallery / "index.md"
+    index.write_text("\n".join(head) + "\n" + "\n".join(sections))
+    return index
 
 
 def add_parser(sub: Any) -> None:
@@ -108,6 +194,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all, as listed above)")
     p.add_argument("--full", action="store_true", help="the paper's settings (hours); default: quick mode")
     p.add_argument("--only", default=None, help="comma-separated experiment names (the same as NAME ...)")
+    p.add_argument(
+        "--paper",
+        action="store_true",
+        help=f"the paper's figures ({', '.join(PAPER_FIGURES)}), besides any NAME given",
+    )
+    p.add_argument(
+        "--gallery",
+        default=None,
+        metavar="DIR",
+        help="also write a gallery of this run into DIR: thumbnails, summaries and index.md with the date, machine, "
+        "command, each figure's wall time and claim (default: none)",
+    )
     p.add_argument("--out", default="results", help="parent folder of the per-experiment folders (default: results)")
     p.add_argument("--seed", type=int, default=0, help="seed passed to every experiment (default: 0)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
@@ -122,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         for k, v in EXPERIMENTS.items():
             print(f"{k:<20} {v}")
         return 0
-    names = _names(args.names, args.only)
+    names = _names(args.names, args.only, args.paper)
     if args.seed < 0:
         raise ValueError(f"seed must be >= 0, got {args.seed}")
     try:
@@ -139,5 +237,19 @@ def run(args: argparse.Namespace) -> int:
             load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
         times[name] = time.perf_counter() - t0
         print(f"== {name}: {times[name]:.0f} s -> {out / name}", flush=True)
-    print("\n" + "\n".join(f"{k:<20} {v:7.0f} s" for k, v in times.items()))
+    claims = {}
+    for name in times:
+        summary_path = out / name / "summary.json"
+        c = json.loads(summary_path.read_text()).get("claim") if summary_path.is_file() else None
+        claims[name] = "" if not c else ("claim held" if c["held"] else "claim NOT held")
+    print("\n" + "\n".join(f"{k:<20} {v:7.0f} s  {claims[k]}" for k, v in times.items()))
+    print(f"{'in all':<20} {sum(times.values()):7.0f} s")
+    if args.gallery:
+        from .bench import machine_description  # lazy: CLI parsing stays JAX-free
+
+        words = ["causal-grad", "figures"] + (["--full"] if args.full else []) + names
+        words += ["--out", str(out), "--seed", str(args.seed)]
+        command = " ".join(shlex.quote(w) for w in words)
+        index = write_gallery(out, Path(args.gallery), times, command, machine_description())
+        print(f"gallery: {index}")
     return 0
