@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from causal_grad.studies.claims import forest_claim, many_forests_claim, two_parent_claim  # noqa: F401
+from causal_grad.studies.claims import forest_claim
 from causal_grad.studies.common import SMOKE_TRAIN, forest_summary, mode_of, train_run, write_summary  # noqa: F401
 
 FORMAT = argparse.RawDescriptionHelpFormatter

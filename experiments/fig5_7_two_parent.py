@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _expkit  # noqa: E402
 
+from causal_grad.studies.claims import two_parent_claim  # noqa: E402
+
 NAME = "fig5_7_two_parent"
 SLOT_NAMES = ("(i-1)//2", "i-1")
 #: ``--roots`` choices: the paper's uniform roots (default) or the public code's per-sequence Dirichlet law
@@ -169,7 +171,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, roots: st
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
     }
-    claim = _expkit.two_parent_claim(summary)
+    claim = two_parent_claim(summary)
     summary["claim"] = claim.to_dict()
     _expkit.write_summary(out, summary)
     print(

@@ -40,6 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _expkit  # noqa: E402
 
+from causal_grad.studies.claims import forest_claim  # noqa: E402
+
 NAME = "fig8_standard"
 #: "reached the estimator" when the final held-out loss is within this many nats of the estimator's
 REACH_TOL = 0.02
@@ -146,7 +148,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, model: st
         figure=fig.name,
         seconds=time.perf_counter() - t0,
     )
-    claim = _expkit.forest_claim({"chain": summary}, second_layer=False)
+    claim = forest_claim({"chain": summary}, second_layer=False)
     summary["claim"] = claim.to_dict()
     _expkit.write_summary(out, summary)
     print(

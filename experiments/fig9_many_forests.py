@@ -37,6 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _expkit  # noqa: E402
 
+from causal_grad.studies.claims import many_forests_claim  # noqa: E402
+
 NAME = "fig9_many_forests"
 N_POS = 19
 
@@ -229,7 +231,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False, decay: st
         "figure": fig.name,
         "seconds": time.perf_counter() - t0,
     }
-    claim = _expkit.many_forests_claim(summary)
+    claim = many_forests_claim(summary)
     summary["claim"] = claim.to_dict()
     _expkit.write_summary(out, summary)
     print(
