@@ -19,6 +19,8 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
+from .devices import use_all_cores_at_import as _use_all_cores_at_import
+
 __version__ = "0.1.0"
 
 #: Public name -> the submodule that defines it (in reading order of the theory).
@@ -214,6 +216,11 @@ def __dir__() -> list[str]:
 
 
 sys.modules[__name__].__class__ = _Package
+
+#: What ``import causal_grad`` did about CPU devices (a :class:`causal_grad.devices.CpuDevices`): one JAX host
+#: device per core, for Python code as for the command line, unless ``CAUSAL_GRAD_CPU_DEVICES=1``, the user's own
+#: setting, an accelerator, or a JAX backend already started says otherwise (:mod:`causal_grad.devices`).
+CPU_DEVICES = _use_all_cores_at_import()
 
 if TYPE_CHECKING:  # what type checkers and IDEs see (the same names, imported eagerly)
     from ._x64 import x64

@@ -17,10 +17,13 @@ the returned :class:`CpuDevices`) when
   ``cpu`` first, or (no platform named) an accelerator plugin (``jax_plugins.*``, ``libtpu``) is installed;
 * the backend has already started (then the count can no longer change).
 
-Call it first thing, right after ``import causal_grad`` and before any JAX computation. Before JAX is imported it
-does not import it: it sets the environment variable ``JAX_NUM_CPU_DEVICES``, which JAX reads when it is imported
-(so the command line, which calls it after parsing its flags, stays fast for a bad flag); after, it updates
-``jax.config``. :func:`causal_grad.train` then trains data-parallel over the devices by default.
+``import causal_grad`` calls it (:func:`use_all_cores_at_import`; the result is ``causal_grad.CPU_DEVICES``), so
+that Python code gets every core without asking, as the command line does; import causal_grad before JAX's first
+computation (``CAUSAL_GRAD_CPU_DEVICES=1`` turns it off). Call :func:`use_all_cores` yourself, before any JAX
+computation, for another count; it replaces the count set at import (the command line's ``--devices`` does this).
+Before JAX is imported it does not import it: it sets the environment variable ``JAX_NUM_CPU_DEVICES``, which JAX
+reads when it is imported (so the command line stays fast for a bad flag); after, it updates ``jax.config``.
+:func:`causal_grad.train` then trains data-parallel over the devices by default.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ import importlib.util
 import os
 import pkgutil
 import sys
+import warnings
 
 from ._validate import check_int
 
-__all__ = ["OPT_OUT_ENV", "CpuDevices", "core_count", "use_all_cores"]
+__all__ = ["OPT_OUT_ENV", "CpuDevices", "core_count", "use_all_cores", "use_all_cores_at_import"]
 
 #: Environment variable: an integer number of host CPU devices (``1`` = opt out, one device as plain JAX).
 OPT_OUT_ENV = "CAUSAL_GRAD_CPU_DEVICES"
@@ -84,14 +88,25 @@ def _accelerator_default(jax=None) -> str | None:
     return None
 
 
+#: The count :func:`use_all_cores_at_import` set (``None``: it set nothing). A later explicit call may replace it
+#: while JAX's backend has not started (the command line's ``--devices``), which a user's own setting may not.
+_AUTO: int | None = None
+
+
+def _is_auto(current) -> bool:
+    return _AUTO is not None and str(current).strip() == str(_AUTO)
+
+
 def use_all_cores(n: int | None = None) -> CpuDevices:
     """Give JAX's CPU backend ``n`` host devices (default: :func:`core_count`), before the backend starts.
 
     ``n`` (or the environment variable ``CAUSAL_GRAD_CPU_DEVICES``, which takes precedence over the default but
     not over an explicit ``n``) must be an integer ``>= 1``; ``1`` leaves JAX at its single CPU device. Returns a
     :class:`CpuDevices`; never raises for a situation in which it cannot act (see the module docstring), only for
-    a bad ``n`` or a bad environment value.
+    a bad ``n`` or a bad environment value. A count set by :func:`use_all_cores_at_import` (``import
+    causal_grad``) is not a user's choice: this call replaces it, ``1`` included, until the backend starts.
     """
+    global _AUTO
     if n is not None:
         n = check_int("n", n, minimum=1)
     else:
@@ -104,12 +119,21 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
             n = check_int(OPT_OUT_ENV, value, minimum=1)
         else:
             n = core_count()
-    if n == 1:
-        return CpuDevices(None, "one device requested (opt-out)")
     jax = sys.modules.get("jax")  # not imported here: before JAX is imported, the environment variable does it
+    if n == 1:
+        if _AUTO is not None:  # undo the count set at import
+            if jax is None:
+                os.environ.pop("JAX_NUM_CPU_DEVICES", None)
+            else:
+                try:
+                    jax.config.update("jax_num_cpu_devices", 1)
+                except RuntimeError:
+                    return CpuDevices(None, "JAX's backend has already started with the count set at import")
+            _AUTO = None
+        return CpuDevices(None, "one device requested (opt-out)")
     if jax is None:
         current = os.environ.get("JAX_NUM_CPU_DEVICES", "").strip()
-        if current and current != "-1":
+        if current and current != "-1" and not _is_auto(current):
             return CpuDevices(None, f"jax_num_cpu_devices already set to {current} (JAX_NUM_CPU_DEVICES)")
         if _FORCE_FLAG in os.environ.get("XLA_FLAGS", ""):
             return CpuDevices(None, f"XLA_FLAGS already sets {_FORCE_FLAG}")
@@ -117,11 +141,12 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
         if why is not None:
             return CpuDevices(None, f"accelerator is the default platform ({why})")
         os.environ["JAX_NUM_CPU_DEVICES"] = str(n)
+        _AUTO = None
         return CpuDevices(n, "set")
     if not hasattr(jax.config, "jax_num_cpu_devices"):
         return CpuDevices(None, "this JAX has no jax_num_cpu_devices option")
     current = getattr(jax.config, "jax_num_cpu_devices", None)
-    if current is not None and int(current) != -1:
+    if current is not None and int(current) != -1 and not _is_auto(current):
         return CpuDevices(None, f"jax_num_cpu_devices already set to {current}")
     if _FORCE_FLAG in os.environ.get("XLA_FLAGS", ""):
         return CpuDevices(None, f"XLA_FLAGS already sets {_FORCE_FLAG}")
@@ -132,4 +157,21 @@ def use_all_cores(n: int | None = None) -> CpuDevices:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:  # JAX refuses once its backends exist
         return CpuDevices(None, "JAX's backend has already started; call use_all_cores() before any JAX computation")
+    _AUTO = None
     return CpuDevices(n, "set")
+
+
+def use_all_cores_at_import() -> CpuDevices:
+    """What ``import causal_grad`` does: :func:`use_all_cores` with its defaults (every core, unless an opt-out,
+    a user's own setting or an accelerator says otherwise), so that :func:`causal_grad.train` called from Python
+    trains data-parallel over every core as the command line does. Its result is ``causal_grad.CPU_DEVICES``. A
+    bad ``CAUSAL_GRAD_CPU_DEVICES`` does not fail the import: it gives a warning naming the variable (the
+    command line then refuses it as a usage error)."""
+    global _AUTO
+    try:
+        r = use_all_cores()
+    except ValueError as exc:
+        warnings.warn(f"{exc}; using JAX's own CPU device count", stacklevel=3)
+        return CpuDevices(None, str(exc))
+    _AUTO = r.devices
+    return r

@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 _SCRIPT = """
 import json, sys
+{before}
 import causal_grad
 from causal_grad.devices import use_all_cores
-{before}
 r = use_all_cores({arg})
 import jax
 print(json.dumps({{"set": r.devices, "reason": r.reason, "n": len(jax.devices()),
@@ -29,7 +29,11 @@ print(json.dumps({{"set": r.devices, "reason": r.reason, "n": len(jax.devices())
 """
 
 
-def _run(arg: str = "", before: str = "", **env) -> dict:
+def _run(arg: str = "", before: str = "", **env):
+    return _run_code(_SCRIPT.format(arg=arg, before=before), **env)
+
+
+def _run_code(code: str, **env):
     e = {
         k: v
         for k, v in os.environ.items()
@@ -39,7 +43,7 @@ def _run(arg: str = "", before: str = "", **env) -> dict:
     e["JAX_PLATFORMS"] = "cpu"
     e.update(env)
     r = subprocess.run(
-        [sys.executable, "-c", _SCRIPT.format(arg=arg, before=before)],
+        [sys.executable, "-c", code],
         check=False,
         capture_output=True,
         text=True,
@@ -75,6 +79,36 @@ def test_user_choices_are_kept():
     assert out["n"] == 2 and out["set"] is None and "XLA_FLAGS" in out["reason"]
     out = _run("3", JAX_NUM_CPU_DEVICES="2")
     assert out["n"] == 2 and out["set"] is None
+
+
+def test_import_uses_every_core_and_an_explicit_count_replaces_it():
+    # import causal_grad alone (no call): one device per core, as the command line
+    n = core_count()
+    out = _run_code(
+        "import json, causal_grad, jax\n"
+        "print(json.dumps({'n': len(jax.devices()), 'set': causal_grad.CPU_DEVICES.devices}))"
+    )
+    assert out == {"n": n, "set": n if n > 1 else None}
+    # an explicit count after the import wins (the CLI's --devices), 1 included, before and after importing JAX
+    assert _run("3")["n"] == 3
+    assert _run("1")["n"] == 1
+    out = _run_code(
+        "import json, causal_grad, jax\nfrom causal_grad.devices import use_all_cores\nr = use_all_cores(1)\n"
+        "print(json.dumps({'n': len(jax.devices())}))"
+    )
+    assert out["n"] == 1
+    # a user's own setting is not replaced by the import
+    assert (
+        _run_code("import json, causal_grad, jax; print(json.dumps(len(jax.devices())))", JAX_NUM_CPU_DEVICES="3") == 3
+    )
+    # a bad opt-out value warns at import (naming the variable) and leaves JAX alone
+    out = _run_code(
+        "import json, warnings\nwith warnings.catch_warnings(record=True) as w:\n    warnings.simplefilter('always')\n"
+        "    import causal_grad\nimport jax\n"
+        "print(json.dumps({'n': len(jax.devices()), 'w': [str(x.message) for x in w]}))",
+        CAUSAL_GRAD_CPU_DEVICES="many",
+    )
+    assert out["n"] == 1 and any("CAUSAL_GRAD_CPU_DEVICES must be an integer" in m for m in out["w"])
 
 
 def test_too_late_is_reported_not_raised():
