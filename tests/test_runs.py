@@ -379,3 +379,16 @@ def test_history_and_config_name_the_file_when_unreadable(tmp_path):
         train(cfg, tmp_path / "r", resume=True, progress=False)
     json.loads((tmp_path / "r" / "config.json").read_text())  # untouched
     assert not (tmp_path / "r" / LOCK_NAME).exists()  # released after the refusal
+
+
+def test_reloading_a_finished_run_keeps_its_wall_time_and_resuming_adds_to_it(tmp_path):
+    cfg = _cfg(checkpoint_every=10)
+    d = tmp_path / "r"
+    first = train(cfg, d, progress=False)
+    assert first.history.wall_s is not None and first.history.wall_s > 0
+    again = train(cfg, d, resume=True, progress=False)  # finished: reloaded, nothing trained
+    assert again.history.wall_s == first.history.wall_s
+    assert json.loads((d / "history.json").read_text())["wall_s"] == first.history.wall_s
+    longer = train(_cfg(checkpoint_every=10, steps=cfg.run.steps + 10), d, resume=True, progress=False)
+    assert longer.history.steps_done == cfg.run.steps + 10
+    assert longer.history.wall_s > first.history.wall_s  # the extension's own time added to the earlier call's

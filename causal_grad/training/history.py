@@ -144,7 +144,8 @@ class History:
     reference losses (:class:`~causal_grad.baselines.BaselineLosses`); ``evals`` — the held-out evaluations in
     step order (``"eval"``); ``train`` — ``(step, mean training loss of the chunk ending there)`` pairs;
     ``interrupted_at`` — the step a SIGINT/SIGTERM stopped the run at (``None`` unless interrupted);
-    ``wall_s`` — the run's wall time in seconds and ``steps_done`` — the steps it did (both ``None`` in the file
+    ``wall_s`` — the run's wall time in seconds (a resumed run's calls together; reloading a finished run keeps
+    it) and ``steps_done`` — the steps it did (both ``None`` in the file
     written during the run, after each evaluation, before it ends); ``smoothing`` — for the reduced model, what
     its readout smoothing costs when the graph is learnt exactly (:func:`~causal_grad.training.run.smoothing_penalty`
     and ``ideal_excess_over_in_context``), else ``None``; ``extra`` — keys of a file this version does not write."""

@@ -644,6 +644,7 @@ def _run(
         return ctx.runner(stages[k])
 
     step, k = 0, 0
+    prior_wall = 0.0  # wall seconds of the earlier calls of a resumed run
     state = runner_for(0).init_state(params, 0)
     first = None
     if restore_from is None:
@@ -674,6 +675,8 @@ def _run(
             old = History.from_dict(_read_json(hist_path, "the run's history"))
             evals[:] = [e for e in old.evals if e.step <= step]
             train_means[:] = [e for e in old.train if e[0] <= step]
+            # the earlier calls' wall time: their recorded total, at least the last kept evaluation's time
+            prior_wall = max(old.wall_s or 0.0, evals[-1].time_s if evals else 0.0)
     writers, snaps, snap_path = None, None, None
     if out is not None:
         write_json_atomic(out / "config.json", cfg.to_json())
@@ -782,7 +785,9 @@ def _run(
             ckpt.close()
         if writers is not None:
             writers.close()
-    wall_s = time.perf_counter() - t_start
+    # a resumed run's wall time adds this call's to the earlier calls'; a finished run reloaded (no step trained
+    # here) keeps its own
+    wall_s = prior_wall + (time.perf_counter() - t_start if step > (restore_from or 0) else 0.0)
     penalty = smoothing_penalty(cfg, held.tokens, held.targets)
     smoothing = None
     if penalty is not None:
