@@ -2261,6 +2261,7 @@ register(
     {"params": PARAMS_BAD, "head": ints(0, 0)},
 )
 SMODEL = _std.standard_model(S, T, d_model=8, layers=1)
+_MLP_BAD = [Bad("not a bool", st.sampled_from([0, 1, "no", None, 1.0]), TypeError, r"bool")]
 MODULE_BAD = instances("StandardTransformer")
 register(
     "causal_grad.models.standard.standard_model",
@@ -2273,6 +2274,7 @@ register(
         "layers": ints(1),
         "heads": ints(1),
         "mlp_ratio": ints(1),
+        "mlp": _MLP_BAD,
     },
 )
 register(
@@ -2432,7 +2434,7 @@ register(
     "causal_grad.models.standard.Config",
     _std.Config,
     {"d_model": 8, "layers": 1, "heads": 2, "mlp_ratio": 2},
-    {"d_model": ints(1), "layers": ints(1), "heads": ints(1), "mlp_ratio": ints(1)},
+    {"d_model": ints(1), "layers": ints(1), "heads": ints(1), "mlp_ratio": ints(1), "mlp": _MLP_BAD},
 )
 register(
     "causal_grad.models.registry.build_model",
