@@ -2770,6 +2770,8 @@ register(
         "alpha": floats(),
         "prior": choices(*_cfgm.PRIORS),
         "objective": choices(*_cfgm.OBJECTIVES),
+        "initial": choices(*cg.ngram.NGRAM_INITIAL)
+        + [Bad("not uniform with objective query", st.just("stationary"), ValueError, r"objective 'next_token' only")],
     },
 )
 register(

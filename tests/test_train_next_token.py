@@ -14,7 +14,7 @@ from causal_grad.baselines import cross_entropy
 from causal_grad.graphs import Graph, chain
 from causal_grad.models import catformer
 from causal_grad.models.registry import model_config
-from causal_grad.ngram import NGramTask, ngram_graph
+from causal_grad.ngram import NGRAM_INITIAL, NGramTask, ngram_graph
 from causal_grad.training import OptimConfig, RunConfig, TaskConfig, TrainConfig
 from causal_grad.training.loop import step_key
 
@@ -131,3 +131,50 @@ def test_next_token_resume_is_the_straight_run(tmp_path):
     np.testing.assert_allclose([x for _, x in resumed.history.train], [x for _, x in straight.history.train])
     for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(straight.params)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_initial_law_in_the_task_config():
+    """TaskConfig.initial: "uniform" by default and then left out of config.json (files written before the field
+    existed read back as uniform); "stationary" is written and round-trips; refused at the door when not one of
+    NGRAM_INITIAL, with the query objective, or past the n-gram task's lifted-chain size."""
+    g = ngram_graph(T, 1)
+    assert NGRAM_INITIAL == ("uniform", "stationary")
+    uni = TaskConfig(g, vocab=S, alpha=1.0, objective="next_token")
+    assert uni.initial == "uniform" and "initial" not in uni.to_json()
+    st = dataclasses.replace(uni, initial="stationary")
+    assert st.to_json()["initial"] == "stationary"
+    cfg = _cfg().replace(initial="stationary")
+    assert cfg.task == st and TrainConfig.from_json(cfg.to_json()) == cfg
+    old = _cfg().to_json()
+    assert "initial" not in old["task"] and TrainConfig.from_json(old).task.initial == "uniform"
+    for bad in ("stationnary", "", None, 1):
+        with pytest.raises(ValueError, match="initial must be one of uniform, stationary"):
+            TaskConfig(g, vocab=S, objective="next_token", initial=bad)
+    with pytest.raises(ValueError, match="initial 'stationary' applies to objective 'next_token' only"):
+        TaskConfig(chain(5), vocab=S, initial="stationary")
+    with pytest.raises(ValueError, match=r"initial 'stationary' applies to objective 'next_token' only"):
+        _cfg().replace(objective="query", initial="stationary")
+    # the stationary start needs S^k <= 1024 states of the lifted chain (NGramTask's rule), checked here
+    with pytest.raises(ValueError, match=r"initial 'stationary' needs vocab_size\*\*k <= 1024"):
+        TaskConfig(ngram_graph(T, 2), vocab=33, objective="next_token", initial="stationary")
+    TaskConfig(ngram_graph(T, 2), vocab=33, objective="next_token")  # the uniform start has no such limit
+
+
+def test_stationary_start_trains_that_task_and_claims_no_exact_bayes():
+    """initial="stationary": the run samples NGramTask(..., initial="stationary") (its held-out set and baselines are
+    that task's), and records no KL to exact Bayes (no closed form with the stationary start); the uniform start
+    records it, equal to the in-context estimator's (the estimator is exact Bayes there)."""
+    cfg = _cfg().replace(initial="stationary")
+    res = causal_grad.train(cfg, progress=False)
+    task = NGramTask(S, 1, T, alpha=1.0, initial="stationary")
+    tok, Y = task.sample_next_token(jax.random.key(cfg.run.eval_seed), cfg.run.eval_size)
+    ic = float(jnp.mean(cross_entropy(Y, task.predictive_all_positions(tok, "in_context"))))
+    np.testing.assert_allclose(res.baselines.in_context, ic, rtol=1e-6)
+    uniform_start = NGramTask(S, 1, T, alpha=1.0).sample_next_token(jax.random.key(cfg.run.eval_seed), 64)[0]
+    assert not np.array_equal(np.asarray(tok), np.asarray(uniform_start))  # another law of the first token
+    for e in res.evals:
+        assert set(e.strategy_kl) == {"uniform", "unigram", "in_context"}
+    ref = causal_grad.train(_cfg(), progress=False)
+    for e in ref.evals:
+        assert set(e.strategy_kl) == {"uniform", "unigram", "in_context", "exact_bayes"}
+        assert e.strategy_kl["exact_bayes"] == pytest.approx(e.strategy_kl["in_context"], rel=1e-6)
