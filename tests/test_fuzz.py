@@ -2733,6 +2733,8 @@ register(
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0, 9),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -2745,6 +2747,8 @@ register(
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -2787,6 +2791,8 @@ register(
         "warmup": ints(0),
         "weight_decay": floats(allow_zero=True),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -3640,6 +3646,7 @@ DATA_TYPES = {
     "causal_grad.training.schedules.Stage",
     "causal_grad.training.schedules.OPTIMIZERS",
     "causal_grad.training.schedules.SCHEDULES",
+    "causal_grad.training.schedules.ADAM_BETAS",
     "causal_grad.training.run.TrainingInterrupted",
     "causal_grad.ngram.NGRAM_PRIORS",
     "causal_grad.ngram.NGRAM_INITIAL",

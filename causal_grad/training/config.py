@@ -6,7 +6,7 @@
   next-token objective, the ``initial`` law of the first tokens;
 * the model's own ``Config`` (:mod:`causal_grad.models.registry`: ``reduced.Config``, ``disentangled.Config``, …);
 * :class:`OptimConfig` — optimiser and schedule: ``optimizer``, ``lr``, ``lr2``, ``schedule``, ``stage1_steps``,
-  ``warmup``, ``weight_decay``, ``decay``;
+  ``warmup``, ``weight_decay``, ``decay``, AdamW's ``b1``, ``b2``;
 * :class:`RunConfig` — ``steps``, ``batch``, ``seed``, evaluation, checkpoints and logging.
 
 Every value is checked once, when its object is built; :class:`TrainConfig` checks the rules that join layers
@@ -21,11 +21,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validate import SEED_MAX, check_concentration, check_int, check_positive_float, check_sample_memory, check_seed
+from .._validate import (
+    SEED_MAX,
+    check_concentration,
+    check_int,
+    check_positive_float,
+    check_probability,
+    check_sample_memory,
+    check_seed,
+)
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
 from ..ngram import NGRAM_INITIAL, NGramTask
-from .schedules import DECAYS, OPTIMIZERS, SCHEDULES, Stage
+from .schedules import ADAM_BETAS, DECAYS, OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = [
     "PRIORS",
@@ -150,7 +158,8 @@ class OptimConfig:
     no weight decay) or ``"adamw"``; after ``warmup`` linear warm-up steps, ``decay`` (one of
     :data:`~causal_grad.training.schedules.DECAYS`): ``"cosine"`` to 0 over each stage (the default, the paper's)
     or ``"constant"`` at the peak learning rate (the public figure-9 notebook's plain SGD at lr 1;
-    docs/paper_settings.md)."""
+    docs/paper_settings.md). ``b1``, ``b2``: AdamW's moment decay rates, ``0 ≤ b < 1`` (optax's defaults 0.9 and
+    0.999; Edelman et al.'s ICL-MC uses 0.9, 0.95); plain GD has no moments and takes only the defaults."""
 
     schedule: str = "layerwise"
     optimizer: str = "sgd"
@@ -160,6 +169,8 @@ class OptimConfig:
     warmup: int = 0
     weight_decay: float = 0.0
     decay: str = "cosine"
+    b1: float = ADAM_BETAS[0]
+    b2: float = ADAM_BETAS[1]
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -179,6 +190,13 @@ class OptimConfig:
             raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
         if not isinstance(self.decay, str) or self.decay not in DECAYS:
             raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {self.decay!r}")
+        for name in ("b1", "b2"):
+            object.__setattr__(self, name, check_probability(name, getattr(self, name), open_high=True))
+        if self.optimizer == "sgd" and (self.b1, self.b2) != ADAM_BETAS:
+            raise ValueError(
+                f"b1, b2 apply to adamw only (plain GD has no moment estimates): leave them at "
+                f"{ADAM_BETAS[0]}, {ADAM_BETAS[1]} with optimizer 'sgd', got b1={self.b1}, b2={self.b2}"
+            )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -341,7 +359,7 @@ class TrainConfig:
     def stages(self, group_names) -> list[Stage]:
         o, steps = self.optim, self.run.steps
         common: dict[str, Any] = dict(
-            optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup, decay=o.decay
+            optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup, decay=o.decay, b1=o.b1, b2=o.b2
         )
         if o.schedule == "joint":
             return [Stage("joint", 0, steps, tuple(group_names), lr=o.lr, **common)]
