@@ -4,13 +4,27 @@ on this paper's figure-2 task (docs/theory.md §1.5, §5, §6).
 
 Part 1, Edelman et al.'s setting (read from their paper and public code): vocabulary S = 2, sequences of 100 tokens
 plus one (T = 101), a fresh bigram transition matrix per sequence with Dirichlet(1) rows, the first token from its
-stationary law (NGramTask(2, 1, 101, alpha=1, initial="stationary")), the next-token loss at every position, a
-two-layer transformer with one head per layer and width 16, AdamW (lr 5e-4, betas (0.9, 0.95), weight decay 0.1),
-batch 64, 2000 steps. What differs here: causal_grad's standard transformer keeps its MLP after each attention layer
-(mlp_ratio 4; theirs is attention-only), has no dropout (theirs 0.1) and no layer norm, and uses learned position
-embeddings. At every evaluation the KL from each strategy to the model's predictive is averaged over all positions
-of 512 held-out sequences (causal_grad.training.strategies): uniform, in-context unigram, in-context bigram (the
-estimator). Exact Bayes has no closed form with the stationary start, so it is not drawn.
+stationary law, the next-token loss at every position, a two-layer attention-only transformer with one head per
+layer and width 16, AdamW (lr 5e-4 constant, betas (0.9, 0.95), weight decay 0.1), batch 64, 2000 steps. It trains
+through causal_grad.train with the TrainConfig of :func:`config`: task NGramTask(2, 1, 101, alpha=1,
+initial="stationary") (TaskConfig(ngram_graph(101, 1), vocab=2, alpha=1, objective="next_token",
+initial="stationary")), model standard.Config(d_model=16, layers=2, heads=1, mlp=False), optimiser
+OptimConfig("joint", "adamw", lr=5e-4, b1=0.9, b2=0.95, weight_decay=0.1, decay="constant"); each seed's run is kept
+under runs/<mode>-icl_mc-seed<s>. At every evaluation the run's evaluator records the KL from each strategy to the
+model's predictive averaged over all positions of the held-out sequences (512, key 10000 + seed;
+causal_grad.training.strategies): uniform, in-context unigram, in-context bigram (the estimator). Exact Bayes has no
+closed form with the stationary start, so it is not recorded. The held-out loss per position is read from the
+trained parameters on the same sequences.
+
+What still differs from their model (causal_grad's standard transformer with mlp=False, against their public
+attention-only model): no dropout (theirs 0.1 on the embeddings, the attention weights and the residual branch); no
+layer norm (theirs normalises each attention layer's input and the readout's); learned absolute position embeddings
+added to the token embeddings (theirs has none: a learned relative-position term in each layer's attention scores);
+flax's default initialisation (theirs N(0, 0.02²), the output projections N(0, 0.01²)); a readout bias (theirs has
+none); weight decay on every parameter (theirs on the linear layers' weights only). The data differ in form, not in
+law: the targets are the next token's law π[s_t] (soft labels, the same expected gradient as their sampled next
+token), and the model reads all 101 tokens and is scored at each of them (theirs reads the first 100 and predicts
+the next 100).
 
 Part 2, this paper's figure-2 task at a small size: chain of 19 positions plus the query, S = 10, Dirichlet(0.1),
 disentangled transformer, query-only loss (the quick layer-wise preset of fig2_chain); the run's evaluator records
@@ -23,7 +37,8 @@ progression appears in order; over seeds, the median and range of each transitio
     python experiments/icl_mc.py --quick   # 3 seeds × 2000 steps of ICL-MC (a few minutes), 2 fig-2 seeds
     python experiments/icl_mc.py           # 5 seeds × 2000 steps, 3 fig-2 seeds
 
-Writes results/icl_mc/{icl_mc.png, fig2_strategies.png, summary.json}.
+Writes results/icl_mc/{icl_mc.png, fig2_strategies.png, summary.json} and each training run under
+results/icl_mc/runs/.
 """
 
 from __future__ import annotations
@@ -47,7 +62,9 @@ ICL_MC = dict(
     d_model=16,
     layers=2,
     heads=1,
+    mlp=False,
     lr=5e-4,
+    decay="constant",
     b1=0.9,
     b2=0.95,
     weight_decay=0.1,
@@ -67,67 +84,74 @@ def sizes(mode: str) -> dict:
     return dict(seeds=5, steps=ICL_MC["steps"], eval_every=20, eval_size=512, seq_len=ICL_MC["seq_len"], fig2_seeds=3)
 
 
-def train_icl_mc(seed: int, steps: int, eval_every: int, eval_size: int, seq_len: int) -> dict:
-    """One ICL-MC run with the next-token loss; returns the strategy curves (``StrategyCurves.to_dict()``) and
-    the held-out loss per position at the end."""
+def config(mode: str, seed: int):
+    """The :class:`~causal_grad.training.TrainConfig` of one ICL-MC run (:data:`ICL_MC` at the sizes of ``mode``):
+    the next-token loss on the bigram task with the stationary start, the attention-only standard transformer,
+    AdamW at a constant learning rate; held-out set of key ``10000 + seed``."""
+    from causal_grad.models.registry import model_config
+    from causal_grad.ngram import ngram_graph
+    from causal_grad.training import OptimConfig, RunConfig, TaskConfig, TrainConfig
+
+    s, sz = ICL_MC, sizes(mode)
+    return TrainConfig(
+        TaskConfig(
+            ngram_graph(sz["seq_len"], s["k"]),
+            vocab=s["vocab"],
+            alpha=s["alpha"],
+            objective="next_token",
+            initial=s["initial"],
+        ),
+        model_config("standard", d_model=s["d_model"], layers=s["layers"], heads=s["heads"], mlp=s["mlp"]),
+        OptimConfig(
+            "joint",
+            "adamw",
+            lr=s["lr"],
+            b1=s["b1"],
+            b2=s["b2"],
+            weight_decay=s["weight_decay"],
+            decay=s["decay"],
+        ),
+        RunConfig(
+            steps=sz["steps"],
+            batch=s["batch"],
+            seed=seed,
+            eval_every=sz["eval_every"],
+            eval_size=sz["eval_size"],
+            eval_seed=10_000 + seed,
+            log_every=sz["eval_every"],
+        ),
+    )
+
+
+def icl_mc_run(cfg, out: Path, label: str, *, quick: bool) -> dict:
+    """Train ``cfg`` (:func:`config`) through causal_grad.train, kept under ``out/runs/<label>``; returns the strategy
+    curves read from the run's history (``StrategyCurves.to_dict()``), the held-out loss per position of the trained
+    parameters (the mean over the held-out sequences, ``(T,)``) and its mean ``final_loss`` (the run's final
+    held-out loss)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
-    import optax
 
-    from causal_grad.models.registry import build_model, model_config
     from causal_grad.ngram import NGramTask
-    from causal_grad.training.strategies import StrategyCurves, ngram_strategies, strategy_kl
+    from causal_grad.training.strategies import strategy_curves_of
 
-    s = ICL_MC
-    task = NGramTask(s["vocab"], s["k"], seq_len, alpha=s["alpha"], initial=s["initial"])
-    spec = build_model(
-        model_config("standard", d_model=s["d_model"], layers=s["layers"], heads=s["heads"]), s["vocab"], seq_len
-    )
-    opt = optax.adamw(s["lr"], b1=s["b1"], b2=s["b2"], weight_decay=s["weight_decay"])
-    key = jax.random.key(seed)
-    params = spec.init(jax.random.fold_in(key, 0))
-    state = opt.init(params)
-    held_tok, held_Y = task.sample_next_token(jax.random.key(10_000 + seed), eval_size)
-    refs = ngram_strategies(task, held_tok)
-
-    def step(carry, t):
-        p, st = carry
-        tok, Y = task.sample_next_token(jax.random.fold_in(jax.random.fold_in(key, 1), t), s["batch"])
-        loss, g = jax.value_and_grad(spec.next_token_loss)(p, tok, Y)
-        upd, st = opt.update(g, st, p)
-        return (optax.apply_updates(p, upd), st), loss
-
-    @jax.jit
-    def chunk(p, st, t0):
-        (p, st), losses = jax.lax.scan(step, (p, st), t0 + jnp.arange(eval_every))
-        return p, st, losses
-
-    @jax.jit
-    def evaluate(p):
-        L = spec.logits_all(p, held_tok)
-        per_pos = -jnp.sum(held_Y * jax.nn.log_softmax(L, -1), -1).mean(0)
-        return strategy_kl(L, refs), per_pos
-
-    steps_done, kls = [], []
-    for t0 in range(0, steps + 1, eval_every):
-        kl, per_pos = jax.device_get(evaluate(params))
-        steps_done.append(t0)
-        kls.append({k: float(v) for k, v in kl.items()})
-        if t0 < steps:
-            params, state, _ = chunk(params, state, t0)
-    curves = StrategyCurves(tuple(steps_done), {k: np.array([e[k] for e in kls]) for k in kls[0]})
+    res = _expkit.train_run(cfg, out, label, quick=quick)
+    t = cfg.task
+    task = NGramTask(t.vocab, t.ngram_order, t.seq_len, alpha=t.alpha, initial=t.initial)
+    tok, Y = task.sample_next_token(jax.random.key(cfg.run.eval_seed), cfg.run.eval_size)  # the run's held-out set
+    logits = cfg.build_model().logits_all(res.params, tok)
+    per_pos = np.asarray(-jnp.sum(Y * jax.nn.log_softmax(logits, -1), -1).mean(0))
     return {
-        **curves.to_dict(),
-        "loss_per_position": np.asarray(per_pos).tolist(),
-        "final_loss": float(np.mean(per_pos)),
+        **strategy_curves_of(res.history).to_dict(),
+        "loss_per_position": per_pos.tolist(),
+        "final_loss": float(res.final.loss),
     }
 
 
 def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
-    """Both parts; returns ``{"icl_mc": {"seeds": [...], "runs": [...], "summary": transition_summary},
-    "fig2": {...}, "mode", "settings", "figure", "fig2_figure", "seconds"}``. ``smoke`` (tests only) trains a
-    few steps on short sequences."""
+    """Both parts; returns ``{"icl_mc": {"seeds": [...], "runs": [...], "summary": transition_summary, "config":
+    the first seed's config.json}, "fig2": {...}, "mode", "settings", "figure", "fig2_figure", "seconds"}``.
+    ``smoke`` (tests only) trains a few steps on short sequences."""
     from causal_grad import plots
     from causal_grad.graphs import chain
     from causal_grad.training.strategies import StrategyCurves, strategy_curves_of, transition_summary
@@ -140,7 +164,7 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     seeds = [seed + i for i in range(sz["seeds"])]
     runs = []
     for s in seeds:
-        r = train_icl_mc(s, sz["steps"], sz["eval_every"], sz["eval_size"], sz["seq_len"])
+        r = icl_mc_run(config(mode, s), out, f"{mode}-icl_mc-seed{s}", quick=mode != "full")
         runs.append(r)
         print(
             f"{NAME} ICL-MC seed {s}: transitions {r['transitions']}, nearest at {r['nearest_step']}, "
@@ -152,7 +176,8 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
     plots.strategy_curves(
         runs,
         path=fig,
-        title=f"ICL-MC (S=2, T={sz['seq_len']}, standard 2×1 head, d=16): KL over all positions, {len(seeds)} seeds",
+        title=f"ICL-MC (S=2, T={sz['seq_len']}, attention-only 2×1 head, d=16): KL over all positions, "
+        f"{len(seeds)} seeds",
     )
     # part 2: the figure-2 task, query-only loss, disentangled model (the run's evaluator records the KL)
     fig2_runs = []
@@ -175,7 +200,12 @@ def run(quick: bool, out: Path, seed: int = 0, *, smoke: bool = False) -> dict:
         "experiment": NAME,
         "mode": mode,
         "settings": {**ICL_MC, **sz},
-        "icl_mc": {"seeds": seeds, "runs": runs, "summary": icl_summary},
+        "icl_mc": {
+            "seeds": seeds,
+            "runs": runs,
+            "summary": icl_summary,
+            "config": config(mode, seed).to_json(),
+        },
         "fig2": {
             "seeds": [seed + i for i in range(sz["fig2_seeds"])],
             "runs": fig2_runs,

@@ -180,3 +180,119 @@ def test_train_choices_match_the_presets_and_the_registry():
 
     assert PRESET_NAMES == tuple(PRESETS)
     assert MODEL_NAMES == model_names()
+
+
+def test_train_names_match_the_library():
+    """The objectives, initial laws, decays and default betas the parser offers (named there without importing
+    JAX) are the library's."""
+    from causal_grad.commands.train import DECAY_NAMES, DEFAULT_BETAS, INITIAL_NAMES, OBJECTIVE_NAMES
+    from causal_grad.ngram import NGRAM_INITIAL
+    from causal_grad.training import OptimConfig
+    from causal_grad.training.config import OBJECTIVES
+    from causal_grad.training.schedules import ADAM_BETAS, DECAYS
+
+    assert OBJECTIVE_NAMES == OBJECTIVES and INITIAL_NAMES == NGRAM_INITIAL and DECAY_NAMES == DECAYS
+    assert DEFAULT_BETAS == ADAM_BETAS == (OptimConfig().b1, OptimConfig().b2)
+
+
+def _train_help() -> str:
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    return " ".join(sub.format_help().split())
+
+
+def test_train_help_shows_the_icl_mc_flags_with_their_defaults():
+    text = _train_help()
+    for flag, default in (
+        ("--objective {query,next_token}", "(default: query)"),
+        ("--initial {uniform,stationary}", "(default: uniform)"),
+        ("--b1 B1", "(default: 0.9, optax's"),
+        ("--b2 B2", "(default: 0.999, optax's"),
+        ("--no-mlp", "(default: the MLP is kept)"),
+        ("--decay {cosine,constant}", "(default: the preset's, cosine)"),
+    ):
+        assert flag in text and default in text, (flag, default)
+
+
+ICL_MC_ARGV = (
+    "train --preset standard --objective next_token --initial stationary --T 101 --vocab 2 --alpha 1 --d-model 16 "
+    "--layers 2 --heads 1 --no-mlp --lr 5e-4 --b1 0.9 --b2 0.95 --weight-decay 0.1 --decay constant --batch 64 "
+    "--steps 2000"
+).split()
+
+
+def test_train_flags_build_the_icl_mc_config():
+    """The command line of docs/guide.md builds Edelman et al.'s ICL-MC configuration (experiments/icl_mc.py's)."""
+    from causal_grad.commands.train import config_from_args
+    from causal_grad.models.registry import model_config
+    from causal_grad.ngram import ngram_graph
+    from causal_grad.training import OptimConfig, TaskConfig
+
+    cfg = config_from_args(build_parser().parse_args(ICL_MC_ARGV))
+    assert cfg.task == TaskConfig(ngram_graph(101, 1), 2, 1.0, objective="next_token", initial="stationary")
+    assert cfg.seq_len == 101
+    assert cfg.model == model_config("standard", d_model=16, layers=2, heads=1, mlp=False)
+    assert cfg.optim == OptimConfig("joint", "adamw", lr=5e-4, weight_decay=0.1, decay="constant", b1=0.9, b2=0.95)
+    assert (cfg.run.steps, cfg.run.batch) == (2000, 64)
+    # the graph defaults to the chain (the bigram graph) with next_token; --n counts its positions
+    argv = ["train", "--objective", "next_token", "--model", "standard", "--n", "6", "--vocab", "2"]
+    assert config_from_args(build_parser().parse_args(argv)).task.graph == ngram_graph(5, 1)
+
+
+def test_train_icl_mc_flags_refused_before_jax_naming_the_flag():
+    code = (
+        "import sys\nfrom causal_grad.cli import main\n"
+        "for argv in (['train', '--b1', '1.0'], ['train', '--b2', 'nan'], ['train', '--b1=-0.1'],"
+        " ['train', '--initial', 'stationary']):\n"
+        "    assert main(argv) == 2, argv\n"
+        "assert 'jax' not in sys.modules, 'jax was imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    errs = r.stderr.strip().splitlines()
+    assert len(errs) == 4 and all(e.startswith("causal-grad: error: ") for e in errs), errs
+    assert "--b1 must lie in [0, 1), got 1.0" in errs[0] and "--b2 must lie in [0, 1), got nan" in errs[1]
+    assert "--b1 must lie in [0, 1)" in errs[2]
+    assert "--initial stationary" in errs[3] and "needs --objective next_token" in errs[3]
+    for argv, word in (
+        (["train", "--objective", "nexttoken"], "--objective"),
+        (["train", "--initial", "stationnary"], "--initial"),
+        (["train", "--decay", "linear"], "--decay"),
+        (["train", "--b1", "x"], "--b1"),
+    ):
+        r = _cli(*argv)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and word in lines[0] and "usage:" not in r.stderr, r.stderr
+
+
+def test_train_icl_mc_flags_refused_with_the_wrong_model_graph_or_optimizer(capsys):
+    for argv, msg in (
+        (["train", "--model", "reduced", "--no-mlp"], "--no-mlp applies to the standard transformer only"),
+        (
+            ["train", "--model", "standard", "--objective", "next_token", "--graph", "random-tree"],
+            "--objective next_token trains on the n-gram graph",
+        ),
+        (["train", "--model", "reduced", "--b2", "0.95"], "b2 apply to adamw only"),
+        (
+            ["train", "--model", "standard", "--optimizer", "sgd", "--weight-decay", "0", "--b1", "0.5"],
+            "b2 apply to adamw only",
+        ),
+    ):
+        assert main(argv + ["--no-progress"]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("causal-grad: error: ") and msg in err[0], err
+
+
+def test_train_icl_mc_run_on_the_command_line(capsys):
+    """A tiny ICL-MC run through the command line: its summary names the objective, the start and the betas, and
+    the KL from each strategy over every position (no exact Bayes with the stationary start)."""
+    small = ["--T", "9", "--steps", "2", "--batch", "8", "--eval-size", "32", "--eval-every", "2", "--no-progress"]
+    argv = [a for a in ICL_MC_ARGV if a not in ("--T", "101", "--steps", "2000", "--batch", "64")] + small
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "standard / joint / adamw lr=0.0005 (b1 0.9, b2 0.95), next-token loss, stationary start: 2 steps of 8" in out
+    )
+    assert "held-out next-token loss (mean over every position)" in out
+    kl = next(line for line in out.splitlines() if line.startswith("KL from each strategy to the model"))
+    assert "uniform" in kl and "unigram" in kl and "in_context" in kl and "exact_bayes" not in kl
+    assert "one-parent estimators" not in out

@@ -137,3 +137,30 @@ def test_guide_extension_examples_run():
     pis = np.asarray(ns["task"].sample_pi(jax.random.key(0), 4))
     np.testing.assert_allclose(pis.sum(-1), 1.0, atol=1e-5)
     assert np.all(pis[:, 0, 2:] == 0)  # the band
+
+
+def test_guide_icl_mc_config_and_command_line_agree_with_the_experiment():
+    """docs/guide.md's ICL-MC section: its Python config runs as written and is experiments/icl_mc.py's (but for
+    the held-out key, the seed's in the experiment), and its command line builds the same config."""
+    import shlex
+
+    from causal_grad.cli import build_parser
+    from causal_grad.commands.figures import load_experiment
+    from causal_grad.commands.train import config_from_args
+
+    text = GUIDE.read_text()
+    (block,) = [b for b in _python_blocks(text) if "icl_mc = TrainConfig(" in b]
+    ns: dict = {}
+    exec(block, ns)
+    cfg = ns["icl_mc"]
+    want = load_experiment("icl_mc").config("quick", 0)
+    assert (cfg.task, cfg.model, cfg.optim) == (want.task, want.model, want.optim)
+    assert (cfg.run.steps, cfg.run.batch, cfg.run.eval_every, cfg.run.eval_size) == (
+        want.run.steps,
+        want.run.batch,
+        want.run.eval_every,
+        want.run.eval_size,
+    )
+    (line,) = re.findall(r"^causal-grad train --preset standard --objective next_token.*?(?=\n```)", text, re.M | re.S)
+    argv = shlex.split(line.replace("\\\n", " "))[1:]
+    assert config_from_args(build_parser().parse_args(argv)) == cfg

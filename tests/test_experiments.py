@@ -334,3 +334,44 @@ def test_gallery_has_each_figure_its_time_claim_and_a_thumbnail(tmp_path):
             assert max(im.size) == figures.GALLERY_PX
         assert json.loads((gallery / f"{name}.json").read_text())["claim"] == claims[name]
         assert f"![{name}]({name}.png)" in text
+
+
+def test_icl_mc_trains_through_train_with_edelman_et_al_s_config():
+    """Part 1 of icl_mc is a causal_grad.train run of the ICL-MC TrainConfig (no hand-written loop): the bigram task
+    with the stationary start and the next-token loss, the attention-only standard transformer of width 16 with two
+    layers of one head, AdamW at a constant 5e-4 with betas (0.9, 0.95) and weight decay 0.1, batch 64, 2000 steps
+    outside the tests' smoke size."""
+    from causal_grad.ngram import ngram_graph
+
+    mod = load_experiment("icl_mc")
+    assert not hasattr(mod, "train_icl_mc")
+    for mode in ("full", "quick", "smoke"):
+        cfg, sz = mod.config(mode, 3), mod.sizes(mode)
+        t, m, o, r = cfg.task, cfg.model, cfg.optim, cfg.run
+        assert (t.graph, t.vocab, t.alpha, t.objective, t.initial) == (
+            ngram_graph(sz["seq_len"], 1),
+            2,
+            1.0,
+            "next_token",
+            "stationary",
+        )
+        assert cfg.seq_len == sz["seq_len"] == (21 if mode == "smoke" else 101)
+        assert (m.name, m.d_model, m.layers, m.heads, m.mlp) == ("standard", 16, 2, 1, False)
+        assert (o.schedule, o.optimizer, o.lr, o.b1, o.b2, o.weight_decay, o.decay, o.warmup) == (
+            "joint",
+            "adamw",
+            5e-4,
+            0.9,
+            0.95,
+            0.1,
+            "constant",
+            0,
+        )
+        assert (r.batch, r.seed, r.eval_seed, r.eval_every, r.eval_size) == (
+            64,
+            3,
+            10_003,
+            sz["eval_every"],
+            sz["eval_size"],
+        )
+        assert r.steps == (40 if mode == "smoke" else 2000)

@@ -2261,6 +2261,7 @@ register(
     {"params": PARAMS_BAD, "head": ints(0, 0)},
 )
 SMODEL = _std.standard_model(S, T, d_model=8, layers=1)
+_MLP_BAD = [Bad("not a bool", st.sampled_from([0, 1, "no", None, 1.0]), TypeError, r"bool")]
 MODULE_BAD = instances("StandardTransformer")
 register(
     "causal_grad.models.standard.standard_model",
@@ -2273,6 +2274,7 @@ register(
         "layers": ints(1),
         "heads": ints(1),
         "mlp_ratio": ints(1),
+        "mlp": _MLP_BAD,
     },
 )
 register(
@@ -2432,7 +2434,7 @@ register(
     "causal_grad.models.standard.Config",
     _std.Config,
     {"d_model": 8, "layers": 1, "heads": 2, "mlp_ratio": 2},
-    {"d_model": ints(1), "layers": ints(1), "heads": ints(1), "mlp_ratio": ints(1)},
+    {"d_model": ints(1), "layers": ints(1), "heads": ints(1), "mlp_ratio": ints(1), "mlp": _MLP_BAD},
 )
 register(
     "causal_grad.models.registry.build_model",
@@ -2731,6 +2733,8 @@ register(
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0, 9),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -2743,6 +2747,8 @@ register(
         "weight_decay": floats(allow_zero=True),
         "warmup": ints(0),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -2768,6 +2774,8 @@ register(
         "alpha": floats(),
         "prior": choices(*_cfgm.PRIORS),
         "objective": choices(*_cfgm.OBJECTIVES),
+        "initial": choices(*cg.ngram.NGRAM_INITIAL)
+        + [Bad("not uniform with objective query", st.just("stationary"), ValueError, r"objective 'next_token' only")],
     },
 )
 register(
@@ -2783,6 +2791,8 @@ register(
         "warmup": ints(0),
         "weight_decay": floats(allow_zero=True),
         "decay": choices(*_sch.DECAYS),
+        "b1": probs(open_high=True),
+        "b2": probs(open_high=True),
     },
 )
 register(
@@ -3636,6 +3646,7 @@ DATA_TYPES = {
     "causal_grad.training.schedules.Stage",
     "causal_grad.training.schedules.OPTIMIZERS",
     "causal_grad.training.schedules.SCHEDULES",
+    "causal_grad.training.schedules.ADAM_BETAS",
     "causal_grad.training.run.TrainingInterrupted",
     "causal_grad.ngram.NGRAM_PRIORS",
     "causal_grad.ngram.NGRAM_INITIAL",

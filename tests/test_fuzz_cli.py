@@ -179,7 +179,45 @@ CASES: dict[str, tuple[list[str], list[BadFlag]]] = {
                 st.just(["--optimizer", "sgd", "--weight-decay", "0.1"]),
                 ("weight_decay",),
             ),
-        ],
+            BadFlag(
+                "--objective",
+                "an unknown objective",
+                st.sampled_from(["nexttoken", "all"]).map(lambda v: ["--objective", v]),
+                argparse=True,
+            ),
+            BadFlag(
+                "--objective",
+                "next_token on a graph family other than the chain (the bigram graph)",
+                st.sampled_from(["random-tree", "icl-pairs"]).map(
+                    lambda v: ["--objective", "next_token", "--graph", v]
+                ),
+                ("objective", "graph"),
+            ),
+            BadFlag(
+                "--initial",
+                "an unknown initial law",
+                st.sampled_from(["stationnary", "first"]).map(lambda v: ["--initial", v]),
+                argparse=True,
+            ),
+            BadFlag(
+                "--initial",
+                "stationary without --objective next_token",
+                st.just(["--initial", "stationary"]),
+                ("initial",),
+            ),
+            BadFlag(
+                "--decay",
+                "an unknown decay",
+                st.sampled_from(["linear", "step"]).map(lambda v: ["--decay", v]),
+                argparse=True,
+            ),
+            BadFlag(
+                "--no-mlp", "with a model other than the standard transformer", st.just(["--no-mlp"]), ("--no-mlp",)
+            ),
+        ]
+        + flag_floats("--b1", "b1", allow_zero=True, upper=1)
+        + flag_floats("--b2", "b2", allow_zero=True, upper=1)
+        + [BadFlag("--b2", "not the default with plain gradient descent", st.just(["--b2", "0.95"]), ("b2",))],
     ),
     "compare": (
         ["compare", "--n", "3", "--num-pi", "2", "--steps", "2", "--batch", "4", "--seeds", "1"],

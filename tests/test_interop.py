@@ -25,14 +25,17 @@ def _tokens(S, T, B=6, seed=3):
     return np.array(jax.random.randint(jax.random.key(seed), (B, T), 0, S), dtype=np.int32)
 
 
-@pytest.mark.parametrize(("d", "layers", "heads"), [(16, 2, 1), (24, 3, 2)])
-def test_standard_export_has_equal_logits_and_attention(d, layers, heads):
+@pytest.mark.parametrize(("d", "layers", "heads", "mlp"), [(16, 2, 1, True), (24, 3, 2, True), (16, 2, 1, False)])
+def test_standard_export_has_equal_logits_and_attention(d, layers, heads, mlp):
+    """With the MLP (the default) and without (``mlp=False``: TL's ``attn_only``, the ICL-MC model)."""
     S, T = 5, 9
-    module = std.standard_model(S, T, d_model=d, layers=layers, heads=heads)
+    module = std.standard_model(S, T, d_model=d, layers=layers, heads=heads, mlp=mlp)
     params = std.standard_init(module, jax.random.key(7))
     tok = _tokens(S, T)
     model = tlx.standard_to_hooked(params)
-    assert model.cfg.n_layers == layers and model.cfg.n_heads == heads and model.cfg.d_mlp == 4 * d
+    assert model.cfg.n_layers == layers and model.cfg.n_heads == heads and model.cfg.attn_only is not mlp
+    if mlp:
+        assert model.cfg.d_mlp == 4 * d
     with torch.no_grad():
         logits, cache = model.run_with_cache(torch.as_tensor(tok, dtype=torch.long))
     ours = np.asarray(std.standard_logits(module, params, tok))
@@ -80,6 +83,10 @@ def test_head_detector_finds_a_previous_token_head():
 def test_bad_params_are_named():
     with pytest.raises(TypeError, match="standard transformer's flax variables"):
         tlx.standard_to_hooked({"A": []})
+    full = std.standard_init(std.standard_model(3, 5, d_model=8, layers=2), jax.random.key(0))
+    partial = {"params": {k: v for k, v in full["params"].items() if k != "mlp_out_1"}}  # one MLP half missing
+    with pytest.raises(ValueError, match="expected attn_<l>, mlp_in_<l>, mlp_out_<l>"):
+        tlx.standard_config(partial)
     params = dis.disentangled_zeros(3, 5, (1, 1))
     with pytest.raises(ValueError, match="S \\+ T"):
         tlx.disentangled_to_hooked(params, 6)

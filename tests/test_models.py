@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from causal_grad.models import causal_softmax, reduced_apply
+from causal_grad._x64 import x64
+from causal_grad.models import causal_softmax, reduced_apply, standard
 from causal_grad.models.disentangled import (
     disentangled_apply,
     disentangled_dims,
@@ -232,3 +233,64 @@ def test_the_model_protocol_and_build_model():
         disentangled.Config(init="normal")
     with pytest.raises(TypeError, match="config must be the Config"):
         build_model("reduced", S, T)
+
+
+def _dense_standard_forward(p: dict, tok: np.ndarray, mlp: bool) -> np.ndarray:
+    """The standard transformer written out in NumPy float64, logits at every position ``(B, T, S)``:
+    ``h = E[s] + P``; per layer ``h += W_O·concat_h softmax_causal(q_h·k_h/√d_h) v_h`` and, with ``mlp``,
+    ``h += W_2 ReLU(W_1 h + b_1) + b_2``; ``logits = h W_out + b_out``."""
+    f = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    h = f(p["tok_embed"]["embedding"])[tok] + f(p["pos_embed"])[None]
+    T = tok.shape[1]
+    causal = np.tril(np.ones((T, T), bool))
+    for layer in range(sum(k.startswith("attn_") for k in p)):
+        W = f(p[f"attn_{layer}"]["qkv"]["kernel"])  # (d, 3, H, dh)
+        q, k, v = (np.einsum("btd,dhe->bhte", h, W[:, i]) for i in range(3))
+        sc = np.where(causal, q @ k.transpose(0, 1, 3, 2) / np.sqrt(W.shape[-1]), -np.inf)
+        att = np.exp(sc - sc.max(-1, keepdims=True))
+        att /= att.sum(-1, keepdims=True)
+        h = h + np.einsum("bhte,hed->btd", att @ v, f(p[f"attn_{layer}"]["out"]["kernel"]))
+        if mlp:
+            m = np.maximum(h @ f(p[f"mlp_in_{layer}"]["kernel"]) + f(p[f"mlp_in_{layer}"]["bias"]), 0.0)
+            h = h + m @ f(p[f"mlp_out_{layer}"]["kernel"]) + f(p[f"mlp_out_{layer}"]["bias"])
+    return h @ f(p["readout"]["kernel"]) + f(p["readout"]["bias"])
+
+
+@pytest.mark.parametrize("mlp", [False, True])
+def test_standard_transformer_is_the_dense_forward_in_float64(mlp):
+    """``Config(mlp=False)``: no MLP leaf in the parameter tree, and ``logits``/``logits_all`` equal the dense
+    attention-only forward pass written out above (float64, to round-off); ``mlp=True`` (the default) the same with
+    the MLP block. The attention-only initialisation is the default one without its MLP leaves (flax derives each
+    parameter's key from its name)."""
+    cfg = standard.Config(d_model=8, layers=2, heads=2, mlp_ratio=2, mlp=mlp)
+    assert standard.Config(d_model=8, layers=2, heads=2, mlp_ratio=2) == standard.Config(
+        d_model=8, layers=2, heads=2, mlp_ratio=2, mlp=True
+    )  # the default keeps the MLP
+    full = standard.init(jax.random.key(3), standard.Config(d_model=8, layers=2, heads=2, mlp_ratio=2), S, T)
+    params = standard.init(jax.random.key(3), cfg, S, T)
+    names = set(params["params"])
+    if mlp:
+        assert names == {"tok_embed", "pos_embed", "attn_0", "attn_1", "mlp_in_0", "mlp_out_0", "mlp_in_1",
+                         "mlp_out_1", "readout"}  # fmt: skip
+    else:
+        assert names == {"tok_embed", "pos_embed", "attn_0", "attn_1", "readout"}
+        assert not [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(params) if "mlp" in str(k)]
+        without = {k: v for k, v in full["params"].items() if not k.startswith("mlp_")}
+        jax.tree.map(np.testing.assert_array_equal, params["params"], without)
+    tok = np.asarray(_tokens())
+    want = _dense_standard_forward(params["params"], tok, mlp)
+    with x64():
+        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+        lg_all = np.asarray(standard.logits_all(p64, jnp.asarray(tok), cfg))
+        lg = np.asarray(standard.logits(p64, jnp.asarray(tok), cfg))
+    assert lg_all.dtype == np.float64 and lg_all.shape == (B, T, S)
+    np.testing.assert_allclose(lg_all, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lg, want[:, -1], rtol=1e-12, atol=1e-12)
+
+
+def test_attention_only_flag_is_checked():
+    for bad in (0, 1, "no", None):
+        with pytest.raises(TypeError, match="mlp must be a bool"):
+            standard.Config(mlp=bad)
+        with pytest.raises(TypeError, match="mlp must be a bool"):
+            standard_model(S, T, d_model=8, mlp=bad)

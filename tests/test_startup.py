@@ -13,7 +13,7 @@ import pytest
 from causal_grad.graphs import random_tree
 from causal_grad.training import default_config, make_optimizer, train
 from causal_grad.training import run as run_mod
-from causal_grad.training.schedules import cosine_decay, make_optimizer_fn, schedule_length
+from causal_grad.training.schedules import ADAM_BETAS, cosine_decay, make_optimizer_fn, schedule_length
 
 LENGTHS = [1, 2, 3, 7, 10, 37, 99, 100, 128, 200, 333, 1000, 2000, 4096, 5000, 12345]
 
@@ -121,6 +121,77 @@ def test_decay_in_the_config_and_refused_at_the_door():
         make_optimizer("sgd", 1.0, 5, decay="step")
     with pytest.raises(ValueError, match="decay"):
         make_optimizer_fn("sgd", 1.0, decay="step")
+
+
+@pytest.mark.parametrize("decay,warmup", [("cosine", 0), ("cosine", 3), ("constant", 0), ("constant", 3)])
+def test_adamw_betas_are_optax_s(decay, warmup):
+    """b1, b2 reach optax.adamw: with (0.9, 0.95) ten updates equal optax.adamw(lr or its schedule, b1=0.9,
+    b2=0.95, weight_decay) bit for bit, the run-time-length optimiser equals the fixed one, and they differ from
+    the default betas' updates; the defaults (0.9, 0.999) are optax's own, so the default numbers are unchanged."""
+    assert ADAM_BETAS == (0.9, 0.999)
+    p0 = {"a": jnp.linspace(-1.0, 1.0, 12, dtype=jnp.float32).reshape(3, 4)}
+    lr, steps, wd = 0.05, 20, 0.1
+    if decay == "constant":
+        sched = (
+            lr
+            if not warmup
+            else optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
+        )
+    else:
+        sched = (
+            optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps, end_value=0.0)
+            if warmup
+            else optax.cosine_decay_schedule(lr, steps)
+        )
+
+    def run(opt):
+        p, s = p0, opt.init(p0)
+        for i in range(10):
+            g = jax.tree.map(lambda x, k=i + 1: jnp.sin(x * k), p)
+            u, s = jax.jit(opt.update)(g, s, p)
+            p = optax.apply_updates(p, u)
+        return np.asarray(p["a"])
+
+    kw = dict(weight_decay=wd, warmup=warmup, decay=decay)
+    ours = run(make_optimizer("adamw", lr, steps, b1=0.9, b2=0.95, **kw))
+    np.testing.assert_array_equal(ours, run(optax.adamw(sched, b1=0.9, b2=0.95, weight_decay=wd)))
+    fn = make_optimizer_fn("adamw", lr, b1=0.9, b2=0.95, **kw)(schedule_length(steps, warmup))
+    np.testing.assert_array_equal(run(fn), ours)
+    default = run(make_optimizer("adamw", lr, steps, **kw))
+    np.testing.assert_array_equal(default, run(optax.adamw(sched, weight_decay=wd)))
+    assert not np.array_equal(default, ours)
+
+
+def test_betas_in_the_config_and_refused_at_the_door():
+    """OptimConfig.b1, b2: optax's defaults, passed to every stage (another compiled program when they differ);
+    a config.json written before the fields existed reads back with the defaults; refused outside [0, 1) and
+    with plain GD when not the defaults."""
+    from causal_grad.training import OptimConfig, TrainConfig
+
+    o = OptimConfig()
+    assert (o.b1, o.b2) == (0.9, 0.999)
+    cfg = _cfg(schedule="joint", optimizer="adamw", lr=0.01, b1=0.9, b2=0.95)
+    assert {(s.b1, s.b2) for s in cfg.stages(("A1", "A2", "W"))} == {(0.9, 0.95)}
+    assert cfg.to_json()["optim"]["b2"] == 0.95 and TrainConfig.from_json(cfg.to_json()) == cfg
+    default = _cfg(schedule="joint", optimizer="adamw", lr=0.01)
+    assert cfg.stages(("A1", "A2", "W"))[0].program != default.stages(("A1", "A2", "W"))[0].program
+    old = default.to_json()
+    del old["optim"]["b1"], old["optim"]["b2"]  # a config.json written before the fields existed
+    assert TrainConfig.from_json(old) == default
+    for name in ("b1", "b2"):
+        for bad in (1.0, -0.1, 1.5, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=rf"{name} must lie in \[0, 1\)"):
+                OptimConfig(optimizer="adamw", **{name: bad})
+            with pytest.raises(ValueError, match=rf"{name} must lie in \[0, 1\)"):
+                make_optimizer("adamw", 0.1, 5, **{name: bad})
+        for bad in ("0.9", None, [0.9]):
+            with pytest.raises(TypeError, match=rf"{name} must be a real number"):
+                OptimConfig(optimizer="adamw", **{name: bad})
+    OptimConfig(optimizer="adamw", b1=0.0, b2=0.0)  # 0 is allowed (no momentum; RMS of the last gradient)
+    with pytest.raises(ValueError, match="b1, b2 apply to adamw only"):
+        OptimConfig(optimizer="sgd", b2=0.95)
+    with pytest.raises(ValueError, match="b1, b2 apply to adamw only"):
+        make_optimizer_fn("sgd", 1.0, b1=0.5)
 
 
 def test_schedule_length_refuses():

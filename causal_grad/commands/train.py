@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
-from .._validate import check_concentration, check_int, check_output_path, check_positive_float, check_scale
+from .._validate import (
+    check_concentration,
+    check_int,
+    check_output_path,
+    check_positive_float,
+    check_probability,
+    check_scale,
+)
 from ..graphs import Graph
 from ..runlock import LOCK_NAME, lock_holder
 from ._common import add_graph_args, explicit_parents, graph_from_args
@@ -20,6 +27,8 @@ __all__ = ["add_parser", "run", "config_from_args", "summary"]
 _FIELDS = (
     "vocab",
     "alpha",
+    "objective",
+    "initial",
     "heads",
     "schedule",
     "optimizer",
@@ -39,6 +48,10 @@ _FIELDS = (
     "d_model",
     "layers",
     "mlp_ratio",
+    "mlp",
+    "decay",
+    "b1",
+    "b2",
     "eval_every",
     "eval_size",
     "eval_seed",
@@ -67,6 +80,13 @@ def _logs(text: str) -> tuple[str, ...]:
 #: choices; tests/test_cli.py checks they equal ``training.presets.PRESETS`` and the model registry.
 PRESET_NAMES = ("reduced", "reduced-joint", "disentangled", "disentangled-joint", "standard", "fig2", "two-parent")
 MODEL_NAMES = ("reduced", "disentangled", "standard", "catformer")
+#: The training objectives and the n-gram task's initial laws (training.config.OBJECTIVES, ngram.NGRAM_INITIAL),
+#: the learning-rate decays (training.schedules.DECAYS) and AdamW's default betas (training.schedules.ADAM_BETAS),
+#: named here for the same reason; tests/test_cli.py checks they are the real ones.
+OBJECTIVE_NAMES = ("query", "next_token")
+INITIAL_NAMES = ("uniform", "stationary")
+DECAY_NAMES = ("cosine", "constant")
+DEFAULT_BETAS = (0.9, 0.999)
 
 
 def _heads(text: str) -> tuple[int, ...]:
@@ -99,7 +119,22 @@ def add_parser(sub) -> None:
         type=int,
         default=None,
         help="sequence length T instead of --n (n = T-1 for forests, "
-        "T+1 for the two-parent DAG, whose target is not a token)",
+        "T+1 for the two-parent DAG, whose target is not a token, and for --objective next_token)",
+    )
+    t = p.add_argument_group("objective (the next-token loss of Edelman et al.'s ICL-MC)")
+    t.add_argument(
+        "--objective",
+        choices=OBJECTIVE_NAMES,
+        default=None,
+        help="training loss: query (at the query, the paper's) or next_token (at every position of an n-gram task, "
+        "ICL-MC's; its graph is the bigram graph, --graph chain, the default with next_token) (default: query)",
+    )
+    t.add_argument(
+        "--initial",
+        choices=INITIAL_NAMES,
+        default=None,
+        help="with --objective next_token: the law of the first token, uniform or stationary (the chain's own "
+        "stationary law, ICL-MC's; then exact Bayes has no closed form and is not recorded) (default: uniform)",
     )
     m = p.add_argument_group("preset and model (unset flags keep the preset's values, listed below)")
     m.add_argument(
@@ -130,6 +165,14 @@ def add_parser(sub) -> None:
     m.add_argument("--d-model", type=int, default=None, help="standard transformer width")
     m.add_argument("--layers", type=int, default=None, help="standard transformer layers")
     m.add_argument("--mlp-ratio", type=int, default=None, help="standard transformer MLP width / d_model")
+    m.add_argument(
+        "--no-mlp",
+        dest="mlp",
+        action="store_false",
+        default=None,
+        help="standard transformer: attention only, no MLP block in any layer (ICL-MC's model) (default: the MLP is "
+        "kept)",
+    )
     o = p.add_argument_group("optimiser and schedule")
     o.add_argument(
         "--schedule",
@@ -143,6 +186,24 @@ def add_parser(sub) -> None:
     o.add_argument("--stage1-steps", type=int, default=None, help="layerwise: steps of stage 1 (default: half)")
     o.add_argument("--weight-decay", type=float, default=None, help="adamw weight decay")
     o.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
+    o.add_argument(
+        "--decay",
+        choices=DECAY_NAMES,
+        default=None,
+        help="learning rate after the warm-up: cosine to 0, or constant at --lr (default: the preset's, cosine)",
+    )
+    o.add_argument(
+        "--b1",
+        type=float,
+        default=None,
+        help=f"adamw first-moment decay rate, 0 <= b1 < 1 (default: {DEFAULT_BETAS[0]}, optax's; ICL-MC: 0.9)",
+    )
+    o.add_argument(
+        "--b2",
+        type=float,
+        default=None,
+        help=f"adamw second-moment decay rate, 0 <= b2 < 1 (default: {DEFAULT_BETAS[1]}, optax's; ICL-MC: 0.95)",
+    )
     r = p.add_argument_group("run")
     r.add_argument("--steps", type=int, default=None)
     r.add_argument("--batch", type=int, default=None)
@@ -234,6 +295,14 @@ def check_flags(args: argparse.Namespace) -> None:
                 )
     if args.beta0 is not None:
         check_scale("--beta0", args.beta0, "float32", allow_zero=True)  # training runs in float32
+    for flag in ("b1", "b2"):
+        if getattr(args, flag) is not None:
+            check_probability("--" + flag, getattr(args, flag), open_high=True)
+    if args.initial not in (None, "uniform") and args.objective != "next_token":
+        raise ValueError(
+            f"--initial {args.initial} is the law of the n-gram task's first token: it needs --objective next_token "
+            f"(the query objective's task has its own root law)"
+        )
     if args.vocab is not None:
         check_int("--vocab", args.vocab, minimum=2, maximum=2**31 - 1)  # tokens are int32
     if args.alpha is not None:
@@ -273,9 +342,21 @@ def config_from_args(args: argparse.Namespace):
     p = PRESETS[name]
     if args.model is not None and args.model != p.model.name:
         raise ValueError(f"model: --model {args.model} differs from preset {name!r}'s model {p.model.name}")
-    family = args.graph if args.graph is not None else p.graph[0]
+    if args.mlp is False and p.model.name != "standard":
+        raise ValueError(
+            f"--no-mlp applies to the standard transformer only (--model standard), got model {p.model.name!r}"
+        )
+    next_token = args.objective == "next_token"
+    family = args.graph if args.graph is not None else ("chain" if next_token else p.graph[0])
     args.graph = family
-    if args.T is not None:
+    if next_token and explicit_parents(family) is None and family != "chain":
+        raise ValueError(
+            f"--objective next_token trains on the n-gram graph, which for bigrams is the chain: use --graph chain "
+            f"(or leave --graph out), got --graph {family}"
+        )
+    if args.T is not None and next_token:
+        args.n = args.T + 1  # the n-gram graph's last position is the query-form target: T = n - 1 tokens
+    elif args.T is not None:
         multi = family.replace("_", "-") in ("two-parent", "dag")
         if not multi and args.T < 3:
             raise ValueError(
@@ -330,13 +411,21 @@ def summary(res) -> list[str]:
     cfg, f, b, h = res.config, res.final, res.baselines, res.history
     assert f is not None  # a finished run has evaluated at least at step 0
     graph, o = cfg.graph, cfg.optim
+    next_token = cfg.task.objective == "next_token"
+    betas = f" (b1 {o.b1:g}, b2 {o.b2:g})" if o.optimizer == "adamw" and (o.b1, o.b2) != DEFAULT_BETAS else ""
+    task = f", next-token loss, {cfg.task.initial} start" if next_token else ""
     lines = [
-        f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}: {h.steps_done} steps of "
+        f"{cfg.model.name} / {o.schedule} / {o.optimizer} lr={o.lr}{betas}{task}: {h.steps_done} steps of "
         f"{cfg.run.batch} in {h.wall_s:.1f} s",
-        f"held-out loss {f.loss:.4f} nats (in-context estimator {b.in_context:.4f}, unigram "
-        f"{b.others.get('unigram', float('nan')):.4f}, entropy floor {b.entropy_floor:.4f}; excess over the "
-        f"estimator {f.excess_over_in_context:+.4f})",
+        f"held-out {'next-token loss (mean over every position)' if next_token else 'loss'} {f.loss:.4f} nats "
+        f"(in-context estimator {b.in_context:.4f}, unigram {b.others.get('unigram', float('nan')):.4f}, entropy "
+        f"floor {b.entropy_floor:.4f}; excess over the estimator {f.excess_over_in_context:+.4f})",
     ]
+    if next_token and f.strategy_kl:
+        lines.append(
+            "KL from each strategy to the model (mean over every position): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in f.strategy_kl.items())
+        )
     if f.recovered is not None:
         lines.append(
             f"first layer: parent attention mean {f.mean_parent_attention:.3f} (min "
@@ -356,7 +445,8 @@ def summary(res) -> list[str]:
             lines.append(f"induction head: previous-token weight {f.previous_token:.3f}{extra}")
     if f.heads is not None:
         ones = ", ".join(f"{k} {v:.4f}" for k, v in b.others.items() if k.startswith("one_parent"))
-        lines.append(f"one-parent estimators: {ones}")
+        if ones:
+            lines.append(f"one-parent estimators: {ones}")
         lines.append(
             "first-layer heads (rows: heads, columns: parent slots), argmax fractions: "
             + json.dumps(f.heads.argmax)

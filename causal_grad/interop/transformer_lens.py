@@ -5,8 +5,9 @@ Both of the toolkit's transformers map exactly (same logits up to float32 round-
 * **standard transformer** (:mod:`causal_grad.models.standard`, flax): token and position embeddings
   ``W_E = tok_embed``, ``W_pos = pos_embed``; per layer ``l`` and head ``h`` the fused ``qkv`` kernel
   ``(d, 3, H, d_h)`` gives ``W_Q[h] = qkv[:, 0, h]``, ``W_K[h] = qkv[:, 1, h]``, ``W_V[h] = qkv[:, 2, h]``
-  (``d × d_h``, no biases), ``W_O[h] = out[h]`` (``d_h × d``); the ReLU MLP ``W_in, b_in, W_out, b_out``; the
-  readout ``W_U, b_U``. No layer norm (``normalization_type=None``), scores scaled by ``1/√d_h`` as in TL.
+  (``d × d_h``, no biases), ``W_O[h] = out[h]`` (``d_h × d``); the ReLU MLP ``W_in, b_in, W_out, b_out``
+  (the attention-only transformer, ``Config(mlp=False)``, maps to ``attn_only=True``); the readout ``W_U, b_U``.
+  No layer norm (``normalization_type=None``), scores scaled by ``1/√d_h`` as in TL.
   TL returns logits at every position ``(B, T, S)``; the toolkit's model reads out the last one, ``[:, -1]``.
 * **disentangled transformer** (:mod:`causal_grad.models.disentangled`): its residual stream is a
   *concatenation* ``h ← [h; out_1; …; out_H]``; in TL's additive stream of width ``d_L`` (the final width)
@@ -72,27 +73,32 @@ def _np(x) -> np.ndarray:
 def standard_config(params) -> dict[str, Any]:
     """The ``HookedTransformerConfig`` arguments of a standard transformer, read off its parameter shapes:
     ``S, d = tok_embed.shape``, ``T = len(pos_embed)``, layers = the ``attn_<l>`` entries, ``(H, d_h)`` from the
-    ``qkv`` kernel, the MLP width from ``mlp_in_0``."""
+    ``qkv`` kernel, the MLP width from ``mlp_in_0``; with no ``mlp_in_<l>``/``mlp_out_<l>`` entries at all (the
+    attention-only transformer) ``attn_only=True`` and no ``d_mlp``."""
     p = _flax_params(params)
     S, d = _np(p["tok_embed"]["embedding"]).shape
     T = _np(p["pos_embed"]).shape[0]
     L = sum(1 for k in p if k.startswith("attn_"))
-    if L == 0 or any(f"{n}_{l}" not in p for l in range(L) for n in ("attn", "mlp_in", "mlp_out")):
-        raise ValueError("params: expected attn_<l>, mlp_in_<l>, mlp_out_<l> for l = 0 … L-1")
+    attn_only = not any(k.startswith(("mlp_in_", "mlp_out_")) for k in p)
+    blocks = ("attn",) if attn_only else ("attn", "mlp_in", "mlp_out")
+    if L == 0 or any(f"{n}_{l}" not in p for l in range(L) for n in blocks):
+        raise ValueError(
+            "params: expected attn_<l>, mlp_in_<l>, mlp_out_<l> for l = 0 … L-1 (or attn_<l> alone: attention only)"
+        )
     _, _, H, dh = _np(p["attn_0"]["qkv"]["kernel"]).shape
-    d_mlp = _np(p["mlp_in_0"]["kernel"]).shape[1]
+    mlp = {} if attn_only else {"d_mlp": int(_np(p["mlp_in_0"]["kernel"]).shape[1])}
     return {
         "n_layers": L,
         "d_model": int(d),
         "n_ctx": int(T),
         "d_head": int(dh),
         "n_heads": int(H),
-        "d_mlp": int(d_mlp),
+        **mlp,
         "d_vocab": int(S),
         "d_vocab_out": int(S),
         "act_fn": "relu",
         "normalization_type": None,
-        "attn_only": False,
+        "attn_only": attn_only,
         "positional_embedding_type": "standard",
         "use_attn_scale": True,
         "default_prepend_bos": False,
@@ -145,6 +151,8 @@ def standard_to_hooked(params, *, dtype: Any = "float32", device: str = "cpu"):
             w[b + f"attn.b_{name}"] = np.zeros((H, cfg["d_head"]))
         w[b + "attn.W_O"] = _np(p[f"attn_{l}"]["out"]["kernel"])  # (H, dh, d)
         w[b + "attn.b_O"] = np.zeros(cfg["d_model"])
+        if cfg["attn_only"]:
+            continue
         w[b + "mlp.W_in"] = _np(p[f"mlp_in_{l}"]["kernel"])
         w[b + "mlp.b_in"] = _np(p[f"mlp_in_{l}"]["bias"])
         w[b + "mlp.W_out"] = _np(p[f"mlp_out_{l}"]["kernel"])

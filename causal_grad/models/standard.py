@@ -6,7 +6,9 @@ Learned token and position embeddings are added: ``h_i = E_tok[s_i] + E_pos[i] �
     h ← h + W_2 · ReLU(W_1 h + b_1) + b_2,
 
 (residual sums, no normalisation, as in the paper's description), and the readout is linear at the query,
-``logits = W_out h_{T-1} + b_out``. Trained with AdamW (docs/theory.md §5).
+``logits = W_out h_{T-1} + b_out``. Trained with AdamW (docs/theory.md §5). With ``mlp=False`` the second line is
+left out of every layer (an attention-only transformer, as Edelman et al. 2024's ICL-MC model): each layer is the
+attention sum alone, and the parameters hold no ``mlp_in_<l>``/``mlp_out_<l>`` entries.
 
 The parameters are flax's variable dict ``{"params": …}``; the architecture lives in the
 :class:`StandardTransformer` module (a frozen dataclass), so ``module.apply(params, tokens)`` is a pure function.
@@ -66,7 +68,8 @@ class _Attention(nn.Module):
 
 class StandardTransformer(nn.Module):
     """``vocab_size`` ``S``, ``seq_len`` ``T``; ``d_model``, ``layers``, ``heads`` per layer, MLP width
-    ``mlp_ratio·d_model``. ``__call__(tokens)`` returns the logits at the query ``(B, S)``;
+    ``mlp_ratio·d_model`` (``mlp=False``: no MLP block, attention only; ``mlp_ratio`` is then unused).
+    ``__call__(tokens)`` returns the logits at the query ``(B, S)``;
     ``__call__(tokens, return_attention=True)`` also returns each layer's attention ``(B, H, T, T)``;
     ``all_positions=True`` reads out every position, ``(B, T, S)`` (the same parameters)."""
 
@@ -76,6 +79,7 @@ class StandardTransformer(nn.Module):
     layers: int = 2
     heads: int = 1
     mlp_ratio: int = 4
+    mlp: bool = True
 
     @nn.compact
     def __call__(self, tokens, return_attention: bool = False, all_positions: bool = False):
@@ -87,25 +91,40 @@ class StandardTransformer(nn.Module):
             out, P = _Attention(self.d_model, self.heads, name=f"attn_{layer}")(h)
             atts.append(P)
             h = h + out
-            m = nn.Dense(self.mlp_ratio * self.d_model, name=f"mlp_in_{layer}")(h)
-            h = h + nn.Dense(self.d_model, name=f"mlp_out_{layer}")(nn.relu(m))
+            if self.mlp:
+                m = nn.Dense(self.mlp_ratio * self.d_model, name=f"mlp_in_{layer}")(h)
+                h = h + nn.Dense(self.d_model, name=f"mlp_out_{layer}")(nn.relu(m))
         logits = nn.Dense(self.vocab_size, name="readout")(h if all_positions else h[:, -1])
         return (logits, atts) if return_attention else logits
 
 
 def standard_model(
-    vocab_size: int, seq_len: int, d_model: int = 64, layers: int = 2, heads: int = 1, mlp_ratio: int = 4
+    vocab_size: int,
+    seq_len: int,
+    d_model: int = 64,
+    layers: int = 2,
+    heads: int = 1,
+    mlp_ratio: int = 4,
+    mlp: bool = True,
 ) -> StandardTransformer:
-    """A checked :class:`StandardTransformer` (``d_model`` divisible by ``heads``)."""
+    """A checked :class:`StandardTransformer` (``d_model`` divisible by ``heads``; ``mlp`` a bool: ``False`` is the
+    attention-only transformer)."""
     S = check_int("vocab_size", vocab_size, minimum=2)
     T = check_int("seq_len", seq_len, minimum=1)
     d = check_int("d_model", d_model, minimum=1)
     L = check_int("layers", layers, minimum=1)
     H = check_int("heads", heads, minimum=1)
     r = check_int("mlp_ratio", mlp_ratio, minimum=1)
+    mlp = _check_mlp(mlp)
     if d % H:
         raise ValueError(f"d_model must be divisible by heads, got d_model={d}, heads={H}")
-    return StandardTransformer(S, T, d, L, H, r)
+    return StandardTransformer(S, T, d, L, H, r, mlp)
+
+
+def _check_mlp(mlp) -> bool:
+    if not isinstance(mlp, (bool, np.bool_)):
+        raise TypeError(f"mlp must be a bool (False: attention only, no MLP block), got {type(mlp).__name__} {mlp!r}")
+    return bool(mlp)
 
 
 def standard_init(module: StandardTransformer, key: jax.Array) -> dict:
@@ -161,17 +180,21 @@ def standard_attention(module: StandardTransformer, params: dict, tokens: ArrayL
 @dataclass(frozen=True)
 class Config:
     """The standard transformer's hyper-parameters: width ``d_model`` (divisible by ``heads``), ``layers``,
-    ``heads`` per layer, MLP width ``mlp_ratio·d_model``. Initialisation: flax's default (:func:`standard_init`)."""
+    ``heads`` per layer, MLP width ``mlp_ratio·d_model``; ``mlp=False`` drops the MLP block of every layer (the
+    attention-only transformer of Edelman et al. 2024; ``mlp_ratio`` is then unused). Initialisation: flax's
+    default (:func:`standard_init`)."""
 
     d_model: int = 64
     layers: int = 2
     heads: int = 1
     mlp_ratio: int = 4
+    mlp: bool = True
     name: str = field(default="standard", init=False)
 
     def __post_init__(self):
         for f in ("d_model", "layers", "heads", "mlp_ratio"):
             object.__setattr__(self, f, check_int(f, getattr(self, f), minimum=1))
+        object.__setattr__(self, "mlp", _check_mlp(self.mlp))
         if self.d_model % self.heads:
             raise ValueError(f"d_model must be divisible by heads, got d_model={self.d_model}, heads={self.heads}")
 
@@ -181,7 +204,7 @@ def module_for(config: Config, S: int, T: int) -> StandardTransformer:
     _config(config)
     S = check_int("S", S, minimum=2)
     T = check_int("T", T, minimum=1)
-    return standard_model(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+    return standard_model(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio, config.mlp)
 
 
 def _module_of(params, config: Config) -> StandardTransformer:
@@ -192,7 +215,7 @@ def _module_of(params, config: Config) -> StandardTransformer:
         raise TypeError(
             "params must be the standard transformer's flax variables {'params': {...}} (from init)"
         ) from None
-    return StandardTransformer(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio)
+    return StandardTransformer(S, T, config.d_model, config.layers, config.heads, config.mlp_ratio, config.mlp)
 
 
 def _config(config) -> Config:

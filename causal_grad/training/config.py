@@ -1,11 +1,12 @@
 """Layered training configuration (docs/theory.md §5): four small frozen objects composed into a
 :class:`TrainConfig`.
 
-* :class:`TaskConfig` — the graph, vocabulary ``S``, Dirichlet concentration ``α``, prior name and training
-  ``objective`` (the query-only loss, or the next-token loss at every position of an n-gram task);
+* :class:`TaskConfig` — the graph, vocabulary ``S``, Dirichlet concentration ``α``, prior name, training
+  ``objective`` (the query-only loss, or the next-token loss at every position of an n-gram task) and, for the
+  next-token objective, the ``initial`` law of the first tokens;
 * the model's own ``Config`` (:mod:`causal_grad.models.registry`: ``reduced.Config``, ``disentangled.Config``, …);
 * :class:`OptimConfig` — optimiser and schedule: ``optimizer``, ``lr``, ``lr2``, ``schedule``, ``stage1_steps``,
-  ``warmup``, ``weight_decay``, ``decay``;
+  ``warmup``, ``weight_decay``, ``decay``, AdamW's ``b1``, ``b2``;
 * :class:`RunConfig` — ``steps``, ``batch``, ``seed``, evaluation, checkpoints and logging.
 
 Every value is checked once, when its object is built; :class:`TrainConfig` checks the rules that join layers
@@ -20,10 +21,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validate import SEED_MAX, check_concentration, check_int, check_positive_float, check_sample_memory, check_seed
+from .._validate import (
+    SEED_MAX,
+    check_concentration,
+    check_int,
+    check_positive_float,
+    check_probability,
+    check_sample_memory,
+    check_seed,
+)
 from ..graphs import Graph
 from ..models.registry import MODELS, build_model, get_model, model_config
-from .schedules import DECAYS, OPTIMIZERS, SCHEDULES, Stage
+from ..ngram import NGRAM_INITIAL, NGramTask
+from .schedules import ADAM_BETAS, DECAYS, OPTIMIZERS, SCHEDULES, Stage
 
 __all__ = [
     "PRIORS",
@@ -66,16 +76,25 @@ class TaskConfig:
     ``objective`` (one of :data:`OBJECTIVES`): ``"query"`` (the default, the paper's) trains the loss at the query
     of the task :func:`causal_grad.task.make_task` builds from the graph; ``"next_token"`` trains the next-token
     loss at every position (ICL-MC's) on the n-gram task :class:`causal_grad.ngram.NGramTask` ``(vocab, k, T,
-    alpha)`` (Dirichlet rows, uniform initial law), which needs ``graph`` to be the n-gram graph
+    alpha, initial=initial)`` (Dirichlet rows), which needs ``graph`` to be the n-gram graph
     :func:`causal_grad.ngram.ngram_graph` ``(T, k)`` (positions ``0 … k−1`` roots, position ``i ≥ k`` with
     parents ``i−k … i−1``; its last position is the query-form target, so ``T = n − 1`` tokens) and a model with
-    ``logits_all``."""
+    ``logits_all``.
+
+    ``initial`` (one of :data:`causal_grad.ngram.NGRAM_INITIAL`, next-token objective only): the law of the first
+    ``k`` tokens. ``"uniform"`` (the default) i.i.d. uniform, under which the in-context n-gram estimator is exact
+    Bayes (so the run also records the KL to ``exact_bayes``); ``"stationary"`` (Edelman et al.'s ICL-MC) the
+    stationary law of the sequence's own chain, under which exact Bayes has no closed form and is not recorded
+    (the in-context estimators themselves do not depend on the initial law). The query objective's task
+    (:func:`causal_grad.task.make_task`) has its own root law, so ``initial`` other than ``"uniform"`` with it is
+    refused."""
 
     graph: Graph
     vocab: int = 10
     alpha: float = 0.1
     prior: str = "dirichlet"
     objective: str = "query"
+    initial: str = "uniform"
 
     def __post_init__(self):
         object.__setattr__(self, "graph", self.graph if isinstance(self.graph, Graph) else Graph(self.graph))
@@ -85,12 +104,23 @@ class TaskConfig:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
-        if self.objective == "next_token" and self.ngram_order is None:
+        k = self.ngram_order if self.objective == "next_token" else None
+        if self.objective == "next_token" and k is None:
             raise ValueError(
                 "objective 'next_token' trains the next-token loss of an n-gram task, so graph must be an "
                 "n-gram graph (causal_grad.ngram.ngram_graph(T, k): positions 0..k-1 roots, position i >= k "
                 f"with parents i-k..i-1, at least k+2 positions), got parents {self.graph.parent_sets}"
             )
+        if not isinstance(self.initial, str) or self.initial not in NGRAM_INITIAL:
+            raise ValueError(f"initial must be one of {', '.join(NGRAM_INITIAL)}, got {self.initial!r}")
+        if self.initial != "uniform" and self.objective != "next_token":
+            raise ValueError(
+                f"initial {self.initial!r} applies to objective 'next_token' only (the law of the n-gram task's "
+                f"first k tokens); the query objective's task has its own root law: use initial 'uniform' (the "
+                f"default) with objective {self.objective!r}"
+            )
+        if k is not None:  # next-token: the n-gram task's own rules (table size, lifted chain), at the door
+            NGramTask(self.vocab, k, self.seq_len, alpha=self.alpha, initial=self.initial)
 
     @property
     def ngram_order(self) -> int | None:
@@ -115,6 +145,8 @@ class TaskConfig:
         d = {"graph": self.graph.to_json(), "vocab": self.vocab, "alpha": self.alpha, "prior": self.prior}
         if self.objective != "query":  # the default is left out: config.json of a query run is unchanged
             d["objective"] = self.objective
+        if self.initial != "uniform":  # likewise: config.json of a run with the uniform initial law is unchanged
+            d["initial"] = self.initial
         return d
 
 
@@ -126,7 +158,8 @@ class OptimConfig:
     no weight decay) or ``"adamw"``; after ``warmup`` linear warm-up steps, ``decay`` (one of
     :data:`~causal_grad.training.schedules.DECAYS`): ``"cosine"`` to 0 over each stage (the default, the paper's)
     or ``"constant"`` at the peak learning rate (the public figure-9 notebook's plain SGD at lr 1;
-    docs/paper_settings.md)."""
+    docs/paper_settings.md). ``b1``, ``b2``: AdamW's moment decay rates, ``0 ≤ b < 1`` (optax's defaults 0.9 and
+    0.999; Edelman et al.'s ICL-MC uses 0.9, 0.95); plain GD has no moments and takes only the defaults."""
 
     schedule: str = "layerwise"
     optimizer: str = "sgd"
@@ -136,6 +169,8 @@ class OptimConfig:
     warmup: int = 0
     weight_decay: float = 0.0
     decay: str = "cosine"
+    b1: float = ADAM_BETAS[0]
+    b2: float = ADAM_BETAS[1]
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -155,6 +190,13 @@ class OptimConfig:
             raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
         if not isinstance(self.decay, str) or self.decay not in DECAYS:
             raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {self.decay!r}")
+        for name in ("b1", "b2"):
+            object.__setattr__(self, name, check_probability(name, getattr(self, name), open_high=True))
+        if self.optimizer == "sgd" and (self.b1, self.b2) != ADAM_BETAS:
+            raise ValueError(
+                f"b1, b2 apply to adamw only (plain GD has no moment estimates): leave them at "
+                f"{ADAM_BETAS[0]}, {ADAM_BETAS[1]} with optimizer 'sgd', got b1={self.b1}, b2={self.b2}"
+            )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -317,7 +359,7 @@ class TrainConfig:
     def stages(self, group_names) -> list[Stage]:
         o, steps = self.optim, self.run.steps
         common: dict[str, Any] = dict(
-            optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup, decay=o.decay
+            optimizer=o.optimizer, weight_decay=o.weight_decay, warmup=o.warmup, decay=o.decay, b1=o.b1, b2=o.b2
         )
         if o.schedule == "joint":
             return [Stage("joint", 0, steps, tuple(group_names), lr=o.lr, **common)]

@@ -61,8 +61,9 @@ class EvalRecord:
     :func:`~causal_grad.training.train` call began; ``loss`` — the held-out loss (nats);
     ``excess_over_in_context`` — ``loss`` minus the in-context estimator's loss on the same sequences.
 
-    ``strategy_kl`` — the KL (nats) from each strategy at the query (uniform, unigram, in-context, exact Bayes;
-    :mod:`causal_grad.training.strategies`) to the model; ``None`` in files written before it was recorded.
+    ``strategy_kl`` — the KL (nats) from each strategy to the model (uniform, unigram, in-context, and exact Bayes
+    where it has a closed form; :mod:`causal_grad.training.strategies`), at the query for the query objective and
+    averaged over every position for the next-token one; ``None`` in files written before it was recorded.
 
     Forests (head 0 of the first layer, :class:`~causal_grad.training.metrics.GraphMetrics`):
     ``mean_parent_attention``, ``min_parent_attention`` — the weight ``α[i, p(i)]`` on the parent over child

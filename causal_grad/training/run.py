@@ -131,7 +131,10 @@ class HeldOut:
         """The next-token held-out set of an n-gram task: ``targets`` ``(B, T, S)``
         (:meth:`~causal_grad.ngram.NGramTask.sample_next_token`); every baseline the mean over sequences and
         positions, the per-position estimators of :meth:`~causal_grad.ngram.NGramTask.predictive_all_positions`
-        (``in_context``: the n-gram estimator; ``others``: the in-context ``unigram`` and ``uniform``)."""
+        (``in_context``: the n-gram estimator; ``others``: the in-context ``unigram`` and ``uniform``). The
+        estimators do not depend on the task's initial law; with ``initial="stationary"`` the n-gram estimator is
+        not exact Bayes (the first tokens then carry information about the chain), so ``in_context`` is the
+        reference estimator, not the Bayes floor."""
         if not isinstance(task, NGramTask):
             raise TypeError(f"task must be a causal_grad.ngram.NGramTask, got {type(task).__name__}")
         tokens, targets = task.sample_next_token(jax.random.key(seed), size)
@@ -348,14 +351,15 @@ class _Context:
 
 def _training_task(cfg: TrainConfig):
     """The task a run trains on: :func:`causal_grad.task.make_task` of the graph for the query objective; for
-    ``"next_token"`` the n-gram task :class:`~causal_grad.ngram.NGramTask` ``(vocab, k, T, alpha)`` of the n-gram
-    graph (:attr:`TaskConfig.ngram_order <causal_grad.training.config.TaskConfig.ngram_order>`)."""
+    ``"next_token"`` the n-gram task :class:`~causal_grad.ngram.NGramTask` ``(vocab, k, T, alpha, initial)`` of the
+    n-gram graph (:attr:`TaskConfig.ngram_order <causal_grad.training.config.TaskConfig.ngram_order>`, the initial
+    law :attr:`TaskConfig.initial <causal_grad.training.config.TaskConfig.initial>`)."""
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     t = cfg.task
     if t.objective == "next_token":
         assert t.ngram_order is not None  # TaskConfig checked it
-        return NGramTask(t.vocab, t.ngram_order, t.seq_len, alpha=t.alpha)
+        return NGramTask(t.vocab, t.ngram_order, t.seq_len, alpha=t.alpha, initial=t.initial)
     return make_task(t.graph, t.vocab, t.alpha)
 
 

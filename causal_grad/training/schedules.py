@@ -5,7 +5,8 @@
   second layer held at ``A2 = β0·I``; stage 2 freezes the first layer and trains the rest.
 
 Every stage has its own optimiser and its own schedule over its own steps: plain gradient descent is
-``optax.sgd`` with a cosine decay from ``lr`` to 0; AdamW uses a linear warm-up then a cosine decay to 0.
+``optax.sgd`` with a cosine decay from ``lr`` to 0; AdamW uses a linear warm-up then a cosine decay to 0, with the
+moment decay rates ``b1``, ``b2`` (optax's defaults 0.9, 0.999; Edelman et al.'s ICL-MC uses 0.9, 0.95).
 
 **Decay** (``decay``, one of :data:`DECAYS`): ``"cosine"`` (the default, and the paper's: every figure's
 learning rate decays to 0 over the run) or ``"constant"`` (the learning rate stays at ``lr`` after the warm-up:
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._validate import check_int, check_positive_float
+from .._validate import check_int, check_positive_float, check_probability
 
 __all__ = [
     "Stage",
@@ -43,6 +44,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "DECAYS",
+    "ADAM_BETAS",
 ]
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -51,16 +53,31 @@ SCHEDULES = ("layerwise", "joint")
 DECAYS = ("cosine", "constant")
 
 
+#: optax.adamw's default moment decay rates ``(b1, b2)``.
+ADAM_BETAS = (0.9, 0.999)
+
+
 def _check_decay(decay) -> str:
     if not isinstance(decay, str) or decay not in DECAYS:
         raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {decay!r}")
     return decay
 
 
+def _check_betas(name: str, b1, b2) -> tuple[float, float]:
+    """``0 ≤ b1, b2 < 1``; plain GD has no moments, so only the defaults go with ``sgd``."""
+    b1, b2 = check_probability("b1", b1, open_high=True), check_probability("b2", b2, open_high=True)
+    if name == "sgd" and (b1, b2) != ADAM_BETAS:
+        raise ValueError(
+            f"b1, b2 apply to adamw only (plain GD has no moment estimates): leave them at "
+            f"{ADAM_BETAS[0]}, {ADAM_BETAS[1]} with sgd, got b1={b1}, b2={b2}"
+        )
+    return b1, b2
+
+
 @dataclass(frozen=True)
 class Stage:
     """Steps ``[start, start + steps)`` train the parameter groups ``trainable`` with ``optimizer`` at peak
-    learning rate ``lr`` (decayed by ``decay``, one of :data:`DECAYS`)."""
+    learning rate ``lr`` (decayed by ``decay``, one of :data:`DECAYS`); AdamW's moment decay rates ``b1``, ``b2``."""
 
     name: str
     start: int
@@ -71,6 +88,8 @@ class Stage:
     weight_decay: float = 0.0
     warmup: int = 0
     decay: str = "cosine"
+    b1: float = ADAM_BETAS[0]
+    b2: float = ADAM_BETAS[1]
 
     @property
     def end(self) -> int:
@@ -78,20 +97,43 @@ class Stage:
 
     def make(self) -> optax.GradientTransformation:
         return make_optimizer(
-            self.optimizer, self.lr, self.steps, weight_decay=self.weight_decay, warmup=self.warmup, decay=self.decay
+            self.optimizer,
+            self.lr,
+            self.steps,
+            weight_decay=self.weight_decay,
+            warmup=self.warmup,
+            decay=self.decay,
+            b1=self.b1,
+            b2=self.b2,
         )
 
     @property
     def program(self) -> tuple:
         """What the compiled training program of this stage depends on: everything but ``start`` and ``steps``
         (the schedule's length is a run-time argument, :meth:`length`)."""
-        return (self.name, self.trainable, self.optimizer, self.lr, self.weight_decay, self.warmup, self.decay)
+        return (
+            self.name,
+            self.trainable,
+            self.optimizer,
+            self.lr,
+            self.weight_decay,
+            self.warmup,
+            self.decay,
+            self.b1,
+            self.b2,
+        )
 
     def make_fn(self) -> Callable[[jax.Array], optax.GradientTransformation]:
         """:func:`make_optimizer_fn` of this stage: ``length -> optimizer``, with ``length = self.length()``
         giving :meth:`make`'s optimiser (bit for bit)."""
         return make_optimizer_fn(
-            self.optimizer, self.lr, weight_decay=self.weight_decay, warmup=self.warmup, decay=self.decay
+            self.optimizer,
+            self.lr,
+            weight_decay=self.weight_decay,
+            warmup=self.warmup,
+            decay=self.decay,
+            b1=self.b1,
+            b2=self.b2,
         )
 
     def length(self) -> np.ndarray:
@@ -124,7 +166,14 @@ def cosine_decay(lr: float, length: jax.Array) -> Callable[[jax.Array], jax.Arra
 
 
 def make_optimizer_fn(
-    name: str, lr: float, *, weight_decay: float = 0.0, warmup: int = 0, decay: str = "cosine"
+    name: str,
+    lr: float,
+    *,
+    weight_decay: float = 0.0,
+    warmup: int = 0,
+    decay: str = "cosine",
+    b1: float = ADAM_BETAS[0],
+    b2: float = ADAM_BETAS[1],
 ) -> Callable[[jax.Array], optax.GradientTransformation]:
     """``length -> optimizer``: :func:`make_optimizer` with the schedule's length a (traceable) argument
     ``length = schedule_length(steps, warmup)``, so that one compiled training program serves every ``steps``.
@@ -139,10 +188,11 @@ def make_optimizer_fn(
     decay = _check_decay(decay)
     if name == "sgd" and weight_decay:
         raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+    b1, b2 = _check_betas(name, b1, b2)
 
     def make(length) -> optax.GradientTransformation:
         if decay == "constant":
-            return _constant(name, lr, weight_decay, warmup)
+            return _constant(name, lr, weight_decay, warmup, b1, b2)
         # optax's stubs type a schedule's step as ArrayLike; ours takes a jax.Array (what optax passes)
         sched = cast(optax.Schedule, cosine_decay(lr, length))
         if name == "sgd":
@@ -150,27 +200,38 @@ def make_optimizer_fn(
         if warmup:
             ramp = optax.linear_schedule(0.0, lr, warmup)
             sched = optax.join_schedules([ramp, sched], [warmup])
-        return optax.adamw(sched, weight_decay=weight_decay)
+        return optax.adamw(sched, b1=b1, b2=b2, weight_decay=weight_decay)
 
     return make
 
 
-def _constant(name: str, lr: float, weight_decay: float, warmup: int) -> optax.GradientTransformation:
+def _constant(
+    name: str, lr: float, weight_decay: float, warmup: int, b1: float, b2: float
+) -> optax.GradientTransformation:
     """The ``decay="constant"`` optimisers: ``optax.sgd(lr)``; AdamW at ``lr`` after a linear warm-up."""
     if name == "sgd":
         return optax.sgd(lr)
     if warmup:
         ramp = optax.linear_schedule(0.0, lr, warmup)
         sched = optax.join_schedules([ramp, optax.constant_schedule(lr)], [warmup])
-        return optax.adamw(sched, weight_decay=weight_decay)
-    return optax.adamw(lr, weight_decay=weight_decay)
+        return optax.adamw(sched, b1=b1, b2=b2, weight_decay=weight_decay)
+    return optax.adamw(lr, b1=b1, b2=b2, weight_decay=weight_decay)
 
 
 def make_optimizer(
-    name: str, lr: float, steps: int, *, weight_decay: float = 0.0, warmup: int = 0, decay: str = "cosine"
+    name: str,
+    lr: float,
+    steps: int,
+    *,
+    weight_decay: float = 0.0,
+    warmup: int = 0,
+    decay: str = "cosine",
+    b1: float = ADAM_BETAS[0],
+    b2: float = ADAM_BETAS[1],
 ) -> optax.GradientTransformation:
     """``sgd``: gradient descent with ``cosine_decay(lr → 0, steps)``; ``adamw``: AdamW with
-    ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)`` and decoupled ``weight_decay``. With
+    ``warmup_cosine_decay(0 → lr over warmup, → 0 at steps)``, decoupled ``weight_decay`` and moment decay rates
+    ``b1``, ``b2`` (``0 ≤ b < 1``; optax's defaults :data:`ADAM_BETAS`; plain GD takes only the defaults). With
     ``decay="constant"`` (:data:`DECAYS`) the learning rate stays at ``lr`` (after the warm-up): ``optax.sgd(lr)``
     for ``sgd``."""
     if name not in OPTIMIZERS:
@@ -182,12 +243,13 @@ def make_optimizer(
     decay = _check_decay(decay)
     if name == "sgd" and weight_decay:
         raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+    b1, b2 = _check_betas(name, b1, b2)
     if decay == "constant":
-        return _constant(name, lr, weight_decay, warmup)
+        return _constant(name, lr, weight_decay, warmup, b1, b2)
     if name == "sgd":
         return optax.sgd(optax.cosine_decay_schedule(lr, steps))
     if warmup:
         sched = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps, end_value=0.0)
     else:
         sched = optax.cosine_decay_schedule(lr, steps)
-    return optax.adamw(sched, weight_decay=weight_decay)
+    return optax.adamw(sched, b1=b1, b2=b2, weight_decay=weight_decay)
