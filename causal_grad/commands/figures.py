@@ -52,7 +52,7 @@ EXPERIMENTS = {
 PAPER_FIGURES = ("fig2_chain", "fig6_icl_tree", "fig5_7_two_parent", "fig8_standard", "fig9_many_forests")
 
 #: Longest side, in pixels, of a gallery thumbnail (:func:`write_gallery`).
-GALLERY_PX = 1400
+GALLERY_PX = 1000
 
 
 #: The source tree's root (the folder holding ``causal_grad/`` and ``experiments/``).
@@ -121,9 +121,11 @@ def _numbers(check: dict) -> str:
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.4g}"
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
         return str(v)
 
-    return ", ".join(f"{k} {fmt(v)}" for k, v in check["numbers"].items() if v is not None and not isinstance(v, list))
+    return ", ".join(f"{k} {fmt(v)}" for k, v in check["numbers"].items() if v is not None)
 
 
 def write_gallery(out: Path, gallery: Path, times: dict[str, float], command: str, machine: dict[str, str]) -> Path:

@@ -93,7 +93,8 @@ def _loss_check(name: str, loss, start, target, start_name: str, target_name: st
     g = gap_closed(loss, start, target)
     return Check(
         name,
-        f"(loss - {start_name}) closes >= {GAP_CLOSED:.0%} of the gap from {start_name} to {target_name}",
+        f"the loss closes >= {GAP_CLOSED:.0%} of the gap from {start_name} to {target_name}: "
+        f"({start_name} - loss) / ({start_name} - {target_name}) >= {GAP_CLOSED}",
         bool(math.isfinite(g) and g >= GAP_CLOSED),
         {"loss": loss, start_name: start, target_name: target, "gap_closed": g},
     )
