@@ -3680,6 +3680,7 @@ NO_ARGUMENTS = {
     "causal_grad.training.presets.preset_table",
     "causal_grad.kernels.xla.cpu_vector_options",
     "causal_grad.devices.core_count",
+    "causal_grad.devices.use_all_cores_at_import",
     "causal_grad.training.loop.default_options",
 }  # its mesh defaults to the default backend
 #: Reviewed: the inner kernels, by design without argument checks (they run traced, called by functions that
