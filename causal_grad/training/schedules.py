@@ -165,6 +165,28 @@ def cosine_decay(lr: float, length: jax.Array) -> Callable[[jax.Array], jax.Arra
     return schedule
 
 
+_RUN_TIME = object()  # the steps of make_optimizer_fn: its schedule length comes at run time
+
+
+def _check_optimizer(name, lr, steps, weight_decay, warmup, decay, b1, b2) -> tuple:
+    """The arguments of :func:`make_optimizer` (``steps`` checked as an int) and :func:`make_optimizer_fn`
+    (``steps`` is ``_RUN_TIME``: the length comes at run time, so ``warmup`` has no upper bound here), checked in
+    that order."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    lr = check_positive_float("lr", lr)
+    if steps is not _RUN_TIME:
+        steps = check_int("steps", steps, minimum=1)
+    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+    top = None if steps is _RUN_TIME else (steps - 1 if steps > 1 else 0)
+    warmup = check_int("warmup", warmup, minimum=0, maximum=top)
+    decay = _check_decay(decay)
+    if name == "sgd" and weight_decay:
+        raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
+    b1, b2 = _check_betas(name, b1, b2)
+    return lr, steps, weight_decay, warmup, decay, b1, b2
+
+
 def make_optimizer_fn(
     name: str,
     lr: float,
@@ -180,15 +202,9 @@ def make_optimizer_fn(
     ``make_optimizer_fn(name, lr, ...)(schedule_length(steps, warmup))`` computes what
     ``make_optimizer(name, lr, steps, ...)`` computes, bit for bit; its state is the same pytree. With
     ``decay="constant"`` the length is ignored."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    lr = check_positive_float("lr", lr)
-    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
-    warmup = check_int("warmup", warmup, minimum=0)
-    decay = _check_decay(decay)
-    if name == "sgd" and weight_decay:
-        raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
-    b1, b2 = _check_betas(name, b1, b2)
+    lr, _, weight_decay, warmup, decay, b1, b2 = _check_optimizer(
+        name, lr, _RUN_TIME, weight_decay, warmup, decay, b1, b2
+    )
 
     def make(length) -> optax.GradientTransformation:
         if decay == "constant":
@@ -234,16 +250,9 @@ def make_optimizer(
     ``b1``, ``b2`` (``0 ≤ b < 1``; optax's defaults :data:`ADAM_BETAS`; plain GD takes only the defaults). With
     ``decay="constant"`` (:data:`DECAYS`) the learning rate stays at ``lr`` (after the warm-up): ``optax.sgd(lr)``
     for ``sgd``."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"name: optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    lr = check_positive_float("lr", lr)
-    steps = check_int("steps", steps, minimum=1)
-    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
-    warmup = check_int("warmup", warmup, minimum=0, maximum=steps - 1 if steps > 1 else 0)
-    decay = _check_decay(decay)
-    if name == "sgd" and weight_decay:
-        raise ValueError("weight_decay applies to adamw only (plain GD follows the paper: none)")
-    b1, b2 = _check_betas(name, b1, b2)
+    lr, steps, weight_decay, warmup, decay, b1, b2 = _check_optimizer(
+        name, lr, steps, weight_decay, warmup, decay, b1, b2
+    )
     if decay == "constant":
         return _constant(name, lr, weight_decay, warmup, b1, b2)
     if name == "sgd":
