@@ -232,19 +232,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     out = Path(args.out)
     mode = "full" if args.full else "quick"
-    times = {}
+    times, claims = {}, {}
     for name in progress(names, desc="figures", unit="experiment"):
         print(f"== {name} ({mode}): {EXPERIMENTS[name]}", flush=True)
         t0 = time.perf_counter()
         with plots.output_options(args.format, args.dpi):
-            load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
+            summary = load_experiment(name).run(quick=not args.full, out=out / name, seed=args.seed)
         times[name] = time.perf_counter() - t0
-        print(f"== {name}: {times[name]:.0f} s -> {out / name}", flush=True)
-    claims = {}
-    for name in times:
-        summary_path = out / name / "summary.json"
-        c = json.loads(summary_path.read_text()).get("claim") if summary_path.is_file() else None
+        c = summary.get("claim")
         claims[name] = "" if not c else ("claim held" if c["held"] else "claim NOT held")
+        print(f"== {name}: {times[name]:.0f} s -> {out / name}", flush=True)
     print("\n" + "\n".join(f"{k:<20} {v:7.0f} s  {claims[k]}" for k, v in times.items()))
     print(f"{'in all':<20} {sum(times.values()):7.0f} s")
     if args.gallery:
