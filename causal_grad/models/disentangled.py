@@ -364,7 +364,33 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     ``O = A[S:, :S]``, ``Q = A[S:, S:]``: ``score_{ij} = M[s_i, s_j] + O[i, s_j] + N[s_i, j] + Q[i, j]``, from
     ``U[r, i] = M[s_i, r] + O[i, r]`` (a product with the one-hot ``X``) read at ``r = s_j``, and
     ``V[j, i] = N[s_i, j] + Q[i, j]``. The second layer is evaluated at the query only, as in the module
-    docstring. Returns the logits transposed, ``(S, B)``."""
+    docstring. Returns the logits transposed, ``(S, B)``.
+
+    A batch of ``B ≥ 128`` with ``B ≡ 0 (mod 64)`` (every power of two from 128 on) is padded with
+    :data:`_LANE_PAD` rows of token 0 whose logits are dropped: with the batch the minor axis, such a ``B`` makes
+    every row of a ``(T, T, B)`` array start at the same offset modulo the cache's set stride, so the reductions
+    along the key axis evict their own rows (measured on a 2-core CPU at ``T = 32``, ``B = 512``: forward and
+    backward 18.3 ms unpadded, 13.4 ms padded to 520; at ``T = 20`` no slower). Every sequence's logits are
+    computed by the same operations either way; only the batch's extent differs."""
+    B = tokens.shape[0]
+    pad = _lane_pad(B)
+    if pad:
+        tokens = jnp.concatenate([tokens, jnp.zeros((pad, T), tokens.dtype)], axis=0)
+        return _two_layer_logits_unpadded(A1, A2, W, tokens, S, T)[:, :B]
+    return _two_layer_logits_unpadded(A1, A2, W, tokens, S, T)
+
+
+#: Rows added to a batch whose size is a multiple of 64 (at least 128) in the two-layer path (see
+#: :func:`_two_layer_logits`).
+_LANE_PAD = 8
+
+
+def _lane_pad(B: int) -> int:
+    return _LANE_PAD if B >= 128 and B % 64 == 0 else 0
+
+
+def _two_layer_logits_unpadded(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
+    """:func:`_two_layer_logits` without the padding of the batch."""
     B = tokens.shape[0]
     d0 = S + T
     dt = W.dtype
