@@ -78,15 +78,19 @@ def test_fast_path_matches_definition(heads):
         np.testing.assert_allclose(a, b, atol=TOL)
 
 
-@pytest.mark.parametrize("heads", [(1, 1), (2, 3)])
-def test_two_layer_fast_path_matches_definition_in_float64(heads):
+@pytest.mark.parametrize("heads,b", [((1, 1), 7), ((2, 3), 7), ((2, 1), 128)])
+def test_two_layer_fast_path_matches_definition_in_float64(heads, b):
     """The batch-last two-layer path in float64: logits and gradients equal the dense definition to rounding
-    (~1e-15 relative; 1e-10 leaves room for the sums of a few hundred terms, and no float32 error fits)."""
+    (~1e-15 relative; 1e-10 leaves room for the sums of a few hundred terms, and no float32 error fits).
+    ``b = 128`` is a batch the path pads (rows of token 0 whose logits are dropped): the padding must change
+    no sequence's logits and add nothing to the gradient."""
     from causal_grad._x64 import x64
+    from causal_grad.models.disentangled import _lane_pad
 
+    assert (_lane_pad(b) > 0) == (b == 128)
     with x64():
         p = disentangled_normal(jax.random.key(5), S, T, heads, scale=0.9, dtype=jnp.float64)
-        tok, y = _tokens(2, b=7), _targets(3, b=7).astype(jnp.float64)
+        tok, y = _tokens(2, b=b), _targets(3, b=b).astype(jnp.float64)
 
         def ref_loss(q):
             return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(disentangled_reference_logits(q, tok)), -1))

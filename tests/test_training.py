@@ -408,3 +408,22 @@ def test_adding_a_model_is_one_module_and_one_registry_line():
         assert np.isfinite(lw.final.loss)
     finally:
         MODELS.pop("position_mix")
+
+
+@pytest.mark.parametrize("n,chunk", [(100, 32)])
+def test_held_out_loss_in_pieces_is_the_batch_mean(n, chunk):
+    """The evaluator's held-out loss, computed in pieces of ``chunk`` (whole pieces by ``lax.map``, then the rest),
+    is the loss of the whole batch (here three whole pieces and a rest of 4): float64, so any error beyond summation order (~1e-16) would show."""
+    import jax.numpy as jnp
+
+    from causal_grad._x64 import x64
+    from causal_grad.models.disentangled import disentangled_loss, disentangled_normal
+    from causal_grad.training.run import chunked_mean
+
+    with x64():
+        p = disentangled_normal(jax.random.key(0), 4, 6, (1, 1), scale=0.7, dtype=jnp.float64)
+        tok = jax.random.randint(jax.random.key(1), (n, 6), 0, 4)
+        y = jax.nn.softmax(jax.random.normal(jax.random.key(2), (n, 4), jnp.float64))
+        whole = disentangled_loss(p, tok, y)
+        pieces = jax.jit(lambda p: chunked_mean(disentangled_loss, p, tok, y, chunk))(p)
+        np.testing.assert_allclose(pieces, whole, rtol=1e-13)

