@@ -412,8 +412,9 @@ def test_adding_a_model_is_one_module_and_one_registry_line():
 
 @pytest.mark.parametrize("n,chunk", [(100, 32)])
 def test_held_out_loss_in_pieces_is_the_batch_mean(n, chunk):
-    """The evaluator's held-out loss, computed in pieces of ``chunk`` (whole pieces by ``lax.map``, then the rest),
-    is the loss of the whole batch (here three whole pieces and a rest of 4): float64, so any error beyond summation order (~1e-16) would show."""
+    """The evaluator's held-out loss, computed in pieces of ``chunk`` (whole pieces by ``lax.map``, then the rest;
+    here three whole pieces and a rest of 4), is the loss of the whole batch: float64, so any error beyond the
+    order of summation (~1e-16) would show."""
     import jax.numpy as jnp
 
     from causal_grad._x64 import x64
