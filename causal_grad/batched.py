@@ -59,7 +59,7 @@ from .training.loop import (
     task_sampler,
 )
 from .training.metrics import graph_metrics, head_parents, induction_metrics
-from .training.run import HeldOut, TrainResult, smoothing_penalty, write_json_atomic
+from .training.run import HeldOut, TrainResult, chunked_mean, smoothing_penalty, write_json_atomic
 from .training.strategies import query_strategies, strategy_kl
 
 __all__ = ["BatchedRunner", "stack_runs", "unstack_runs", "train_batched", "BATCHABLE"]
@@ -275,7 +275,7 @@ def _evaluator(cfg: TrainConfig, spec, task, held: HeldOut):
     def readouts(p, tokens, targets, att_tokens, kl_tokens, kl_refs):
         ind = spec.induction(p) if spec.induction is not None else None
         kl = strategy_kl(spec.logits(p, kl_tokens), kl_refs)
-        return spec.loss(p, tokens, targets), spec.attention(p, att_tokens), ind, kl
+        return chunked_mean(spec.loss, p, tokens, targets), spec.attention(p, att_tokens), ind, kl
 
     def evaluate(params, compiled) -> dict:
         loss, att, ind, kl = jax.device_get(compiled(params, held.tokens, held.targets, att_tokens, kl_tokens, kl_refs))

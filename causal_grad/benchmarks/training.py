@@ -14,6 +14,8 @@
   whole calls timed (:func:`train_rows`): a first call (compilation and held-out set included), then repeated
   calls in the same process that differ only in ``steps`` and seed. Targets, on the median of the repeated
   calls: training rate ≥ 60× the paper's code, start-up ≤ 2 s, the step's FLOP rate ≥ 40 % of the matmul rate.
+* ``causal_grad.train`` at figures 5/7's configuration (preset ``"two-parent"``, :func:`two_parent_rows`): the
+  paper's slowest figure per step; no target.
 * The paper's public code as :func:`causal_grad.benchmarks.reference.measure` re-implements it, measured in the
   same run: the ratios are against it (no stored constant).
 * FLOP rate of the step (the loop's and ``train``'s) against a 2048³ f32 matrix product measured in the same
@@ -351,5 +353,28 @@ def throughput_rows(quick: bool) -> list[dict]:
     return rows + train_rows(quick, paper_rate, mf, mm)
 
 
+def two_parent_rows(quick: bool) -> list[dict]:
+    """``causal_grad.train`` at figures 5/7's configuration (preset ``"two-parent"``: heads [2, 1], S = 5, 32
+    positions, AdamW, batch 1024, default options), a first call then a repeated one that differs only in
+    ``steps`` and seed; the rate between the step-0 and the final evaluation's timestamps, as in
+    :func:`train_rows`. No target: it says what the paper's slowest figure costs per step (2^16 steps)."""
+    first, again = (10, 20) if quick else (100, 400)
+    out = []
+    for n, seed in ((first, 0), (again, 1)):
+        cfg = preset("two-parent", steps=n, seed=seed, eval_size=4096, eval_every=n, log_every=n, checkpoint_every=0)
+        res = train(cfg, progress=False)
+        out.append((res.evals[-1].time_s - res.evals[0].time_s) / n)
+    step_s = out[-1]
+    return [
+        {
+            "name": f"causal_grad.train figs 5/7 (two-parent, heads [2,1], T=32, AdamW), repeated call ({again} steps)",
+            "value": 1024 / step_s,
+            "unit": "seq/s",
+            "note": f"{step_s * 1e3:.1f} ms per step of 1024, {len(jax.devices())} device(s); the paper's 2^16 "
+            f"steps: {step_s * (1 << 16) / 60:.0f} min",
+        }
+    ]
+
+
 def run(quick: bool) -> list[dict]:
-    return throughput_rows(quick) + recovery_rows(quick)
+    return throughput_rows(quick) + two_parent_rows(quick) + recovery_rows(quick)
