@@ -3,6 +3,8 @@ definition, the link to the reduced model, read-outs, and input checks."""
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,16 +80,19 @@ def test_fast_path_matches_definition(heads):
         np.testing.assert_allclose(a, b, atol=TOL)
 
 
-@pytest.mark.parametrize("heads,b", [((1, 1), 7), ((2, 3), 7), ((2, 1), 128)])
+PADDED_B = 16384 // math.gcd(T, 16384)  # the smallest batch whose T·B is a multiple of 16,384: the padded path
+
+
+@pytest.mark.parametrize("heads,b", [((1, 1), 7), ((2, 3), 7), ((2, 1), PADDED_B)])
 def test_two_layer_fast_path_matches_definition_in_float64(heads, b):
     """The batch-last two-layer path in float64: logits and gradients equal the dense definition to rounding
     (~1e-15 relative; 1e-10 leaves room for the sums of a few hundred terms, and no float32 error fits).
-    ``b = 128`` is a batch the path pads (rows of token 0 whose logits are dropped): the padding must change
+    ``PADDED_B`` is a batch the path pads (rows of token 0 whose logits are dropped): the padding must change
     no sequence's logits and add nothing to the gradient."""
     from causal_grad._x64 import x64
     from causal_grad.models.disentangled import _lane_pad
 
-    assert (_lane_pad(b) > 0) == (b == 128)
+    assert (_lane_pad(b, T) > 0) == (b == PADDED_B)
     with x64():
         p = disentangled_normal(jax.random.key(5), S, T, heads, scale=0.9, dtype=jnp.float64)
         tok, y = _tokens(2, b=b), _targets(3, b=b).astype(jnp.float64)

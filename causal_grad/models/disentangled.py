@@ -366,27 +366,30 @@ def _two_layer_logits(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
     ``V[j, i] = N[s_i, j] + Q[i, j]``. The second layer is evaluated at the query only, as in the module
     docstring. Returns the logits transposed, ``(S, B)``.
 
-    A batch of ``B ≥ 128`` with ``B ≡ 0 (mod 64)`` (every power of two from 128 on) is padded with
-    :data:`_LANE_PAD` rows of token 0 whose logits are dropped: with the batch the minor axis, such a ``B`` makes
-    every row of a ``(T, T, B)`` array start at the same offset modulo the cache's set stride, so the reductions
-    along the key axis evict their own rows (measured on a 2-core CPU at ``T = 32``, ``B = 512``: forward and
-    backward 18.3 ms unpadded, 13.4 ms padded to 520; at ``T = 20`` no slower). Every sequence's logits are
-    computed by the same operations either way; only the batch's extent differs."""
+    A batch whose ``(T, T, B)`` arrays have rows ``T·B·4`` bytes apart with ``T·B`` a multiple of 16,384 (a
+    stride of 64 KiB: ``T = 32`` with ``B = 512``, ``T = 16`` with ``B = 1024``, …) is padded with
+    :data:`_LANE_PAD` rows of token 0 whose logits are dropped: at such a stride every row of a column starts at
+    the same offset modulo the cache's set stride, so the reductions along the key axis evict their own rows.
+    Measured on a 2-core CPU, through the training step at figures 5/7's configuration (``T = 32``, 512
+    sequences per device): 37.6 ms per step unpadded, 24.4 ms padded to 520. At ``T = 20`` (figure 2: stride
+    40 KiB) padding made the step 5–14 % slower, so other shapes are left as they are. Every sequence's logits
+    are computed by the same operations either way; only the batch's extent differs."""
     B = tokens.shape[0]
-    pad = _lane_pad(B)
+    pad = _lane_pad(B, T)
     if pad:
         tokens = jnp.concatenate([tokens, jnp.zeros((pad, T), tokens.dtype)], axis=0)
         return _two_layer_logits_unpadded(A1, A2, W, tokens, S, T)[:, :B]
     return _two_layer_logits_unpadded(A1, A2, W, tokens, S, T)
 
 
-#: Rows added to a batch whose size is a multiple of 64 (at least 128) in the two-layer path (see
+#: Rows added to a batch in the two-layer path when ``T·B`` is a multiple of :data:`_ALIASED` (see
 #: :func:`_two_layer_logits`).
 _LANE_PAD = 8
+_ALIASED = 16384  # elements: a 64 KiB stride in float32
 
 
-def _lane_pad(B: int) -> int:
-    return _LANE_PAD if B >= 128 and B % 64 == 0 else 0
+def _lane_pad(B: int, T: int) -> int:
+    return _LANE_PAD if (T * B) % _ALIASED == 0 else 0
 
 
 def _two_layer_logits_unpadded(A1, A2, W, tokens, S: int, T: int) -> jax.Array:
