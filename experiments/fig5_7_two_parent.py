@@ -18,8 +18,8 @@ goes through :func:`causal_grad.batched.train_batched` (one run) with that task,
     python experiments/fig5_7_two_parent.py --quick  # 16 tokens + target, AdamW lr 0.1, 4000 steps × 512
                                                      # (24 s on an idle 2-core CPU)
     python experiments/fig5_7_two_parent.py          # the paper's run: 32 tokens + target, AdamW 1e-2,
-                                                     # wd 1e-4, 2^16 steps × 1024 (35 ms per step
-                                                     # measured on two host devices: about 40 min)
+                                                     # wd 1e-4, 2^16 steps × 1024 (24 ms per step
+                                                     # on two host devices: 28 min on 2026-12-01)
     python experiments/fig5_7_two_parent.py --roots dirichlet   # the public code's root law
 
 Writes results/fig5_7_two_parent/{fig5_7_two_parent.png, summary.json, runs/}.

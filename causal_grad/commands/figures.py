@@ -187,7 +187,7 @@ def add_parser(sub: Any) -> None:
         description="Run every experiment script of experiments/ (or those named) and write each one's "
         "PNG and summary.json under OUT/<name>/. Without --full each runs in quick mode (15-80 s each, "
         "about 5 minutes in all on an idle 2-core CPU; several times that on a shared one); --full uses "
-        "the paper's settings (the paper's five figures, --paper: about 2 hours on a 2-core CPU; all with the "
+        "the paper's settings (the paper's five figures, --paper: about 1.5 hours on a 2-core CPU; all with the "
         "studies several hours; each script's docstring gives its estimate; "
         "runs keep checkpoints under OUT/<name>/runs/, so an interrupted --full resumes). The theory figures "
         "(C1-C4, C9) come from "
