@@ -212,6 +212,18 @@ def _throughput_subprocess(quick: bool, n: int) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _timed_call(name: str, n: int, seed: int, graph=None, **fields) -> tuple[float, float, float]:
+    """One ``causal_grad.train`` call of preset ``name`` for ``n`` steps (evaluated at steps 0 and ``n`` only, no
+    checkpoints): ``(wall, start, step_s)``, the whole call's seconds, the start-up (the step-0 evaluation's
+    ``time_s``) and the seconds per step between the step-0 and the final evaluation's timestamps."""
+    cfg = preset(name, graph, steps=n, seed=seed, eval_every=n, log_every=n, checkpoint_every=0, **fields)
+    t0 = time.perf_counter()
+    res = train(cfg, progress=False)
+    wall = time.perf_counter() - t0
+    start, end = res.evals[0].time_s, res.evals[-1].time_s
+    return wall, start, (end - start) / n
+
+
 def train_rows(quick: bool, paper_rate: float, model_flops: float, matmul_rate: float) -> list[dict]:
     """``causal_grad.train`` at the figure-2 configuration (preset ``"fig2"`` on the chain, default options), whole
     calls in one process: a first call, then several that differ from it only in ``steps`` and seed.
@@ -228,12 +240,7 @@ def train_rows(quick: bool, paper_rate: float, model_flops: float, matmul_rate: 
     calls = [(first, 0)] + [(again, seed) for seed in range(1, repeats + 1)]
     rows, measured = [], []
     for call, (n, seed) in enumerate(calls, 1):
-        cfg = preset("fig2", g, steps=n, seed=seed, eval_every=n, log_every=n, checkpoint_every=0)
-        t0 = time.perf_counter()
-        res = train(cfg, progress=False)
-        wall = time.perf_counter() - t0
-        start, end = res.evals[0].time_s, res.evals[-1].time_s
-        step_s = (end - start) / n
+        wall, start, step_s = _timed_call("fig2", n, seed, graph=g)
         measured.append((n, wall, start, step_s))
         rows.append(
             {
@@ -359,12 +366,8 @@ def two_parent_rows(quick: bool) -> list[dict]:
     ``steps`` and seed; the rate between the step-0 and the final evaluation's timestamps, as in
     :func:`train_rows`. No target: it says what the paper's slowest figure costs per step (2^16 steps)."""
     first, again = (10, 20) if quick else (100, 400)
-    out = []
-    for n, seed in ((first, 0), (again, 1)):
-        cfg = preset("two-parent", steps=n, seed=seed, eval_size=4096, eval_every=n, log_every=n, checkpoint_every=0)
-        res = train(cfg, progress=False)
-        out.append((res.evals[-1].time_s - res.evals[0].time_s) / n)
-    step_s = out[-1]
+    _timed_call("two-parent", first, 0, eval_size=4096)  # the first call in the process compiles
+    step_s = _timed_call("two-parent", again, 1, eval_size=4096)[2]
     return [
         {
             "name": f"causal_grad.train figs 5/7 (two-parent, heads [2,1], T=32, AdamW), repeated call ({again} steps)",
